@@ -1,0 +1,118 @@
+"""Who is calling: bearer tokens, their roles, and the checks routes ask for."""
+
+from __future__ import annotations
+
+import hashlib
+import hmac
+import logging
+import secrets
+from dataclasses import dataclass
+
+from flask import Flask, current_app, g, request
+
+from .errors import Forbidden, Unauthorized, UnknownEnvironment
+from .extensions import get_metrics, get_store
+
+logger = logging.getLogger(__name__)
+
+ROLES = ("admin", "client")
+BOOTSTRAP_ACTOR = "bootstrap"
+
+
+@dataclass(frozen=True)
+class Principal:
+    """The caller of a request, as its token describes it."""
+
+    name: str
+    role: str
+    environment: str | None = None
+    token_id: str | None = None
+
+    @property
+    def is_admin(self) -> bool:
+        """Whether this caller may change things."""
+        return self.role == "admin"
+
+
+def new_secret(role: str) -> str:
+    """Return a fresh token secret: 192 random bits behind a prefix secret scanners recognise."""
+    return f"ff_{role}_{secrets.token_urlsafe(24)}"
+
+
+def hash_secret(secret: str) -> str:
+    """Return the stored form of a secret. Secrets carry 192 random bits, so one SHA-256 suffices."""
+    return hashlib.sha256(secret.encode("utf-8")).hexdigest()
+
+
+def _presented_secret() -> str | None:
+    header = request.headers.get("Authorization", "")
+    scheme, _, value = header.partition(" ")
+    if scheme.lower() == "bearer" and value.strip():
+        return value.strip()
+    api_key = request.headers.get("X-API-Key", "").strip()
+    return api_key or None
+
+
+def _fail(reason: str) -> Unauthorized:
+    # The presented secret is never logged: only why it failed and where.
+    get_metrics(current_app).auth_failures.labels(reason=reason).inc()
+    logger.warning("authentication failed", extra={"reason": reason, "auth_path": request.path})
+    return Unauthorized()
+
+
+def authenticate() -> Principal:
+    """Identify the caller from its token, or raise Unauthorized; the result is kept on g."""
+    if "principal" in g:
+        return g.principal
+    config = current_app.config["FF"]
+    if not config.auth_enabled:
+        g.principal = Principal(name="anonymous", role="admin")
+        return g.principal
+    secret = _presented_secret()
+    if secret is None:
+        raise _fail("missing")
+    if config.admin_token and hmac.compare_digest(secret.encode(), config.admin_token.encode()):
+        g.principal = Principal(name=BOOTSTRAP_ACTOR, role="admin")
+        return g.principal
+    digest = hash_secret(secret)
+    token = get_store().find_token_by_hash(digest)
+    if token is None or not hmac.compare_digest(token["hash"], digest):
+        raise _fail("unknown")
+    get_store().touch_token(token["_id"])
+    g.principal = Principal(token["name"], token["role"], token.get("environment"), token["_id"])
+    return g.principal
+
+
+def require_admin() -> Principal:
+    """Return the caller if it may change things, else raise Forbidden."""
+    principal = authenticate()
+    if not principal.is_admin:
+        raise Forbidden("This token can only read flags; changes need an admin token.")
+    return principal
+
+
+def environment_for_read(requested: str | None) -> str:
+    """Resolve the environment a read is about, checking it exists and the caller may see it."""
+    config = current_app.config["FF"]
+    principal = authenticate()
+    if requested is None:
+        return principal.environment or config.default_environment
+    if requested not in config.environments:
+        raise UnknownEnvironment(
+            f"Unknown environment {requested!r}; known: {', '.join(config.environments)}.",
+            environments=list(config.environments),
+        )
+    if principal.environment is not None and requested != principal.environment:
+        raise Forbidden(f"This token is bound to the {principal.environment!r} environment.")
+    return requested
+
+
+def actor_name() -> str:
+    """Return the name recorded in the audit trail for the current caller."""
+    return authenticate().name
+
+
+def init_app(app: Flask) -> None:
+    """Warn on every start while checks are off, so it is never left that way unnoticed."""
+    if not app.config["FF"].auth_enabled:
+        logger.warning("FF_AUTH is off: every request is treated as an admin. Never run it like this in production.")

@@ -1,0 +1,145 @@
+"""Settings read from the environment in one place, typed and checked at start-up."""
+
+from __future__ import annotations
+
+import os
+import re
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+from urllib.parse import quote_plus
+
+ENVIRONMENT_NAME = re.compile(r"^[a-z][a-z0-9_-]{0,31}$")
+MAX_BODY_BYTES = 1024 * 1024
+TRUE_WORDS = {"1", "true", "yes", "on"}
+FALSE_WORDS = {"0", "false", "no", "off"}
+
+
+class ConfigError(ValueError):
+    """A setting has a value the service cannot start with; the message names the variable."""
+
+
+def _bool(env: Mapping[str, str], name: str, default: bool) -> bool:
+    raw = env.get(name)
+    if raw is None or raw.strip() == "":
+        return default
+    word = raw.strip().lower()
+    if word in TRUE_WORDS:
+        return True
+    if word in FALSE_WORDS:
+        return False
+    raise ConfigError(f"{name} must be true or false, got {raw!r}")
+
+
+def _int(env: Mapping[str, str], name: str, default: int, low: int, high: int) -> int:
+    raw = env.get(name)
+    if raw is None or raw.strip() == "":
+        return default
+    try:
+        value = int(raw)
+    except ValueError:
+        raise ConfigError(f"{name} must be a whole number, got {raw!r}") from None
+    if not low <= value <= high:
+        raise ConfigError(f"{name} must be between {low} and {high}, got {value}")
+    return value
+
+
+def _environments(env: Mapping[str, str]) -> tuple[str, ...]:
+    raw = env.get("FF_ENVIRONMENTS") or "development,staging,production"
+    names = tuple(part.strip() for part in raw.split(",") if part.strip())
+    if not names:
+        raise ConfigError("FF_ENVIRONMENTS must list at least one environment")
+    for name in names:
+        if not ENVIRONMENT_NAME.match(name):
+            raise ConfigError(
+                f"FF_ENVIRONMENTS: {name!r} is not a valid environment name "
+                "(lower-case letters, digits, '-' and '_', starting with a letter)"
+            )
+    if len(set(names)) != len(names):
+        raise ConfigError("FF_ENVIRONMENTS lists an environment twice")
+    return names
+
+
+def _mongo_uri_from_seed_variables(env: Mapping[str, str]) -> str | None:
+    """Build a URI from the variables older deployments set, so they can switch unchanged."""
+    host = (env.get("MONGO_HOST") or "").strip()
+    if not host:
+        return None
+    if not re.match(r"^[A-Za-z0-9._-]+(:\d{1,5})?$", host):
+        raise ConfigError(f"MONGO_HOST must be a host name with an optional :port, got {host!r}")
+    if ":" not in host:
+        host += ":27017"
+    user = env.get("MONGO_INITDB_ROOT_USERNAME") or ""
+    password = env.get("MONGO_INITDB_ROOT_PASSWORD") or ""
+    credentials = f"{quote_plus(user)}:{quote_plus(password)}@" if user else ""
+    options = "authSource=admin" if user else ""
+    if _bool(env, "MONGO_IS_REPLICA_SET", False):
+        replica_set = env.get("MONGO_REPLICA_SET_NAME") or "rs0"
+        options = "&".join(filter(None, [options, f"replicaSet={quote_plus(replica_set)}"]))
+    return f"mongodb://{credentials}{host}/" + (f"?{options}" if options else "")
+
+
+@dataclass(frozen=True)
+class Config:
+    """Every setting of the service, with the defaults a newcomer gets."""
+
+    mongo_uri: str | None = None
+    mongo_db: str = "feature_flags"
+    environments: tuple[str, ...] = ("development", "staging", "production")
+    data_dir: Path = Path("data")
+    seed_demo: bool = True
+    host: str = "127.0.0.1"
+    port: int = 5000
+    log_level: str = "INFO"
+    service_name: str = "feature-flags"
+    db_timeout_ms: int = 1500
+    auth_enabled: bool = True
+    admin_token: str | None = field(default=None, repr=False)
+    metrics_token: str | None = field(default=None, repr=False)
+    cors_origins: tuple[str, ...] = ()
+    max_body_bytes: int = MAX_BODY_BYTES
+
+    @property
+    def default_environment(self) -> str:
+        """The environment used when a request names none: staging, as the first clients expect."""
+        return "staging" if "staging" in self.environments else self.environments[0]
+
+    @classmethod
+    def from_env(cls, env: Mapping[str, str] | None = None) -> Config:
+        """Read and check every setting; raise ConfigError naming the first bad variable."""
+        env = os.environ if env is None else env
+        log_level = (env.get("LOG_LEVEL") or "INFO").upper()
+        if log_level not in {"DEBUG", "INFO", "WARNING", "ERROR"}:
+            raise ConfigError(f"LOG_LEVEL must be DEBUG, INFO, WARNING or ERROR, got {log_level!r}")
+        mongo_uri = (env.get("MONGO_URI") or "").strip() or _mongo_uri_from_seed_variables(env)
+        if mongo_uri and not mongo_uri.startswith(("mongodb://", "mongodb+srv://")):
+            raise ConfigError("MONGO_URI must start with mongodb:// or mongodb+srv://")
+        mongo_db = (env.get("MONGO_DB") or "feature_flags").strip()
+        if not re.match(r"^[A-Za-z0-9_-]{1,63}$", mongo_db):
+            raise ConfigError(f"MONGO_DB must be 1-63 letters, digits, '-' or '_', got {mongo_db!r}")
+        auth_word = (env.get("FF_AUTH") or "on").strip().lower()
+        if auth_word not in TRUE_WORDS | FALSE_WORDS:
+            raise ConfigError(f"FF_AUTH must be on or off, got {auth_word!r}")
+        admin_token = env.get("FF_ADMIN_TOKEN") or None
+        if admin_token is not None and len(admin_token) < 16:
+            raise ConfigError("FF_ADMIN_TOKEN must be at least 16 characters long")
+        cors = tuple(o.strip() for o in (env.get("FF_CORS_ORIGINS") or "").split(",") if o.strip())
+        for origin in cors:
+            if not re.match(r"^https?://[^/\s]+$", origin):
+                raise ConfigError(f"FF_CORS_ORIGINS: {origin!r} is not an origin like https://example.com")
+        return cls(
+            mongo_uri=mongo_uri,
+            mongo_db=mongo_db,
+            environments=_environments(env),
+            data_dir=Path(env.get("FF_DATA_DIR") or "data"),
+            seed_demo=_bool(env, "FF_SEED_DEMO", True),
+            host=(env.get("HOST") or "127.0.0.1").strip(),
+            port=_int(env, "PORT", 5000, 1, 65535),
+            log_level=log_level,
+            service_name=(env.get("FF_SERVICE_NAME") or "feature-flags").strip(),
+            db_timeout_ms=_int(env, "FF_DB_TIMEOUT_MS", 1500, 100, 60000),
+            auth_enabled=auth_word in TRUE_WORDS,
+            admin_token=admin_token,
+            metrics_token=env.get("FF_METRICS_TOKEN") or None,
+            cors_origins=cors,
+        )

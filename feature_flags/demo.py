@@ -1,0 +1,51 @@
+"""The demo flags a new installation starts with, so the UI and the examples have something to show."""
+
+from __future__ import annotations
+
+import logging
+
+from .errors import FlagNameTaken
+from .repository import Store
+
+logger = logging.getLogger(__name__)
+
+DEMO_FLAGS = (
+    {
+        "name": "new-checkout",
+        "description": "The redesigned checkout flow",
+        "environments": {"development": True, "staging": True},
+    },
+    {
+        "name": "dark-mode",
+        "description": "Offer the dark theme to users",
+        "environments": {"development": True, "staging": True, "production": True},
+    },
+    {
+        "name": "beta-dashboard",
+        "description": "The new analytics dashboard for beta customers",
+        "environments": {"development": True},
+    },
+    {"name": "search-v2", "description": "Search backed by the new index", "environments": {"development": True}},
+    {
+        "name": "recommendations",
+        "description": "Personalised recommendations on the home page",
+        "environments": {"development": True, "staging": True},
+    },
+    {"name": "maintenance-banner", "description": "Show the planned-maintenance banner", "environments": {}},
+)
+
+
+def seed_demo_flags(store: Store) -> int:
+    """Create the demo flags on the first start of an empty database, once ever; return how many."""
+    if store.count_flags() > 0 or not store.claim_once("demo-flags-seeded"):
+        return 0
+    created = 0
+    for flag in DEMO_FLAGS:
+        environments = {k: v for k, v in flag["environments"].items() if k in store.environments}
+        try:
+            store.create_flag({**flag, "environments": environments}, actor="demo")
+            created += 1
+        except FlagNameTaken:
+            pass
+    logger.info("demo flags created", extra={"count": created})
+    return created

@@ -1,0 +1,24 @@
+"""Where the app keeps its per-app objects, so no module holds a global instance."""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING
+
+from flask import Flask, current_app
+
+if TYPE_CHECKING:
+    from .metrics import Metrics
+    from .repository import Store
+
+STORE_KEY = "feature_flags.store"
+METRICS_KEY = "feature_flags.metrics"
+
+
+def get_store(app: Flask | None = None) -> Store:
+    """Return the app's store (the current app's when none is given)."""
+    return (app or current_app).extensions[STORE_KEY]
+
+
+def get_metrics(app: Flask | None = None) -> Metrics:
+    """Return the app's metrics."""
+    return (app or current_app).extensions[METRICS_KEY]

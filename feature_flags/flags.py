@@ -1,0 +1,123 @@
+"""The flags API: create, read, update, toggle and delete flags per environment."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from flask import Blueprint, Response, current_app, g, jsonify, request
+
+from .auth import actor_name, authenticate, environment_for_read, require_admin
+from .bodies import read_json_object
+from .errors import ValidationFailed, VersionConflict
+from .extensions import get_metrics, get_store
+from .openapi import documented
+from .schemas import Flag, FlagCreate, FlagUpdate, ToggleRequest, parse
+
+bp = Blueprint("flags", __name__)
+
+
+@bp.before_request
+def require_token():
+    authenticate()
+
+
+def _environments() -> tuple[str, ...]:
+    return current_app.config["FF"].environments
+
+
+def etag_of(flag: dict[str, Any]) -> str:
+    """Return the ETag of one flag: its id and version, so it changes with every write."""
+    return f"{flag['_id']}.{flag['version']}"
+
+
+def _with_enabled(flag: dict[str, Any], environment: str) -> dict[str, Any]:
+    return {**flag, "enabled": flag["environments"].get(environment, False)}
+
+
+def _expected_version(ident: str) -> int | None:
+    """Turn If-Match into the version a write must find; raise VersionConflict if already stale."""
+    if not request.if_match:
+        return None
+    current = get_store().find_flag(ident)
+    if request.if_match.star_tag:
+        return None
+    if not request.if_match.contains(etag_of(current)):
+        raise VersionConflict(current_version=current["version"])
+    return current["version"]
+
+
+def _flag_response(flag: dict[str, Any], status: int = 200) -> Response:
+    response = jsonify(flag)
+    response.status_code = status
+    response.set_etag(etag_of(flag))
+    return response
+
+
+def _changed(action: str) -> None:
+    get_metrics().flag_changes.labels(action=action).inc()
+
+
+@bp.get("/flags")
+@documented("List flags with their state in one environment", params=["environment"], response=list[Flag])
+def list_flags():
+    environment = environment_for_read(request.args.get("environment"))
+    flags = [_with_enabled(flag, environment) for flag in get_store().find_all_flags()]
+    response = jsonify(flags)
+    response.add_etag()
+    return response.make_conditional(request)
+
+
+@bp.post("/flags")
+@documented("Create a flag", body=FlagCreate, response=Flag, status=201, errors=[400, 409])
+def create_flag():
+    require_admin()
+    fields = parse(FlagCreate, read_json_object(), _environments()).model_dump()
+    flag = get_store().create_flag(fields, actor_name(), g.request_id)
+    _changed("created")
+    return _flag_response(flag, 201)
+
+
+@bp.get("/flags/<ident>")
+@documented("Get one flag by id or name", response=Flag, errors=[404])
+def get_flag(ident: str):
+    return _flag_response(get_store().find_flag(ident)).make_conditional(request)
+
+
+@bp.put("/flags/<ident>")
+@documented(
+    "Change a flag's name, description or environments (merged key by key)",
+    body=FlagUpdate,
+    response=Flag,
+    errors=[400, 404, 409, 412],
+)
+def update_flag(ident: str):
+    require_admin()
+    changes = parse(FlagUpdate, read_json_object(), _environments()).model_dump(exclude_none=True)
+    if not changes:
+        raise ValidationFailed("Give at least one of name, description or environments.")
+    expected = _expected_version(ident)
+    flag = get_store().update_flag(ident, changes, actor_name(), g.request_id, expected)
+    _changed("updated")
+    return _flag_response(flag)
+
+
+@bp.post("/flags/<ident>/toggle")
+@documented("Switch a flag on or off in one environment", body=ToggleRequest, response=Flag, errors=[400, 404, 412])
+def toggle_flag(ident: str):
+    require_admin()
+    environment = parse(ToggleRequest, read_json_object(required=False), _environments()).environment
+    environment = environment or current_app.config["FF"].default_environment
+    expected = _expected_version(ident)
+    flag = get_store().toggle_flag(ident, environment, actor_name(), g.request_id, expected)
+    _changed("toggled")
+    return _flag_response(_with_enabled(flag, environment))
+
+
+@bp.delete("/flags/<ident>")
+@documented("Delete a flag", status=204, errors=[404, 412])
+def delete_flag(ident: str):
+    require_admin()
+    expected = _expected_version(ident)
+    get_store().delete_flag(ident, actor_name(), g.request_id, expected)
+    _changed("deleted")
+    return Response(status=204)

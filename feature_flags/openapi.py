@@ -1,0 +1,158 @@
+"""The OpenAPI 3 document, generated from the routes and the same models that validate requests."""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Callable, Iterable
+from typing import Any
+
+from flask import Blueprint, Flask, current_app, jsonify
+from pydantic import TypeAdapter
+
+from . import __version__
+
+ERROR_DESCRIPTIONS = {
+    304: "Not modified: the If-None-Match ETag is current",
+    400: "Bad input; nothing was changed",
+    401: "Missing or unknown token",
+    403: "The token may not do this",
+    404: "Not found",
+    409: "The name is taken",
+    412: "If-Match did not match the current version",
+    413: "The body is over the size limit",
+    503: "The database is unavailable; retry",
+}
+
+bp = Blueprint("openapi", __name__)
+
+
+def documented(
+    summary: str,
+    *,
+    body: Any = None,
+    response: Any = None,
+    status: int = 200,
+    errors: Iterable[int] = (),
+    params: dict[str, str] | Iterable[str] = (),
+    public: bool = False,
+) -> Callable:
+    """Attach what the OpenAPI document says about a route; the route itself is unchanged."""
+
+    def attach(view: Callable) -> Callable:
+        view.openapi = {
+            "summary": summary,
+            "body": body,
+            "response": response,
+            "status": status,
+            "errors": list(errors),
+            "params": dict(params) if isinstance(params, dict) else dict.fromkeys(params, ""),
+            "public": public,
+        }
+        return view
+
+    return attach
+
+
+class _Schemas:
+    def __init__(self) -> None:
+        self.components: dict[str, Any] = {}
+
+    def ref(self, annotation: Any) -> dict[str, Any]:
+        schema = TypeAdapter(annotation).json_schema(
+            ref_template="#/components/schemas/{model}", by_alias=True, mode="serialization"
+        )
+        self.components.update(schema.pop("$defs", {}))
+        name = getattr(annotation, "__name__", None)
+        if isinstance(annotation, type) and name:
+            self.components[name] = schema
+            return {"$ref": f"#/components/schemas/{name}"}
+        return schema
+
+
+def _param_schema(name: str, environments: tuple[str, ...]) -> dict[str, Any]:
+    if name == "environment":
+        return {"type": "string", "enum": list(environments)}
+    if name == "limit":
+        return {"type": "integer", "minimum": 1, "maximum": 500}
+    if name == "since":
+        return {"type": "string", "format": "date-time"}
+    return {"type": "string"}
+
+
+def build_document(app: Flask) -> dict[str, Any]:
+    """Walk the app's routes and describe each documented one."""
+    from .schemas import ErrorBody
+
+    config = app.config["FF"]
+    schemas = _Schemas()
+    error_ref = schemas.ref(ErrorBody)
+    paths: dict[str, dict[str, Any]] = {}
+    for rule in sorted(app.url_map.iter_rules(), key=lambda r: r.rule):
+        view = app.view_functions.get(rule.endpoint)
+        meta = getattr(view, "openapi", None)
+        if meta is None:
+            continue
+        path = re.sub(r"<(?:[^:>]+:)?([^>]+)>", r"{\1}", rule.rule)
+        for method in sorted((rule.methods or set()) - {"HEAD", "OPTIONS"}):
+            operation: dict[str, Any] = {"summary": meta["summary"], "operationId": rule.endpoint.replace(".", "_")}
+            parameters = [
+                {"name": arg, "in": "path", "required": True, "schema": {"type": "string"}} for arg in rule.arguments
+            ]
+            parameters += [
+                {
+                    "name": name,
+                    "in": "query",
+                    "required": False,
+                    "description": text,
+                    "schema": _param_schema(name, config.environments),
+                }
+                for name, text in meta["params"].items()
+            ]
+            if parameters:
+                operation["parameters"] = parameters
+            if meta["body"] is not None:
+                operation["requestBody"] = {
+                    "required": True,
+                    "content": {"application/json": {"schema": schemas.ref(meta["body"])}},
+                }
+            success: dict[str, Any] = {"description": "Success"}
+            if meta["response"] is not None:
+                success["content"] = {"application/json": {"schema": schemas.ref(meta["response"])}}
+            responses = {str(meta["status"]): success}
+            codes = set(meta["errors"]) | ({401, 403} if not meta["public"] else set())
+            codes |= {413} if meta["body"] is not None else set()
+            codes |= {503}
+            for code in sorted(codes):
+                responses[str(code)] = {
+                    "description": ERROR_DESCRIPTIONS.get(code, "Error"),
+                    **({"content": {"application/json": {"schema": error_ref}}} if code != 304 else {}),
+                }
+            operation["responses"] = responses
+            if meta["public"]:
+                operation["security"] = []
+            paths.setdefault(path, {})[method.lower()] = operation
+    return {
+        "openapi": "3.1.0",
+        "info": {
+            "title": "Feature flags",
+            "version": __version__,
+            "description": "Create, change and evaluate feature flags per environment.",
+        },
+        "paths": paths,
+        "components": {
+            "schemas": schemas.components,
+            "securitySchemes": {
+                "bearer": {"type": "http", "scheme": "bearer"},
+                "apiKey": {"type": "apiKey", "in": "header", "name": "X-API-Key"},
+            },
+        },
+        "security": [{"bearer": []}, {"apiKey": []}],
+    }
+
+
+@bp.get("/openapi.json")
+def openapi_document():
+    document = current_app.extensions.get("feature_flags.openapi")
+    if document is None:
+        document = current_app.extensions["feature_flags.openapi"] = build_document(current_app)
+    return jsonify(document)

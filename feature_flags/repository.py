@@ -1,0 +1,533 @@
+"""Storage over PyMongo: the only module that imports it. Speaks plain dicts and the project's errors."""
+
+from __future__ import annotations
+
+import random
+import time
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+from bson import ObjectId
+from pymongo import ASCENDING, DESCENDING, MongoClient
+from pymongo.client_session import ClientSession
+from pymongo.errors import ConnectionFailure, DuplicateKeyError, PyMongoError
+from pymongo.write_concern import WriteConcern
+
+from .errors import (
+    DatabaseUnavailable,
+    FlagNameTaken,
+    FlagNotFound,
+    NameTaken,
+    TokenNameTaken,
+    TokenNotFound,
+    VersionConflict,
+)
+
+# Optimistic writes retry when another writer got there first; this bounds the loop.
+MAX_WRITE_ATTEMPTS = 200
+# A pending event younger than this may belong to a request still in flight elsewhere.
+PENDING_EVENT_GRACE = timedelta(seconds=30)
+LAST_USED_RESOLUTION = timedelta(seconds=60)
+RECENT_EVENT_IDS_KEPT = 20
+
+
+def utcnow() -> datetime:
+    """Return the current time in UTC at the millisecond precision MongoDB stores."""
+    now = datetime.now(UTC)
+    return now.replace(microsecond=now.microsecond // 1000 * 1000)
+
+
+def create_client(uri: str, timeout_ms: int) -> MongoClient:
+    """Build a client that fails fast when the database is away and never loses acknowledged writes."""
+    return MongoClient(
+        uri,
+        tz_aware=True,
+        serverSelectionTimeoutMS=timeout_ms,
+        connectTimeoutMS=timeout_ms,
+        socketTimeoutMS=timeout_ms,
+        w="majority",
+        journal=True,
+        appname="feature-flags",
+    )
+
+
+@contextmanager
+def _translated_errors() -> Iterator[None]:
+    try:
+        yield
+    except PyMongoError as error:
+        if isinstance(error, ConnectionFailure) or getattr(error, "timeout", False):
+            raise DatabaseUnavailable() from error
+        raise
+
+
+class _StaleWrite(Exception):
+    """The document changed between our read and our conditional write."""
+
+
+def _object_id(value: str) -> ObjectId | None:
+    return ObjectId(value) if ObjectId.is_valid(value) else None
+
+
+def _public(document: dict[str, Any]) -> dict[str, Any]:
+    out = {key: value for key, value in document.items() if key not in {"recent_events", "hash"}}
+    out["_id"] = str(document["_id"])
+    return out
+
+
+class Store:
+    """Flags, tokens and the audit trail in one MongoDB database."""
+
+    def __init__(self, client: MongoClient, db_name: str, environments: tuple[str, ...]) -> None:
+        self.client = client
+        self.db = client.get_database(db_name, write_concern=WriteConcern(w="majority", j=True))
+        self.environments = environments
+        self._flags = self.db.flags
+        self._tokens = self.db.tokens
+        self._audit = self.db.audit
+        self._meta = self.db.meta
+        self._supports_transactions: bool | None = None
+
+    # -- lifecycle -----------------------------------------------------------------------------
+
+    def ping(self) -> None:
+        """Raise DatabaseUnavailable unless the database answers."""
+        with _translated_errors():
+            self.client.admin.command("ping")
+
+    def ensure_indexes(self) -> None:
+        """Create the indexes that uniqueness and the audit queries rely on."""
+        with _translated_errors():
+            self._flags.create_index([("name", ASCENDING)], unique=True, name="name_unique")
+            self._tokens.create_index([("name", ASCENDING)], unique=True, name="name_unique")
+            self._tokens.create_index([("hash", ASCENDING)], unique=True, name="hash_unique")
+            self._audit.create_index([("flag_id", ASCENDING), ("_id", DESCENDING)], name="by_flag")
+            self._audit.create_index([("flag_name", ASCENDING), ("_id", DESCENDING)], name="by_flag_name")
+            self._audit.create_index([("state", ASCENDING)], sparse=True, name="pending")
+
+    def claim_once(self, marker: str) -> bool:
+        """Return True for exactly one caller, ever, per marker (across processes and restarts)."""
+        with _translated_errors():
+            try:
+                self._meta.insert_one({"_id": marker, "at": utcnow()})
+            except DuplicateKeyError:
+                return False
+        return True
+
+    @property
+    def supports_transactions(self) -> bool:
+        """Whether the deployment is a replica set or sharded cluster, where transactions exist."""
+        if self._supports_transactions is None:
+            with _translated_errors():
+                hello = self.client.admin.command("hello")
+            self._supports_transactions = bool(hello.get("setName")) or hello.get("msg") == "isdbgrid"
+        return self._supports_transactions
+
+    # -- the write path shared by every change -------------------------------------------------
+
+    def _record(self, write: Callable[[ClientSession | None], bool], event: dict[str, Any]) -> bool:
+        """Apply a conditional write together with its audit event; False if the write was stale.
+
+        With transactions both land or neither does. Without them the event is written first as
+        pending, then the change, then the event is confirmed; recover_pending_events() settles
+        what a crash in between leaves behind.
+        """
+        if self.supports_transactions:
+            with self.client.start_session() as session:
+
+                def apply(session: ClientSession) -> None:
+                    if not write(session):
+                        raise _StaleWrite()
+                    self._audit.insert_one(event, session=session)
+
+                try:
+                    session.with_transaction(apply)
+                except _StaleWrite:
+                    return False
+            return True
+        self._audit.insert_one({**event, "state": "pending"})
+        try:
+            applied = write(None)
+        except BaseException:
+            self._audit.delete_one({"_id": event["_id"], "state": "pending"})
+            raise
+        if applied:
+            self._audit.update_one({"_id": event["_id"]}, {"$unset": {"state": ""}})
+        else:
+            self._audit.delete_one({"_id": event["_id"]})
+        return applied
+
+    def recover_pending_events(self, grace: timedelta = PENDING_EVENT_GRACE) -> int:
+        """Confirm or drop audit events left pending by a crash; return how many were settled."""
+        settled = 0
+        with _translated_errors():
+            for event in self._audit.find({"state": "pending", "at": {"$lt": utcnow() - grace}}):
+                if self._event_applied(event):
+                    self._audit.update_one({"_id": event["_id"]}, {"$unset": {"state": ""}})
+                else:
+                    self._audit.delete_one({"_id": event["_id"]})
+                settled += 1
+        return settled
+
+    def _event_applied(self, event: dict[str, Any]) -> bool:
+        subject = self._tokens if event["action"].startswith("token.") else self._flags
+        target_id = event.get("token_id") or event.get("flag_id")
+        document = subject.find_one({"_id": _object_id(target_id)}, {"recent_events": 1})
+        if event["action"] in {"flag.deleted", "token.revoked"}:
+            return document is None
+        return document is not None and event["_id"] in document.get("recent_events", [])
+
+    @staticmethod
+    def _event(action: str, actor: str, request_id: str | None, **fields: Any) -> dict[str, Any]:
+        return {"_id": ObjectId(), "at": utcnow(), "actor": actor, "action": action, "request_id": request_id, **fields}
+
+    # -- flags -------------------------------------------------------------------------------
+
+    def _flag_filter(self, ident: str) -> dict[str, Any]:
+        object_id = _object_id(ident)
+        if object_id is None:
+            return {"name": ident}
+        return {"$or": [{"_id": object_id}, {"name": ident}]}
+
+    def _flag_out(self, document: dict[str, Any]) -> dict[str, Any]:
+        flag = _public(document)
+        stored = document.get("environments") or {}
+        flag["environments"] = {env: bool(stored.get(env, False)) for env in self.environments}
+        return flag
+
+    def find_all_flags(self) -> list[dict[str, Any]]:
+        """Return every flag, ordered by name."""
+        with _translated_errors():
+            return [self._flag_out(d) for d in self._flags.find({}, {"recent_events": 0}).sort("name", 1)]
+
+    def find_flag(self, ident: str) -> dict[str, Any]:
+        """Return the flag with this id or name, or raise FlagNotFound."""
+        with _translated_errors():
+            document = self._flags.find_one(self._flag_filter(ident), {"recent_events": 0})
+        if document is None:
+            raise FlagNotFound()
+        return self._flag_out(document)
+
+    def count_flags(self) -> int:
+        """Return how many flags exist."""
+        with _translated_errors():
+            return self._flags.count_documents({})
+
+    def create_flag(self, fields: dict[str, Any], actor: str, request_id: str | None = None) -> dict[str, Any]:
+        """Insert a new flag with its created event; raise FlagNameTaken on a clash."""
+        now = utcnow()
+        given = fields.get("environments") or {}
+        document = {
+            "_id": ObjectId(),
+            "name": fields["name"],
+            "description": fields.get("description", ""),
+            "environments": {env: bool(given.get(env, False)) for env in self.environments},
+            "version": 1,
+            "created_at": now,
+            "updated_at": now,
+            "created_by": actor,
+            "updated_by": actor,
+        }
+        extra = {key: value for key, value in fields.items() if key not in document and key != "environments"}
+        document.update(extra)
+        event = self._event(
+            "flag.created",
+            actor,
+            request_id,
+            flag_id=str(document["_id"]),
+            flag_name=document["name"],
+            before=None,
+            after=self._snapshot(document),
+        )
+        document["recent_events"] = [event["_id"]]
+
+        def write(session: ClientSession | None) -> bool:
+            self._flags.insert_one(document, session=session)
+            return True
+
+        with _translated_errors():
+            try:
+                self._record(write, event)
+            except DuplicateKeyError:
+                raise FlagNameTaken(field="name") from None
+        return self._flag_out(document)
+
+    @staticmethod
+    def _snapshot(document: dict[str, Any]) -> dict[str, Any]:
+        keep = ("name", "description", "environments", "version")
+        return {key: document[key] for key in keep if key in document}
+
+    def update_flag(
+        self,
+        ident: str,
+        changes: Callable[[dict[str, Any]], dict[str, Any]] | dict[str, Any],
+        actor: str,
+        request_id: str | None = None,
+        expected_version: int | None = None,
+        action: str = "flag.updated",
+        environment: str | None = None,
+    ) -> dict[str, Any]:
+        """Apply changes (a dict, or a function of the current flag) atomically and record the event.
+
+        ``environments`` in the changes merges key by key. Without ``expected_version`` a write
+        that loses a race is retried on the fresh document; with it, a race is a VersionConflict.
+        """
+        for attempt in range(MAX_WRITE_ATTEMPTS):
+            current = self.find_flag(ident)
+            if expected_version is not None and current["version"] != expected_version:
+                raise VersionConflict(current_version=current["version"])
+            wanted = changes(current) if callable(changes) else changes
+            updates: dict[str, Any] = {}
+            before: dict[str, Any] = {}
+            after: dict[str, Any] = {}
+            for key, value in wanted.items():
+                if key == "environments":
+                    for env, enabled in value.items():
+                        if current["environments"].get(env) != enabled:
+                            updates[f"environments.{env}"] = enabled
+                            before.setdefault("environments", {})[env] = current["environments"].get(env)
+                            after.setdefault("environments", {})[env] = enabled
+                elif current.get(key) != value:
+                    updates[key] = value
+                    before[key] = current.get(key)
+                    after[key] = value
+            if not updates:
+                return current
+            now = utcnow()
+            version = current["version"]
+            event = self._event(
+                action,
+                actor,
+                request_id,
+                flag_id=current["_id"],
+                flag_name=current["name"],
+                environment=environment,
+                before=before,
+                after={**after, "version": version + 1},
+            )
+            if "name" in updates:
+                event["new_flag_name"] = updates["name"]
+
+            update = {
+                "$set": {**updates, "updated_at": now, "updated_by": actor},
+                "$inc": {"version": 1},
+                "$push": {"recent_events": {"$each": [event["_id"]], "$slice": -RECENT_EVENT_IDS_KEPT}},
+            }
+            write = self._conditional(self._flags.update_one, current, update)
+            with _translated_errors():
+                try:
+                    applied = self._record(write, event)
+                except DuplicateKeyError:
+                    raise FlagNameTaken(field="name") from None
+            if applied:
+                return self._merged(current, updates, now, actor)
+            if expected_version is not None:
+                raise VersionConflict()
+            time.sleep(random.uniform(0, 0.002 * min(attempt + 1, 10)))
+        raise DatabaseUnavailable("The flag is changing too fast to apply this change; retry.")
+
+    @staticmethod
+    def _conditional(operation: Callable[..., Any], current: dict[str, Any], *args: Any) -> Callable:
+        """Return a write that applies only if the flag is still at the version we read."""
+
+        def write(session: ClientSession | None) -> bool:
+            result = operation({"_id": ObjectId(current["_id"]), "version": current["version"]}, *args, session=session)
+            return (getattr(result, "modified_count", None) or getattr(result, "deleted_count", 0)) == 1
+
+        return write
+
+    def _merged(self, current: dict[str, Any], updates: dict[str, Any], now: datetime, actor: str) -> dict[str, Any]:
+        flag = {**current, "environments": dict(current["environments"])}
+        for key, value in updates.items():
+            if key.startswith("environments."):
+                flag["environments"][key.split(".", 1)[1]] = value
+            else:
+                flag[key] = value
+        flag.update(version=current["version"] + 1, updated_at=now, updated_by=actor)
+        return flag
+
+    def toggle_flag(
+        self,
+        ident: str,
+        environment: str,
+        actor: str,
+        request_id: str | None = None,
+        expected_version: int | None = None,
+    ) -> dict[str, Any]:
+        """Flip the flag in one environment; concurrent toggles are each applied exactly once."""
+        return self.update_flag(
+            ident,
+            lambda current: {"environments": {environment: not current["environments"][environment]}},
+            actor,
+            request_id,
+            expected_version,
+            action="flag.toggled",
+            environment=environment,
+        )
+
+    def delete_flag(
+        self, ident: str, actor: str, request_id: str | None = None, expected_version: int | None = None
+    ) -> dict[str, Any]:
+        """Delete the flag and record the event; return what was deleted."""
+        for _ in range(MAX_WRITE_ATTEMPTS):
+            current = self.find_flag(ident)
+            if expected_version is not None and current["version"] != expected_version:
+                raise VersionConflict(current_version=current["version"])
+            event = self._event(
+                "flag.deleted",
+                actor,
+                request_id,
+                flag_id=current["_id"],
+                flag_name=current["name"],
+                before=self._snapshot(current),
+                after=None,
+            )
+
+            write = self._conditional(self._flags.delete_one, current)
+
+            with _translated_errors():
+                if self._record(write, event):
+                    return current
+            if expected_version is not None:
+                raise VersionConflict()
+        raise DatabaseUnavailable("The flag is changing too fast to delete it; retry.")
+
+    # -- tokens ------------------------------------------------------------------------------
+
+    def create_token(
+        self, fields: dict[str, Any], token_hash: str, actor: str, request_id: str | None = None
+    ) -> dict[str, Any]:
+        """Store a token by its hash with its created event; raise TokenNameTaken on a clash."""
+        document = {
+            "_id": ObjectId(),
+            "name": fields["name"],
+            "role": fields["role"],
+            "environment": fields.get("environment"),
+            "hash": token_hash,
+            "created_at": utcnow(),
+            "created_by": actor,
+            "last_used_at": None,
+        }
+        public = _public(document)
+        event = self._event(
+            "token.created",
+            actor,
+            request_id,
+            token_id=public["_id"],
+            token_name=fields["name"],
+            before=None,
+            after={k: public[k] for k in ("name", "role", "environment")},
+        )
+        document["recent_events"] = [event["_id"]]
+
+        def write(session: ClientSession | None) -> bool:
+            self._tokens.insert_one(document, session=session)
+            return True
+
+        with _translated_errors():
+            try:
+                self._record(write, event)
+            except DuplicateKeyError as error:
+                if "hash" in str(error.details or {}).split("keyPattern", 1)[-1]:
+                    raise NameTaken("That token already exists.") from None
+                raise TokenNameTaken(field="name") from None
+        return public
+
+    def find_all_tokens(self) -> list[dict[str, Any]]:
+        """Return every token without its hash, oldest first."""
+        with _translated_errors():
+            return [_public(d) for d in self._tokens.find({}, {"hash": 0, "recent_events": 0}).sort("_id", 1)]
+
+    def count_tokens(self) -> int:
+        """Return how many tokens exist."""
+        with _translated_errors():
+            return self._tokens.count_documents({})
+
+    def find_token_by_hash(self, token_hash: str) -> dict[str, Any] | None:
+        """Return the token stored under this hash (hash included, for a constant-time check)."""
+        with _translated_errors():
+            document = self._tokens.find_one({"hash": token_hash}, {"recent_events": 0})
+        return None if document is None else {**document, "_id": str(document["_id"])}
+
+    def touch_token(self, token_id: str) -> None:
+        """Record that a token was used, at most once a minute so reads stay cheap."""
+        now = utcnow()
+        # Usage stamps are a convenience, not a change: they need no majority round trip.
+        quick = self._tokens.with_options(write_concern=WriteConcern(w=1))
+        stale = [{"last_used_at": None}, {"last_used_at": {"$lt": now - LAST_USED_RESOLUTION}}]
+        with _translated_errors():
+            quick.update_one({"_id": ObjectId(token_id), "$or": stale}, {"$set": {"last_used_at": now}})
+
+    def revoke_token(self, token_id: str, actor: str, request_id: str | None = None) -> dict[str, Any]:
+        """Delete a token and record the event; raise TokenNotFound if it does not exist."""
+        object_id = _object_id(token_id)
+        if object_id is None:
+            raise TokenNotFound()
+        with _translated_errors():
+            document = self._tokens.find_one({"_id": object_id}, {"hash": 0, "recent_events": 0})
+            if document is None:
+                raise TokenNotFound()
+            public = _public(document)
+            event = self._event(
+                "token.revoked",
+                actor,
+                request_id,
+                token_id=token_id,
+                token_name=public["name"],
+                before={k: public[k] for k in ("name", "role", "environment")},
+                after=None,
+            )
+
+            def write(session: ClientSession | None) -> bool:
+                return self._tokens.delete_one({"_id": object_id}, session=session).deleted_count == 1
+
+            if not self._record(write, event):
+                raise TokenNotFound()
+        return public
+
+    # -- audit -------------------------------------------------------------------------------
+
+    def find_events(
+        self,
+        *,
+        flag: str | None = None,
+        actor: str | None = None,
+        action: str | None = None,
+        since: datetime | None = None,
+        before: str | None = None,
+        limit: int = 50,
+    ) -> list[dict[str, Any]]:
+        """Return confirmed audit events, newest first, filtered and paginated by event id."""
+        query: dict[str, Any] = {"state": {"$exists": False}}
+        if flag is not None:
+            query["flag_id"] = {"$in": self._flag_ids_for(flag)}
+        if actor is not None:
+            query["actor"] = actor
+        if action is not None:
+            query["action"] = action
+        if since is not None:
+            query["at"] = {"$gte": since}
+        if before is not None:
+            before_id = _object_id(before)
+            if before_id is None:
+                return []
+            query["_id"] = {"$lt": before_id}
+        with _translated_errors():
+            cursor = self._audit.find(query).sort("_id", DESCENDING).limit(limit)
+            return [_public(d) for d in cursor]
+
+    def _flag_ids_for(self, ident: str) -> list[str]:
+        """Resolve a flag id or name, live or deleted, to the flag ids whose history it names."""
+        with _translated_errors():
+            live = self._flags.find_one(self._flag_filter(ident), {"_id": 1})
+            if live is not None:
+                return [str(live["_id"])]
+            if _object_id(ident) is not None and self._audit.find_one({"flag_id": ident}, {"_id": 1}):
+                return [ident]
+            # A deleted flag by name: the last flag that carried it.
+            last = self._audit.find_one(
+                {"$or": [{"flag_name": ident}, {"new_flag_name": ident}]}, {"flag_id": 1}, sort=[("_id", DESCENDING)]
+            )
+        return [last["flag_id"]] if last else []

@@ -9,6 +9,7 @@ from contextlib import contextmanager
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
+import pymongo
 from bson import ObjectId
 from pymongo import ASCENDING, DESCENDING, MongoClient
 from pymongo.client_session import ClientSession
@@ -44,9 +45,10 @@ def create_client(uri: str, timeout_ms: int) -> MongoClient:
     return MongoClient(
         uri,
         tz_aware=True,
+        # timeoutMS bounds each operation including the driver's own retries; the rest bound the steps.
+        timeoutMS=timeout_ms,
         serverSelectionTimeoutMS=timeout_ms,
         connectTimeoutMS=timeout_ms,
-        socketTimeoutMS=timeout_ms,
         w="majority",
         journal=True,
         appname="feature-flags",
@@ -135,7 +137,8 @@ class Store:
         what a crash in between leaves behind.
         """
         if self.supports_transactions:
-            with self.client.start_session() as session:
+            # Without this bound with_transaction retries transient errors for up to two minutes.
+            with pymongo.timeout(self.client.options.timeout), self.client.start_session() as session:
 
                 def apply(session: ClientSession) -> None:
                     if not write(session):

@@ -1,13 +1,130 @@
-"""The admin page."""
+"""The admin page: served at / by Flask, and exported as plain files for static hosting from the same templates."""
 
 from __future__ import annotations
 
-from flask import Blueprint, current_app, render_template
+import hashlib
+import shutil
+from functools import cache
+from pathlib import Path
+from typing import Any
+from urllib.parse import urlsplit
+
+import click
+from flask import Blueprint, Flask, current_app, render_template
+from flask.cli import AppGroup
+
+from .middleware import CONTENT_SECURITY_POLICY
 
 bp = Blueprint("ui", __name__)
+
+# How often the page asks the API for changes made elsewhere; the list's ETag makes an unchanged answer a 304.
+POLL_INTERVAL_MS = 2500
+
+
+@cache
+def _fingerprint(path: Path, modified: float) -> str:
+    """Return a short content hash; keyed on the file's mtime so an edited file gets a new one."""
+    return hashlib.sha256(path.read_bytes()).hexdigest()[:10]
+
+
+def _asset_url(static_folder: Path, asset_base: str):
+    """Return a function turning 'css/app.css' into a URL that changes whenever the file does."""
+
+    def asset_url(name: str) -> str:
+        path = static_folder / name
+        return f"{asset_base}{name}?v={_fingerprint(path, path.stat().st_mtime)}"
+
+    return asset_url
+
+
+def _page_context(app: Flask, api_base: str, asset_base: str, csp_meta: str | None) -> dict[str, Any]:
+    environments = app.config["FF"].environments
+    return {
+        "environments": environments,
+        "default_environment": app.config["FF"].default_environment,
+        "api_base": api_base,
+        "asset_url": _asset_url(Path(app.static_folder), asset_base),
+        "csp_meta": csp_meta,
+        "poll_interval_ms": POLL_INTERVAL_MS,
+    }
+
+
+def environment_label(name: str) -> str:
+    """Return an environment's name as people read it: 'production' -> 'Production'."""
+    return name.replace("_", " ").replace("-", " ").capitalize()
+
+
+@bp.app_template_filter("environment_label")
+def _environment_label_filter(name: str) -> str:
+    return environment_label(name)
 
 
 @bp.get("/")
 def index():
-    config = current_app.config["FF"]
-    return render_template("index.html", environments=config.environments, api_base="")
+    """Serve the admin page; the API is on this same origin."""
+    return render_template("index.html", **_page_context(current_app, "", "/static/", None))
+
+
+def static_csp(api_base: str) -> str:
+    """Return the page's CSP for a <meta> tag: the server's policy, allowing the API's origin if it is another one.
+
+    frame-ancestors is left out because browsers ignore it in <meta>; the static host should send it as a header.
+    """
+    directives = [d.strip() for d in CONTENT_SECURITY_POLICY.split(";") if d.strip()]
+    parts = urlsplit(api_base)
+    api_origin = f"{parts.scheme}://{parts.netloc}" if parts.scheme and parts.netloc else None
+    kept = []
+    for directive in directives:
+        name = directive.split()[0]
+        if name == "frame-ancestors":
+            continue
+        if name == "connect-src" and api_origin:
+            directive = f"{directive} {api_origin}"
+        kept.append(directive)
+    return "; ".join(kept)
+
+
+def export_site(app: Flask, directory: Path, api_base: str = "") -> list[Path]:
+    """Write index.html and the static assets into directory; return the files written."""
+    api_base = api_base.rstrip("/")
+    directory.mkdir(parents=True, exist_ok=True)
+    static_source = Path(app.static_folder)
+    static_target = directory / "static"
+    if static_target.exists():
+        shutil.rmtree(static_target)
+    shutil.copytree(static_source, static_target)
+    # Relative asset URLs, so the output works at the root of a host or under any prefix of a bucket.
+    with app.app_context():
+        html = render_template("index.html", **_page_context(app, api_base, "static/", static_csp(api_base)))
+    index = directory / "index.html"
+    index.write_text(html, encoding="utf-8")
+    return [index, *sorted(p for p in static_target.rglob("*") if p.is_file())]
+
+
+def _valid_api_base(ctx: click.Context, param: click.Parameter, value: str) -> str:
+    parts = urlsplit(value)
+    if value and not (value.startswith("/") or (parts.scheme in {"http", "https"} and parts.netloc)):
+        raise click.BadParameter("give a path like /api or an absolute http(s) URL")
+    if parts.query or parts.fragment:
+        raise click.BadParameter("the API base cannot carry a query or fragment")
+    return value
+
+
+def init_cli(app: Flask) -> None:
+    """Register `flask ui export`."""
+    group = AppGroup("ui", help="The admin page.")
+
+    @group.command("export")
+    @click.argument("directory", type=click.Path(file_okay=False, path_type=Path))
+    @click.option(
+        "--api-base",
+        default="",
+        callback=_valid_api_base,
+        help="Where the API answers, as a path (/api) or URL; default: the page's own origin.",
+    )
+    def export(directory: Path, api_base: str) -> None:
+        """Write index.html and its assets to DIRECTORY for a static host (nginx, S3 + CloudFront)."""
+        written = export_site(current_app, directory, api_base)
+        click.echo(f"wrote {len(written)} files to {directory}")
+
+    app.cli.add_command(group)

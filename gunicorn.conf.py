@@ -1,0 +1,92 @@
+"""Gunicorn settings for the container (`gunicorn -c gunicorn.conf.py app:app`); sizes come from the environment.
+
+Access log: gunicorn's own is off. The app writes one JSON line per request (logger `feature_flags.access`,
+with request_id, method, path, status, duration_ms, client), so a second, differently shaped line would only
+double the log volume. Gunicorn's error log goes to stdout as JSON with the same field names.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+from pathlib import Path
+
+from prometheus_flask_exporter.multiprocess import GunicornInternalPrometheusMetrics
+
+
+def _int(name: str, default: int) -> int:
+    """Read a positive whole number from the environment, naming the variable when it is not one."""
+    raw = os.environ.get(name, "").strip()
+    if not raw:
+        return default
+    if not raw.isdigit() or int(raw) < 1:
+        raise SystemExit(f"configuration error: {name} must be a positive whole number, got {raw!r}")
+    return int(raw)
+
+
+bind = f"{os.environ.get('HOST', '0.0.0.0')}:{_int('PORT', 5000)}"
+# Threads serve concurrent flag reads cheaply; workers give crash isolation and use both cores.
+worker_class = "gthread"
+workers = _int("GUNICORN_WORKERS", 2)
+threads = _int("GUNICORN_THREADS", 4)
+# A request longer than this is stuck (the database timeout is 1.5 s); the worker is replaced.
+timeout = _int("GUNICORN_TIMEOUT", 30)
+# On SIGTERM (a Kubernetes rollout) in-flight requests get this long to finish; below the pod's 30 s grace period.
+graceful_timeout = _int("GUNICORN_GRACEFUL_TIMEOUT", 20)
+# Longer than nginx's upstream keepalive idle time would be pointless; shorter breaks its pooled connections.
+keepalive = _int("GUNICORN_KEEPALIVE", 75)
+# Recycle workers now and then so a slow leak cannot grow without bound; jitter keeps them from restarting together.
+max_requests = _int("GUNICORN_MAX_REQUESTS", 10000)
+max_requests_jitter = _int("GUNICORN_MAX_REQUESTS_JITTER", 1000)
+# /dev/shm is memory; a container's overlay file system can stall the worker heartbeat.
+worker_tmp_dir = "/dev/shm" if Path("/dev/shm").is_dir() else None
+# No control socket: it would be created under ~/.gunicorn, which the non-root user cannot write to.
+control_socket_disable = True
+# The app's JSON access line replaces gunicorn's (see the module docstring).
+accesslog = None
+errorlog = "-"
+loglevel = os.environ.get("LOG_LEVEL", "info").lower()
+# X-Forwarded-* are honoured only from these addresses (nginx, or the ingress in front of the pod).
+forwarded_allow_ips = os.environ.get("FORWARDED_ALLOW_IPS", "127.0.0.1,::1")
+
+logconfig_dict = {
+    "version": 1,
+    "disable_existing_loggers": False,
+    "formatters": {
+        "json": {
+            "()": "pythonjsonlogger.json.JsonFormatter",
+            "fmt": "{asctime}{levelname}{name}{message}",
+            "style": "{",
+            "rename_fields": {"asctime": "time", "levelname": "level", "name": "logger"},
+            "static_fields": {"service": os.environ.get("FF_SERVICE_NAME", "feature-flags")},
+            "datefmt": "%Y-%m-%dT%H:%M:%S%z",
+        }
+    },
+    "handlers": {"stdout": {"class": "logging.StreamHandler", "formatter": "json", "stream": "ext://sys.stdout"}},
+    # The app installs its own JSON handler on the root logger in each worker.
+    "root": {"level": "INFO", "handlers": []},
+    "loggers": {
+        "gunicorn.error": {"handlers": ["stdout"], "level": loglevel.upper(), "propagate": False},
+        "gunicorn.access": {"handlers": [], "propagate": False},
+    },
+}
+
+
+def on_starting(server) -> None:
+    """Empty the Prometheus multiprocess directory, so counters of a previous run are not added to this one."""
+    directory = os.environ.get("PROMETHEUS_MULTIPROC_DIR")
+    if not directory:
+        return
+    path = Path(directory)
+    path.mkdir(parents=True, exist_ok=True)
+    for entry in path.iterdir():
+        if entry.is_dir():
+            shutil.rmtree(entry)
+        else:
+            entry.unlink()
+
+
+def child_exit(server, worker) -> None:
+    """Drop a dead worker's live gauges from the multiprocess files."""
+    if os.environ.get("PROMETHEUS_MULTIPROC_DIR"):
+        GunicornInternalPrometheusMetrics.mark_process_dead_on_child_exit(worker.pid)

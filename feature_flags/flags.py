@@ -11,7 +11,7 @@ from .bodies import read_json_object
 from .errors import ValidationFailed, VersionConflict
 from .extensions import get_metrics, get_store
 from .openapi import documented
-from .schemas import Flag, FlagCreate, FlagUpdate, ToggleRequest, parse
+from .schemas import Flag, FlagCreate, FlagUpdate, ToggleRequest, check_flag_references, flag_changes, parse
 
 bp = Blueprint("flags", __name__)
 
@@ -72,6 +72,7 @@ def list_flags():
 def create_flag():
     require_admin()
     fields = parse(FlagCreate, read_json_object(), _environments()).model_dump()
+    check_flag_references(fields, _environments())
     flag = get_store().create_flag(fields, actor_name(), g.request_id)
     _changed("created")
     return _flag_response(flag, 201)
@@ -85,18 +86,24 @@ def get_flag(ident: str):
 
 @bp.put("/flags/<ident>")
 @documented(
-    "Change a flag's name, description or environments (merged key by key)",
+    "Change a flag's fields; environments and targeting merge environment by environment",
     body=FlagUpdate,
     response=Flag,
     errors=[400, 404, 409, 412],
 )
 def update_flag(ident: str):
     require_admin()
-    changes = parse(FlagUpdate, read_json_object(), _environments()).model_dump(exclude_none=True)
+    changes = parse(FlagUpdate, read_json_object(), _environments()).changes()
     if not changes:
-        raise ValidationFailed("Give at least one of name, description or environments.")
+        raise ValidationFailed(
+            "Give at least one of name, description, environments, variants, off_variant, targeting or stickiness."
+        )
     expected = _expected_version(ident)
-    flag = get_store().update_flag(ident, changes, actor_name(), g.request_id, expected)
+    environments = _environments()
+    # Checked against the flag as it is at write time: a new variant set must still cover every serve.
+    flag = get_store().update_flag(
+        ident, lambda current: flag_changes(current, changes, environments), actor_name(), g.request_id, expected
+    )
     _changed("updated")
     return _flag_response(flag)
 

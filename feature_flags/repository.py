@@ -25,6 +25,7 @@ from .errors import (
     TokenNotFound,
     VersionConflict,
 )
+from .evaluation import with_defaults
 
 # Optimistic writes retry when another writer got there first; this bounds the loop.
 MAX_WRITE_ATTEMPTS = 200
@@ -198,7 +199,8 @@ class Store:
         flag = _public(document)
         stored = document.get("environments") or {}
         flag["environments"] = {env: bool(stored.get(env, False)) for env in self.environments}
-        return flag
+        # Flags stored before variants and targeting existed read back as plain booleans.
+        return with_defaults(flag)
 
     def find_all_flags(self) -> list[dict[str, Any]]:
         """Return every flag, ordered by name."""
@@ -259,7 +261,7 @@ class Store:
 
     @staticmethod
     def _snapshot(document: dict[str, Any]) -> dict[str, Any]:
-        keep = ("name", "description", "environments", "version")
+        keep = ("name", "description", "environments", "variants", "off_variant", "targeting", "stickiness", "version")
         return {key: document[key] for key in keep if key in document}
 
     def update_flag(

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import math
+import re
 from typing import Annotated, Any, Literal
 
 from pydantic import (
@@ -9,13 +11,21 @@ from pydantic import (
     AwareDatetime,
     BaseModel,
     ConfigDict,
+    Discriminator,
     Field,
+    StrictBool,
+    StrictFloat,
+    StrictInt,
+    StrictStr,
     StringConstraints,
+    Tag,
     ValidationError,
     ValidationInfo,
+    field_validator,
     model_validator,
 )
 
+from . import evaluation
 from .errors import ValidationFailed
 
 FLAG_NAME_PATTERN = r"^[A-Za-z0-9._-]{1,100}$"
@@ -56,16 +66,268 @@ class RequestModel(BaseModel):
     model_config = ConfigDict(extra="forbid", strict=True)
 
 
+# -- evaluation fields: variants, targeting rules, splits --------------------------------------------
+
+MAX_VARIANTS = 100
+MAX_RULES = 100
+MAX_CONDITIONS = 50
+MAX_CONDITION_VALUES = 1000
+VARIANT_NAME_PATTERN = r"^[A-Za-z0-9_-]{1,64}$"
+ATTRIBUTE_PATTERN = r"^[A-Za-z0-9_][A-Za-z0-9_.:@/-]{0,99}$"
+
+VariantName = Annotated[
+    str,
+    StringConstraints(pattern=VARIANT_NAME_PATTERN),
+    Field(description="1 to 64 letters, digits, '-' or '_'", examples=["on"]),
+]
+
+
+def _attribute(value: str) -> str:
+    # '$' is refused by name: it is what would let a context attribute reach into database operators.
+    if "$" in value:
+        raise ValueError("an attribute name must not contain '$'")
+    if not re.match(ATTRIBUTE_PATTERN, value):
+        raise ValueError("an attribute is 1 to 100 letters, digits, '_', '.', ':', '@', '/' or '-'")
+    return value
+
+
+AttributeName = Annotated[
+    str, AfterValidator(_attribute), Field(description="A context attribute", examples=["targetingKey", "plan"])
+]
+
+
+def _no_dollar_keys(value: Any, where: str) -> None:
+    if isinstance(value, dict):
+        for key, inner in value.items():
+            if key.startswith("$") or "\x00" in key:
+                raise ValueError(f"{where}: object keys must not start with '$' ({key!r})")
+            _no_dollar_keys(inner, where)
+    elif isinstance(value, list):
+        for inner in value:
+            _no_dollar_keys(inner, where)
+
+
+def _variants(value: dict[str, Any]) -> dict[str, Any]:
+    if not 1 <= len(value) <= MAX_VARIANTS:
+        raise ValueError(f"give 1 to {MAX_VARIANTS} variants")
+    kinds: dict[str, str] = {}
+    for name, item in value.items():
+        kind = evaluation.value_type(item)
+        if kind == "unsupported":
+            raise ValueError(f"variant {name!r}: a value is a boolean, string, number or object")
+        if kind == "number" and not math.isfinite(item):
+            raise ValueError(f"variant {name!r}: a number must be finite")
+        _no_dollar_keys(item, f"variant {name!r}")
+        kinds.setdefault(kind, name)
+    if len(kinds) > 1:
+        described = ", ".join(f"{name!r} is a {kind}" for kind, name in kinds.items())
+        raise ValueError(f"all variants of a flag have the same type: {described}")
+    return value
+
+
+Variants = Annotated[
+    dict[VariantName, Any],
+    AfterValidator(_variants),
+    Field(
+        description="Variant name to value; all values booleans, strings, numbers or objects",
+        examples=[{"on": True, "off": False}, {"control": "blue", "treatment": "green"}],
+    ),
+]
+
+
+def _split(value: dict[str, int]) -> dict[str, int]:
+    if not value:
+        raise ValueError("a split names at least one variant")
+    total = sum(value.values())
+    if total != 100:
+        raise ValueError(f"the percentages of a split add up to 100, not {total}")
+    return value
+
+
+Split = Annotated[dict[VariantName, Annotated[int, Field(ge=0, le=100)]], AfterValidator(_split)]
+
+
+def _serve_kind(value: Any) -> str | None:
+    if isinstance(value, str):
+        return "variant"
+    if isinstance(value, dict):
+        return "split"
+    return None
+
+
+Serve = Annotated[
+    Annotated[VariantName, Tag("variant")] | Annotated[Split, Tag("split")],
+    Discriminator(
+        _serve_kind,
+        custom_error_type="invalid_serve",
+        custom_error_message='a serve is a variant name or a percentage split like {"on": 30, "off": 70}',
+    ),
+    Field(description='A variant name, or a percentage split like {"on": 30, "off": 70} (integers adding up to 100)'),
+]
+
+ConditionOp = Literal[evaluation.OPS]  # type: ignore[valid-type]
+ConditionValue = StrictStr | StrictInt | StrictFloat | StrictBool
+
+
+class Condition(RequestModel):
+    """One test on a context attribute; a rule's conditions must all hold."""
+
+    attribute: AttributeName
+    op: ConditionOp = Field(
+        description="in, not_in, starts_with, ends_with, contains, lt, lte, gt, gte, "
+        "semver_lt, semver_gte, before, after"
+    )
+    values: list[ConditionValue] = Field(min_length=1, max_length=MAX_CONDITION_VALUES)
+
+    @field_validator("values")
+    @classmethod
+    def _values_fit_op(cls, values: list[Any], info: ValidationInfo) -> list[Any]:
+        op = info.data.get("op")
+        if op is None:
+            return values
+        if op in evaluation.SINGLE_VALUE_OPS and len(values) != 1:
+            raise ValueError(f"{op} compares with exactly one value")
+        for value in values:
+            if op in evaluation.STRING_OPS and not isinstance(value, str):
+                raise ValueError(f"{op} compares with strings")
+            if op in evaluation.NUMBER_OPS and (
+                isinstance(value, bool) or not isinstance(value, int | float) or not math.isfinite(value)
+            ):
+                raise ValueError(f"{op} compares with a number")
+            if op in evaluation.SEMVER_OPS and not (
+                isinstance(value, str) and evaluation.parse_semver(value) is not None
+            ):
+                raise ValueError(f"{op} compares with a semantic version like 1.2.3")
+            if op in evaluation.DATE_OPS and evaluation.parse_datetime(value) is None:
+                raise ValueError(
+                    f"{op} compares with an ISO 8601 date-time with a time zone, like 2030-01-01T00:00:00Z"
+                )
+        return values
+
+
+class Rule(RequestModel):
+    """Serve something to the contexts that meet every condition."""
+
+    when: list[Condition] = Field(min_length=1, max_length=MAX_CONDITIONS)
+    serve: Serve
+
+
+class EnvironmentTargeting(RequestModel):
+    """What a flag serves in one environment while it is on: the first matching rule's serve, else serve."""
+
+    rules: list[Rule] = Field(default_factory=list, max_length=MAX_RULES)
+    serve: Serve = evaluation.DEFAULT_SERVE
+
+
+def _known_environment_map(value: dict[str, Any], info: ValidationInfo) -> dict[str, Any]:
+    for key in value:
+        _known_environment(key, info)
+    return value
+
+
+Targeting = Annotated[
+    dict[str, EnvironmentTargeting],
+    AfterValidator(_known_environment_map),
+    Field(description="Environment name to its targeting; an environment left out serves 'on' to everyone"),
+]
+TargetingChanges = Annotated[
+    dict[str, EnvironmentTargeting | None],
+    AfterValidator(_known_environment_map),
+    Field(description="Merged environment by environment; null removes an environment's targeting"),
+]
+Stickiness = Annotated[
+    AttributeName, Field(description="The context attribute splits hash, so each user keeps their bucket")
+]
+
+
+def _reference_errors(flag: dict[str, Any], environments: tuple[str, ...]) -> list[dict[str, str]]:
+    variants = flag.get("variants") or evaluation.DEFAULT_VARIANTS
+    known = ", ".join(repr(name) for name in variants)
+    errors: list[dict[str, str]] = []
+
+    def check(serve: Any, field: str) -> None:
+        names = [serve] if isinstance(serve, str) else list(serve)
+        for name in names:
+            if name not in variants:
+                errors.append(
+                    {
+                        "field": field,
+                        "message": f"{name!r} is not one of this flag's variants ({known})",
+                        "type": "unknown_variant",
+                    }
+                )
+
+    check(flag.get("off_variant", evaluation.DEFAULT_OFF_VARIANT), "off_variant")
+    targeting = flag.get("targeting") or {}
+    for environment in environments:
+        settings = targeting.get(environment)
+        if settings is None:
+            if evaluation.DEFAULT_SERVE not in variants:
+                errors.append(
+                    {
+                        "field": f"targeting.{environment}.serve",
+                        "message": f"this flag has no {evaluation.DEFAULT_SERVE!r} variant, so say what "
+                        f"{environment} serves while on",
+                        "type": "missing_serve",
+                    }
+                )
+            continue
+        for index, rule in enumerate(settings.get("rules") or ()):
+            check(rule["serve"], f"targeting.{environment}.rules.{index}.serve")
+        check(settings.get("serve", evaluation.DEFAULT_SERVE), f"targeting.{environment}.serve")
+    return errors
+
+
+def check_flag_references(flag: dict[str, Any], environments: tuple[str, ...]) -> None:
+    """Raise ValidationFailed if the flag serves a variant it does not define; each error names its field."""
+    errors = _reference_errors(flag, environments)
+    if errors:
+        raise ValidationFailed(f"{errors[0]['field']}: {errors[0]['message']}", details=errors)
+
+
+def flag_changes(current: dict[str, Any], changes: dict[str, Any], environments: tuple[str, ...]) -> dict[str, Any]:
+    """Merge an update's targeting into the flag's, check the result serves only its variants; return the changes."""
+    merged = dict(changes)
+    if "targeting" in changes:
+        targeting = dict(current.get("targeting") or {})
+        for environment, settings in changes["targeting"].items():
+            if settings is None:
+                targeting.pop(environment, None)
+            else:
+                targeting[environment] = settings
+        merged["targeting"] = targeting
+    check_flag_references({**current, **merged}, environments)
+    return merged
+
+
 class FlagCreate(RequestModel):
     name: FlagName
     description: Description = ""
     environments: EnvironmentStates = Field(default_factory=dict)
+    variants: Variants = Field(default_factory=lambda: dict(evaluation.DEFAULT_VARIANTS))
+    off_variant: VariantName = Field(evaluation.DEFAULT_OFF_VARIANT, description="Served while the flag is off")
+    targeting: Targeting = Field(default_factory=dict)
+    stickiness: Stickiness = evaluation.DEFAULT_STICKINESS
 
 
 class FlagUpdate(RequestModel):
     name: FlagName | None = None
     description: Description | None = None
     environments: EnvironmentStates | None = None
+    variants: Variants | None = None
+    off_variant: VariantName | None = None
+    targeting: TargetingChanges | None = None
+    stickiness: Stickiness | None = None
+
+    def changes(self) -> dict[str, Any]:
+        """Return the fields given, keeping a null that removes an environment's targeting."""
+        changes = self.model_dump(exclude_none=True)
+        if self.targeting is not None:
+            changes["targeting"] = {
+                environment: None if settings is None else settings.model_dump()
+                for environment, settings in self.targeting.items()
+            }
+        return changes
 
 
 class ToggleRequest(RequestModel):
@@ -85,6 +347,10 @@ class Flag(BaseModel):
     created_by: str | None = None
     updated_by: str | None = None
     enabled: bool | None = Field(None, description="State in the requested environment (list and toggle)")
+    variants: dict[str, Any] = Field(description="Variant name to value")
+    off_variant: str
+    targeting: dict[str, EnvironmentTargeting]
+    stickiness: str
 
 
 class ErrorBody(BaseModel):

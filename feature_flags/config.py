@@ -62,6 +62,7 @@ def _environments(env: Mapping[str, str]) -> tuple[str, ...]:
 
 def _mongo_uri_from_seed_variables(env: Mapping[str, str]) -> str | None:
     """Build a URI from the variables older deployments set, so they can switch unchanged."""
+    replica_set = _bool(env, "MONGO_IS_REPLICA_SET", False)
     host = (env.get("MONGO_HOST") or "").strip()
     if not host:
         return None
@@ -73,9 +74,9 @@ def _mongo_uri_from_seed_variables(env: Mapping[str, str]) -> str | None:
     password = env.get("MONGO_INITDB_ROOT_PASSWORD") or ""
     credentials = f"{quote_plus(user)}:{quote_plus(password)}@" if user else ""
     options = "authSource=admin" if user else ""
-    if _bool(env, "MONGO_IS_REPLICA_SET", False):
-        replica_set = env.get("MONGO_REPLICA_SET_NAME") or "rs0"
-        options = "&".join(filter(None, [options, f"replicaSet={quote_plus(replica_set)}"]))
+    if replica_set:
+        name = env.get("MONGO_REPLICA_SET_NAME") or "rs0"
+        options = "&".join(filter(None, [options, f"replicaSet={quote_plus(name)}"]))
     return f"mongodb://{credentials}{host}/" + (f"?{options}" if options else "")
 
 

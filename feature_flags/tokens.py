@@ -8,10 +8,11 @@ from typing import Any
 
 import click
 from flask import Blueprint, Flask, Response, current_app, g, jsonify
+from flask.cli import AppGroup
 
 from .auth import actor_name, hash_secret, new_secret, require_admin
 from .bodies import read_json_object
-from .errors import NameTaken
+from .errors import ApiError, NameTaken
 from .extensions import get_store
 from .openapi import documented
 from .repository import Store
@@ -101,7 +102,7 @@ def bootstrap_admin_token(store: Store, stream=None) -> str | None:
 
 def init_cli(app: Flask) -> None:
     """Register `flask tokens create|list|revoke`, doing what the API does."""
-    group = click.Group("tokens", help="Create, list and revoke API tokens.")
+    group = AppGroup("tokens", help="Create, list and revoke API tokens.")
 
     @group.command("create")
     @click.option("--name", required=True)
@@ -110,8 +111,11 @@ def init_cli(app: Flask) -> None:
     def create_command(name: str, role: str, environment: str | None) -> None:
         """Create a token and print its secret once."""
         config = current_app.config["FF"]
-        fields = parse(TokenCreate, {"name": name, "role": role, "environment": environment}, config.environments)
-        created = create_token(get_store(), fields.model_dump(), actor="cli")
+        try:
+            fields = parse(TokenCreate, {"name": name, "role": role, "environment": environment}, config.environments)
+            created = create_token(get_store(), fields.model_dump(), actor="cli")
+        except ApiError as error:
+            raise click.ClickException(error.message) from None
         click.echo(f"{created['id']}\t{created['name']}\t{created['role']}\t{created['environment'] or '-'}")
         click.echo(f"token: {created['token']}")
 
@@ -126,7 +130,10 @@ def init_cli(app: Flask) -> None:
     @click.argument("token_id")
     def revoke_command(token_id: str) -> None:
         """Revoke a token by id."""
-        revoked = get_store().revoke_token(token_id, actor="cli")
+        try:
+            revoked = get_store().revoke_token(token_id, actor="cli")
+        except ApiError as error:
+            raise click.ClickException(error.message) from None
         click.echo(f"revoked {revoked['_id']} ({revoked['name']})")
 
     app.cli.add_command(group)

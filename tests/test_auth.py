@@ -1,0 +1,148 @@
+"""Access control: who may read, who may change, and what a refusal looks like."""
+
+from __future__ import annotations
+
+import pytest
+
+from tests.conftest import ADMIN_TOKEN, auth
+
+PROTECTED = [
+    ("get", "/flags"),
+    ("post", "/flags"),
+    ("get", "/flags/existing"),
+    ("put", "/flags/existing"),
+    ("delete", "/flags/existing"),
+    ("post", "/flags/existing/toggle"),
+    ("get", "/flags/existing/history"),
+    ("get", "/tokens"),
+    ("post", "/tokens"),
+    ("delete", "/tokens/0123456789abcdef01234567"),
+    ("get", "/audit"),
+]
+
+
+@pytest.fixture
+def existing(client):
+    assert client.post("/flags", json={"name": "existing"}).status_code == 201
+
+
+def make_token(client, name="app", role="client", environment="production") -> dict:
+    body = {"name": name, "role": role} | ({"environment": environment} if role == "client" else {})
+    response = client.post("/tokens", json=body)
+    assert response.status_code == 201, response.json
+    return response.json
+
+
+@pytest.mark.parametrize(("method", "path"), PROTECTED)
+@pytest.mark.parametrize(
+    "headers",
+    [{}, {"Authorization": "Bearer ff_admin_wrong"}, {"Authorization": "Basic YWRtaW46YWRtaW4="},
+     {"Authorization": "Bearer "}, {"X-API-Key": "nope"}],
+    ids=["none", "unknown", "basic", "empty", "unknown-api-key"],
+)  # fmt: skip
+def test_protected__no_or_bad_token__401_with_challenge_and_nothing_changed(
+    anonymous, client, existing, method, path, headers
+):
+    response = getattr(anonymous, method)(path, json={"name": "sneaky"}, headers=headers)
+    assert response.status_code == 401
+    assert response.json["error"] == "unauthorized"
+    assert response.headers["WWW-Authenticate"].startswith("Bearer")
+    assert [f["name"] for f in client.get("/flags").json] == ["existing"]
+
+
+def test_unauthorized__missing_and_existing_flag__same_answer(anonymous, existing):
+    # A 401 must not reveal whether a flag exists.
+    present = anonymous.get("/flags/existing")
+    missing = anonymous.get("/flags/does-not-exist")
+    assert present.status_code == missing.status_code == 401
+    assert present.json == missing.json
+
+
+@pytest.mark.parametrize("path", ["/healthz", "/readyz", "/metrics", "/openapi.json"])
+def test_open_endpoints__no_token__answer(anonymous, path):
+    assert anonymous.get(path).status_code == 200
+
+
+def test_client_token__reads_its_environment(client, anonymous, existing):
+    client.post("/flags/existing/toggle", json={"environment": "production"})
+    secret = make_token(client)["token"]
+    listed = anonymous.get("/flags", headers=auth(secret))
+    assert listed.status_code == 200
+    assert listed.json[0]["enabled"] is True  # its own environment is the default
+    assert anonymous.get("/flags/existing", headers=auth(secret)).status_code == 200
+    assert anonymous.get("/flags?environment=production", headers=auth(secret)).status_code == 200
+
+
+def test_client_token__other_environment__403(client, anonymous, existing):
+    secret = make_token(client)["token"]
+    response = anonymous.get("/flags?environment=staging", headers=auth(secret))
+    assert response.status_code == 403 and response.json["error"] == "forbidden"
+
+
+def test_client_token__accepted_as_x_api_key(client, anonymous, existing):
+    secret = make_token(client)["token"]
+    assert anonymous.get("/flags", headers={"X-API-Key": secret}).status_code == 200
+
+
+@pytest.mark.parametrize(
+    ("method", "path", "body"),
+    [
+        ("post", "/flags", {"name": "new"}),
+        ("put", "/flags/existing", {"description": "x"}),
+        ("delete", "/flags/existing", None),
+        ("post", "/flags/existing/toggle", {"environment": "production"}),
+        ("get", "/tokens", None),
+        ("post", "/tokens", {"name": "escalate", "role": "admin"}),
+        ("get", "/audit", None),
+        ("get", "/flags/existing/history", None),
+    ],
+)
+def test_client_token__writes_and_token_admin__403_and_nothing_changed(client, anonymous, existing, method, path, body):
+    secret = make_token(client)["token"]
+    before = client.get("/flags/existing").json
+    response = getattr(anonymous, method)(path, json=body, headers=auth(secret))
+    assert response.status_code == 403
+    assert response.json["error"] == "forbidden"
+    assert client.get("/flags/existing").json == before
+    assert [t["name"] for t in client.get("/tokens").json] == ["app"]
+
+
+def test_admin_token_from_api__can_write(client, anonymous):
+    secret = make_token(client, "ops", role="admin")["token"]
+    response = anonymous.post("/flags", json={"name": "by-ops"}, headers=auth(secret))
+    assert response.status_code == 201
+    assert response.json["created_by"] == "ops"
+
+
+def test_revoked_token__401_at_once_on_this_and_another_instance(client, anonymous, make_app, existing):
+    # Given a token that works on two instances over one database
+    token = make_token(client)
+    other = make_app().test_client()
+    assert anonymous.get("/flags", headers=auth(token["token"])).status_code == 200
+    assert other.get("/flags", headers=auth(token["token"])).status_code == 200
+
+    # When it is revoked on the first
+    assert client.delete(f"/tokens/{token['id']}").status_code == 204
+
+    # Then neither instance accepts it any more
+    assert anonymous.get("/flags", headers=auth(token["token"])).status_code == 401
+    assert other.get("/flags", headers=auth(token["token"])).status_code == 401
+
+
+def test_auth_off__every_request_is_admin_and_start_warns(make_app, capsys):
+    app = make_app(auth_enabled=False)
+    logged = capsys.readouterr().out
+    assert "FF_AUTH is off" in logged
+    response = app.test_client().post("/flags", json={"name": "open"})
+    assert response.status_code == 201
+    assert response.json["created_by"] == "anonymous"
+
+
+def test_auth__default_config__on():
+    from feature_flags.config import Config
+
+    assert Config.from_env({}).auth_enabled is True
+
+
+def test_bootstrap_admin_token_from_environment__works(anonymous):
+    assert anonymous.get("/flags", headers=auth(ADMIN_TOKEN)).status_code == 200

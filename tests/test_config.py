@@ -1,0 +1,91 @@
+"""Settings from the environment: typed, defaulted, and refused with a message naming the variable."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from feature_flags.config import Config, ConfigError
+
+ROOT = Path(__file__).resolve().parent.parent
+
+
+def test_defaults__empty_environment__newcomer_settings():
+    config = Config.from_env({})
+    assert config.mongo_uri is None and config.mongo_db == "feature_flags"
+    assert config.environments == ("development", "staging", "production")
+    assert config.default_environment == "staging"
+    assert (config.host, config.port) == ("127.0.0.1", 5000)
+    assert config.seed_demo is True and config.auth_enabled is True
+    assert config.data_dir == Path("data")
+
+
+def test_values__read_and_typed():
+    config = Config.from_env({
+        "MONGO_URI": "mongodb://db:27017/?replicaSet=rs0", "MONGO_DB": "flags", "FF_ENVIRONMENTS": "dev, live",
+        "FF_SEED_DEMO": "false", "PORT": "8080", "HOST": "0.0.0.0", "FF_DATA_DIR": "/var/lib/ff",
+        "FF_CORS_ORIGINS": "https://a.example,https://b.example", "LOG_LEVEL": "debug", "FF_AUTH": "off",
+    })  # fmt: skip
+    assert config.mongo_uri == "mongodb://db:27017/?replicaSet=rs0" and config.mongo_db == "flags"
+    assert config.environments == ("dev", "live") and config.default_environment == "dev"
+    assert config.seed_demo is False and config.port == 8080 and config.host == "0.0.0.0"
+    assert config.cors_origins == ("https://a.example", "https://b.example")
+    assert config.log_level == "DEBUG" and config.auth_enabled is False
+
+
+def test_seed_variables__build_mongo_uri_when_absent():
+    config = Config.from_env({
+        "MONGO_HOST": "mongodb", "MONGO_INITDB_ROOT_USERNAME": "root", "MONGO_INITDB_ROOT_PASSWORD": "p@ss:word",
+        "MONGO_IS_REPLICA_SET": "true",
+    })  # fmt: skip
+    assert config.mongo_uri == "mongodb://root:p%40ss%3Aword@mongodb:27017/?authSource=admin&replicaSet=rs0"
+
+
+def test_seed_variables__host_only__plain_uri():
+    assert Config.from_env({"MONGO_HOST": "db:27018"}).mongo_uri == "mongodb://db:27018/"
+
+
+def test_mongo_uri__wins_over_seed_variables():
+    config = Config.from_env({"MONGO_URI": "mongodb://a/", "MONGO_HOST": "b"})
+    assert config.mongo_uri == "mongodb://a/"
+
+
+@pytest.mark.parametrize(
+    ("variable", "value"),
+    [
+        ("PORT", "eighty"),
+        ("PORT", "70000"),
+        ("FF_SEED_DEMO", "maybe"),
+        ("FF_ENVIRONMENTS", "prod,$bad"),
+        ("FF_ENVIRONMENTS", "a,a"),
+        ("FF_ENVIRONMENTS", " , "),
+        ("MONGO_URI", "postgres://x"),
+        ("MONGO_DB", "a.b"),
+        ("MONGO_HOST", "db/evil"),
+        ("MONGO_IS_REPLICA_SET", "perhaps"),
+        ("FF_AUTH", "sometimes"),
+        ("FF_ADMIN_TOKEN", "short"),
+        ("FF_CORS_ORIGINS", "*"),
+        ("LOG_LEVEL", "LOUD"),
+        ("FF_DB_TIMEOUT_MS", "0"),
+    ],
+)
+def test_bad_value__config_error_names_the_variable(variable, value):
+    with pytest.raises(ConfigError, match=variable):
+        Config.from_env({variable: value})
+
+
+def test_start__bad_value__one_line_message_and_exit_code(tmp_path):
+    result = subprocess.run(
+        [sys.executable, str(ROOT / "app.py")],
+        env={"PATH": "/usr/bin:/bin", "PORT": "eighty", "FF_DATA_DIR": str(tmp_path)},
+        capture_output=True,
+        text=True,
+        timeout=60,
+        cwd=ROOT,
+    )
+    assert result.returncode != 0
+    assert result.stderr.strip().splitlines() == ["configuration error: PORT must be a whole number, got 'eighty'"]

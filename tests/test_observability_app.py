@@ -1,0 +1,127 @@
+"""What operators see: JSON logs, Prometheus metrics, probes, security headers, OpenAPI."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+
+from tests.conftest import auth
+
+
+def log_lines(output: str) -> list[dict]:
+    return [json.loads(line) for line in output.splitlines() if line.startswith("{")]
+
+
+def test_logs__one_json_object_per_request_with_request_fields(client, capsys):
+    client.get("/flags", headers={"X-Request-ID": "trace-123"})
+    lines = log_lines(capsys.readouterr().out)
+    access = [line for line in lines if line["logger"] == "feature_flags.access"]
+    assert len(access) == 1
+    line = access[0]
+    assert line["request_id"] == "trace-123"
+    assert line["method"] == "GET" and line["path"] == "/flags" and line["status"] == 200
+    assert isinstance(line["duration_ms"], float)
+    assert {"time", "level", "logger", "message", "service", "client"} <= set(line)
+    assert line["service"] == "feature-flags"
+
+
+def test_logs__request_id_made_when_absent_or_unsafe(client):
+    made = client.get("/healthz").headers["X-Request-ID"]
+    assert len(made) == 32
+    unsafe = client.get("/healthz", headers={"X-Request-ID": "bad id <script>"}).headers["X-Request-ID"]
+    assert unsafe != "bad id <script>" and len(unsafe) == 32
+
+
+def test_logs__exception__type_message_and_stack_trace(app, client, capsys):
+    @app.get("/explode-for-test")
+    def explode():
+        raise RuntimeError("kaboom")
+
+    response = client.get("/explode-for-test")
+    assert response.status_code == 500 and response.json["error"] == "internal_error"
+    errors = [line for line in log_lines(capsys.readouterr().out) if line["level"] == "ERROR"]
+    assert errors[0]["exc_type"] == "RuntimeError"
+    assert errors[0]["exc_message"] == "kaboom"
+    assert "Traceback" in errors[0]["stack_trace"]
+    assert "kaboom" not in response.get_data(as_text=True)
+
+
+def test_metrics__requests_by_endpoint_status_and_latency_histogram(client, anonymous):
+    client.post("/flags", json={"name": "m"})
+    client.get("/flags/m")
+    client.get("/flags/missing")
+    anonymous.get("/flags")
+    text = client.get("/metrics").get_data(as_text=True)
+    # Per-endpoint counts come from the histogram's _count, which carries the route.
+    count = "flask_http_request_duration_seconds_count"
+    assert f'{count}{{method="GET",status="404",url_rule="/flags/<ident>"}} 1.0' in text
+    assert f'{count}{{method="GET",status="200",url_rule="/flags/<ident>"}} 1.0' in text
+    assert 'flask_http_request_total{method="GET",status="401"} 1.0' in text
+    assert 'flask_http_request_duration_seconds_bucket{le="0.005",method="POST",status="201",url_rule="/flags"}' in text
+    assert 'feature_flags_info{version="' in text
+    assert 'feature_flags_auth_failures_total{reason="missing"} 1.0' in text
+    assert 'feature_flags_flag_changes_total{action="created"} 1.0' in text
+
+
+def test_metrics__token_configured__required(make_app):
+    client = make_app(metrics_token="scrape-secret-123").test_client()
+    assert client.get("/metrics").status_code == 401
+    assert client.get("/metrics", headers=auth("scrape-secret-123")).status_code == 200
+
+
+def test_headers__every_response_nosniff_and_html_strict_csp(client):
+    api = client.get("/flags")
+    assert api.headers["X-Content-Type-Options"] == "nosniff"
+    page = client.get("/")
+    assert page.status_code == 200 and page.mimetype == "text/html"
+    csp = page.headers["Content-Security-Policy"]
+    assert "script-src 'self'" in csp and "unsafe-inline" not in csp and "frame-ancestors 'none'" in csp
+    assert page.headers["Referrer-Policy"] == "no-referrer"
+    assert page.headers["X-Content-Type-Options"] == "nosniff"
+
+
+def test_cors__off_by_default(client):
+    response = client.get("/flags", headers={"Origin": "https://evil.example"})
+    assert "Access-Control-Allow-Origin" not in response.headers
+
+
+def test_cors__listed_origin_allowed_others_not(make_app):
+    client = make_app(cors_origins=("https://admin.example.com",)).test_client()
+    preflight = client.options("/flags", headers={"Origin": "https://admin.example.com",
+                                                   "Access-Control-Request-Method": "POST"})  # fmt: skip
+    assert preflight.status_code == 204
+    assert preflight.headers["Access-Control-Allow-Origin"] == "https://admin.example.com"
+    assert "Authorization" in preflight.headers["Access-Control-Allow-Headers"]
+    other = client.get("/flags", headers={"Origin": "https://evil.example", **auth()})
+    assert "Access-Control-Allow-Origin" not in other.headers
+
+
+def test_openapi__documents_every_api_route_with_schemas(client, app):
+    response = client.get("/openapi.json")
+    assert response.status_code == 200
+    document = response.json
+    assert document["openapi"].startswith("3.")
+    paths = document["paths"]
+    for path, methods in {
+        "/flags": {"get", "post"},
+        "/flags/{ident}": {"get", "put", "delete"},
+        "/flags/{ident}/toggle": {"post"},
+        "/flags/{ident}/history": {"get"},
+        "/tokens": {"get", "post"},
+        "/tokens/{token_id}": {"delete"},
+        "/audit": {"get"},
+        "/healthz": {"get"},
+    }.items():
+        assert methods <= set(paths[path]), path
+    create = document["components"]["schemas"]["FlagCreate"]
+    assert create["properties"]["name"]["pattern"] == "^[A-Za-z0-9._-]{1,100}$"
+    assert create["properties"]["description"]["maxLength"] == 1000
+    assert create["additionalProperties"] is False
+    assert paths["/flags"]["get"]["parameters"][0]["schema"]["enum"] == ["development", "staging", "production"]
+    assert paths["/healthz"]["get"]["security"] == []
+
+
+@pytest.mark.parametrize("path", ["/healthz", "/readyz"])
+def test_probes__healthy_database__200(client, path):
+    assert client.get(path).status_code == 200

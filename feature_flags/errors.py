@@ -9,6 +9,8 @@ from typing import Any
 from flask import Flask, jsonify
 from werkzeug.exceptions import HTTPException
 
+from .extensions import get_metrics
+
 logger = logging.getLogger(__name__)
 
 
@@ -115,6 +117,8 @@ def init_app(app: Flask) -> None:
             response.headers["WWW-Authenticate"] = 'Bearer realm="feature-flags"'
         if isinstance(error, DatabaseUnavailable):
             response.headers["Retry-After"] = "1"
+            # Counted here, where every such failure passes, for the dashboard and alerts.
+            get_metrics().database_errors.inc()
         return response
 
     @app.errorhandler(HTTPException)

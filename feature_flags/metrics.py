@@ -53,7 +53,8 @@ def init_app(app: Flask) -> Metrics:
         "buckets": LATENCY_BUCKETS,
         "defaults_prefix": "flask",
         "metrics_decorator": _metrics_guard(config.metrics_token),
-        "excluded_paths": ["^/metrics$", "^/healthz$", "^/readyz$", "^/static/"],
+        # /readyz stays counted: its 503s are how Prometheus sees readiness failing (deploy/prometheus/alerts.yaml).
+        "excluded_paths": ["^/metrics$", "^/healthz$", "^/static/"],
     }
     if os.environ.get("PROMETHEUS_MULTIPROC_DIR"):
         exporter = GunicornInternalPrometheusMetrics(app, registry=registry, **options)

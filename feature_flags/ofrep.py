@@ -1,0 +1,125 @@
+"""OpenFeature Remote Evaluation Protocol (OFREP) v1: any OpenFeature SDK evaluates flags here.
+
+Shapes and error codes follow open-feature/protocol's service/openapi.yaml. The environment is the
+client token's; an admin token names it with ?environment= (the default environment otherwise).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from typing import Any
+
+from flask import Blueprint, Response, current_app, request
+
+from .auth import authenticate, environment_for_read
+from .errors import UnknownEnvironment
+from .evaluation import GENERAL, INVALID_CONTEXT, EvaluationError, evaluate
+from .openapi import documented
+from .snapshot import current_snapshot
+
+PARSE_ERROR = "PARSE_ERROR"
+FLAG_NOT_FOUND = "FLAG_NOT_FOUND"
+
+bp = Blueprint("ofrep", __name__, url_prefix="/ofrep/v1")
+
+
+class OfrepFailure(Exception):
+    """An evaluation request OFREP answers with an error body: {"key"?, "errorCode", "errorDetails"}."""
+
+    def __init__(self, status: int, code: str, details: str) -> None:
+        super().__init__(details)
+        self.status = status
+        self.code = code
+        self.details = details
+
+
+@bp.before_request
+def require_token():
+    authenticate()
+
+
+@bp.errorhandler(OfrepFailure)
+def _failure(error: OfrepFailure) -> Response:
+    body: dict[str, Any] = {"errorCode": error.code, "errorDetails": error.details}
+    key = (request.view_args or {}).get("key")
+    if key is not None:
+        body = {"key": key, **body}
+    return _json(body, error.status)
+
+
+@bp.errorhandler(UnknownEnvironment)
+def _unknown_environment(error: UnknownEnvironment) -> Response:
+    return _failure(OfrepFailure(400, GENERAL, error.message))
+
+
+def _json(body: Any, status: int = 200) -> Response:
+    return current_app.response_class(current_app.json.dumps(body), status=status, mimetype="application/json")
+
+
+def _context() -> dict[str, Any]:
+    """Return the request's evaluation context; an absent body or context is an empty one."""
+    raw = request.get_data(cache=False)
+    if not raw.strip():
+        return {}
+    try:
+        body = json.loads(raw)
+    except (ValueError, UnicodeDecodeError) as error:
+        raise OfrepFailure(400, PARSE_ERROR, f"The body is not valid JSON: {error}.") from None
+    if not isinstance(body, dict):
+        raise OfrepFailure(400, PARSE_ERROR, 'The body must be a JSON object like {"context": {...}}.')
+    context = body.get("context", {})
+    if context is None:
+        return {}
+    if not isinstance(context, dict):
+        raise OfrepFailure(400, INVALID_CONTEXT, "context must be a JSON object.")
+    return context
+
+
+def _success(flag: dict[str, Any], environment: str, context: dict[str, Any]) -> dict[str, Any]:
+    result = evaluate(flag, environment, context)
+    return {
+        "key": flag["name"],
+        "value": result.value,
+        "reason": result.reason,
+        "variant": result.variant,
+        "metadata": result.metadata,
+    }
+
+
+@bp.post("/evaluate/flags/<key>")
+@documented("Evaluate one flag for a context (OFREP)", errors=[400, 401, 403, 404])
+def evaluate_flag(key: str):
+    environment = environment_for_read(request.args.get("environment"))
+    context = _context()
+    flag = current_snapshot().by_name.get(key)
+    if flag is None:
+        raise OfrepFailure(404, FLAG_NOT_FOUND, f"No flag is named {key!r}.")
+    try:
+        return _json(_success(flag, environment, context))
+    except EvaluationError as error:
+        raise OfrepFailure(400, error.code, error.message) from None
+
+
+@bp.post("/evaluate/flags")
+@documented("Evaluate every flag for a context (OFREP bulk); ETag and If-None-Match", errors=[304, 400, 401, 403])
+def evaluate_all_flags():
+    environment = environment_for_read(request.args.get("environment"))
+    context = _context()
+    if "targetingKey" in context and not isinstance(context["targetingKey"], str):
+        raise OfrepFailure(400, INVALID_CONTEXT, "targetingKey must be a string.")
+    results = []
+    for flag in current_snapshot().ordered:
+        try:
+            results.append(_success(flag, environment, context))
+        except EvaluationError as error:
+            results.append({"key": flag["name"], "errorCode": error.code, "errorDetails": error.message})
+    body = current_app.json.dumps({"flags": results})
+    # The ETag is the answer's own hash: equal answers share it, whatever changed elsewhere.
+    etag = hashlib.blake2b(body.encode(), digest_size=12).hexdigest()
+    if request.if_none_match.contains(etag):
+        response = Response(status=304)
+    else:
+        response = current_app.response_class(body, mimetype="application/json")
+    response.set_etag(etag)
+    return response

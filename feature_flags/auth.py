@@ -6,6 +6,7 @@ import hashlib
 import hmac
 import logging
 import secrets
+import time
 from dataclasses import dataclass
 
 from flask import Flask, current_app, g, request
@@ -17,6 +18,7 @@ logger = logging.getLogger(__name__)
 
 ROLES = ("admin", "client")
 BOOTSTRAP_ACTOR = "bootstrap"
+LAST_USED_EVERY_S = 60.0
 
 
 @dataclass(frozen=True)
@@ -78,9 +80,19 @@ def authenticate() -> Principal:
     token = get_store().find_token_by_hash(digest)
     if token is None or not hmac.compare_digest(token["hash"], digest):
         raise _fail("unknown")
-    get_store().touch_token(token["_id"])
+    _note_use(token["_id"])
     g.principal = Principal(token["name"], token["role"], token.get("environment"), token["_id"])
     return g.principal
+
+
+def _note_use(token_id: str) -> None:
+    # Remember locally when this instance last stamped the token, so a busy client costs one
+    # database write a minute, not one per request.
+    stamped = current_app.extensions.setdefault("feature_flags.token_use", {})
+    now = time.monotonic()
+    if now - stamped.get(token_id, -LAST_USED_EVERY_S) >= LAST_USED_EVERY_S:
+        stamped[token_id] = now
+        get_store().touch_token(token_id)
 
 
 def require_admin() -> Principal:

@@ -53,6 +53,7 @@ def create_app(config=None) -> Flask:
         app.register_blueprint(blueprint)
     auth.init_app(app)
     tokens.init_cli(app)
+    ui.init_cli(app)
     _prepare_database_when_reachable(app)
     return app
 

@@ -10,7 +10,7 @@ from typing import Any
 from urllib.parse import urlsplit
 
 import click
-from flask import Blueprint, Flask, current_app, render_template
+from flask import Blueprint, Flask, current_app, render_template, send_from_directory
 from flask.cli import AppGroup
 
 from .middleware import CONTENT_SECURITY_POLICY
@@ -19,22 +19,32 @@ bp = Blueprint("ui", __name__)
 
 # How often the page asks the API for changes made elsewhere; the list's ETag makes an unchanged answer a 304.
 POLL_INTERVAL_MS = 2500
+IMMUTABLE_MAX_AGE = 365 * 24 * 3600
+
+
+def _files(static_folder: Path) -> list[Path]:
+    return sorted(path for path in static_folder.rglob("*") if path.is_file())
 
 
 @cache
-def _fingerprint(path: Path, modified: float) -> str:
-    """Return a short content hash; keyed on the file's mtime so an edited file gets a new one."""
-    return hashlib.sha256(path.read_bytes()).hexdigest()[:10]
+def _hash_of(signature: tuple[tuple[str, int, int], ...], static_folder: Path) -> str:
+    digest = hashlib.sha256()
+    for name, _, _ in signature:
+        digest.update(name.encode() + b"\0" + (static_folder / name).read_bytes() + b"\0")
+    return digest.hexdigest()[:12]
 
 
-def _asset_url(static_folder: Path, asset_base: str):
-    """Return a function turning 'css/app.css' into a URL that changes whenever the file does."""
+def asset_version(static_folder: Path) -> str:
+    """Return a hash of every asset: part of each asset's URL, so a changed file is never served from a stale cache.
 
-    def asset_url(name: str) -> str:
-        path = static_folder / name
-        return f"{asset_base}{name}?v={_fingerprint(path, path.stat().st_mtime)}"
-
-    return asset_url
+    One version for the whole folder (not one per file) because the ES modules import each other by relative
+    URL: under /assets/<version>/ those imports carry the version too. Files are re-read only when one changes.
+    """
+    signature = tuple(
+        (path.relative_to(static_folder).as_posix(), path.stat().st_mtime_ns, path.stat().st_size)
+        for path in _files(static_folder)
+    )
+    return _hash_of(signature, static_folder)
 
 
 def _page_context(app: Flask, api_base: str, asset_base: str, csp_meta: str | None) -> dict[str, Any]:
@@ -43,7 +53,7 @@ def _page_context(app: Flask, api_base: str, asset_base: str, csp_meta: str | No
         "environments": environments,
         "default_environment": app.config["FF"].default_environment,
         "api_base": api_base,
-        "asset_url": _asset_url(Path(app.static_folder), asset_base),
+        "assets": f"{asset_base}{asset_version(Path(app.static_folder))}/",
         "csp_meta": csp_meta,
         "poll_interval_ms": POLL_INTERVAL_MS,
     }
@@ -62,7 +72,16 @@ def _environment_label_filter(name: str) -> str:
 @bp.get("/")
 def index():
     """Serve the admin page; the API is on this same origin."""
-    return render_template("index.html", **_page_context(current_app, "", "/static/", None))
+    return render_template("index.html", **_page_context(current_app, "", "/assets/", None))
+
+
+@bp.get("/assets/<version>/<path:filename>")
+def asset(version: str, filename: str):
+    """Serve a static asset under its version; the current version may be cached for good."""
+    static_folder = Path(current_app.static_folder)
+    current = version == asset_version(static_folder)
+    # An older version (a page loaded just before a deploy) gets today's file, revalidated rather than kept.
+    return send_from_directory(static_folder, filename, max_age=IMMUTABLE_MAX_AGE if current else 0)
 
 
 def static_csp(api_base: str) -> str:
@@ -88,17 +107,19 @@ def export_site(app: Flask, directory: Path, api_base: str = "") -> list[Path]:
     """Write index.html and the static assets into directory; return the files written."""
     api_base = api_base.rstrip("/")
     directory.mkdir(parents=True, exist_ok=True)
-    static_source = Path(app.static_folder)
-    static_target = directory / "static"
-    if static_target.exists():
-        shutil.rmtree(static_target)
-    shutil.copytree(static_source, static_target)
+    static_folder = Path(app.static_folder)
+    assets = directory / "assets"
+    if assets.exists():
+        # Only the current version: a static host serves index.html with no-cache, so older ones are unreachable.
+        shutil.rmtree(assets)
+    target = assets / asset_version(static_folder)
+    shutil.copytree(static_folder, target)
     # Relative asset URLs, so the output works at the root of a host or under any prefix of a bucket.
     with app.app_context():
-        html = render_template("index.html", **_page_context(app, api_base, "static/", static_csp(api_base)))
+        html = render_template("index.html", **_page_context(app, api_base, "assets/", static_csp(api_base)))
     index = directory / "index.html"
     index.write_text(html, encoding="utf-8")
-    return [index, *sorted(p for p in static_target.rglob("*") if p.is_file())]
+    return [index, *_files(target)]
 
 
 def _valid_api_base(ctx: click.Context, param: click.Parameter, value: str) -> str:

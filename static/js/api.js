@@ -1,0 +1,117 @@
+// The API client: every request carries the session's token in a header (never in a URL),
+// and every answer comes back as {status, data, etag} or a thrown ApiError with the server's message.
+
+export class ApiError extends Error {
+  /** An error answer from the API, or status 0 when the service could not be reached. */
+  constructor(status, body) {
+    super((body && body.message) || `The service answered ${status}.`);
+    this.status = status;
+    this.code = (body && body.error) || (status === 0 ? "unreachable" : "http_error");
+    this.body = body || {};
+  }
+
+  /** Map each field the API complained about to its message: {"name": "..."}. */
+  fieldErrors() {
+    const errors = {};
+    for (const item of this.body.details || []) {
+      if (item && typeof item.field === "string" && !(item.field in errors)) {
+        errors[item.field] = friendlyMessage(item);
+      }
+    }
+    if (typeof this.body.field === "string" && !(this.body.field in errors)) {
+      errors[this.body.field] = this.message;
+    }
+    return errors;
+  }
+}
+
+// The API's validation messages come from its schema; a few are rephrased for people, the rest shown as sent.
+function friendlyMessage(item) {
+  if (item.type === "string_pattern_mismatch" && item.field === "name") {
+    return "Use 1 to 100 letters, digits, “-”, “_” or “.”, without spaces.";
+  }
+  if (item.type === "string_too_long") {
+    return item.message.replace(/^String/, "This text");
+  }
+  return item.message || "This value is not valid.";
+}
+
+export function flagEtag(flag) {
+  // The API's ETag for one flag is its id and version (see flags.etag_of).
+  return `"${flag._id}.${flag.version}"`;
+}
+
+export class Api {
+  constructor(base, getToken) {
+    this.base = base.replace(/\/+$/, "");
+    this.getToken = getToken;
+  }
+
+  async request(method, path, { body, ifMatch, ifNoneMatch, token } = {}) {
+    const headers = { Accept: "application/json" };
+    const secret = token ?? this.getToken();
+    if (secret) headers.Authorization = `Bearer ${secret}`;
+    if (body !== undefined) headers["Content-Type"] = "application/json";
+    if (ifMatch) headers["If-Match"] = ifMatch;
+    if (ifNoneMatch) headers["If-None-Match"] = ifNoneMatch;
+    let response;
+    try {
+      response = await fetch(this.base + path, {
+        method,
+        headers,
+        body: body === undefined ? undefined : JSON.stringify(body),
+        cache: "no-store",
+        credentials: "omit",
+      });
+    } catch {
+      throw new ApiError(0, { message: "The service cannot be reached. Check your connection; retrying shortly." });
+    }
+    const etag = response.headers.get("ETag");
+    if (response.status === 304) return { status: 304, data: null, etag };
+    let data = null;
+    const text = await response.text();
+    if (text) {
+      try {
+        data = JSON.parse(text);
+      } catch {
+        data = null;
+      }
+    }
+    if (!response.ok) throw new ApiError(response.status, data);
+    return { status: response.status, data, etag };
+  }
+
+  listFlags(environment, etag, token) {
+    const query = new URLSearchParams({ environment });
+    return this.request("GET", `/flags?${query}`, { ifNoneMatch: etag, token });
+  }
+
+  listTokens(token) {
+    return this.request("GET", "/tokens", { token });
+  }
+
+  createFlag(fields) {
+    return this.request("POST", "/flags", { body: fields });
+  }
+
+  updateFlag(flag, changes) {
+    return this.request("PUT", `/flags/${encodeURIComponent(flag._id)}`, { body: changes, ifMatch: flagEtag(flag) });
+  }
+
+  toggleFlag(flag, environment) {
+    return this.request("POST", `/flags/${encodeURIComponent(flag._id)}/toggle`, {
+      body: { environment },
+      ifMatch: flagEtag(flag),
+    });
+  }
+
+  deleteFlag(flag) {
+    return this.request("DELETE", `/flags/${encodeURIComponent(flag._id)}`, { ifMatch: flagEtag(flag) });
+  }
+
+  history(flagId, before) {
+    const query = new URLSearchParams({ limit: "50" });
+    if (before) query.set("before", before);
+    return this.request("GET", `/flags/${encodeURIComponent(flagId)}/history?${query}`);
+  }
+}

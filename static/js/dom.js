@@ -1,0 +1,36 @@
+// Building the page from data without ever parsing data as markup: elements come from createElement,
+// text from text nodes, attributes from setAttribute. Nothing here parses a string as HTML.
+
+/**
+ * Create an element: el("button", {type: "button", className: "x", text: "Go", onClick: fn}, child, "text").
+ * Strings among the children become text nodes.
+ */
+export function el(tag, props = {}, ...children) {
+  const node = document.createElement(tag);
+  for (const [key, value] of Object.entries(props)) {
+    if (value === undefined || value === null || value === false) continue;
+    if (key === "className") node.className = value;
+    else if (key === "text") node.textContent = value;
+    else if (key.startsWith("on") && typeof value === "function") node.addEventListener(key.slice(2).toLowerCase(), value);
+    else node.setAttribute(key, value === true ? "" : String(value));
+  }
+  for (const child of children) {
+    if (child !== undefined && child !== null && child !== false) node.append(child);
+  }
+  return node;
+}
+
+/** Remove every child of a node. */
+export function clear(node) {
+  node.replaceChildren();
+}
+
+const dateTime = new Intl.DateTimeFormat(undefined, { dateStyle: "medium", timeStyle: "short" });
+const fullDateTime = new Intl.DateTimeFormat(undefined, { dateStyle: "full", timeStyle: "long" });
+
+/** A <time> element for an ISO 8601 moment, readable, with the full moment as its tooltip. */
+export function timeElement(iso) {
+  const moment = new Date(iso);
+  if (Number.isNaN(moment.getTime())) return el("time", { text: "an unknown time" });
+  return el("time", { datetime: iso, title: fullDateTime.format(moment), text: dateTime.format(moment) });
+}

@@ -1,0 +1,295 @@
+// The flag list: one row per flag, kept in place across refreshes (so focus and edits survive a poll),
+// filtered by hiding rows rather than rebuilding them, so 1,000 flags stay quick.
+
+import { ApiError } from "./api.js";
+import { el, timeElement } from "./dom.js";
+
+export class FlagList {
+  /**
+   * listElement: the <ul>; actions: {toggle(flag), save(flag, changes) -> Promise<flag>, history(flag), remove(flag)}.
+   */
+  constructor(listElement, actions) {
+    this.list = listElement;
+    this.actions = actions;
+    this.rows = new Map();
+    this.environment = null;
+    this.readOnly = true;
+    this.query = "";
+  }
+
+  /** Set the environment the switches show and whether changes are offered. */
+  setMode(environment, readOnly) {
+    const changed = environment !== this.environment || readOnly !== this.readOnly;
+    this.environment = environment;
+    this.readOnly = readOnly;
+    if (changed) {
+      for (const row of this.rows.values()) {
+        this.#fillSwitch(row);
+        this.#fillActions(row);
+      }
+    }
+  }
+
+  /** Show exactly these flags, in this order, reusing the rows that already exist. */
+  update(flags) {
+    performance.mark("ff-render-start");
+    const seen = new Set();
+    const fragment = document.createDocumentFragment();
+    for (const flag of flags) {
+      seen.add(flag._id);
+      const row = this.rows.get(flag._id);
+      if (row) {
+        this.#refresh(row, flag);
+      } else {
+        const created = this.#build(flag);
+        this.rows.set(flag._id, created);
+        fragment.append(created.item);
+      }
+    }
+    for (const [id, row] of this.rows) {
+      if (!seen.has(id)) {
+        row.item.remove();
+        this.rows.delete(id);
+      }
+    }
+    if (fragment.childNodes.length === flags.length) {
+      // First render (or every row is new): one insertion.
+      this.list.replaceChildren(fragment);
+    } else {
+      this.list.append(fragment);
+      this.#order(flags);
+    }
+    const counts = this.filter(this.query);
+    performance.mark("ff-render-end");
+    performance.measure("ff-render", "ff-render-start", "ff-render-end");
+    return counts;
+  }
+
+  /** Hide the rows whose name and description do not contain the query; return {shown, total}. */
+  filter(query) {
+    performance.mark("ff-filter-start");
+    this.query = query;
+    const needle = query.trim().toLowerCase();
+    let shown = 0;
+    for (const row of this.rows.values()) {
+      const visible = needle === "" || row.haystack.includes(needle);
+      if (row.item.hidden === visible) row.item.hidden = !visible;
+      if (visible) shown += 1;
+    }
+    performance.mark("ff-filter-end");
+    performance.measure("ff-filter", "ff-filter-start", "ff-filter-end");
+    return { shown, total: this.rows.size };
+  }
+
+  /** Show a switch state at once (optimistic), marking the row busy while the server answers. */
+  showState(id, enabled, busy) {
+    const row = this.rows.get(id);
+    if (!row) return;
+    row.shownState = enabled;
+    row.busy = busy;
+    this.#fillSwitch(row);
+  }
+
+  flag(id) {
+    return this.rows.get(id)?.flag;
+  }
+
+  /** Focus the switch of a flag, or return false if it is not shown. */
+  focusSwitch(id) {
+    const row = this.rows.get(id);
+    if (!row || row.item.hidden) return false;
+    row.toggle.focus();
+    return true;
+  }
+
+  /** The id of the shown row after (or else before) this one, for where focus goes when it leaves. */
+  neighbourOf(id) {
+    const item = this.rows.get(id)?.item;
+    let next = item?.nextElementSibling;
+    while (next && next.hidden) next = next.nextElementSibling;
+    let previous = item?.previousElementSibling;
+    while (previous && previous.hidden) previous = previous.previousElementSibling;
+    return (next || previous)?.dataset.id ?? null;
+  }
+
+  #build(flag) {
+    const row = { flag, busy: false, shownState: null, editor: null };
+    row.name = el("h3", { className: "flag-name" });
+    row.description = el("p", { className: "flag-description" });
+    row.text = el("div", { className: "flag-text" }, row.name, row.description);
+    row.stateText = el("span", { className: "switch-text", "aria-hidden": "true" });
+    row.toggle = el(
+      "button",
+      { type: "button", role: "switch", className: "switch" },
+      el("span", { className: "switch-track", "aria-hidden": "true" }, el("span", { className: "switch-thumb" })),
+      row.stateText,
+    );
+    row.toggle.addEventListener("click", () => {
+      if (!this.readOnly && !row.busy) this.actions.toggle(row.flag);
+    });
+    row.actor = el("span", { className: "flag-actor" });
+    row.when = el("span");
+    row.meta = el("p", { className: "flag-meta" }, "Changed by ", row.actor, " ", row.when);
+    row.edit = el("button", { type: "button", className: "button small", text: "Edit" });
+    row.edit.addEventListener("click", () => this.#openEditor(row));
+    row.history = el("button", { type: "button", className: "button small", text: "History" });
+    row.history.addEventListener("click", () => this.actions.history(row.flag));
+    row.remove = el("button", { type: "button", className: "button small danger-text", text: "Delete" });
+    row.remove.addEventListener("click", () => this.actions.remove(row.flag));
+    row.buttons = el("div", { className: "flag-actions" }, row.edit, row.history, row.remove);
+    row.item = el(
+      "li",
+      { className: "flag" },
+      el("div", { className: "flag-main" }, row.text, row.toggle),
+      row.meta,
+      row.buttons,
+    );
+    row.item.dataset.id = flag._id;
+    this.#fill(row);
+    return row;
+  }
+
+  #refresh(row, flag) {
+    const before = row.flag;
+    row.flag = flag;
+    if (!row.busy) row.shownState = null;
+    if (
+      before.version !== flag.version ||
+      before.updated_at !== flag.updated_at ||
+      before.environments[this.environment] !== flag.environments[this.environment]
+    ) {
+      this.#fill(row);
+    }
+  }
+
+  #fill(row) {
+    const { flag } = row;
+    row.name.textContent = flag.name;
+    row.description.textContent = flag.description || "No description";
+    row.description.classList.toggle("muted", !flag.description);
+    row.haystack = `${flag.name}\n${flag.description || ""}`.toLowerCase();
+    row.actor.textContent = flag.updated_by || "unknown";
+    row.when.replaceChildren(timeElement(flag.updated_at));
+    row.edit.setAttribute("aria-label", `Edit ${flag.name}`);
+    row.history.setAttribute("aria-label", `History of ${flag.name}`);
+    row.remove.setAttribute("aria-label", `Delete ${flag.name}`);
+    row.toggle.setAttribute("aria-label", `Toggle ${flag.name}`);
+    this.#fillSwitch(row);
+    this.#fillActions(row);
+  }
+
+  #fillSwitch(row) {
+    const on = row.shownState ?? Boolean(row.flag.environments[this.environment]);
+    row.toggle.setAttribute("aria-checked", on ? "true" : "false");
+    row.stateText.textContent = on ? "On" : "Off";
+    row.toggle.disabled = this.readOnly;
+    if (row.busy) row.toggle.setAttribute("aria-busy", "true");
+    else row.toggle.removeAttribute("aria-busy");
+  }
+
+  #fillActions(row) {
+    // Edit, history and delete are for admins: the API refuses all three (history included) to client tokens.
+    row.buttons.hidden = this.readOnly || row.editor !== null;
+  }
+
+  #order(flags) {
+    const active = document.activeElement;
+    let cursor = this.list.firstElementChild;
+    for (const flag of flags) {
+      const item = this.rows.get(flag._id).item;
+      if (item === cursor) cursor = cursor.nextElementSibling;
+      else this.list.insertBefore(item, cursor);
+    }
+    // Moving a row can take focus away from a control inside it; give it back.
+    if (active && active !== document.activeElement && active.isConnected) active.focus();
+  }
+
+  #openEditor(row) {
+    if (row.editor) return;
+    const id = row.flag._id;
+    const base = { flag: row.flag };
+    const nameInput = el("input", { id: `edit-name-${id}`, type: "text", autocomplete: "off", spellcheck: "false" });
+    const nameError = el("p", { id: `edit-name-error-${id}`, className: "field-error" });
+    nameInput.setAttribute("aria-describedby", nameError.id);
+    const descriptionInput = el("textarea", { id: `edit-description-${id}`, rows: "2" });
+    const descriptionError = el("p", { id: `edit-description-error-${id}`, className: "field-error" });
+    descriptionInput.setAttribute("aria-describedby", descriptionError.id);
+    const formError = el("p", { className: "form-error", role: "alert" });
+    nameInput.value = row.flag.name;
+    descriptionInput.value = row.flag.description || "";
+    const cancel = el("button", { type: "button", className: "button", text: "Cancel" });
+    const save = el("button", { type: "submit", className: "button primary", text: "Save" });
+    const form = el(
+      "form",
+      { className: "edit-form", novalidate: true, "aria-label": `Edit ${row.flag.name}` },
+      el("div", { className: "field" }, el("label", { for: nameInput.id, text: "Name" }), nameInput, nameError),
+      el(
+        "div",
+        { className: "field" },
+        el("label", { for: descriptionInput.id, text: "Description" }),
+        descriptionInput,
+        descriptionError,
+      ),
+      formError,
+      el("div", { className: "form-actions" }, save, cancel),
+    );
+    const errors = { name: [nameInput, nameError], description: [descriptionInput, descriptionError] };
+    const showErrors = (fieldErrors, general) => {
+      for (const [field, [input, message]] of Object.entries(errors)) {
+        message.textContent = fieldErrors[field] || "";
+        if (fieldErrors[field]) input.setAttribute("aria-invalid", "true");
+        else input.removeAttribute("aria-invalid");
+      }
+      formError.textContent = general || "";
+    };
+    const close = () => {
+      form.remove();
+      row.editor = null;
+      row.text.hidden = false;
+      this.#fillActions(row);
+      row.edit.focus();
+    };
+    cancel.addEventListener("click", close);
+    form.addEventListener("keydown", (event) => {
+      if (event.key === "Escape") {
+        event.preventDefault();
+        close();
+      }
+    });
+    form.addEventListener("submit", async (event) => {
+      event.preventDefault();
+      const changes = {};
+      if (nameInput.value !== base.flag.name) changes.name = nameInput.value;
+      if (descriptionInput.value !== (base.flag.description || "")) changes.description = descriptionInput.value;
+      if (Object.keys(changes).length === 0) {
+        close();
+        return;
+      }
+      save.disabled = true;
+      try {
+        await this.actions.save(base.flag, changes);
+        close();
+      } catch (error) {
+        if (!(error instanceof ApiError)) throw error;
+        const fieldErrors = error.fieldErrors();
+        let general = Object.keys(fieldErrors).some((f) => f in errors) ? "" : error.message;
+        if (error.status === 412) {
+          // Someone else saved first: keep what this person typed, and let a second Save apply it on top.
+          base.flag = this.rows.get(id)?.flag ?? base.flag;
+          general = `${base.flag.updated_by || "Someone"} changed this flag while you were editing. Save again to apply your version.`;
+        }
+        showErrors(fieldErrors, general);
+        const firstInvalid = Object.keys(fieldErrors).find((f) => f in errors);
+        (firstInvalid ? errors[firstInvalid][0] : nameInput).focus();
+      } finally {
+        save.disabled = false;
+      }
+    });
+    row.editor = form;
+    row.text.hidden = true;
+    row.buttons.hidden = true;
+    row.item.insertBefore(form, row.meta);
+    nameInput.focus();
+    nameInput.select();
+  }
+}

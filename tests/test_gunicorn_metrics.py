@@ -1,0 +1,60 @@
+"""Under gunicorn with several workers, /metrics adds up every worker's requests."""
+
+from __future__ import annotations
+
+import os
+import re
+import subprocess
+import sys
+import time
+import uuid
+from pathlib import Path
+
+import requests
+
+from tests.conftest import ADMIN_TOKEN, auth, free_port
+
+ROOT = Path(__file__).resolve().parent.parent
+
+
+def test_metrics__two_gunicorn_workers__counts_summed_across_workers(mongo_uri, tmp_path):
+    # Given the service under gunicorn as the image runs it, with two workers
+    port = free_port()
+    metrics_dir = tmp_path / "prometheus"
+    env = {
+        **os.environ,
+        "MONGO_URI": mongo_uri, "MONGO_DB": f"test_{uuid.uuid4().hex[:12]}", "FF_ADMIN_TOKEN": ADMIN_TOKEN,
+        "FF_SEED_DEMO": "false", "HOST": "127.0.0.1", "PORT": str(port), "GUNICORN_WORKERS": "2",
+        "PROMETHEUS_MULTIPROC_DIR": str(metrics_dir),
+    }  # fmt: skip
+    gunicorn = Path(sys.executable).with_name("gunicorn")
+    server = subprocess.Popen(
+        [str(gunicorn), "-c", "gunicorn.conf.py", "app:app"], cwd=ROOT, env=env,
+        stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+    )  # fmt: skip
+    base = f"http://127.0.0.1:{port}"
+    try:
+        deadline = time.monotonic() + 30
+        while time.monotonic() < deadline:
+            try:
+                if requests.get(f"{base}/readyz", timeout=1).status_code == 200:
+                    break
+            except requests.ConnectionError:
+                time.sleep(0.2)
+
+        # When 40 requests arrive, each on its own connection so both workers serve some
+        for _ in range(40):
+            assert requests.get(f"{base}/flags", headers={**auth(), "Connection": "close"}, timeout=5).ok
+
+        # Then every scrape, whichever worker answers it, counts all 40
+        pattern = re.compile(
+            r'flask_http_request_duration_seconds_count\{method="GET",status="200",url_rule="/flags"\} (\S+)'
+        )
+        for _ in range(6):
+            text = requests.get(f"{base}/metrics", headers={"Connection": "close"}, timeout=5).text
+            assert float(pattern.search(text).group(1)) == 40.0
+        pids = {re.search(r"_(\d+)\.db$", p.name).group(1) for p in metrics_dir.glob("*.db")}
+        assert len(pids) >= 2, "both workers should have served requests"
+    finally:
+        server.terminate()
+        server.wait(30)

@@ -1,0 +1,328 @@
+"""The compose topology, run natively: MongoDB, the app under gunicorn as the image runs it, and nginx in front.
+
+No Docker engine is needed: the app starts with the Dockerfile's exact CMD and gunicorn.conf.py, nginx with the
+project's nginx.conf (upstream rewritten to loopback, listen port and paths to a temporary directory), serving
+what `flask ui export` wrote. Every request of the flag tests goes through nginx.
+"""
+
+from __future__ import annotations
+
+import concurrent.futures
+import gzip
+import json
+import os
+import re
+import shutil
+import signal
+import subprocess
+import sys
+import tempfile
+import time
+import uuid
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+
+import pytest
+import requests
+from pymongo import MongoClient
+
+from feature_flags.middleware import CONTENT_SECURITY_POLICY
+from tests.conftest import ADMIN_TOKEN, auth, free_port, require_tool
+from tests.test_delivery import NGINX_CONF, ROOT, dockerfile_stages, exec_form
+
+pytestmark = pytest.mark.stack
+VENV_BIN = Path(sys.executable).parent
+
+
+def dockerfile_command() -> list[str]:
+    """Return the runtime image's CMD, the command this stack runs the app with."""
+    runtime = dockerfile_stages()["runtime"]
+    return exec_form(next(line for line in runtime if line.startswith("CMD ")), "CMD")
+
+
+def dockerfile_healthcheck() -> list[str]:
+    """Return the runtime image's HEALTHCHECK command."""
+    runtime = dockerfile_stages()["runtime"]
+    return exec_form(next(line for line in runtime if line.startswith("HEALTHCHECK ")), "CMD")
+
+
+def wait_for(url: str, process: subprocess.Popen, log: Path, seconds: float = 30) -> None:
+    """Wait until url answers 200; fail with the log's tail if the process exits or time runs out."""
+    deadline = time.monotonic() + seconds
+    while time.monotonic() < deadline:
+        if process.poll() is not None:
+            pytest.fail(f"{process.args[0]} exited with {process.returncode}:\n{log.read_text()[-3000:]}")
+        try:
+            if requests.get(url, timeout=1).status_code == 200:
+                return
+        except requests.ConnectionError:
+            pass
+        time.sleep(0.1)
+    pytest.fail(f"{url} did not answer within {seconds} s:\n{log.read_text()[-3000:]}")
+
+
+def json_lines(path: Path) -> list[dict]:
+    """Return the JSON objects logged one per line in a file, skipping any other output."""
+    lines = []
+    for line in path.read_text().splitlines():
+        if line.startswith("{"):
+            try:
+                lines.append(json.loads(line))
+            except json.JSONDecodeError:
+                continue
+    return lines
+
+
+class GunicornApp:
+    """The app as the container runs it: the Dockerfile's CMD in the repository root (the image's /app)."""
+
+    def __init__(self, directory: Path, mongo_uri: str, db_name: str, **settings: str) -> None:
+        self.port = free_port()
+        self.url = f"http://127.0.0.1:{self.port}"
+        self.log = directory / "app.log"
+        self.env = {
+            **os.environ,
+            "PATH": f"{VENV_BIN}{os.pathsep}{os.environ.get('PATH', '')}",
+            # What the Dockerfile sets, with loopback and a temporary directory in place of the container's.
+            "PYTHONDONTWRITEBYTECODE": "1",
+            "PYTHONUNBUFFERED": "1",
+            "HOST": "127.0.0.1",
+            "PORT": str(self.port),
+            "PROMETHEUS_MULTIPROC_DIR": str(directory / "prometheus"),
+            "MONGO_URI": mongo_uri,
+            "MONGO_DB": db_name,
+            "FF_ADMIN_TOKEN": ADMIN_TOKEN,
+            "FF_SEED_DEMO": "false",
+            "GUNICORN_WORKERS": "2",
+            "GUNICORN_THREADS": "4",
+            **settings,
+        }
+        self.process: subprocess.Popen | None = None
+
+    def start(self) -> GunicornApp:
+        """Start gunicorn and wait until /healthz answers."""
+        with self.log.open("ab") as out:
+            self.process = subprocess.Popen(
+                dockerfile_command(), cwd=ROOT, env=self.env, stdout=out, stderr=subprocess.STDOUT
+            )
+        wait_for(f"{self.url}/healthz", self.process, self.log)
+        return self
+
+    def stop(self, timeout: float = 30) -> int | None:
+        """Send SIGTERM, as Kubernetes does, and return the exit code."""
+        if self.process is None:
+            return None
+        if self.process.poll() is None:
+            self.process.send_signal(signal.SIGTERM)
+            try:
+                self.process.wait(timeout)
+            except subprocess.TimeoutExpired:
+                self.process.kill()
+                self.process.wait()
+        return self.process.returncode
+
+    def log_lines(self) -> list[dict]:
+        """Return every JSON line the app has logged so far."""
+        return json_lines(self.log)
+
+
+def nginx_config(port: int, upstream_port: int, ui_dir: Path, scratch: Path) -> str:
+    """Return the project's nginx.conf with only the host-specific parts moved to loopback and scratch."""
+    text = NGINX_CONF.read_text()
+    replacements = {
+        "server app:5000;": f"server 127.0.0.1:{upstream_port};",
+        "listen 80;": f"listen 127.0.0.1:{port};",
+        "root /usr/share/nginx/html;": f"root {ui_dir};",
+    }
+    for old, new in replacements.items():
+        assert text.count(old) == 1, f"nginx.conf should contain {old!r} once"
+        text = text.replace(old, new)
+    # The pid file and temporary directories live directly under /tmp in the container.
+    return re.sub(r"/tmp/(nginx[\w.]*)", lambda match: f"{scratch}/{match.group(1)}", text)
+
+
+@dataclass
+class Stack:
+    """The running stack: nginx's URL (the public entry) and the app behind it."""
+
+    url: str
+    app: GunicornApp
+    nginx_log: Path
+    ui_dir: Path
+
+    def nginx_lines(self) -> list[dict]:
+        """Return nginx's JSON access log lines."""
+        return json_lines(self.nginx_log)
+
+
+@pytest.fixture(scope="module")
+def stack(mongo_uri: str) -> Iterator[Stack]:
+    """Start the app under gunicorn, export the UI and start nginx in front of both."""
+    nginx = require_tool("nginx")
+    directory = Path(tempfile.mkdtemp(prefix="ff-stack-"))
+    # nginx's workers run as an unprivileged user when the master is root; they must read the UI.
+    directory.chmod(0o755)
+    db_name = f"stack_{uuid.uuid4().hex[:12]}"
+    app = GunicornApp(directory, mongo_uri, db_name).start()
+    ui_dir = directory / "ui"
+    exported = subprocess.run(
+        [str(VENV_BIN / "flask"), "--app", "app", "ui", "export", str(ui_dir)],
+        cwd=ROOT, env=app.env, capture_output=True, text=True, timeout=60, check=False,
+    )  # fmt: skip
+    assert exported.returncode == 0, exported.stderr
+    for path in [ui_dir, *ui_dir.rglob("*")]:
+        path.chmod(0o755 if path.is_dir() else 0o644)
+    port = free_port()
+    (directory / "nginx.conf").write_text(nginx_config(port, app.port, ui_dir, directory))
+    nginx_log = directory / "nginx.log"
+    with nginx_log.open("ab") as out:
+        process = subprocess.Popen(
+            [nginx, "-p", str(directory), "-c", str(directory / "nginx.conf"), "-g", "daemon off;"],
+            stdout=out, stderr=subprocess.STDOUT,
+        )  # fmt: skip
+    try:
+        wait_for(f"http://127.0.0.1:{port}/healthz", process, nginx_log)
+        yield Stack(f"http://127.0.0.1:{port}", app, nginx_log, ui_dir)
+    finally:
+        process.terminate()
+        process.wait(10)
+        app.stop()
+        client = MongoClient(mongo_uri, serverSelectionTimeoutMS=5000)
+        client.drop_database(db_name)
+        client.close()
+        shutil.rmtree(directory, ignore_errors=True)
+
+
+def test_stack__healthcheck_command__passes_against_gunicorn_fails_without_it(stack: Stack):
+    command = dockerfile_healthcheck()
+    healthy = subprocess.run(command, env=stack.app.env, capture_output=True, timeout=10, check=False)
+    assert healthy.returncode == 0, healthy.stderr
+    nobody = {**stack.app.env, "PORT": str(free_port())}
+    assert subprocess.run(command, env=nobody, capture_output=True, timeout=10, check=False).returncode != 0
+
+
+def test_stack__flag_lifecycle_through_nginx__create_list_toggle_delete(stack: Stack):
+    # Given: an admin token, every request going through nginx
+    created = requests.post(f"{stack.url}/flags", json={"name": "stack-checkout"}, headers=auth(), timeout=5)
+    assert created.status_code == 201, created.text
+    flag_id = created.json()["_id"]
+
+    # When listed: the new flag is there (either worker may answer; each follows the database)
+    deadline = time.monotonic() + 10
+    names: list[str] = []
+    while time.monotonic() < deadline:
+        listed = requests.get(f"{stack.url}/flags", params={"environment": "staging"}, headers=auth(), timeout=5)
+        assert listed.status_code == 200
+        names = [flag["name"] for flag in listed.json()]
+        if "stack-checkout" in names:
+            break
+        time.sleep(0.3)
+    assert "stack-checkout" in names
+
+    # When toggled in staging: on there, still off in production
+    toggled = requests.post(
+        f"{stack.url}/flags/{flag_id}/toggle", json={"environment": "staging"}, headers=auth(), timeout=5
+    )
+    assert toggled.status_code == 200, toggled.text
+    assert toggled.json()["enabled"] is True
+    assert toggled.json()["environments"]["production"] is False
+
+    # When deleted: gone
+    deleted = requests.delete(f"{stack.url}/flags/{flag_id}", headers=auth(), timeout=5)
+    assert deleted.status_code == 204
+    assert requests.get(f"{stack.url}/flags/{flag_id}", headers=auth(), timeout=5).status_code == 404
+
+
+def test_stack__request_id__kept_when_sent_made_by_nginx_when_absent(stack: Stack):
+    sent = requests.get(f"{stack.url}/openapi.json", headers={"X-Request-ID": "stack-trace-42"}, timeout=5)
+    assert sent.headers["X-Request-ID"] == "stack-trace-42"
+
+    made = requests.get(f"{stack.url}/openapi.json", timeout=5).headers["X-Request-ID"]
+    assert re.fullmatch(r"[0-9a-f]{32}", made)
+    time.sleep(0.3)  # let both processes write their lines
+    # The id nginx logged is the one the app answered with: nginx made it and passed it on.
+    assert any(line["request_id"] == made and line["path"] == "/openapi.json" for line in stack.nginx_lines())
+    app_lines = [line for line in stack.app.log_lines() if line.get("logger") == "feature_flags.access"]
+    assert any(line["request_id"] == made for line in app_lines)
+    assert any(line["request_id"] == "stack-trace-42" for line in app_lines)
+
+
+def test_stack__ui__served_with_security_headers_and_cache_rules(stack: Stack):
+    page = requests.get(f"{stack.url}/", timeout=5)
+    assert page.status_code == 200
+    assert page.headers["Content-Type"] == "text/html; charset=utf-8"
+    assert page.content == (stack.ui_dir / "index.html").read_bytes()
+    assert page.headers["Content-Security-Policy"] == CONTENT_SECURITY_POLICY
+    assert page.headers["X-Frame-Options"] == "DENY"
+    assert page.headers["X-Content-Type-Options"] == "nosniff"
+    assert page.headers["Referrer-Policy"] == "no-referrer"
+    assert page.headers["Cache-Control"] == "no-cache"
+
+    assets = re.findall(r'(?:src|href)="([^"]+\.(?:js|css))"', page.text)
+    assert assets, "the page references no script or style sheet"
+    for asset in assets:
+        response = requests.get(f"{stack.url}/{asset.lstrip('/')}", timeout=5)
+        assert response.status_code == 200, asset
+        assert response.headers["Cache-Control"] == "public, max-age=31536000, immutable"
+        assert response.headers["X-Content-Type-Options"] == "nosniff"
+        assert "Content-Security-Policy" not in response.headers
+
+
+def test_stack__gzip__api_json_and_assets_compressed(stack: Stack):
+    api = requests.get(f"{stack.url}/openapi.json", headers={"Accept-Encoding": "gzip"}, timeout=5, stream=True)
+    assert api.headers["Content-Encoding"] == "gzip"
+    assert "Accept-Encoding" in api.headers["Vary"]
+    assert "paths" in json.loads(gzip.decompress(api.raw.read()))
+
+    style = re.search(r'href="([^"]+\.css)"', (stack.ui_dir / "index.html").read_text()).group(1)
+    css = requests.get(f"{stack.url}/{style.lstrip('/')}", headers={"Accept-Encoding": "gzip"}, timeout=5)
+    assert css.headers["Content-Encoding"] == "gzip"
+
+
+def test_stack__metrics__not_public_through_nginx_but_served_by_the_app(stack: Stack):
+    assert requests.get(f"{stack.url}/metrics", timeout=5).status_code == 404
+    direct = requests.get(f"{stack.app.url}/metrics", timeout=5)
+    assert direct.status_code == 200 and "flask_http_request_total" in direct.text
+
+
+def test_stack__body_over_one_mib__413_json_from_nginx(stack: Stack):
+    body = b"{" + b" " * (1024 * 1024) + b"}"
+    response = requests.post(
+        f"{stack.url}/flags", data=body, headers={**auth(), "Content-Type": "application/json"}, timeout=10
+    )
+    assert response.status_code == 413
+    assert response.json()["error"] == "request_entity_too_large"
+
+
+def test_stack__burst_over_rate_limit__429_while_app_stays_healthy(stack: Stack):
+    # When: 100 API requests at once from one client, far above 10 r/s with a burst of 20
+    def one(_: int) -> requests.Response:
+        return requests.get(f"{stack.url}/flags", headers=auth(), timeout=10)
+
+    with concurrent.futures.ThreadPoolExecutor(max_workers=16) as pool:
+        responses = list(pool.map(one, range(100)))
+    statuses = [response.status_code for response in responses]
+
+    # Then: the burst is served, the rest refused with a JSON 429 the client can act on
+    assert statuses.count(200) >= 10, statuses  # the burst, less what earlier tests used of it
+    assert statuses.count(429) >= 1, statuses
+    assert set(statuses) <= {200, 429}, statuses
+    refused = next(response for response in responses if response.status_code == 429)
+    assert refused.json()["error"] == "rate_limited"
+    assert refused.headers["Retry-After"] == "1"
+    # And: the app is healthy, probes through nginx are not limited, and the API serves again a moment later
+    assert requests.get(f"{stack.app.url}/healthz", timeout=5).status_code == 200
+    assert requests.get(f"{stack.app.url}/readyz", timeout=5).status_code == 200
+    assert requests.get(f"{stack.url}/healthz", timeout=5).status_code == 200
+    time.sleep(2.5)
+    assert requests.get(f"{stack.url}/flags", headers=auth(), timeout=5).status_code == 200
+
+
+def test_stack__sigterm__gunicorn_stops_gracefully(stack: Stack):
+    # Last in this module: it stops the app. Kubernetes sends SIGTERM on every rollout.
+    started = time.monotonic()
+    assert stack.app.stop() == 0
+    assert time.monotonic() - started < 20
+    messages = [line.get("message", "") for line in stack.app.log_lines() if line.get("logger") == "gunicorn.error"]
+    assert "Shutting down: Master" in messages

@@ -24,7 +24,7 @@ def create_app(config=None) -> Flask:
     # Logging first, so everything the rest of start-up says comes out as JSON.
     configure_logging(config.log_level, config.service_name)
 
-    from . import audit, auth, errors, flags, health, metrics, middleware, ofrep, openapi, tokens, ui
+    from . import audit, auth, errors, flags, health, metrics, middleware, ofrep, openapi, snapshot, tokens, ui
     from .bodies import JSONProvider
     from .extensions import STORE_KEY
     from .repository import Store, create_client
@@ -48,6 +48,7 @@ def create_app(config=None) -> Flask:
 
         uri, app.extensions["feature_flags.embedded"] = start_embedded_database(config.data_dir)
     app.extensions[STORE_KEY] = Store(create_client(uri, config.db_timeout_ms), config.mongo_db, config.environments)
+    snapshot.init_app(app)
 
     for blueprint in (health.bp, openapi.bp, flags.bp, ofrep.bp, audit.bp, tokens.bp, ui.bp):
         app.register_blueprint(blueprint)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import hashlib
 from typing import Any
 
 from flask import Blueprint, Response, current_app, g, jsonify, request
@@ -12,6 +13,7 @@ from .errors import ValidationFailed, VersionConflict
 from .extensions import get_metrics, get_store
 from .openapi import documented
 from .schemas import Flag, FlagCreate, FlagUpdate, ToggleRequest, check_flag_references, flag_changes, parse
+from .snapshot import current_snapshot, flag_cache
 
 bp = Blueprint("flags", __name__)
 
@@ -61,9 +63,17 @@ def _changed(action: str) -> None:
 @documented("List flags with their state in one environment", params=["environment"], response=list[Flag])
 def list_flags():
     environment = environment_for_read(request.args.get("environment"))
-    flags = [_with_enabled(flag, environment) for flag in get_store().find_all_flags()]
-    response = jsonify(flags)
-    response.add_etag()
+    snapshot = current_snapshot()
+
+    def build() -> tuple[str, str]:
+        flags = [_with_enabled(flag, environment) for flag in snapshot.ordered]
+        body = current_app.json.dumps(flags) + "\n"
+        return body, hashlib.blake2b(body.encode(), digest_size=16).hexdigest()
+
+    # Built once per snapshot and environment: until a flag changes, a request only looks it up.
+    body, etag = snapshot.memo(("list", environment), build)
+    response = current_app.response_class(body, mimetype="application/json")
+    response.set_etag(etag)
     return response.make_conditional(request)
 
 
@@ -74,6 +84,7 @@ def create_flag():
     fields = parse(FlagCreate, read_json_object(), _environments()).model_dump()
     check_flag_references(fields, _environments())
     flag = get_store().create_flag(fields, actor_name(), g.request_id)
+    flag_cache().written(flag)
     _changed("created")
     return _flag_response(flag, 201)
 
@@ -81,7 +92,7 @@ def create_flag():
 @bp.get("/flags/<ident>")
 @documented("Get one flag by id or name", response=Flag, errors=[404])
 def get_flag(ident: str):
-    return _flag_response(get_store().find_flag(ident)).make_conditional(request)
+    return _flag_response(current_snapshot().find(ident)).make_conditional(request)
 
 
 @bp.put("/flags/<ident>")
@@ -104,6 +115,7 @@ def update_flag(ident: str):
     flag = get_store().update_flag(
         ident, lambda current: flag_changes(current, changes, environments), actor_name(), g.request_id, expected
     )
+    flag_cache().written(flag)
     _changed("updated")
     return _flag_response(flag)
 
@@ -116,6 +128,7 @@ def toggle_flag(ident: str):
     environment = environment or current_app.config["FF"].default_environment
     expected = _expected_version(ident)
     flag = get_store().toggle_flag(ident, environment, actor_name(), g.request_id, expected)
+    flag_cache().written(flag)
     _changed("toggled")
     return _flag_response(_with_enabled(flag, environment))
 
@@ -125,6 +138,7 @@ def toggle_flag(ident: str):
 def delete_flag(ident: str):
     require_admin()
     expected = _expected_version(ident)
-    get_store().delete_flag(ident, actor_name(), g.request_id, expected)
+    deleted = get_store().delete_flag(ident, actor_name(), g.request_id, expected)
+    flag_cache().deleted(deleted["_id"])
     _changed("deleted")
     return Response(status=204)

@@ -5,7 +5,7 @@ from __future__ import annotations
 import random
 import time
 from collections.abc import Callable, Iterator
-from contextlib import contextmanager
+from contextlib import contextmanager, suppress
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
@@ -13,7 +13,7 @@ import pymongo
 from bson import ObjectId
 from pymongo import ASCENDING, DESCENDING, MongoClient
 from pymongo.client_session import ClientSession
-from pymongo.errors import ConnectionFailure, DuplicateKeyError, PyMongoError
+from pymongo.errors import ConnectionFailure, DuplicateKeyError, InvalidOperation, OperationFailure, PyMongoError
 from pymongo.write_concern import WriteConcern
 
 from .errors import (
@@ -33,6 +33,10 @@ MAX_WRITE_ATTEMPTS = 200
 PENDING_EVENT_GRACE = timedelta(seconds=30)
 LAST_USED_RESOLUTION = timedelta(seconds=60)
 RECENT_EVENT_IDS_KEPT = 20
+# The meta document whose counter every flag write bumps, so a reader can tell cheaply whether anything changed.
+FLAGS_REVISION_ID = "flags-revision"
+# How long one wait on the change stream blocks before it reports "nothing new", proving the stream alive.
+CHANGE_WAIT_MS = 200
 
 
 def utcnow() -> datetime:
@@ -64,6 +68,66 @@ def _translated_errors() -> Iterator[None]:
         if isinstance(error, ConnectionFailure) or getattr(error, "timeout", False):
             raise DatabaseUnavailable() from error
         raise
+
+
+class ChangesLost(Exception):
+    """The change stream or the database went away; whoever follows changes must catch up another way."""
+
+
+class ChangesUnsupported(ChangesLost):
+    """The deployment has no change streams (a standalone server)."""
+
+
+class StoreClosed(Exception):
+    """The store's client was closed: nothing more will come from it."""
+
+
+@contextmanager
+def _translated_changes() -> Iterator[None]:
+    try:
+        yield
+    except InvalidOperation as error:
+        raise StoreClosed(str(error)) from None
+    except (PyMongoError, DatabaseUnavailable) as error:
+        raise ChangesLost(str(error)) from error
+
+
+class FlagChanges:
+    """A change stream over the flags, in the project's terms: ("upsert", flag), ("delete", id), ("reload", None)."""
+
+    def __init__(self, store: Store, stream: Any) -> None:
+        self._store = store
+        self._stream = stream
+
+    def next_changes(self) -> list[tuple[str, Any]]:
+        """Wait up to CHANGE_WAIT_MS for changes and return them (often none); raise ChangesLost if the stream is."""
+        changes: list[tuple[str, Any]] = []
+        with _translated_changes():
+            while True:
+                event = self._stream.try_next()
+                if event is None:
+                    if not self._stream.alive:
+                        raise ChangesLost("the change stream was closed by the server")
+                    return changes
+                kind = event["operationType"]
+                if kind in {"insert", "update", "replace"}:
+                    document = event.get("fullDocument")
+                    # No document: it was deleted since, and its delete event follows.
+                    if document is not None:
+                        changes.append(("upsert", self._store._flag_out(document)))
+                elif kind == "delete":
+                    changes.append(("delete", str(event["documentKey"]["_id"])))
+                else:
+                    # drop, rename, dropDatabase, invalidate: start again from a full read.
+                    changes.append(("reload", None))
+                    return changes
+                if len(changes) >= 1000:
+                    return changes
+
+    def close(self) -> None:
+        """Close the stream, ignoring a database that is already gone."""
+        with suppress(PyMongoError):
+            self._stream.close()
 
 
 class _StaleWrite(Exception):
@@ -215,6 +279,34 @@ class Store:
             raise FlagNotFound()
         return self._flag_out(document)
 
+    # -- watching flags change ---------------------------------------------------------------
+
+    def _bump_flags_revision(self, session: ClientSession | None) -> None:
+        self._meta.update_one({"_id": FLAGS_REVISION_ID}, {"$inc": {"n": 1}}, upsert=True, session=session)
+
+    def flags_revision(self) -> int:
+        """Return the flags revision: it grows with every flag write, so an unchanged value means no change."""
+        with _translated_changes():
+            document = self._meta.find_one({"_id": FLAGS_REVISION_ID})
+        return int(document["n"]) if document else 0
+
+    def load_flags(self) -> list[dict[str, Any]]:
+        """Return every flag, for a full read by a change follower (raises ChangesLost, not DatabaseUnavailable)."""
+        with _translated_changes():
+            return [self._flag_out(d) for d in self._flags.find({}, {"recent_events": 0})]
+
+    def watch_flags(self) -> FlagChanges:
+        """Open a change stream on the flags; raise ChangesUnsupported where the deployment has none."""
+        with _translated_changes():
+            try:
+                stream = self._flags.watch(full_document="updateLookup", max_await_time_ms=CHANGE_WAIT_MS)
+            except OperationFailure as error:
+                # Standalone servers refuse $changeStream (code 40573); some say so only in words.
+                if error.code in {40573, 40324, 115} or "replica set" in str(error).lower():
+                    raise ChangesUnsupported(str(error)) from None
+                raise
+        return FlagChanges(self, stream)
+
     def count_flags(self) -> int:
         """Return how many flags exist."""
         with _translated_errors():
@@ -250,6 +342,7 @@ class Store:
 
         def write(session: ClientSession | None) -> bool:
             self._flags.insert_one(document, session=session)
+            self._bump_flags_revision(session)
             return True
 
         with _translated_errors():
@@ -320,7 +413,7 @@ class Store:
                 "$inc": {"version": 1},
                 "$push": {"recent_events": {"$each": [event["_id"]], "$slice": -RECENT_EVENT_IDS_KEPT}},
             }
-            write = self._conditional(self._flags.update_one, current, update)
+            write = self._bumping(self._conditional(self._flags.update_one, current, update))
             with _translated_errors():
                 try:
                     applied = self._record(write, event)
@@ -332,6 +425,17 @@ class Store:
                 raise VersionConflict()
             time.sleep(random.uniform(0, 0.002 * min(attempt + 1, 10)))
         raise DatabaseUnavailable("The flag is changing too fast to apply this change; retry.")
+
+    def _bumping(self, write: Callable[[ClientSession | None], bool]) -> Callable[[ClientSession | None], bool]:
+        """Return the write followed, when it applied, by a bump of the flags revision (in its transaction)."""
+
+        def bumped(session: ClientSession | None) -> bool:
+            applied = write(session)
+            if applied:
+                self._bump_flags_revision(session)
+            return applied
+
+        return bumped
 
     @staticmethod
     def _conditional(operation: Callable[..., Any], current: dict[str, Any], *args: Any) -> Callable:
@@ -390,7 +494,7 @@ class Store:
                 after=None,
             )
 
-            write = self._conditional(self._flags.delete_one, current)
+            write = self._bumping(self._conditional(self._flags.delete_one, current))
 
             with _translated_errors():
                 if self._record(write, event):

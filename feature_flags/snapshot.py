@@ -1,22 +1,56 @@
-"""The flags as the read paths see them: one immutable snapshot at a time."""
+"""The flags in memory: every read path (lists, single flags, evaluation) is served from a snapshot.
+
+Each process keeps one immutable Snapshot and replaces it as flags change. A background thread, started
+lazily on first use (so after gunicorn forks, never at import), follows a MongoDB change stream; where the
+deployment has none, or while it is lost, it polls a revision counter every flag write bumps. Writes made
+through this process are applied at once (read-your-writes). A snapshot not confirmed fresh within
+FRESHNESS_SECONDS is checked against the database before it is served, so a lost stream or database never
+means stale answers for longer than that.
+"""
 
 from __future__ import annotations
 
+import logging
+import os
+import threading
+import time
+from collections.abc import Callable
+from functools import cached_property
 from typing import Any
 
-from flask import Flask
+from flask import Flask, current_app
 
-from .errors import FlagNotFound
+from .errors import DatabaseUnavailable, FlagNotFound
 from .extensions import get_store
+from .repository import ChangesLost, ChangesUnsupported, Store, StoreClosed
+
+logger = logging.getLogger(__name__)
+
+CACHE_KEY = "feature_flags.flag_cache"
+# The promise: a change made anywhere is served everywhere within this bound.
+FRESHNESS_SECONDS = 1.0
+POLL_SECONDS = 0.25
+# How often a process without change streams tries to open one again (a standalone that became a replica set).
+RETRY_STREAM_SECONDS = 30.0
+# After losing a stream (database restart), how soon to try again; polling covers the gap.
+RECOVER_STREAM_SECONDS = 1.0
+LOCAL_WRITES_KEPT = 1000
+# Created at import, before any fork; held only while a follower thread starts.
+_START_LOCK = threading.Lock()
 
 
 class Snapshot:
-    """Every flag at one moment, indexed by id and by name."""
+    """Every flag at one moment, indexed by id and by name; derived answers are memoised per snapshot."""
 
-    def __init__(self, flags: list[dict[str, Any]]) -> None:
-        self.ordered = sorted(flags, key=lambda flag: flag["name"])
-        self.by_id = {flag["_id"]: flag for flag in self.ordered}
-        self.by_name = {flag["name"]: flag for flag in self.ordered}
+    def __init__(self, by_id: dict[str, dict[str, Any]]) -> None:
+        self.by_id = by_id
+        self.by_name = {flag["name"]: flag for flag in by_id.values()}
+        self._memo: dict[Any, Any] = {}
+
+    @cached_property
+    def ordered(self) -> list[dict[str, Any]]:
+        """The flags sorted by name."""
+        return sorted(self.by_id.values(), key=lambda flag: flag["name"])
 
     def find(self, ident: str) -> dict[str, Any]:
         """Return the flag with this id or name, or raise FlagNotFound."""
@@ -25,7 +59,200 @@ class Snapshot:
             raise FlagNotFound()
         return flag
 
+    def memo(self, key: Any, build: Callable[[], Any]) -> Any:
+        """Return build()'s result, computed once per snapshot and key (a list body and its ETag, say)."""
+        try:
+            return self._memo[key]
+        except KeyError:
+            value = self._memo[key] = build()
+            return value
+
+
+def _newer(incoming: dict[str, Any], existing: dict[str, Any] | None) -> bool:
+    return existing is None or incoming["version"] > existing["version"]
+
+
+class FlagCache:
+    """One process's view of the flags, kept fresh from the database."""
+
+    def __init__(self, store: Store) -> None:
+        self._store = store
+        self._snapshot: Snapshot | None = None
+        self._revision: int | None = None
+        self._verified_at = 0.0
+        self._pid: int | None = None
+        self._thread: threading.Thread | None = None
+        self._lock = threading.Lock()
+        self._writes: list[tuple[int, str, Any]] = []
+        self._write_seq = 0
+        self.mode = "idle"
+
+    # -- what the routes use -----------------------------------------------------------------
+
+    def get(self) -> Snapshot:
+        """Return a snapshot no older than the freshness bound; raise DatabaseUnavailable if none can be had."""
+        self._ensure_following()
+        snapshot = self._snapshot
+        if snapshot is not None and time.monotonic() - self._verified_at <= FRESHNESS_SECONDS:
+            return snapshot
+        return self._verify_now()
+
+    def written(self, flag: dict[str, Any]) -> None:
+        """Apply a flag this process just wrote, so its next read sees it."""
+        self._local("upsert", flag)
+
+    def deleted(self, flag_id: str) -> None:
+        """Drop a flag this process just deleted."""
+        self._local("delete", flag_id)
+
+    # -- keeping the snapshot ----------------------------------------------------------------
+
+    def _local(self, kind: str, payload: Any) -> None:
+        with self._lock:
+            self._write_seq += 1
+            self._writes.append((self._write_seq, kind, payload))
+            del self._writes[:-LOCAL_WRITES_KEPT]
+            if self._snapshot is not None:
+                self._snapshot = self._applied(self._snapshot, [(kind, payload)])
+
+    @staticmethod
+    def _applied(snapshot: Snapshot, changes: list[tuple[str, Any]]) -> Snapshot:
+        by_id = dict(snapshot.by_id)
+        changed = False
+        for kind, payload in changes:
+            if kind == "upsert" and _newer(payload, by_id.get(payload["_id"])):
+                by_id[payload["_id"]] = payload
+                changed = True
+            elif kind == "delete" and payload in by_id:
+                del by_id[payload]
+                changed = True
+        return Snapshot(by_id) if changed else snapshot
+
+    def _reload(self) -> Snapshot:
+        """Read every flag and replace the snapshot, keeping this process's writes made meanwhile."""
+        with self._lock:
+            started_seq = self._write_seq
+        revision = self._store.flags_revision()
+        # The revision is read first: a write landing during the read bumps it past this value, so it is read again.
+        flags = self._store.load_flags()
+        with self._lock:
+            snapshot = Snapshot({flag["_id"]: flag for flag in flags})
+            later = [(kind, payload) for seq, kind, payload in self._writes if seq > started_seq]
+            self._snapshot = self._applied(snapshot, later)
+            self._revision = revision
+            self._verified_at = time.monotonic()
+            return self._snapshot
+
+    def _apply_changes(self, changes: list[tuple[str, Any]]) -> None:
+        with self._lock:
+            if self._snapshot is not None:
+                self._snapshot = self._applied(self._snapshot, changes)
+
+    def _verify_now(self) -> Snapshot:
+        """Check the revision in the request's own time; reload if anything changed."""
+        try:
+            revision = self._store.flags_revision()
+        except ChangesLost:
+            raise DatabaseUnavailable() from None
+        snapshot = self._snapshot
+        # An unchanged revision means no flag was written since the snapshot's full read.
+        if snapshot is not None and revision == self._revision:
+            self._verified_at = time.monotonic()
+            return snapshot
+        try:
+            return self._reload()
+        except ChangesLost:
+            raise DatabaseUnavailable() from None
+
+    # -- the follower thread -----------------------------------------------------------------
+
+    def _ensure_following(self) -> None:
+        pid = os.getpid()
+        if self._pid == pid:
+            return
+        with _START_LOCK:
+            if self._pid == pid:
+                return
+            if self._pid is not None:
+                # A forked child: the parent's thread did not come along, and its lock may have been held.
+                self._lock = threading.Lock()
+                self._verified_at = 0.0
+            self._thread = threading.Thread(target=self._follow, name="flag-cache", daemon=True)
+            self._thread.start()
+            self._pid = pid
+
+    def _follow(self) -> None:
+        """Follow changes until the store is closed: change stream when possible, polling otherwise."""
+        try:
+            while True:
+                try:
+                    changes = self._store.watch_flags()
+                except ChangesUnsupported:
+                    self.mode = "polling"
+                    self._poll(RETRY_STREAM_SECONDS)
+                    continue
+                except ChangesLost:
+                    self._lost()
+                    continue
+                try:
+                    self._stream(changes)
+                except ChangesLost as error:
+                    logger.warning("flag change stream lost; polling until it is back", extra={"error": str(error)})
+                    self._lost()
+                finally:
+                    changes.close()
+        except StoreClosed:
+            return
+        except Exception:
+            # A bug here must not leave the process serving stale flags: reads verify on their own until
+            # the next request starts a new follower.
+            logger.exception("flag cache follower stopped")
+            self._verified_at = 0.0
+            self._pid = None
+
+    def _stream(self, changes: Any) -> None:
+        # Opened before the full read, so nothing written in between is missed.
+        self._reload()
+        self.mode = "change_stream"
+        while True:
+            batch = changes.next_changes()
+            if any(kind == "reload" for kind, _ in batch):
+                self._reload()
+            elif batch:
+                self._apply_changes(batch)
+            self._verified_at = time.monotonic()
+
+    def _lost(self) -> None:
+        self.mode = "polling"
+        # Nothing vouches for the snapshot now; until polling does, reads check for themselves.
+        self._verified_at = 0.0
+        self._poll(RECOVER_STREAM_SECONDS)
+
+    def _poll(self, seconds: float) -> None:
+        """Compare the revision every POLL_SECONDS for a while, reloading when it moved."""
+        deadline = time.monotonic() + seconds
+        while time.monotonic() < deadline:
+            try:
+                revision = self._store.flags_revision()
+                if revision != self._revision or self._snapshot is None:
+                    self._reload()
+                else:
+                    self._verified_at = time.monotonic()
+            except (ChangesLost, DatabaseUnavailable):
+                self._verified_at = 0.0
+            time.sleep(POLL_SECONDS)
+
+
+def init_app(app: Flask) -> None:
+    """Give the app its flag cache; nothing is read or started until the first request needs it."""
+    app.extensions[CACHE_KEY] = FlagCache(get_store(app))
+
+
+def flag_cache(app: Flask | None = None) -> FlagCache:
+    """Return the app's flag cache."""
+    return (app or current_app).extensions[CACHE_KEY]
+
 
 def current_snapshot(app: Flask | None = None) -> Snapshot:
-    """Return the flags as they are now."""
-    return Snapshot(get_store(app).find_all_flags())
+    """Return the flags as they are now (within the freshness bound)."""
+    return flag_cache(app).get()

@@ -1,0 +1,231 @@
+"""Reads from memory: two instances on one database agree within a second, by change stream or by polling."""
+
+from __future__ import annotations
+
+import threading
+import time
+import uuid
+
+import pytest
+from pymongo import monitoring
+
+from feature_flags import create_app
+from feature_flags.config import Config
+from feature_flags.snapshot import FRESHNESS_SECONDS, flag_cache
+from tests.conftest import ADMIN_TOKEN, DatabaseServer
+
+
+def _client(app):
+    test_client = app.test_client()
+    test_client.environ_base["HTTP_AUTHORIZATION"] = f"Bearer {ADMIN_TOKEN}"
+    return test_client
+
+
+def _seconds_until(check, limit: float = 5.0) -> float:
+    """Return how long check() took to become true, polling every 20 ms; fail after limit."""
+    started = time.monotonic()
+    while not check():
+        assert time.monotonic() - started < limit, "never became true"
+        time.sleep(0.02)
+    return time.monotonic() - started
+
+
+def _wait_for_mode(app, mode: str, limit: float = 10.0) -> None:
+    _seconds_until(lambda: flag_cache(app).mode == mode, limit)
+
+
+def _enabled(client, name: str) -> bool | None:
+    response = client.get(f"/flags/{name}")
+    return response.json["environments"]["production"] if response.status_code == 200 else None
+
+
+def _evaluated(client, name: str) -> object:
+    response = client.post(f"/ofrep/v1/evaluate/flags/{name}?environment=production", json={"context": {}})
+    return response.json.get("value")
+
+
+def _agree_both_ways(first, second) -> None:
+    """A change through either instance is served by the other within the freshness bound."""
+    a, b = _client(first), _client(second)
+    assert a.post("/flags", json={"name": "shared"}).status_code == 201
+    assert _seconds_until(lambda: _enabled(b, "shared") is False) < FRESHNESS_SECONDS
+    for writer, reader in ((a, b), (b, a), (a, b), (b, a)):
+        # When one instance toggles
+        state = writer.post("/flags/shared/toggle", json={"environment": "production"}).json["enabled"]
+        # Then the other serves it, in the flag, the list and evaluation, within a second
+        assert _seconds_until(lambda s=state, r=reader: _enabled(r, "shared") is s) < FRESHNESS_SECONDS
+        listed = reader.get("/flags?environment=production").json
+        assert [f["enabled"] for f in listed if f["name"] == "shared"] == [state]
+        assert _evaluated(reader, "shared") is state
+    # Deletes too
+    assert b.delete("/flags/shared").status_code == 204
+    assert _seconds_until(lambda: a.get("/flags/shared").status_code == 404) < FRESHNESS_SECONDS
+
+
+def test_two_instances__change_stream__agree_within_a_second(make_app):
+    first, second = make_app(), make_app()
+    _client(first).get("/flags")
+    _client(second).get("/flags")
+    _wait_for_mode(first, "change_stream")
+    _wait_for_mode(second, "change_stream")
+    _agree_both_ways(first, second)
+
+
+@pytest.fixture
+def standalone_database():
+    """A SecantusDB server in standalone mode: no change streams, as a single mongod."""
+    server = DatabaseServer(":memory:", None, "--standalone").start()
+    yield server
+    server.stop()
+
+
+def _apps_on(server: DatabaseServer, count: int, storage: str | None = None):
+    db_name = f"test_{uuid.uuid4().hex[:12]}"
+    config = Config(mongo_uri=server.uri, mongo_db=db_name, seed_demo=False, admin_token=ADMIN_TOKEN)
+    return [create_app(config) for _ in range(count)]
+
+
+def _close(*apps) -> None:
+    for app in apps:
+        app.extensions["feature_flags.store"].client.close()
+
+
+def test_two_instances__standalone_without_change_streams__agree_by_polling(standalone_database):
+    first, second = _apps_on(standalone_database, 2)
+    try:
+        _client(first).get("/flags")
+        _client(second).get("/flags")
+        _wait_for_mode(first, "polling")
+        _wait_for_mode(second, "polling")
+        _agree_both_ways(first, second)
+    finally:
+        _close(first, second)
+
+
+def test_read_your_writes__toggle_then_read_same_instance__sees_it_at_once(make_app):
+    # Given two instances, so changes also arrive from outside
+    app, other = make_app(), make_app()
+    client, other_client = _client(app), _client(other)
+    client.post("/flags", json={"name": "mine"})
+    other_client.get("/flags")
+    for _ in range(20):
+        # When this instance toggles, the very next read here sees it, with no wait
+        state = client.post("/flags/mine/toggle", json={"environment": "production"}).json["enabled"]
+        assert _enabled(client, "mine") is state
+        assert _evaluated(client, "mine") is state
+        listed = client.get("/flags?environment=production").json
+        assert listed[0]["enabled"] is state
+
+
+def test_read_your_writes__create_update_delete__seen_at_once(client):
+    client.get("/flags")
+    client.post("/flags", json={"name": "fresh"})
+    assert client.get("/flags/fresh").status_code == 200
+    client.put("/flags/fresh", json={"description": "changed"})
+    assert client.get("/flags/fresh").json["description"] == "changed"
+    client.put("/flags/fresh", json={"name": "renamed"})
+    assert client.get("/flags/renamed").status_code == 200
+    assert client.get("/flags/fresh").status_code == 404
+    client.delete("/flags/renamed")
+    assert client.get("/flags/renamed").status_code == 404
+    assert client.get("/flags").json == []
+
+
+class _FlagReads(monitoring.CommandListener):
+    """Counts reads of one database's flags collection (a recorder, not a stand-in)."""
+
+    def __init__(self, db_name: str) -> None:
+        self.db_name = db_name
+        self.count = 0
+
+    def started(self, event: monitoring.CommandStartedEvent) -> None:
+        if event.database_name == self.db_name and event.command_name in {"find", "aggregate", "count"}:
+            self.count += 1
+
+    def succeeded(self, event: monitoring.CommandSucceededEvent) -> None:
+        pass
+
+    def failed(self, event: monitoring.CommandFailedEvent) -> None:
+        pass
+
+
+def test_reads__many_requests__no_database_round_trip_each(config):
+    # Given: a recorder on every client created from now on, counting this test's database only
+    reads = _FlagReads(config.mongo_db)
+    monitoring.register(reads)
+    app = create_app(config)
+    try:
+        client = _client(app)
+        client.post("/flags", json={"name": "hot"})
+        client.get("/flags")
+        _wait_for_mode(app, "change_stream")
+        before = reads.count
+        # When 300 reads of every kind are served
+        for _ in range(100):
+            assert client.get("/flags/hot").status_code == 200
+            assert client.get("/flags?environment=production").status_code == 200
+            assert client.post("/ofrep/v1/evaluate/flags/hot", json={}).status_code == 200
+        # Then the database was not asked once
+        assert reads.count == before
+    finally:
+        _close(app)
+
+
+def test_list__etag__304_until_another_instance_changes_a_flag(make_app):
+    app, other = make_app(), make_app()
+    client, other_client = _client(app), _client(other)
+    client.post("/flags", json={"name": "e", "environments": {"production": True}})
+    first = client.get("/flags?environment=production")
+    etag = first.headers["ETag"].strip('"')
+    assert client.get("/flags?environment=production", headers={"If-None-Match": etag}).status_code == 304
+    # The ETag depends on the environment asked about (e is off in staging)
+    assert client.get("/flags?environment=staging").headers["ETag"].strip('"') != etag
+    other_client.post("/flags/e/toggle", json={"environment": "production"})
+    changed = _seconds_until(
+        lambda: client.get("/flags?environment=production", headers={"If-None-Match": etag}).status_code == 200
+    )
+    assert changed < FRESHNESS_SECONDS
+
+
+def test_start__app_created__no_thread_until_first_request(config):
+    # Background work starts with the first request, never at import or creation (gunicorn forks in between).
+    app = create_app(config)
+    try:
+        cache = flag_cache(app)
+        assert cache.mode == "idle"
+        names_before = {t.ident for t in threading.enumerate() if t.name == "flag-cache"}
+        _client(app).get("/flags")
+        names_after = {t.ident for t in threading.enumerate() if t.name == "flag-cache"}
+        assert len(names_after - names_before) == 1
+    finally:
+        _close(app)
+
+
+def test_database_restart__stream_lost__falls_back_then_resumes_fresh(tmp_path):
+    # Given two instances following a change stream on a database that will restart
+    server = DatabaseServer(tmp_path / "db").start()
+    first, second = _apps_on(server, 2)
+    try:
+        a, b = _client(first), _client(second)
+        assert a.post("/flags", json={"name": "survivor"}).status_code == 201
+        b.get("/flags")
+        _wait_for_mode(second, "change_stream")
+        # When the database goes away
+        server.stop()
+        # Then the follower notices, and reads stop vouching for data nobody can confirm
+        _wait_for_mode(second, "polling", limit=5)
+        response = b.get("/flags/survivor")
+        assert response.status_code == 503
+        # When it comes back, a change through one instance reaches the other within the bound
+        server.start()
+        _seconds_until(lambda: a.get("/readyz").status_code == 200, limit=15)
+        _seconds_until(lambda: b.get("/flags/survivor").status_code == 200, limit=15)
+        state = a.post("/flags/survivor/toggle", json={"environment": "production"}).json["enabled"]
+        assert _seconds_until(lambda: _enabled(b, "survivor") is state) < FRESHNESS_SECONDS
+        # And it goes back to the change stream, still agreeing
+        _wait_for_mode(second, "change_stream", limit=15)
+        state = a.post("/flags/survivor/toggle", json={"environment": "production"}).json["enabled"]
+        assert _seconds_until(lambda: _enabled(b, "survivor") is state) < FRESHNESS_SECONDS
+    finally:
+        _close(first, second)
+        server.stop()

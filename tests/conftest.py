@@ -98,6 +98,27 @@ def mongo_uri() -> Iterator[str]:
 
 
 @pytest.fixture
+def database_server(tmp_path):
+    """Start database servers of this test's own (SecantusDB flags as arguments), stopped at the end."""
+    started: list[DatabaseServer] = []
+
+    def start(*flags: str) -> DatabaseServer:
+        server = DatabaseServer(tmp_path / f"db{len(started)}", None, *flags).start()
+        started.append(server)
+        return server
+
+    yield start
+    for server in started:
+        server.stop()
+
+
+def app_on(server: DatabaseServer, db_name: str = "app", **changes):
+    """Build an app over a test's own database server."""
+    config = Config(mongo_uri=server.uri, mongo_db=db_name, seed_demo=False, admin_token=ADMIN_TOKEN)
+    return create_app(replace(config, **changes))
+
+
+@pytest.fixture
 def config(mongo_uri: str) -> Iterator[Config]:
     """Settings for one test: its own database, demo flags off, a known admin token."""
     db_name = f"test_{uuid.uuid4().hex[:12]}"

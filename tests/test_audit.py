@@ -7,11 +7,9 @@ from datetime import timedelta
 import pytest
 from pymongo import MongoClient
 
-from feature_flags import create_app
-from feature_flags.config import Config
 from feature_flags.extensions import get_store
 from feature_flags.repository import utcnow
-from tests.conftest import ADMIN_TOKEN, DatabaseServer, auth
+from tests.conftest import app_on, auth
 
 
 def events(client, **query):
@@ -145,19 +143,12 @@ def test_audit__append_only__no_way_to_edit_or_delete(client, method, path):
     assert len(events(client)) == 1
 
 
-@pytest.fixture
-def failing_database(tmp_path):
-    server = DatabaseServer(tmp_path / "db", None, "--enable-test-commands").start()
-    yield server
-    server.stop()
-
-
-def test_transaction__event_write_fails__change_rolled_back(failing_database):
+def test_transaction__event_write_fails__change_rolled_back(database_server):
     # Given a replica-set deployment (transactions) whose next insert will fail
-    config = Config(mongo_uri=failing_database.uri, mongo_db="tx", seed_demo=False, admin_token=ADMIN_TOKEN)
-    client = create_app(config).test_client()
+    server = database_server("--enable-test-commands")
+    client = app_on(server, "tx").test_client()
     client.post("/flags", json={"name": "atomic"}, headers=auth())
-    admin = MongoClient(failing_database.uri)
+    admin = MongoClient(server.uri)
     admin.admin.command(
         "configureFailPoint", "failCommand", mode={"times": 1}, data={"failCommands": ["insert"], "errorCode": 2}
     )
@@ -173,16 +164,13 @@ def test_transaction__event_write_fails__change_rolled_back(failing_database):
 
 
 @pytest.fixture
-def standalone(tmp_path):
+def standalone(database_server):
     """A deployment without transactions, like a standalone mongod."""
-    server = DatabaseServer(tmp_path / "db", None, "--standalone").start()
-    yield server
-    server.stop()
+    return database_server("--standalone")
 
 
 def test_standalone__changes_recorded_without_transactions(standalone):
-    config = Config(mongo_uri=standalone.uri, mongo_db="solo", seed_demo=False, admin_token=ADMIN_TOKEN)
-    app = create_app(config)
+    app = app_on(standalone, "solo")
     assert get_store(app).supports_transactions is False
     client = app.test_client()
     client.post("/flags", json={"name": "solo"}, headers=auth())
@@ -195,8 +183,7 @@ def test_standalone__changes_recorded_without_transactions(standalone):
 
 def test_standalone__crash_between_change_and_confirmation__recovery_keeps_applied_drops_unapplied(standalone):
     # Given events left pending by a crash: one whose change landed, one whose change never did
-    config = Config(mongo_uri=standalone.uri, mongo_db="crash", seed_demo=False, admin_token=ADMIN_TOKEN)
-    app = create_app(config)
+    app = app_on(standalone, "crash")
     client = app.test_client()
     flag = client.post("/flags", json={"name": "crashy"}, headers=auth()).json
     database = MongoClient(standalone.uri).crash

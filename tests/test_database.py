@@ -11,20 +11,13 @@ from feature_flags import create_app
 from feature_flags.config import Config
 from feature_flags.demo import DEMO_FLAGS
 from feature_flags.extensions import get_store
-from tests.conftest import ADMIN_TOKEN, DatabaseServer, auth
+from tests.conftest import ADMIN_TOKEN, DatabaseServer, app_on, auth
 
 
 @pytest.fixture
-def own_database(tmp_path):
+def own_database(database_server):
     """A database server this test may stop and start, with its data on disk."""
-    server = DatabaseServer(tmp_path / "db").start()
-    yield server
-    server.stop()
-
-
-def _app_on(server: DatabaseServer, **changes):
-    config = Config(mongo_uri=server.uri, mongo_db="outage", seed_demo=False, admin_token=ADMIN_TOKEN)
-    return create_app(Config(**{**config.__dict__, **changes}))
+    return database_server()
 
 
 def _timed(call):
@@ -34,7 +27,7 @@ def _timed(call):
 
 
 def test_outage__requests_fail_fast_with_503_then_recover_with_data_kept(own_database):
-    app = _app_on(own_database)
+    app = app_on(own_database)
     client = app.test_client()
     assert client.post("/flags", json={"name": "survivor"}, headers=auth()).status_code == 201
 
@@ -69,7 +62,7 @@ def test_outage__requests_fail_fast_with_503_then_recover_with_data_kept(own_dat
 
 def test_startup__database_down__starts_unready_then_prepares_when_it_answers(tmp_path):
     server = DatabaseServer(tmp_path / "db")
-    app = _app_on(server, seed_demo=True)  # nothing listens yet
+    app = app_on(server, seed_demo=True)  # nothing listens yet
     client = app.test_client()
     assert client.get("/healthz").status_code == 200
     assert client.get("/readyz").status_code == 503
@@ -90,7 +83,7 @@ def test_startup__database_down__starts_unready_then_prepares_when_it_answers(tm
 
 
 def test_restart__same_data_folder__flags_and_versions_kept(own_database):
-    client = _app_on(own_database).test_client()
+    client = app_on(own_database).test_client()
     client.post("/flags", json={"name": "kept", "environments": {"production": True}}, headers=auth())
     client.post("/flags/kept/toggle", headers=auth())
     before = client.get("/flags/kept", headers=auth()).json
@@ -98,7 +91,7 @@ def test_restart__same_data_folder__flags_and_versions_kept(own_database):
     own_database.stop()
     own_database.start()
 
-    after = _app_on(own_database).test_client().get("/flags/kept", headers=auth())
+    after = app_on(own_database).test_client().get("/flags/kept", headers=auth())
     assert after.status_code == 200 and after.json == before
 
 

@@ -76,6 +76,8 @@ const state = {
   pollTimer: null,
   polling: false,
   offline: false,
+  // Bumped by every change made here: a list fetched before it must not paint over its result.
+  generation: 0,
 };
 
 function environmentLabel(name) {
@@ -338,6 +340,7 @@ view.search.addEventListener("input", applySearch);
 /** Fetch the current environment's flags; an unchanged list costs a 304. */
 async function refresh() {
   const environment = state.environment;
+  const generation = state.generation;
   if (!session.token || !environment) return;
   try {
     const answer = await api.listFlags(environment, state.etags.get(environment));
@@ -345,7 +348,7 @@ async function refresh() {
       state.offline = false;
       showMessage("Connected again.", "notice");
     }
-    if (environment !== state.environment || answer.status === 304) return;
+    if (environment !== state.environment || generation !== state.generation || answer.status === 304) return;
     state.etags.set(environment, answer.etag);
     state.loaded = true;
     render(answer.data);
@@ -359,6 +362,7 @@ async function refresh() {
 }
 
 function replaceFlag(flag) {
+  state.generation += 1;
   const others = state.flags.filter((f) => f._id !== flag._id);
   render([...others, flag].sort(byName));
   state.etags.delete(state.environment);
@@ -396,6 +400,7 @@ async function toggleFlag(flag) {
   const was = Boolean(flag.environments[environment]);
   // Show the new state at once; the If-Match in toggleFlag makes the server refuse if the flag moved meanwhile.
   list.showState(flag._id, !was, true);
+  state.generation += 1;
   try {
     const answer = await api.toggleFlag(flag, environment);
     list.showState(flag._id, null, false);
@@ -488,6 +493,7 @@ view.deleteForm.addEventListener("submit", async (event) => {
   const neighbour = list.neighbourOf(flag._id);
   try {
     await api.deleteFlag(flag);
+    state.generation += 1;
     view.deleteDialog.close();
     render(state.flags.filter((f) => f._id !== flag._id));
     state.etags.delete(state.environment);

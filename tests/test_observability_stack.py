@@ -26,7 +26,7 @@ import requests
 import yaml
 from pymongo import MongoClient
 
-from tests.conftest import DatabaseServer, auth, free_port, require_tool
+from tests.conftest import auth, free_port, require_tool
 from tests.test_delivery import ROOT
 from tests.test_stack import GunicornApp, wait_for
 
@@ -158,10 +158,10 @@ def test_prometheus__promtool__rules_valid():
     assert f"SUCCESS: {len(alert_rules())} rules found" in result.stdout
 
 
-def test_prometheus__dashboard_queries_and_alerts__data_from_the_real_app(scratch: Path):
+def test_prometheus__dashboard_queries_and_alerts__data_from_the_real_app(scratch: Path, database_server):
     # Given: the app under gunicorn on its own database, scraped by Prometheus with the project's rules,
     # next to a target where nothing listens (a pod that is down)
-    database = DatabaseServer().start()
+    database = database_server()
     app = GunicornApp(scratch, database.uri, "observability", FF_DB_TIMEOUT_MS="600")
     prometheus = None
     try:
@@ -211,7 +211,6 @@ def test_prometheus__dashboard_queries_and_alerts__data_from_the_real_app(scratc
         if prometheus:
             prometheus.stop()
         app.stop()
-        database.stop()
 
 
 # --- Kibana -------------------------------------------------------------------------------------------------------
@@ -284,9 +283,9 @@ def test_kibana__objects__reference_each_other_and_the_data_view():
         assert subject in titles
 
 
-def test_kibana__every_field_used__present_in_real_log_lines(scratch: Path):
+def test_kibana__every_field_used__present_in_real_log_lines(scratch: Path, database_server):
     # Given: the app under gunicorn over a database that can be told to fail a command
-    database = DatabaseServer(":memory:", None, "--enable-test-commands").start()
+    database = database_server("--enable-test-commands")
     app = GunicornApp(scratch, database.uri, "kibana")
     try:
         app.start()
@@ -320,4 +319,3 @@ def test_kibana__every_field_used__present_in_real_log_lines(scratch: Path):
                 assert any(field in line for line in selected), f"{title}: no line matching {query!r} has {field}"
     finally:
         app.stop()
-        database.stop()

@@ -146,7 +146,9 @@ def test_compose__mongodb__mongo7_root_user_from_env_with_defaults_healthcheck_v
     assert mongodb["image"] == "mongo:7"
     assert re.fullmatch(r"\$\{MONGO_INITDB_ROOT_USERNAME:-.+\}", mongodb["environment"]["MONGO_INITDB_ROOT_USERNAME"])
     assert re.fullmatch(r"\$\{MONGO_INITDB_ROOT_PASSWORD:-.+\}", mongodb["environment"]["MONGO_INITDB_ROOT_PASSWORD"])
-    assert "mongosh" in mongodb["healthcheck"]["test"]
+    assert "mongosh" in " ".join(mongodb["healthcheck"]["test"])
+    assert "--replSet rs0" in mongodb["entrypoint"][-1]
+    assert compose["services"]["app"]["environment"]["MONGO_REPLICA_SET_NAME"] == "rs0"
     assert mongodb["volumes"] == ["db-data:/data/db"] and "db-data" in compose["volumes"]
     assert compose["services"]["app"]["depends_on"]["mongodb"]["condition"] == "service_healthy"
 

@@ -262,3 +262,37 @@ def test_nginx_conf__body_limit_and_csp__match_the_app():
     text = NGINX_CONF.read_text()
     assert MAX_BODY_BYTES == 1024 * 1024 and "client_max_body_size 1m;" in text
     assert f'~^text/html "{CONTENT_SECURITY_POLICY}";' in text
+
+
+# --- README -------------------------------------------------------------------------------------------------------
+
+
+def readme_section(heading: str) -> str:
+    """Return the README's text under a level-2 heading, up to the next one."""
+    text = (ROOT / "README.md").read_text()
+    start = text.index(f"## {heading}\n")
+    end = text.find("\n## ", start + 1)
+    return text[start : end if end != -1 else None]
+
+
+def test_readme__secrets_and_variables_table__matches_the_workflows():
+    used = set()
+    for workflow in WORKFLOWS:
+        used |= set(re.findall(r"\$\{\{\s*(?:secrets|vars)\.([A-Z0-9_]+)", workflow.read_text()))
+    documented = set(
+        re.findall(r"^\| `([A-Z0-9_]+)` \| (?:secret|variable|automatic)", readme_section("Deployment"), re.M)
+    )
+    assert used == documented
+
+
+def test_readme__gunicorn_table__matches_gunicorn_conf():
+    settings = dict(re.findall(r'_int\("([A-Z_]+)", (\d+)\)', (ROOT / "gunicorn.conf.py").read_text()))
+    section = readme_section("Docker and compose")
+    for name, default in settings.items():
+        if name == "PORT":
+            continue
+        row = next((line for line in section.splitlines() if f"`{name}`" in line), None)
+        assert row is not None, f"{name} is not documented"
+        names = re.findall(r"`([A-Z_]+)`", row.split("|")[1])
+        defaults = re.findall(r"`([^`]+)`", row.split("|")[2])
+        assert defaults[names.index(name)] == default, f"{name}: README says {defaults}, gunicorn.conf.py {default}"

@@ -30,5 +30,9 @@ format: $(STAMP)
 	$(BIN)/ruff format .
 	$(BIN)/ruff check --fix .
 
+## Measure the service under gunicorn and granian with wrk, beside bare Flask and nginx (needs: apt-get install wrk nginx)
+bench: $(STAMP)
+	$(BIN)/python bench/run.py
+
 clean:
 	rm -rf $(VENV) .pytest_cache .ruff_cache

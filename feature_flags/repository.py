@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 import random
 import time
 from collections.abc import Callable, Iterator
@@ -26,6 +27,8 @@ from .errors import (
     VersionConflict,
 )
 from .evaluation import with_defaults
+
+logger = logging.getLogger(__name__)
 
 # Optimistic writes retry when another writer got there first; this bounds the loop.
 MAX_WRITE_ATTEMPTS = 200
@@ -281,8 +284,19 @@ class Store:
 
     # -- watching flags change ---------------------------------------------------------------
 
-    def _bump_flags_revision(self, session: ClientSession | None) -> None:
-        self._meta.update_one({"_id": FLAGS_REVISION_ID}, {"$inc": {"n": 1}}, upsert=True, session=session)
+    def _bump_flags_revision(self) -> None:
+        """Tell followers without a change stream that flags changed; called after the change is committed.
+
+        Outside the change's transaction on purpose: inside, every pair of concurrent flag writes would
+        conflict on this one document. After the commit, a follower that sees the new revision reads the
+        change. A failure here must not fail a write that already happened; followers also re-read
+        everything periodically, which covers a bump lost that way.
+        """
+        try:
+            with _translated_errors():
+                self._meta.update_one({"_id": FLAGS_REVISION_ID}, {"$inc": {"n": 1}}, upsert=True)
+        except (DatabaseUnavailable, PyMongoError):
+            logger.warning("could not bump the flags revision after a write")
 
     def flags_revision(self) -> int:
         """Return the flags revision: it grows with every flag write, so an unchanged value means no change."""
@@ -342,7 +356,6 @@ class Store:
 
         def write(session: ClientSession | None) -> bool:
             self._flags.insert_one(document, session=session)
-            self._bump_flags_revision(session)
             return True
 
         with _translated_errors():
@@ -350,6 +363,7 @@ class Store:
                 self._record(write, event)
             except DuplicateKeyError:
                 raise FlagNameTaken(field="name") from None
+        self._bump_flags_revision()
         return self._flag_out(document)
 
     @staticmethod
@@ -413,29 +427,19 @@ class Store:
                 "$inc": {"version": 1},
                 "$push": {"recent_events": {"$each": [event["_id"]], "$slice": -RECENT_EVENT_IDS_KEPT}},
             }
-            write = self._bumping(self._conditional(self._flags.update_one, current, update))
+            write = self._conditional(self._flags.update_one, current, update)
             with _translated_errors():
                 try:
                     applied = self._record(write, event)
                 except DuplicateKeyError:
                     raise FlagNameTaken(field="name") from None
             if applied:
+                self._bump_flags_revision()
                 return self._merged(current, updates, now, actor)
             if expected_version is not None:
                 raise VersionConflict()
             time.sleep(random.uniform(0, 0.002 * min(attempt + 1, 10)))
         raise DatabaseUnavailable("The flag is changing too fast to apply this change; retry.")
-
-    def _bumping(self, write: Callable[[ClientSession | None], bool]) -> Callable[[ClientSession | None], bool]:
-        """Return the write followed, when it applied, by a bump of the flags revision (in its transaction)."""
-
-        def bumped(session: ClientSession | None) -> bool:
-            applied = write(session)
-            if applied:
-                self._bump_flags_revision(session)
-            return applied
-
-        return bumped
 
     @staticmethod
     def _conditional(operation: Callable[..., Any], current: dict[str, Any], *args: Any) -> Callable:
@@ -494,10 +498,11 @@ class Store:
                 after=None,
             )
 
-            write = self._bumping(self._conditional(self._flags.delete_one, current))
+            write = self._conditional(self._flags.delete_one, current)
 
             with _translated_errors():
                 if self._record(write, event):
+                    self._bump_flags_revision()
                     return current
             if expected_version is not None:
                 raise VersionConflict()

@@ -229,13 +229,18 @@ class FlagCache:
         self._poll(RECOVER_STREAM_SECONDS)
 
     def _poll(self, seconds: float) -> None:
-        """Compare the revision every POLL_SECONDS for a while, reloading when it moved."""
+        """Compare the revision every POLL_SECONDS for a while, reloading when it moved.
+
+        Each period starts with a full read, the backstop for a revision bump lost to a failure.
+        """
         deadline = time.monotonic() + seconds
+        force = True
         while time.monotonic() < deadline:
             try:
                 revision = self._store.flags_revision()
-                if revision != self._revision or self._snapshot is None:
+                if force or revision != self._revision or self._snapshot is None:
                     self._reload()
+                    force = False
                 else:
                     self._verified_at = time.monotonic()
             except (ChangesLost, DatabaseUnavailable):

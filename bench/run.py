@@ -1,0 +1,431 @@
+"""`make bench`: the service under gunicorn (as the image runs it) and granian, driven by wrk on loopback.
+
+For 50, 1,000 and 10,000 flags in a SecantusDB daemon it measures GET /flags?environment=production,
+GET /flags/<name>, OFREP single and bulk evaluation and toggles; beside them, in the same pass, a bare
+Flask app returning the same bytes under the same server (the framework's ceiling) and nginx serving the
+list as a static file (the machine's ceiling). Prints a table and writes bench/results.json.
+Needs wrk and nginx (Debian packages) and granian (pip); whatever is missing is skipped and said so.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+import shutil
+import signal
+import socket
+import subprocess
+import sys
+import tempfile
+import time
+import urllib.request
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+ROOT = Path(__file__).resolve().parent.parent
+BIN = Path(sys.executable).parent
+RESULTS = ROOT / "bench" / "results.json"
+TOKEN = "ff_admin_bench-token-0123456789abcdef"
+FLAG_COUNTS = tuple(int(n) for n in os.environ.get("BENCH_FLAGS", "50,1000,10000").split(","))
+SECONDS = int(os.environ.get("BENCH_SECONDS", "8"))
+CONNECTIONS = int(os.environ.get("BENCH_CONNECTIONS", "16"))
+TARGET_FLAG = "flag-00001"
+CONTEXT_BODY = json.dumps({"context": {"targetingKey": "user-1234", "plan": "pro", "country": "NZ"}})
+# Workers are recycled every 10,000 requests in the image; a pass sends more than that, and a recycled worker
+# re-reads every flag, so the bench raises it to measure steady state (recycling shows up in p99 otherwise).
+SERVER_ENV = {"GUNICORN_MAX_REQUESTS": "10000000", "LOG_LEVEL": "INFO"}
+
+
+def free_port() -> int:
+    """Return a loopback TCP port nobody listens on."""
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+def wait_for(url: str, seconds: float = 60, headers: dict[str, str] | None = None) -> None:
+    """Wait until url answers 200."""
+    deadline = time.monotonic() + seconds
+    while True:
+        try:
+            with urllib.request.urlopen(urllib.request.Request(url, headers=headers or {}), timeout=2) as response:
+                if response.status == 200:
+                    return
+        except OSError:
+            pass
+        if time.monotonic() > deadline:
+            raise RuntimeError(f"{url} did not answer within {seconds} s")
+        time.sleep(0.2)
+
+
+def fetch(url: str, body: str | None = None) -> bytes:
+    """Return the body of one request with the bench token."""
+    headers = {"Authorization": f"Bearer {TOKEN}", "Content-Type": "application/json"}
+    request = urllib.request.Request(url, data=body.encode() if body else None, headers=headers)
+    with urllib.request.urlopen(request, timeout=60) as response:
+        return response.read()
+
+
+def stop(process: subprocess.Popen) -> None:
+    """Stop a server and everything it started."""
+    if process.poll() is None:
+        os.killpg(process.pid, signal.SIGTERM)
+        try:
+            process.wait(20)
+        except subprocess.TimeoutExpired:
+            os.killpg(process.pid, signal.SIGKILL)
+            process.wait()
+
+
+def start(command: list[str], env: dict[str, str], log: Path) -> subprocess.Popen:
+    """Start a server in its own process group, its output in log."""
+    with log.open("ab") as out:
+        return subprocess.Popen(
+            command, cwd=ROOT, env={**os.environ, **env}, stdout=out, stderr=out, start_new_session=True
+        )
+
+
+def worker_rss_mb(parent: int) -> float:
+    """Return the largest resident memory among parent's child processes (the workers), in MB."""
+    largest = 0
+    for status in Path("/proc").glob("[0-9]*/status"):
+        try:
+            text = status.read_text()
+        except OSError:
+            continue
+        ppid = re.search(r"^PPid:\s+(\d+)", text, re.M)
+        rss = re.search(r"^VmRSS:\s+(\d+) kB", text, re.M)
+        if ppid and rss and int(ppid.group(1)) == parent:
+            largest = max(largest, int(rss.group(1)))
+    return round(largest / 1024, 1)
+
+
+def _ms(text: str) -> float:
+    value, unit = re.match(r"([\d.]+)(us|ms|s)", text).groups()
+    return round(float(value) * {"us": 0.001, "ms": 1.0, "s": 1000.0}[unit], 3)
+
+
+def lua_script(directory: Path, name: str, method: str, body: str | None, paths: list[str] | None = None) -> Path:
+    """Write a wrk script sending method with the bench token (and body), rotating over paths if given."""
+    lines = [
+        f'wrk.method = "{method}"',
+        'wrk.headers["Authorization"] = "Bearer ' + TOKEN + '"',
+        'wrk.headers["Content-Type"] = "application/json"',
+    ]
+    if body is not None:
+        lines.append(f"wrk.body = {json.dumps(body)}")
+    if paths:
+        lines.append("paths = {" + ", ".join(json.dumps(p) for p in paths) + "}")
+        lines.append("i = 0")
+        lines.append("request = function() i = i % #paths + 1; return wrk.format(nil, paths[i]) end")
+    script = directory / f"{name}.lua"
+    script.write_text("\n".join(lines) + "\n")
+    return script
+
+
+def wrk(url: str, script: Path | None, seconds: int = SECONDS) -> dict[str, Any]:
+    """Drive url with wrk -t1 -cCONNECTIONS and return req/s, p50 and p99 in ms, and failed responses."""
+    command = ["wrk", "-t1", f"-c{CONNECTIONS}", f"-d{seconds}s", "--latency"]
+    if script is not None:
+        command += ["-s", str(script)]
+    output = subprocess.run([*command, url], capture_output=True, text=True, check=True).stdout
+    rps = float(re.search(r"Requests/sec:\s+([\d.]+)", output).group(1))
+    p50 = _ms(re.search(r"^\s+50%\s+(\S+)", output, re.M).group(1))
+    p99 = _ms(re.search(r"^\s+99%\s+(\S+)", output, re.M).group(1))
+    failed = re.search(r"Non-2xx or 3xx responses:\s+(\d+)", output)
+    errors = re.search(r"Socket errors:.*", output)
+    return {
+        "rps": round(rps, 1),
+        "p50_ms": p50,
+        "p99_ms": p99,
+        "non_2xx": int(failed.group(1)) if failed else 0,
+        "socket_errors": errors.group(0) if errors else None,
+    }
+
+
+def flag_document(index: int, now: datetime) -> dict[str, Any]:
+    """A flag as the service stores it; every fifth one has targeting rules and a split."""
+    document: dict[str, Any] = {
+        "name": f"flag-{index:05d}",
+        "description": f"Benchmark flag number {index}",
+        "environments": {"development": True, "staging": index % 2 == 0, "production": index % 3 != 0},
+        "variants": {"on": True, "off": False},
+        "off_variant": "off",
+        "targeting": {},
+        "stickiness": "targetingKey",
+        "version": 1,
+        "created_at": now,
+        "updated_at": now,
+        "created_by": "bench",
+        "updated_by": "bench",
+        "recent_events": [],
+    }
+    if index % 5 == 1:
+        document["targeting"] = {
+            "production": {
+                "rules": [
+                    {"when": [{"attribute": "email", "op": "ends_with", "values": ["@example.com"]}], "serve": "on"},
+                    {
+                        "when": [
+                            {"attribute": "plan", "op": "in", "values": ["pro", "team"]},
+                            {"attribute": "country", "op": "in", "values": ["NZ", "AU"]},
+                        ],
+                        "serve": {"on": 50, "off": 50},
+                    },
+                ],
+                "serve": {"on": 10, "off": 90},
+            }
+        }
+    return document
+
+
+def seed(uri: str, db_name: str, count: int) -> None:
+    """Write count flags straight into the database (the API would take minutes for 10,000)."""
+    from pymongo import MongoClient
+
+    with MongoClient(uri) as client:
+        db = client[db_name]
+        now = datetime.now(UTC)
+        db.flags.insert_many([flag_document(i, now) for i in range(count)])
+        db.meta.update_one({"_id": "flags-revision"}, {"$inc": {"n": 1}}, upsert=True)
+
+
+def server_command(server: str, app: str, port: int) -> list[str]:
+    """The command line of one server running app on port."""
+    if server == "gunicorn":
+        # The image's command: gunicorn -c gunicorn.conf.py app:app (HOST/PORT come from the environment).
+        return [str(BIN / "gunicorn"), "-c", "gunicorn.conf.py", app]
+    return [
+        str(BIN / "granian"), "--interface", "wsgi", "--host", "127.0.0.1", "--port", str(port),
+        "--workers", "2", "--no-ws", app,
+    ]  # fmt: skip
+
+
+def run_nginx(work: Path, list_file: Path) -> dict[str, Any] | None:
+    """Serve the list's bytes as a static file from nginx and measure it."""
+    nginx = shutil.which("nginx")
+    if nginx is None:
+        return None
+    port = free_port()
+    prefix = work / "nginx"
+    (prefix / "logs").mkdir(parents=True, exist_ok=True)
+    shutil.copy(list_file, prefix / "flags.json")
+    (prefix / "nginx.conf").write_text(
+        f"""worker_processes 2;
+daemon off;
+pid {prefix}/nginx.pid;
+error_log {prefix}/logs/error.log warn;
+events {{ worker_connections 1024; }}
+http {{
+  access_log off;
+  client_body_temp_path {prefix}/tmp_body;
+  proxy_temp_path {prefix}/tmp_proxy;
+  fastcgi_temp_path {prefix}/tmp_fastcgi;
+  uwsgi_temp_path {prefix}/tmp_uwsgi;
+  scgi_temp_path {prefix}/tmp_scgi;
+  server {{
+    listen 127.0.0.1:{port};
+    location = /flags.json {{ root {prefix}; default_type application/json; }}
+  }}
+}}
+"""
+    )
+    os.chmod(prefix, 0o755)
+    process = start([nginx, "-p", str(prefix), "-c", str(prefix / "nginx.conf")], {}, work / "nginx.log")
+    try:
+        wait_for(f"http://127.0.0.1:{port}/flags.json", 20)
+        return wrk(f"http://127.0.0.1:{port}/flags.json", None)
+    finally:
+        stop(process)
+
+
+def main() -> int:
+    """Run every measurement, print the table, write bench/results.json."""
+    if shutil.which("wrk") is None:
+        print("wrk is not installed: apt-get install wrk", file=sys.stderr)
+        return 1
+    servers = ["gunicorn"] + (["granian"] if (BIN / "granian").exists() else [])
+    work = Path(tempfile.mkdtemp(prefix="ff-bench-"))
+    # nginx's workers run as an unprivileged user and must be able to read the static file.
+    work.chmod(0o755)
+    print(f"working in {work}; {SECONDS} s per run, wrk -t1 -c{CONNECTIONS}", flush=True)
+    db_port = free_port()
+    database = start(
+        [str(BIN / "secantusd-py"), "--host", "127.0.0.1", "--port", str(db_port), "--storage-path", str(work / "db"),
+         "--log-level", "WARNING"],
+        {},
+        work / "db.log",
+    )  # fmt: skip
+    uri = f"mongodb://127.0.0.1:{db_port}/"
+    results: dict[str, Any] = {
+        "when": datetime.now(UTC).isoformat(timespec="seconds"),
+        "machine": {"cpus": os.cpu_count()},
+        "wrk": f"-t1 -c{CONNECTIONS} -d{SECONDS}s",
+        "server_env": SERVER_ENV,
+        "runs": [],
+    }
+    runs = results["runs"]
+    payloads: dict[str, Path] = {}
+    try:
+        time.sleep(1)
+        for count in FLAG_COUNTS:
+            db_name = f"bench_{count}"
+            seed(uri, db_name, count)
+            for server in servers:
+                if server != "gunicorn" and count != FLAG_COUNTS[0]:
+                    continue  # granian once, at the smallest size, beside gunicorn
+                port = free_port()
+                env = {
+                    **SERVER_ENV,
+                    "MONGO_URI": uri,
+                    "MONGO_DB": db_name,
+                    "FF_ADMIN_TOKEN": TOKEN,
+                    "FF_SEED_DEMO": "false",
+                    "HOST": "127.0.0.1",
+                    "PORT": str(port),
+                    "PROMETHEUS_MULTIPROC_DIR": str(work / f"prom-{server}-{count}"),
+                }
+                Path(env["PROMETHEUS_MULTIPROC_DIR"]).mkdir()
+                process = start(server_command(server, "app:app", port), env, work / f"{server}-{count}.log")
+                base = f"http://127.0.0.1:{port}"
+                try:
+                    wait_for(f"{base}/readyz", 60)
+                    list_url = f"{base}/flags?environment=production"
+                    one_url = f"{base}/flags/{TARGET_FLAG}"
+                    ofrep_url = f"{base}/ofrep/v1/evaluate/flags/{TARGET_FLAG}"
+                    bulk_url = f"{base}/ofrep/v1/evaluate/flags"
+                    sizes = {
+                        "list": len(fetch(list_url)),
+                        "flag": len(fetch(one_url)),
+                        "ofrep_single": len(fetch(ofrep_url, CONTEXT_BODY)),
+                        "ofrep_bulk": len(fetch(bulk_url, CONTEXT_BODY)),
+                    }
+                    if count == 50 and server == "gunicorn":
+                        payloads["list"] = work / "list.json"
+                        payloads["list"].write_bytes(fetch(list_url))
+                        payloads["one"] = work / "one.json"
+                        payloads["one"].write_bytes(fetch(one_url))
+                    get = lua_script(work, "get", "GET", None)
+                    post = lua_script(work, "post", "POST", CONTEXT_BODY)
+                    toggle_paths = [f"/flags/flag-{i:05d}/toggle" for i in range(0, min(count, 200), 2)]
+                    toggle = lua_script(work, "toggle", "POST", '{"environment": "staging"}', toggle_paths)
+                    scenarios = [
+                        ("list", list_url, get, SECONDS),
+                        ("flag", one_url, get, SECONDS),
+                        ("ofrep_single", ofrep_url, post, SECONDS),
+                        ("ofrep_bulk", bulk_url, post, SECONDS),
+                        ("toggle", f"{base}/", toggle, max(3, SECONDS // 2)),
+                    ]
+                    for name, url, script, seconds in scenarios:
+                        wrk(url, script, 2)  # warm-up
+                        measured = wrk(url, script, seconds)
+                        run = {"app": "service", "server": server, "flags": count, "scenario": name, **measured}
+                        run["bytes"] = sizes.get(name)
+                        runs.append(run)
+                        print(json.dumps(run), flush=True)
+                    rss = worker_rss_mb(process.pid)
+                    for run in runs:
+                        if run["app"] == "service" and run["server"] == server and run["flags"] == count:
+                            run["worker_rss_mb"] = rss
+                finally:
+                    stop(process)
+
+        # The ceilings, in the same pass, with the 50-flag answers' exact bytes.
+        for server in servers:
+            port = free_port()
+            env = {
+                "BENCH_LIST_FILE": str(payloads["list"]),
+                "BENCH_ONE_FILE": str(payloads["one"]),
+                "HOST": "127.0.0.1",
+                "PORT": str(port),
+                **SERVER_ENV,
+                "PROMETHEUS_MULTIPROC_DIR": str(work / f"prom-bare-{server}"),
+            }
+            Path(env["PROMETHEUS_MULTIPROC_DIR"]).mkdir()
+            process = start(server_command(server, "bench.bare_app:app", port), env, work / f"bare-{server}.log")
+            base = f"http://127.0.0.1:{port}"
+            try:
+                wait_for(f"{base}/one", 60)
+                for name, url, script in (
+                    ("list", f"{base}/list", lua_script(work, "get", "GET", None)),
+                    ("flag", f"{base}/one", lua_script(work, "get", "GET", None)),
+                    ("ofrep_single", f"{base}/one", lua_script(work, "post", "POST", CONTEXT_BODY)),
+                ):
+                    wrk(url, script, 2)
+                    run = {"app": "bare_flask", "server": server, "flags": 50, "scenario": name, **wrk(url, script)}
+                    run["worker_rss_mb"] = worker_rss_mb(process.pid)
+                    runs.append(run)
+                    print(json.dumps(run), flush=True)
+            finally:
+                stop(process)
+        static = run_nginx(work, payloads["list"])
+        if static is not None:
+            runs.append({"app": "nginx_static", "server": "nginx", "flags": 50, "scenario": "list", **static})
+            print(json.dumps(runs[-1]), flush=True)
+    finally:
+        stop(database)
+
+    results["targets"] = check_targets(runs)
+    RESULTS.write_text(json.dumps(results, indent=2) + "\n")
+    print_table(runs, results["targets"])
+    print(f"\nwrote {RESULTS.relative_to(ROOT)}")
+    shutil.rmtree(work, ignore_errors=True)
+    return 0
+
+
+def _find(runs: list[dict[str, Any]], **match: Any) -> dict[str, Any] | None:
+    return next((r for r in runs if all(r.get(k) == v for k, v in match.items())), None)
+
+
+def check_targets(runs: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """Compare the measured figures with the issue's targets (ratios within this pass)."""
+    targets = []
+
+    def ratio(target: str, value: float | None, limit: float, higher_is_better: bool = True) -> None:
+        if value is None:
+            return
+        met = value >= limit if higher_is_better else value <= limit
+        targets.append({"target": target, "value": round(value, 3), "limit": limit, "met": met})
+
+    for server in ("gunicorn", "granian"):
+        for scenario, limit in (("list", 0.75), ("flag", 0.80), ("ofrep_single", 0.80)):
+            ours = _find(runs, app="service", server=server, flags=50, scenario=scenario)
+            bare = _find(runs, app="bare_flask", server=server, scenario=scenario)
+            if ours and bare:
+                ratio(f"{server}: {scenario} req/s vs bare Flask", ours["rps"] / bare["rps"], limit)
+                ratio(f"{server}: {scenario} p99 vs bare Flask", ours["p99_ms"] / bare["p99_ms"], 1.25, False)
+    small = _find(runs, app="service", server="gunicorn", flags=50, scenario="ofrep_single")
+    large = _find(runs, app="service", server="gunicorn", flags=10000, scenario="ofrep_single")
+    if small and large:
+        ratio("gunicorn: ofrep_single at 10,000 flags vs 50", large["rps"] / small["rps"], 0.90)
+    if large:
+        ratio("gunicorn: worker RSS MB at 10,000 flags", large.get("worker_rss_mb"), 150, False)
+    return targets
+
+
+def print_table(runs: list[dict[str, Any]], targets: list[dict[str, Any]]) -> None:
+    """Print every run with its ratio to the bare app (same server and route) and to nginx."""
+    static = _find(runs, app="nginx_static")
+    header = f"{'app':<12} {'server':<9} {'flags':>6} {'scenario':<13} {'req/s':>9} {'p50 ms':>8} {'p99 ms':>8}"
+    header += f" {'bytes':>9} {'RSS MB':>7} {'vs bare':>8} {'vs nginx':>9}"
+    print("\n" + header + "\n" + "-" * len(header))
+    for run in runs:
+        bare = _find(runs, app="bare_flask", server=run["server"], scenario=run["scenario"])
+        vs_bare = f"{run['rps'] / bare['rps']:.2f}" if bare and run["app"] == "service" else ""
+        vs_nginx = f"{run['rps'] / static['rps']:.3f}" if static else ""
+        size, rss = run.get("bytes") or "", run.get("worker_rss_mb") or ""
+        print(
+            f"{run['app']:<12} {run['server']:<9} {run['flags']:>6} {run['scenario']:<13} {run['rps']:>9.1f}"
+            f" {run['p50_ms']:>8.2f} {run['p99_ms']:>8.2f} {size:>9} {rss:>7} {vs_bare:>8} {vs_nginx:>9}"
+        )
+    print("\ntargets:")
+    for target in targets:
+        print(
+            f"  {'met ' if target['met'] else 'MISS'} {target['target']}: {target['value']} (limit {target['limit']})"
+        )
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -198,6 +198,9 @@ def test_workflow__permissions_concurrency_pins__least_privilege(workflow: Path)
     assert document["concurrency"]["group"]
     for name, job in document["jobs"].items():
         assert "permissions" in job, f"job {name} has no permissions block"
+        if "uses" in job:  # a reusable workflow: its own jobs carry the timeouts and steps
+            assert job["uses"].startswith("./.github/workflows/"), f"job {name} calls an outside workflow"
+            continue
         assert job.get("timeout-minutes"), f"job {name} has no timeout"
         for step in job["steps"]:
             if "uses" in step:
@@ -218,6 +221,8 @@ def test_cd__branches_versions_registries__as_documented():
     assert document[True]["push"]["branches"] == ["dev", "staging", "main"]
     assert document["concurrency"]["cancel-in-progress"] is False
     jobs = document["jobs"]
+    assert jobs["test"]["uses"] == "./.github/workflows/ci.yaml", "cd runs exactly the pull-request checks"
+    assert "workflow_call" in load_yaml(ROOT / ".github/workflows/ci.yaml")[True]
     script = jobs["version"]["steps"][-1]["run"]
     assert 'staging) version="rc-${short_sha}"' in script and 'dev) version="dev-${short_sha}"' in script
     image = jobs["image"]

@@ -259,6 +259,7 @@ def test_nginx_conf__nginx_t__valid_with_only_the_upstream_host_substituted(tmp_
     result = run([nginx, "-t", "-p", str(tmp_path), "-c", str(tmp_path / "nginx.conf")])
     assert result.returncode == 0, result.stderr
     assert "test is successful" in result.stderr
+    assert "[warn]" not in result.stderr, result.stderr
 
 
 def test_nginx_conf__body_limit_and_csp__match_the_app():

@@ -4,7 +4,7 @@ VENV ?= .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: run test lint format bench clean install
+.PHONY: run test lint format bench bench-ui clean install
 
 install: $(STAMP)
 
@@ -33,6 +33,10 @@ format: $(STAMP)
 ## Measure the service under gunicorn and granian with wrk, beside bare Flask and nginx (needs: apt-get install wrk nginx)
 bench: $(STAMP)
 	$(BIN)/python bench/run.py
+
+## Benchmark the admin UI with 1,000 flags in headless Chromium (needs /usr/bin/chromium)
+bench-ui: $(STAMP)
+	$(BIN)/python -m bench.ui_bench
 
 clean:
 	rm -rf $(VENV) .pytest_cache .ruff_cache

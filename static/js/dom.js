@@ -26,11 +26,10 @@ export function clear(node) {
 }
 
 const dateTime = new Intl.DateTimeFormat(undefined, { dateStyle: "medium", timeStyle: "short" });
-const fullDateTime = new Intl.DateTimeFormat(undefined, { dateStyle: "full", timeStyle: "long" });
 
-/** A <time> element for an ISO 8601 moment, readable, with the full moment as its tooltip. */
+/** A <time> element for an ISO 8601 moment: readable in the person's locale, the exact UTC moment as its tooltip. */
 export function timeElement(iso) {
   const moment = new Date(iso);
   if (Number.isNaN(moment.getTime())) return el("time", { text: "an unknown time" });
-  return el("time", { datetime: iso, title: fullDateTime.format(moment), text: dateTime.format(moment) });
+  return el("time", { datetime: iso, title: iso, text: dateTime.format(moment) });
 }

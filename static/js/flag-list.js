@@ -4,6 +4,39 @@
 import { ApiError } from "./api.js";
 import { el, timeElement } from "./dom.js";
 
+let prototype = null;
+
+/** The markup of one row, without data; built once. */
+function rowPrototype() {
+  if (prototype) return prototype;
+  const button = (action, text, extra = "") =>
+    el("button", { type: "button", className: `button small${extra}`, "data-action": action, text });
+  prototype = el(
+    "li",
+    { className: "flag" },
+    el(
+      "div",
+      { className: "flag-main" },
+      el("div", { className: "flag-text" }, el("h3", { className: "flag-name" }), el("p", { className: "flag-description" })),
+      el(
+        "button",
+        { type: "button", role: "switch", className: "switch", "data-action": "toggle" },
+        el("span", { className: "switch-track", "aria-hidden": "true" }, el("span", { className: "switch-thumb" })),
+        el("span", { className: "switch-text", "aria-hidden": "true" }),
+      ),
+    ),
+    el("p", { className: "flag-meta" }, "Changed by ", el("span", { className: "flag-actor" }), " ", el("span")),
+    el(
+      "div",
+      { className: "flag-actions" },
+      button("edit", "Edit"),
+      button("history", "History"),
+      button("delete", "Delete", " danger-text"),
+    ),
+  );
+  return prototype;
+}
+
 export class FlagList {
   /**
    * listElement: the <ul>; actions: {toggle(flag), save(flag, changes) -> Promise<flag>, history(flag), remove(flag)}.
@@ -15,6 +48,24 @@ export class FlagList {
     this.environment = null;
     this.readOnly = true;
     this.query = "";
+    // One listener for every row's buttons: 1,000 rows would otherwise cost 4,000 listeners.
+    listElement.addEventListener("click", (event) => this.#clicked(event));
+  }
+
+  #clicked(event) {
+    const button = event.target.closest("button[data-action]");
+    const row = button && this.rows.get(button.closest("li.flag")?.dataset.id);
+    if (!row || button.disabled) return;
+    const action = button.dataset.action;
+    if (action === "toggle") {
+      if (!this.readOnly && !row.busy) this.actions.toggle(row.flag);
+    } else if (action === "edit") {
+      this.#openEditor(row);
+    } else if (action === "history") {
+      this.actions.history(row.flag);
+    } else if (action === "delete") {
+      this.actions.remove(row.flag);
+    }
   }
 
   /** Set the environment the switches show and whether changes are offered. */
@@ -113,38 +164,37 @@ export class FlagList {
   }
 
   #build(flag) {
-    const row = { flag, busy: false, shownState: null, editor: null };
-    row.name = el("h3", { className: "flag-name" });
-    row.description = el("p", { className: "flag-description" });
-    row.text = el("div", { className: "flag-text" }, row.name, row.description);
-    row.stateText = el("span", { className: "switch-text", "aria-hidden": "true" });
-    row.toggle = el(
-      "button",
-      { type: "button", role: "switch", className: "switch" },
-      el("span", { className: "switch-track", "aria-hidden": "true" }, el("span", { className: "switch-thumb" })),
-      row.stateText,
-    );
-    row.toggle.addEventListener("click", () => {
-      if (!this.readOnly && !row.busy) this.actions.toggle(row.flag);
-    });
-    row.actor = el("span", { className: "flag-actor" });
-    row.when = el("span");
-    row.meta = el("p", { className: "flag-meta" }, "Changed by ", row.actor, " ", row.when);
-    row.edit = el("button", { type: "button", className: "button small", text: "Edit" });
-    row.edit.addEventListener("click", () => this.#openEditor(row));
-    row.history = el("button", { type: "button", className: "button small", text: "History" });
-    row.history.addEventListener("click", () => this.actions.history(row.flag));
-    row.remove = el("button", { type: "button", className: "button small danger-text", text: "Delete" });
-    row.remove.addEventListener("click", () => this.actions.remove(row.flag));
-    row.buttons = el("div", { className: "flag-actions" }, row.edit, row.history, row.remove);
-    row.item = el(
-      "li",
-      { className: "flag" },
-      el("div", { className: "flag-main" }, row.text, row.toggle),
-      row.meta,
-      row.buttons,
-    );
-    row.item.dataset.id = flag._id;
+    // Rows are clones of one prototype: cloning is several times faster than building each element anew.
+    const item = rowPrototype().cloneNode(true);
+    // Sibling steps rather than .children: live collections cost an allocation each, 1,000 times over.
+    const main = item.firstElementChild;
+    const meta = main.nextElementSibling;
+    const buttons = meta.nextElementSibling;
+    const text = main.firstElementChild;
+    const toggle = text.nextElementSibling;
+    const actor = meta.firstElementChild;
+    const edit = buttons.firstElementChild;
+    const history = edit.nextElementSibling;
+    const row = {
+      flag,
+      busy: false,
+      shownState: null,
+      editor: null,
+      item,
+      text,
+      name: text.firstElementChild,
+      description: text.lastElementChild,
+      toggle,
+      stateText: toggle.lastElementChild,
+      meta,
+      actor,
+      when: actor.nextElementSibling,
+      buttons,
+      edit,
+      history,
+      remove: history.nextElementSibling,
+    };
+    item.dataset.id = flag._id;
     this.#fill(row);
     return row;
   }

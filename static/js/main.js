@@ -351,7 +351,10 @@ async function refresh() {
     if (environment !== state.environment || generation !== state.generation || answer.status === 304) return;
     state.etags.set(environment, answer.etag);
     state.loaded = true;
+    performance.mark("ff-list-received");
     render(answer.data);
+    // From the answer to the frame that shows it (render, style, layout, paint): what a person waits for.
+    requestAnimationFrame(() => setTimeout(() => performance.measure("ff-list-shown", "ff-list-received"), 0));
   } catch (error) {
     if (!(error instanceof ApiError) || handleAuthFailure(error)) return;
     if (!state.offline) {

@@ -1,0 +1,199 @@
+"""Benchmark the admin page with 1,000 flags in headless Chromium: time to render the list, time for a keystroke to
+filter it, and time to apply one change arriving by polling. `make bench-ui` (python -m bench.ui_bench from the
+repository's root); needs /usr/bin/chromium.
+
+The app runs on the embedded database (or MONGO_URI when set) in a throw-away database. Times come from the page's
+own performance marks (`ff-render`, `ff-filter` in static/js/flag-list.js) and, for what a person sees, from the
+key press to the next frame.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import statistics
+import sys
+import tempfile
+import threading
+import time
+import uuid
+from pathlib import Path
+
+from playwright.sync_api import sync_playwright
+from werkzeug.serving import make_server
+
+from feature_flags import create_app
+from feature_flags.config import Config
+from feature_flags.extensions import get_store
+
+CHROMIUM = "/usr/bin/chromium"
+CHROMIUM_ARGS = [
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+    "--no-first-run",
+]
+TOKEN = "ff_admin_bench-token-" + uuid.uuid4().hex
+WORDS = [
+    "checkout",
+    "search",
+    "banner",
+    "pricing",
+    "onboarding",
+    "export",
+    "billing",
+    "reports",
+    "mobile",
+    "beta",
+    "dashboard",
+    "invoices",
+]
+
+# Runs in the page: type one key through a real key event and time it to the frame that shows the result.
+KEY_TO_FRAME = """async (key) => {
+  const input = document.getElementById("search");
+  const started = performance.now();
+  const painted = new Promise((resolve) => {
+    input.addEventListener("input", () => requestAnimationFrame(() => setTimeout(() => resolve(performance.now()), 0)),
+      { once: true });
+  });
+  window.__typeKey(key);
+  return (await painted) - started;
+}"""
+
+# The render of the sign-in's answer (an empty render comes first, while the list is loading).
+FIRST_FULL_RENDER = """() => {
+  const received = performance.getEntriesByName("ff-list-received")[0].startTime;
+  return performance.getEntriesByName("ff-render").find((entry) => entry.startTime >= received).duration;
+}"""
+
+
+def seed(app, count: int) -> float:
+    """Create count flags with varied descriptions; return the seconds it took."""
+    store = get_store(app)
+    started = time.perf_counter()
+    for i in range(count):
+        words = " ".join(WORDS[(i * k) % len(WORDS)] for k in (1, 3, 7))
+        store.create_flag(
+            {
+                "name": f"flag-{i:04d}",
+                "description": f"Flag number {i}: {words}",
+                "environments": {"staging": i % 3 == 0},
+            },
+            "bench",
+        )
+    return time.perf_counter() - started
+
+
+def summary(values: list[float]) -> str:
+    ordered = sorted(values)
+    p95 = ordered[min(len(ordered) - 1, round(0.95 * (len(ordered) - 1)))]
+    return f"median {statistics.median(ordered):7.1f} ms   p95 {p95:7.1f} ms   max {ordered[-1]:7.1f} ms"
+
+
+def main() -> int:
+    """Run the benchmark and print the figures."""
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--flags", type=int, default=1000)
+    parser.add_argument("--runs", type=int, default=5, help="page loads to measure")
+    args = parser.parse_args()
+    if not Path(CHROMIUM).exists():
+        print(f"{CHROMIUM} is missing: apt-get install -y chromium", file=sys.stderr)
+        return 2
+
+    data = tempfile.TemporaryDirectory(prefix="ui-bench-")
+    config = Config(
+        mongo_uri=os.environ.get("MONGO_URI") or None,
+        mongo_db=f"ui_bench_{uuid.uuid4().hex[:8]}",
+        data_dir=Path(data.name),
+        seed_demo=False,
+        admin_token=TOKEN,
+        log_level="WARNING",
+    )
+    app = create_app(config)
+    seconds = seed(app, args.flags)
+    server = make_server("127.0.0.1", 0, app, threaded=True)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    base = f"http://127.0.0.1:{server.server_port}"
+
+    fetch_ms: list[float] = []
+    render_ms: list[float] = []
+    shown_ms: list[float] = []
+    sign_in_to_list_ms: list[float] = []
+    filter_ms: list[float] = []
+    key_to_frame_ms: list[float] = []
+    update_ms: list[float] = []
+    try:
+        with sync_playwright() as playwright:
+            browser = playwright.chromium.launch(executable_path=CHROMIUM, headless=True, args=CHROMIUM_ARGS)
+            for _ in range(args.runs):
+                context = browser.new_context(viewport={"width": 1280, "height": 900})
+                page = context.new_page()
+                page.goto(base)
+                page.get_by_label("API token").fill(TOKEN)
+                started = time.perf_counter()
+                page.get_by_role("button", name="Sign in").click()
+                page.locator("#flag-list > li").nth(args.flags - 1).wait_for(state="attached")
+                sign_in_to_list_ms.append((time.perf_counter() - started) * 1000)
+                page.wait_for_function("() => performance.getEntriesByName('ff-list-shown').length > 0")
+                # The first of each: the sign-in's load, not a later poll.
+                render_ms.append(page.evaluate(FIRST_FULL_RENDER))
+                shown_ms.append(page.evaluate("performance.getEntriesByName('ff-list-shown')[0].duration"))
+                fetch_ms.append(
+                    page.evaluate(
+                        "performance.getEntriesByType('resource').filter(e => e.name.includes('/flags?'))[0].duration"
+                    )
+                )
+
+                # Keystrokes: real key events into the search box, timed to the next frame.
+                search = page.get_by_role("searchbox")
+                search.focus()
+                page.evaluate(
+                    """() => { window.__typeKey = (key) => {
+                        const input = document.getElementById("search");
+                        input.value = key === "Backspace" ? input.value.slice(0, -1) : input.value + key;
+                        input.dispatchEvent(new Event("input", { bubbles: true }));
+                    }; }"""
+                )
+                for key in [*"flag-09", *["Backspace"] * 7, *"billing", *["Backspace"] * 7]:
+                    key_to_frame_ms.append(page.evaluate(KEY_TO_FRAME, key))
+                    filter_ms.append(page.evaluate("performance.getEntriesByName('ff-filter').at(-1).duration"))
+                # Real keyboard input too, to be sure the synthetic events above take the same path.
+                page.keyboard.type("report")
+                assert page.locator("#flag-count").inner_text().endswith("match")
+
+                # One flag changed elsewhere: the next poll re-renders 1,000 rows, touching one.
+                before = page.evaluate("performance.getEntriesByName('ff-render').length")
+                get_store(app).toggle_flag("flag-0500", "staging", "elsewhere")
+                page.wait_for_function(
+                    "(n) => performance.getEntriesByName('ff-render').length > n", arg=before, timeout=15000
+                )
+                update_ms.append(page.evaluate("performance.getEntriesByName('ff-render').at(-1).duration"))
+                context.close()
+            browser.close()
+    finally:
+        server.shutdown()
+        get_store(app).client.drop_database(config.mongo_db)
+        get_store(app).client.close()
+        embedded = app.extensions.get("feature_flags.embedded")
+        if embedded is not None:
+            # Stopped before its folder is removed, or the storage engine panics at exit.
+            embedded.stop()
+        data.cleanup()
+
+    print(f"Admin UI benchmark: {args.flags} flags, {args.runs} page loads, headless Chromium on this machine")
+    print(f"  seeding the database            {seconds:7.1f} s (not part of the UI figures)")
+    print(f"  GET /flags (1,000 flags)        {summary(fetch_ms)}")
+    print(f"  build the list (ff-render)      {summary(render_ms)}")
+    print(f"  answer to list on screen        {summary(shown_ms)}")
+    print(f"  sign-in click to full list      {summary(sign_in_to_list_ms)}")
+    print(f"  keystroke: filter (ff-filter)   {summary(filter_ms)}")
+    print(f"  keystroke to next frame         {summary(key_to_frame_ms)}")
+    print(f"  one change by polling: update   {summary(update_ms)}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

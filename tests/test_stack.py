@@ -96,6 +96,8 @@ class GunicornApp:
             "FF_SEED_DEMO": "false",
             "GUNICORN_WORKERS": "2",
             "GUNICORN_THREADS": "4",
+            # A home of its own, to see that gunicorn leaves no control socket there (the image's user has none).
+            "HOME": str(directory),
             **settings,
         }
         self.process: subprocess.Popen | None = None
@@ -320,6 +322,13 @@ def test_stack__burst_over_rate_limit__429_while_app_stays_healthy(stack: Stack)
     assert requests.get(f"{stack.url}/healthz", timeout=5).status_code == 200
     time.sleep(2.5)
     assert requests.get(f"{stack.url}/flags", headers=auth(), timeout=5).status_code == 200
+
+
+def test_stack__gunicorn__json_error_log_and_no_control_socket(stack: Stack):
+    gunicorn_lines = [line for line in stack.app.log_lines() if line.get("logger") == "gunicorn.error"]
+    assert any(line["message"].startswith("Listening at:") for line in gunicorn_lines)
+    assert all(line["service"] == "feature-flags" and "time" in line for line in gunicorn_lines)
+    assert not (Path(stack.app.env["HOME"]) / ".gunicorn").exists()
 
 
 def test_stack__sigterm__gunicorn_stops_gracefully(stack: Stack):

@@ -158,6 +158,15 @@ def test_prometheus__promtool__rules_valid():
     assert f"SUCCESS: {len(alert_rules())} rules found" in result.stdout
 
 
+def test_prometheus__promtool_unit_tests__thresholds_and_durations_hold():
+    promtool = require_tool("promtool")
+    result = subprocess.run(
+        [promtool, "test", "rules", "alerts.test.yaml"], cwd=ALERTS.parent, capture_output=True, text=True, check=False
+    )
+    assert result.returncode == 0, result.stdout + result.stderr
+    assert "SUCCESS" in result.stdout
+
+
 def test_prometheus__dashboard_queries_and_alerts__data_from_the_real_app(scratch: Path, database_server):
     # Given: the app under gunicorn on its own database, scraped by Prometheus with the project's rules,
     # next to a target where nothing listens (a pod that is down)

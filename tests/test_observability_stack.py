@@ -151,6 +151,25 @@ def scratch() -> Iterator[Path]:
     shutil.rmtree(directory, ignore_errors=True)
 
 
+def test_grafana__dashboard__variables_defined_panels_laid_out():
+    dashboard = json.loads(DASHBOARD.read_text())
+    defined = {variable["name"] for variable in dashboard["templating"]["list"]}
+    used = set()
+    for panel in dashboard["panels"]:
+        grid = panel["gridPos"]
+        assert grid["x"] + grid["w"] <= 24, f"{panel['title']} overflows the 24-column grid"
+        for target in panel.get("targets", []):
+            used |= set(re.findall(r"\$(\w+)", target["expr"])) - {"__rate_interval"}
+            assert target["datasource"]["uid"] == "${datasource}"
+    assert used <= defined, f"undefined variables: {used - defined}"
+    ids = [panel["id"] for panel in dashboard["panels"]]
+    assert len(ids) == len(set(ids))
+    titles = " ".join(panel["title"] for panel in dashboard["panels"]).lower()
+    for subject in ["request rate", "5xx rate", "5xx ratio", "p95", "flag changes", "auth failures",
+                    "database errors", "cpu", "memory"]:  # fmt: skip
+        assert subject in titles, f"no panel for {subject}"
+
+
 def test_prometheus__promtool__rules_valid():
     promtool = require_tool("promtool")
     result = subprocess.run([promtool, "check", "rules", str(ALERTS)], capture_output=True, text=True, check=False)

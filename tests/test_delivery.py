@@ -303,3 +303,63 @@ def test_readme__gunicorn_table__matches_gunicorn_conf():
         names = re.findall(r"`([A-Z_]+)`", row.split("|")[1])
         defaults = re.findall(r"`([^`]+)`", row.split("|")[2])
         assert defaults[names.index(name)] == default, f"{name}: README says {defaults}, gunicorn.conf.py {default}"
+
+
+def run_version_step(repo: Path, branch: str) -> tuple[int, dict[str, str]]:
+    """Run cd.yaml's version script in a git repository; return its exit code and its step outputs."""
+    steps = load_yaml(ROOT / ".github/workflows/cd.yaml")["jobs"]["version"]["steps"]
+    script = next(step["run"] for step in steps if step.get("id") == "version")
+    sha = run(["git", "rev-parse", "HEAD"], cwd=repo).stdout.strip()
+    outputs = repo / "outputs.txt"
+    outputs.write_text("")
+    env = {"PATH": "/usr/bin:/bin", "BRANCH": branch, "GITHUB_SHA": sha, "GITHUB_OUTPUT": str(outputs),
+           "GITHUB_STEP_SUMMARY": str(repo / "summary.md")}  # fmt: skip
+    result = run(["bash", "-c", script], cwd=repo, env=env)
+    values = dict(line.split("=", 1) for line in outputs.read_text().splitlines())
+    return result.returncode, values
+
+
+def git_repo(path: Path, history: list[tuple[str, str | None]]) -> Path:
+    """Make a repository with one commit per (message, tag or None)."""
+    git = ["git", "-c", "user.name=t", "-c", "user.email=t@example.com"]
+    run(["git", "init", "-q", str(path)])
+    for number, (message, tag) in enumerate(history):
+        (path / "file.txt").write_text(str(number))
+        run(["git", "add", "file.txt"], cwd=path)
+        assert run([*git, "commit", "-q", "-m", message], cwd=path).returncode == 0
+        if tag:
+            run(["git", "tag", tag], cwd=path)
+    return path
+
+
+@pytest.mark.parametrize(
+    ("history", "expected"),
+    [
+        ([("first", None)], "0.1.0"),
+        ([("start", "v1.2.3"), ("fix: a bug", None)], "1.2.4"),
+        ([("start", "v1.2.3"), ("fix: a bug", None), ("feat(ui): a panel", None)], "1.3.0"),
+        ([("start", "v1.2.3"), ("feat!: new flag model", None)], "2.0.0"),
+        ([("start", "v1.2.3"), ("refactor: x\n\nBREAKING CHANGE: the list is paged", None)], "2.0.0"),
+        ([("start", "v1.2.9"), ("older", "v1.10.0"), ("fix: y", None)], "1.10.1"),
+        ([("start", "v1.2.3"), ("fix: released already", "v1.2.4")], "1.2.4"),
+    ],
+    ids=["first-release", "patch", "minor", "major-bang", "major-footer", "numeric-order", "re-run"],
+)
+def test_cd_version__main__semver_bumped_from_last_tag(tmp_path: Path, history, expected: str):
+    code, outputs = run_version_step(git_repo(tmp_path / "repo", history), "main")
+    assert code == 0
+    assert outputs["version"] == expected
+
+
+@pytest.mark.parametrize(("branch", "prefix"), [("staging", "rc-"), ("dev", "dev-")])
+def test_cd_version__staging_and_dev__prefixed_short_sha(tmp_path: Path, branch: str, prefix: str):
+    repo = git_repo(tmp_path / "repo", [("start", "v1.0.0"), ("feat: x", None)])
+    code, outputs = run_version_step(repo, branch)
+    sha = run(["git", "rev-parse", "HEAD"], cwd=repo).stdout.strip()
+    assert code == 0
+    assert outputs["version"] == f"{prefix}{sha[:7]}"
+
+
+def test_cd_version__other_branch__refused(tmp_path: Path):
+    code, outputs = run_version_step(git_repo(tmp_path / "repo", [("start", None)]), "feature-x")
+    assert code != 0 and "version" not in outputs

@@ -7,6 +7,7 @@ Each is linted by the tool made for it (hadolint, the Compose and GitHub workflo
 from __future__ import annotations
 
 import json
+import os
 import re
 import shlex
 import subprocess
@@ -363,3 +364,23 @@ def test_cd_version__staging_and_dev__prefixed_short_sha(tmp_path: Path, branch:
 def test_cd_version__other_branch__refused(tmp_path: Path):
     code, outputs = run_version_step(git_repo(tmp_path / "repo", [("start", None)]), "feature-x")
     assert code != 0 and "version" not in outputs
+
+
+def test_s3_frontend_sync__export_step__writes_the_ui_without_a_database(tmp_path: Path):
+    step = next(
+        step for step in load_yaml(ROOT / ".github/workflows/s3-frontend-sync.yaml")["jobs"]["sync"]["steps"]
+        if step["name"] == "Export the UI"
+    )  # fmt: skip
+    script = step["run"].replace("build/ui", str(tmp_path / "ui"))
+    env = {**step["env"], "API_BASE": "", "PATH": f"{Path(sys.executable).parent}{os.pathsep}/usr/bin:/bin"}
+    result = run(["bash", "-c", script], cwd=ROOT, env=env)
+    assert result.returncode == 0, result.stdout + result.stderr
+    assert (tmp_path / "ui" / "index.html").read_text().lstrip().lower().startswith("<!doctype html>")
+
+
+def test_dockerfile__ui_stage_export__writes_the_ui_without_a_database(tmp_path: Path):
+    command = next(line for line in dockerfile_stages()["ui"] if line.startswith("RUN "))[len("RUN ") :]
+    command = command.replace("/opt/venv/bin/", f"{Path(sys.executable).parent}/").replace("/srv/ui", str(tmp_path))
+    result = run(["bash", "-c", command], cwd=ROOT)
+    assert result.returncode == 0, result.stdout + result.stderr
+    assert (tmp_path / "index.html").exists() and any(tmp_path.rglob("*.js"))

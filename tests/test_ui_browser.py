@@ -501,6 +501,25 @@ def test_history__after_changes__who_what_when_before_and_after(page, live_serve
     expect(page.get_by_role("button", name="History of new-checkout")).to_be_focused()
 
 
+def test_history__more_than_a_page__older_changes_on_request(page, live_server, api):
+    # Given: 1 creation and 54 toggles, more than the 50 events of one page
+    flag = api.create("busy-flag")
+    for _ in range(54):
+        api.toggle(flag["_id"], "development")
+    sign_in(page, live_server)
+
+    # When
+    page.get_by_role("button", name="History of busy-flag").click()
+    dialog = page.get_by_role("dialog", name="History of busy-flag")
+
+    # Then
+    expect(dialog.get_by_role("listitem")).to_have_count(50)
+    dialog.get_by_role("button", name="Show older changes").click()
+    expect(dialog.get_by_role("listitem")).to_have_count(55)
+    expect(dialog.get_by_role("listitem").last).to_contain_text("Created")
+    expect(dialog.get_by_role("button", name="Show older changes")).to_be_hidden()
+
+
 # -- hostile text, keyboard, live updates -----------------------------------------------------
 
 

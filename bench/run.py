@@ -292,6 +292,8 @@ def main() -> int:
                 base = f"http://127.0.0.1:{port}"
                 try:
                     wait_for(f"{base}/readyz", 60)
+                    # The first read loads every flag into the worker's memory.
+                    wait_for(f"{base}/flags/{TARGET_FLAG}", 120, {"Authorization": f"Bearer {TOKEN}"})
                     list_url = f"{base}/flags?environment=production"
                     one_url = f"{base}/flags/{TARGET_FLAG}"
                     ofrep_url = f"{base}/ofrep/v1/evaluate/flags/{TARGET_FLAG}"

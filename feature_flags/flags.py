@@ -13,7 +13,7 @@ from .errors import ValidationFailed, VersionConflict
 from .extensions import get_metrics, get_store
 from .openapi import documented
 from .schemas import Flag, FlagCreate, FlagUpdate, ToggleRequest, check_flag_references, flag_changes, parse
-from .snapshot import current_snapshot, flag_cache
+from .snapshot import current_snapshot, flag_cache, to_json
 
 bp = Blueprint("flags", __name__)
 
@@ -67,7 +67,7 @@ def list_flags():
 
     def build() -> tuple[str, str]:
         flags = [_with_enabled(flag, environment) for flag in snapshot.ordered]
-        body = current_app.json.dumps(flags) + "\n"
+        body = to_json(flags)
         return body, hashlib.blake2b(body.encode(), digest_size=16).hexdigest()
 
     # Built once per snapshot and environment: until a flag changes, a request only looks it up.
@@ -95,7 +95,7 @@ def get_flag(ident: str):
     snapshot = current_snapshot()
     flag = snapshot.find(ident)
     # Serialised once per snapshot: a read only looks the bytes up.
-    body = snapshot.memo(("flag", flag["_id"]), lambda: current_app.json.dumps(flag) + "\n")
+    body = snapshot.memo(("flag", flag["_id"]), lambda: to_json(flag))
     response = current_app.response_class(body, mimetype="application/json")
     response.set_etag(etag_of(flag))
     return response.make_conditional(request)

@@ -16,7 +16,7 @@ from .auth import authenticate, environment_for_read
 from .errors import UnknownEnvironment
 from .evaluation import GENERAL, INVALID_CONTEXT, EvaluationError, evaluate
 from .openapi import documented
-from .snapshot import current_snapshot
+from .snapshot import current_snapshot, to_json
 
 PARSE_ERROR = "PARSE_ERROR"
 FLAG_NOT_FOUND = "FLAG_NOT_FOUND"
@@ -54,7 +54,7 @@ def _unknown_environment(error: UnknownEnvironment) -> Response:
 
 
 def _json(body: Any, status: int = 200) -> Response:
-    return current_app.response_class(current_app.json.dumps(body), status=status, mimetype="application/json")
+    return current_app.response_class(to_json(body), status=status, mimetype="application/json")
 
 
 def _context() -> dict[str, Any]:
@@ -114,7 +114,7 @@ def evaluate_all_flags():
             results.append(_success(flag, environment, context))
         except EvaluationError as error:
             results.append({"key": flag["name"], "errorCode": error.code, "errorDetails": error.message})
-    body = current_app.json.dumps({"flags": results})
+    body = to_json({"flags": results})
     # The ETag is the answer's own hash: equal answers share it, whatever changed elsewhere.
     etag = hashlib.blake2b(body.encode(), digest_size=12).hexdigest()
     if request.if_none_match.contains(etag):

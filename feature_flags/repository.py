@@ -40,6 +40,7 @@ RECENT_EVENT_IDS_KEPT = 20
 FLAGS_REVISION_ID = "flags-revision"
 # How long one wait on the change stream blocks before it reports "nothing new", proving the stream alive.
 CHANGE_WAIT_MS = 200
+FULL_READ_TIMEOUT_SECONDS = 30
 
 
 def utcnow() -> datetime:
@@ -306,8 +307,9 @@ class Store:
 
     def load_flags(self) -> list[dict[str, Any]]:
         """Return every flag, for a full read by a change follower (raises ChangesLost, not DatabaseUnavailable)."""
-        with _translated_changes():
-            return [self._flag_out(d) for d in self._flags.find({}, {"recent_events": 0})]
+        # The client's timeout bounds a cursor's whole life; reading 10,000 flags can take longer than that.
+        with _translated_changes(), pymongo.timeout(FULL_READ_TIMEOUT_SECONDS):
+            return [self._flag_out(d) for d in self._flags.find({}, {"recent_events": 0}, batch_size=1000)]
 
     def watch_flags(self) -> FlagChanges:
         """Open a change stream on the flags; raise ChangesUnsupported where the deployment has none."""

@@ -248,6 +248,11 @@ class FlagCache:
             time.sleep(POLL_SECONDS)
 
 
+def to_json(value: Any) -> str:
+    """Serialise as jsonify does outside debug mode (compact, ISO 8601 times), for bodies built ahead of time."""
+    return current_app.json.dumps(value, separators=(",", ":")) + "\n"
+
+
 def init_app(app: Flask) -> None:
     """Give the app its flag cache; nothing is read or started until the first request needs it."""
     app.extensions[CACHE_KEY] = FlagCache(get_store(app))

@@ -10,6 +10,7 @@ import json
 import os
 import re
 import shlex
+import shutil
 import subprocess
 import sys
 from pathlib import Path
@@ -31,6 +32,11 @@ def venv_tool(name: str) -> str:
     """Return a tool installed in this virtualenv (requirements-dev.txt), else from PATH via require_tool."""
     beside = Path(sys.executable).with_name(name)
     return str(beside) if beside.exists() else require_tool(name)
+
+
+def nginx_binary() -> str:
+    """Return Debian's nginx; it lives in /usr/sbin, which a non-root PATH may lack."""
+    return require_tool("nginx" if shutil.which("nginx") else "/usr/sbin/nginx")
 
 
 def run(command: list[str], **kwargs) -> subprocess.CompletedProcess:
@@ -252,7 +258,7 @@ def test_s3_frontend_sync__exports_syncs_with_delete_and_invalidates():
 
 
 def test_nginx_conf__nginx_t__valid_with_only_the_upstream_host_substituted(tmp_path: Path):
-    nginx = require_tool("nginx")
+    nginx = nginx_binary()
     text = NGINX_CONF.read_text()
     assert text.count("server app:5000;") == 1
     # Only the compose service name changes: it does not resolve outside the compose network.

@@ -28,8 +28,8 @@ import requests
 from pymongo import MongoClient
 
 from feature_flags.middleware import CONTENT_SECURITY_POLICY
-from tests.conftest import ADMIN_TOKEN, auth, free_port, require_tool
-from tests.test_delivery import NGINX_CONF, ROOT, dockerfile_stages, exec_form
+from tests.conftest import ADMIN_TOKEN, auth, free_port
+from tests.test_delivery import NGINX_CONF, ROOT, dockerfile_stages, exec_form, nginx_binary
 
 pytestmark = pytest.mark.stack
 VENV_BIN = Path(sys.executable).parent
@@ -161,7 +161,7 @@ class Stack:
 @pytest.fixture(scope="module")
 def stack(mongo_uri: str) -> Iterator[Stack]:
     """Start the app under gunicorn, export the UI and start nginx in front of both."""
-    nginx = require_tool("nginx")
+    nginx = nginx_binary()
     directory = Path(tempfile.mkdtemp(prefix="ff-stack-"))
     # nginx's workers run as an unprivileged user when the master is root; they must read the UI.
     directory.chmod(0o755)

@@ -28,7 +28,7 @@ import requests
 from pymongo import MongoClient
 
 from feature_flags.middleware import CONTENT_SECURITY_POLICY
-from tests.conftest import ADMIN_TOKEN, auth, free_port
+from tests.conftest import ADMIN_TOKEN, auth, free_port, require_tool
 from tests.test_delivery import NGINX_CONF, ROOT, dockerfile_stages, exec_form, nginx_binary
 
 pytestmark = pytest.mark.stack
@@ -272,6 +272,36 @@ def test_stack__ui__served_with_security_headers_and_cache_rules(stack: Stack):
         assert response.headers["Cache-Control"] == "public, max-age=31536000, immutable"
         assert response.headers["X-Content-Type-Options"] == "nosniff"
         assert "Content-Security-Policy" not in response.headers
+
+
+@pytest.mark.browser
+def test_stack__ui_in_chromium_through_nginx__signs_in_and_toggles(stack: Stack):
+    # The browser tests' own helpers: the same sign-in a person does, the same watch for script and CSP errors.
+    from playwright.sync_api import expect, sync_playwright
+
+    from tests.test_ui_browser import CHROMIUM, CHROMIUM_ARGS, PageWatch, sign_in
+
+    require_tool(CHROMIUM)
+    created = requests.post(f"{stack.url}/flags", json={"name": "stack-ui"}, headers=auth(), timeout=5)
+    assert created.status_code == 201
+    watch = PageWatch()
+    with sync_playwright() as playwright:
+        browser = playwright.chromium.launch(executable_path=CHROMIUM, headless=True, args=CHROMIUM_ARGS)
+        try:
+            page = browser.new_page()
+            watch.attach(page)
+            # When: signed in on the page nginx serves, production chosen, the flag switched on
+            sign_in(page, stack.url, path="/?env=production")
+            switch = page.get_by_role("switch", name="Toggle stack-ui")
+            switch.click()
+            expect(switch).to_have_attribute("aria-checked", "true")
+        finally:
+            browser.close()
+
+    # Then: no script error or CSP violation under nginx's headers, and the change reached the database
+    assert watch.problems == []
+    flag = requests.get(f"{stack.url}/flags/stack-ui", headers=auth(), timeout=5).json()
+    assert flag["environments"]["production"] is True
 
 
 def test_stack__gzip__api_json_and_assets_compressed(stack: Stack):

@@ -236,6 +236,28 @@ def test_stack__flag_lifecycle_through_nginx__create_list_toggle_delete(stack: S
     assert requests.get(f"{stack.url}/flags/{flag_id}", headers=auth(), timeout=5).status_code == 404
 
 
+def test_stack__etag_through_gzip__if_match_write_accepted(stack: Stack):
+    # nginx weakens the ETag of a response it compresses (W/"..."); a client echoing it in If-Match must still win.
+    created = requests.post(
+        f"{stack.url}/flags", json={"name": "stack-etag", "description": "x" * 400}, headers=auth(), timeout=5
+    )
+    assert created.status_code == 201
+    read = requests.get(f"{stack.url}/flags/stack-etag", headers={**auth(), "Accept-Encoding": "gzip"}, timeout=5)
+    assert read.headers["Content-Encoding"] == "gzip"
+    etag = read.headers["ETag"]
+    changed = requests.put(
+        f"{stack.url}/flags/stack-etag",
+        json={"description": "changed"},
+        headers={**auth(), "If-Match": etag},
+        timeout=5,
+    )
+    assert changed.status_code == 200, changed.text
+    stale = requests.put(
+        f"{stack.url}/flags/stack-etag", json={"description": "again"}, headers={**auth(), "If-Match": etag}, timeout=5
+    )
+    assert stale.status_code == 412
+
+
 def test_stack__request_id__kept_when_sent_made_by_nginx_when_absent(stack: Stack):
     sent = requests.get(f"{stack.url}/openapi.json", headers={"X-Request-ID": "stack-trace-42"}, timeout=5)
     assert sent.headers["X-Request-ID"] == "stack-trace-42"

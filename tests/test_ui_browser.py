@@ -155,12 +155,17 @@ def row(page: Page, name: str):
 def test_sign_in__admin_token__flags_shown_and_token_kept_for_session_only(page, live_server, api):
     # Given
     api.create("new-checkout", "The redesigned checkout")
+    requests_seen = []
+    page.on("request", lambda request: requests_seen.append((request.url, request.headers.get("authorization"))))
 
     # When
     sign_in(page, live_server)
 
     # Then
     expect(page.get_by_role("switch", name="Toggle new-checkout")).to_be_visible()
+    assert all(ADMIN_TOKEN not in url for url, _ in requests_seen)
+    api_calls = [header for url, header in requests_seen if "/flags" in url or "/tokens" in url]
+    assert api_calls and all(header == f"Bearer {ADMIN_TOKEN}" for header in api_calls)
     expect(page.get_by_text("Admin", exact=True)).to_be_visible()
     assert page.evaluate("sessionStorage.getItem('ff.token')") == ADMIN_TOKEN
     assert page.evaluate("localStorage.getItem('ff.token')") is None
@@ -236,9 +241,14 @@ def test_create__new_flag_form__flag_created_and_listed(page, live_server, api):
     # Given
     sign_in(page, live_server)
 
-    # When
+    # When: opened and closed with Escape, then opened again
     page.get_by_role("button", name="New flag").click()
     dialog = page.get_by_role("dialog", name="New flag")
+    expect(dialog.get_by_label("Name")).to_be_focused()
+    page.keyboard.press("Escape")
+    expect(dialog).to_be_hidden()
+    expect(page.get_by_role("button", name="New flag")).to_be_focused()
+    page.get_by_role("button", name="New flag").click()
     dialog.get_by_label("Name").fill("search-v2")
     dialog.get_by_label("Description").fill("Search backed by the new index")
     dialog.get_by_role("button", name="Create").click()

@@ -117,7 +117,8 @@ def evaluate_all_flags():
     body = to_json({"flags": results})
     # The ETag is the answer's own hash: equal answers share it, whatever changed elsewhere.
     etag = hashlib.blake2b(body.encode(), digest_size=12).hexdigest()
-    if request.if_none_match.contains(etag):
+    # Weak comparison, as RFC 9110 has it for If-None-Match: a compressing proxy sends the tag back as W/"...".
+    if request.if_none_match.contains_weak(etag):
         response = Response(status=304)
     else:
         response = current_app.response_class(body, mimetype="application/json")

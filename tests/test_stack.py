@@ -258,6 +258,17 @@ def test_stack__etag_through_gzip__if_match_write_accepted(stack: Stack):
     assert stale.status_code == 412
 
 
+def test_stack__ofrep_bulk_through_gzip__if_none_match_gives_304(stack: Stack):
+    for number in range(6):  # enough flags for an answer nginx compresses
+        requests.post(f"{stack.url}/flags", json={"name": f"stack-ofrep-{number}"}, headers=auth(), timeout=5)
+    url = f"{stack.url}/ofrep/v1/evaluate/flags"
+    body = {"context": {"targetingKey": "user-1"}}
+    first = requests.post(url, json=body, headers={**auth(), "Accept-Encoding": "gzip"}, timeout=5)
+    assert first.status_code == 200 and first.headers["Content-Encoding"] == "gzip"
+    again = requests.post(url, json=body, headers={**auth(), "If-None-Match": first.headers["ETag"]}, timeout=5)
+    assert again.status_code == 304
+
+
 def test_stack__request_id__kept_when_sent_made_by_nginx_when_absent(stack: Stack):
     sent = requests.get(f"{stack.url}/openapi.json", headers={"X-Request-ID": "stack-trace-42"}, timeout=5)
     assert sent.headers["X-Request-ID"] == "stack-trace-42"

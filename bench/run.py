@@ -15,6 +15,7 @@ import re
 import shutil
 import signal
 import socket
+import statistics
 import subprocess
 import sys
 import tempfile
@@ -29,7 +30,9 @@ BIN = Path(sys.executable).parent
 RESULTS = ROOT / "bench" / "results.json"
 TOKEN = "ff_admin_bench-token-0123456789abcdef"
 FLAG_COUNTS = tuple(int(n) for n in os.environ.get("BENCH_FLAGS", "50,1000,10000").split(","))
-SECONDS = int(os.environ.get("BENCH_SECONDS", "8"))
+SECONDS = int(os.environ.get("BENCH_SECONDS", "6"))
+# The compared pairs (service and bare app) are measured this many times each, alternately; medians are kept.
+ROUNDS = int(os.environ.get("BENCH_ROUNDS", "3"))
 CONNECTIONS = int(os.environ.get("BENCH_CONNECTIONS", "16"))
 TARGET_FLAG = "flag-00001"
 CONTEXT_BODY = json.dumps({"context": {"targetingKey": "user-1234", "plan": "pro", "country": "NZ"}})
@@ -241,6 +244,14 @@ http {{
         stop(process)
 
 
+def _median_run(samples: list[dict[str, Any]]) -> dict[str, Any]:
+    """Combine repeated measurements: the median of each figure."""
+    merged = {key: statistics.median(s[key] for s in samples) for key in ("rps", "p50_ms", "p99_ms")}
+    merged["non_2xx"] = sum(s["non_2xx"] for s in samples)
+    merged["rounds"] = len(samples)
+    return merged
+
+
 def main() -> int:
     """Run every measurement, print the table, write bench/results.json."""
     if shutil.which("wrk") is None:
@@ -250,7 +261,7 @@ def main() -> int:
     work = Path(tempfile.mkdtemp(prefix="ff-bench-"))
     # nginx's workers run as an unprivileged user and must be able to read the static file.
     work.chmod(0o755)
-    print(f"working in {work}; {SECONDS} s per run, wrk -t1 -c{CONNECTIONS}", flush=True)
+    print(f"working in {work}; {SECONDS} s per run, wrk -t1 -c{CONNECTIONS}, {ROUNDS} rounds", flush=True)
     db_port = free_port()
     database = start(
         [str(BIN / "secantusd-py"), "--host", "127.0.0.1", "--port", str(db_port), "--storage-path", str(work / "db"),
@@ -263,11 +274,19 @@ def main() -> int:
         "when": datetime.now(UTC).isoformat(timespec="seconds"),
         "machine": {"cpus": os.cpu_count()},
         "wrk": f"-t1 -c{CONNECTIONS} -d{SECONDS}s",
+        "rounds": ROUNDS,
         "server_env": SERVER_ENV,
         "runs": [],
     }
     runs = results["runs"]
-    payloads: dict[str, Path] = {}
+    get = lua_script(work, "get", "GET", None)
+    post = lua_script(work, "post", "POST", CONTEXT_BODY)
+    static_payload: Path | None = None
+
+    def record(run: dict[str, Any]) -> None:
+        runs.append(run)
+        print(json.dumps(run), flush=True)
+
     try:
         time.sleep(1)
         for count in FLAG_COUNTS:
@@ -289,6 +308,7 @@ def main() -> int:
                 }
                 Path(env["PROMETHEUS_MULTIPROC_DIR"]).mkdir()
                 process = start(server_command(server, "app:app", port), env, work / f"{server}-{count}.log")
+                bare: subprocess.Popen | None = None
                 base = f"http://127.0.0.1:{port}"
                 try:
                     wait_for(f"{base}/readyz", 60)
@@ -298,74 +318,78 @@ def main() -> int:
                     one_url = f"{base}/flags/{TARGET_FLAG}"
                     ofrep_url = f"{base}/ofrep/v1/evaluate/flags/{TARGET_FLAG}"
                     bulk_url = f"{base}/ofrep/v1/evaluate/flags"
-                    sizes = {
-                        "list": len(fetch(list_url)),
-                        "flag": len(fetch(one_url)),
-                        "ofrep_single": len(fetch(ofrep_url, CONTEXT_BODY)),
-                        "ofrep_bulk": len(fetch(bulk_url, CONTEXT_BODY)),
+                    bodies = {
+                        "list": fetch(list_url),
+                        "flag": fetch(one_url),
+                        "ofrep_single": fetch(ofrep_url, CONTEXT_BODY),
+                        "ofrep_bulk": fetch(bulk_url, CONTEXT_BODY),
                     }
-                    if count == 50 and server == "gunicorn":
-                        payloads["list"] = work / "list.json"
-                        payloads["list"].write_bytes(fetch(list_url))
-                        payloads["one"] = work / "one.json"
-                        payloads["one"].write_bytes(fetch(one_url))
-                    get = lua_script(work, "get", "GET", None)
-                    post = lua_script(work, "post", "POST", CONTEXT_BODY)
+                    baselines: dict[str, str] = {}
+                    if count == FLAG_COUNTS[0]:
+                        # The bare app answers with these exact bytes, under the same server, measured in
+                        # alternation with the service so that drift on a shared machine hits both alike.
+                        (work / "list.json").write_bytes(bodies["list"])
+                        (work / "one.json").write_bytes(bodies["flag"])
+                        static_payload = static_payload or work / "list.json"
+                        bare_port = free_port()
+                        bare_env = {
+                            **SERVER_ENV,
+                            "BENCH_LIST_FILE": str(work / "list.json"),
+                            "BENCH_ONE_FILE": str(work / "one.json"),
+                            "HOST": "127.0.0.1",
+                            "PORT": str(bare_port),
+                            "PROMETHEUS_MULTIPROC_DIR": str(work / f"prom-bare-{server}"),
+                        }
+                        Path(bare_env["PROMETHEUS_MULTIPROC_DIR"]).mkdir()
+                        bare = start(
+                            server_command(server, "bench.bare_app:app", bare_port),
+                            bare_env,
+                            work / f"bare-{server}.log",
+                        )
+                        wait_for(f"http://127.0.0.1:{bare_port}/one", 60)
+                        bare_base = f"http://127.0.0.1:{bare_port}"
+                        baselines = {
+                            "list": f"{bare_base}/list",
+                            "flag": f"{bare_base}/one",
+                            "ofrep_single": f"{bare_base}/one",
+                        }
                     toggle_paths = [f"/flags/flag-{i:05d}/toggle" for i in range(0, min(count, 200), 2)]
                     toggle = lua_script(work, "toggle", "POST", '{"environment": "staging"}', toggle_paths)
                     scenarios = [
-                        ("list", list_url, get, SECONDS),
-                        ("flag", one_url, get, SECONDS),
-                        ("ofrep_single", ofrep_url, post, SECONDS),
-                        ("ofrep_bulk", bulk_url, post, SECONDS),
-                        ("toggle", f"{base}/", toggle, max(3, SECONDS // 2)),
+                        ("list", list_url, get),
+                        ("flag", one_url, get),
+                        ("ofrep_single", ofrep_url, post),
+                        ("ofrep_bulk", bulk_url, post),
+                        ("toggle", f"{base}/", toggle),
                     ]
-                    for name, url, script, seconds in scenarios:
+                    for name, url, script in scenarios:
                         wrk(url, script, 2)  # warm-up
-                        measured = wrk(url, script, seconds)
-                        run = {"app": "service", "server": server, "flags": count, "scenario": name, **measured}
-                        run["bytes"] = sizes.get(name)
-                        runs.append(run)
-                        print(json.dumps(run), flush=True)
+                        if name in baselines:
+                            bare_script = post if name == "ofrep_single" else get
+                            wrk(baselines[name], bare_script, 2)
+                            ours, theirs = [], []
+                            for _ in range(ROUNDS):
+                                theirs.append(wrk(baselines[name], bare_script))
+                                ours.append(wrk(url, script))
+                            record({"app": "bare_flask", "server": server, "flags": count, "scenario": name,
+                                    **_median_run(theirs), "bytes": len(bodies[name]),
+                                    "worker_rss_mb": worker_rss_mb(bare.pid)})  # fmt: skip
+                            measured = _median_run(ours)
+                        else:
+                            measured = wrk(url, script, SECONDS if name != "toggle" else max(3, SECONDS // 2))
+                        record({"app": "service", "server": server, "flags": count, "scenario": name, **measured,
+                                "bytes": len(bodies[name]) if name in bodies else None})  # fmt: skip
                     rss = worker_rss_mb(process.pid)
                     for run in runs:
                         if run["app"] == "service" and run["server"] == server and run["flags"] == count:
                             run["worker_rss_mb"] = rss
                 finally:
                     stop(process)
-
-        # The ceilings, in the same pass, with the 50-flag answers' exact bytes.
-        for server in servers:
-            port = free_port()
-            env = {
-                "BENCH_LIST_FILE": str(payloads["list"]),
-                "BENCH_ONE_FILE": str(payloads["one"]),
-                "HOST": "127.0.0.1",
-                "PORT": str(port),
-                **SERVER_ENV,
-                "PROMETHEUS_MULTIPROC_DIR": str(work / f"prom-bare-{server}"),
-            }
-            Path(env["PROMETHEUS_MULTIPROC_DIR"]).mkdir()
-            process = start(server_command(server, "bench.bare_app:app", port), env, work / f"bare-{server}.log")
-            base = f"http://127.0.0.1:{port}"
-            try:
-                wait_for(f"{base}/one", 60)
-                for name, url, script in (
-                    ("list", f"{base}/list", lua_script(work, "get", "GET", None)),
-                    ("flag", f"{base}/one", lua_script(work, "get", "GET", None)),
-                    ("ofrep_single", f"{base}/one", lua_script(work, "post", "POST", CONTEXT_BODY)),
-                ):
-                    wrk(url, script, 2)
-                    run = {"app": "bare_flask", "server": server, "flags": 50, "scenario": name, **wrk(url, script)}
-                    run["worker_rss_mb"] = worker_rss_mb(process.pid)
-                    runs.append(run)
-                    print(json.dumps(run), flush=True)
-            finally:
-                stop(process)
-        static = run_nginx(work, payloads["list"])
+                    if bare is not None:
+                        stop(bare)
+        static = run_nginx(work, static_payload) if static_payload else None
         if static is not None:
-            runs.append({"app": "nginx_static", "server": "nginx", "flags": 50, "scenario": "list", **static})
-            print(json.dumps(runs[-1]), flush=True)
+            record({"app": "nginx_static", "server": "nginx", "flags": FLAG_COUNTS[0], "scenario": "list", **static})
     finally:
         stop(database)
 

@@ -35,6 +35,8 @@ RETRY_STREAM_SECONDS = 30.0
 # After losing a stream (database restart), how soon to try again; polling covers the gap.
 RECOVER_STREAM_SECONDS = 1.0
 LOCAL_WRITES_KEPT = 1000
+# Requests queued behind a failed freshness check fail with it rather than each waiting out the timeout.
+FAILURE_MEMORY_SECONDS = 0.5
 # Created at import, before any fork; held only while a follower thread starts.
 _START_LOCK = threading.Lock()
 
@@ -80,9 +82,11 @@ class FlagCache:
         self._snapshot: Snapshot | None = None
         self._revision: int | None = None
         self._verified_at = 0.0
+        self._failed_at = -FAILURE_MEMORY_SECONDS
         self._pid: int | None = None
         self._thread: threading.Thread | None = None
         self._lock = threading.Lock()
+        self._verify_lock = threading.Lock()
         self._writes: list[tuple[int, str, Any]] = []
         self._write_seq = 0
         self.mode = "idle"
@@ -150,19 +154,24 @@ class FlagCache:
 
     def _verify_now(self) -> Snapshot:
         """Check the revision in the request's own time; reload if anything changed."""
-        try:
-            revision = self._store.flags_revision()
-        except ChangesLost:
-            raise DatabaseUnavailable() from None
-        snapshot = self._snapshot
-        # An unchanged revision means no flag was written since the snapshot's full read.
-        if snapshot is not None and revision == self._revision:
-            self._verified_at = time.monotonic()
-            return snapshot
-        try:
-            return self._reload()
-        except ChangesLost:
-            raise DatabaseUnavailable() from None
+        # One request thread checks while the others wait for its answer, rather than all reading every flag.
+        with self._verify_lock:
+            snapshot = self._snapshot
+            if snapshot is not None and time.monotonic() - self._verified_at <= FRESHNESS_SECONDS:
+                return snapshot
+            if time.monotonic() - self._failed_at < FAILURE_MEMORY_SECONDS:
+                # The check that just failed for the request before this one would fail again: answer at once.
+                raise DatabaseUnavailable()
+            try:
+                revision = self._store.flags_revision()
+                # An unchanged revision means no flag was written since the snapshot's full read.
+                if snapshot is not None and revision == self._revision:
+                    self._verified_at = time.monotonic()
+                    return snapshot
+                return self._reload()
+            except ChangesLost:
+                self._failed_at = time.monotonic()
+                raise DatabaseUnavailable() from None
 
     # -- the follower thread -----------------------------------------------------------------
 
@@ -176,6 +185,7 @@ class FlagCache:
             if self._pid is not None:
                 # A forked child: the parent's thread did not come along, and its lock may have been held.
                 self._lock = threading.Lock()
+                self._verify_lock = threading.Lock()
                 self._verified_at = 0.0
             self._thread = threading.Thread(target=self._follow, name="flag-cache", daemon=True)
             self._thread.start()

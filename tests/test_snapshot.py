@@ -229,3 +229,35 @@ def test_database_restart__stream_lost__falls_back_then_resumes_fresh(tmp_path):
     finally:
         _close(first, second)
         server.stop()
+
+
+def test_database_down__concurrent_reads__each_fails_fast(tmp_path):
+    # Given an instance that has served flags from memory
+    server = DatabaseServer(tmp_path / "db").start()
+    (app,) = _apps_on(server, 1)
+    try:
+        client = _client(app)
+        client.post("/flags", json={"name": "f"})
+        assert client.get("/flags/f").status_code == 200
+        _wait_for_mode(app, "change_stream")
+        # When the database goes away and eight requests arrive together
+        server.stop()
+        _wait_for_mode(app, "polling", limit=5)
+        timings: list[tuple[int, float]] = []
+
+        def read() -> None:
+            started = time.monotonic()
+            status = _client(app).get("/flags/f").status_code
+            timings.append((status, time.monotonic() - started))
+
+        threads = [threading.Thread(target=read) for _ in range(8)]
+        for thread in threads:
+            thread.start()
+        for thread in threads:
+            thread.join(30)
+        # Then none is served unverified data, and none waits behind the others' timeouts
+        assert [status for status, _ in timings] == [503] * 8
+        assert max(seconds for _, seconds in timings) < 2.5, timings
+    finally:
+        _close(app)
+        server.stop()

@@ -7,6 +7,7 @@ import threading
 from pathlib import Path
 
 from flask import Flask, request
+from werkzeug.middleware.proxy_fix import ProxyFix
 
 __version__ = "0.1.0"
 
@@ -37,6 +38,10 @@ def create_app(config=None) -> Flask:
     app.config["FF"] = config
     app.config["MAX_CONTENT_LENGTH"] = config.max_body_bytes
     app.json = JSONProvider(app)
+    if config.trusted_proxies:
+        # Behind nginx or an ingress the peer is the proxy; trust only as many X-Forwarded-* hops as configured.
+        n = config.trusted_proxies
+        app.wsgi_app = ProxyFix(app.wsgi_app, x_for=n, x_proto=n, x_host=n)
 
     errors.init_app(app)
     middleware.init_app(app)

@@ -98,6 +98,7 @@ class Config:
     admin_token: str | None = field(default=None, repr=False)
     metrics_token: str | None = field(default=None, repr=False)
     cors_origins: tuple[str, ...] = ()
+    trusted_proxies: int = 0
     max_body_bytes: int = MAX_BODY_BYTES
 
     @property
@@ -143,4 +144,5 @@ class Config:
             admin_token=admin_token,
             metrics_token=env.get("FF_METRICS_TOKEN") or None,
             cors_origins=cors,
+            trusted_proxies=_int(env, "FF_TRUSTED_PROXIES", 0, 0, 5),
         )

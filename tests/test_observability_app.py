@@ -125,3 +125,16 @@ def test_openapi__documents_every_api_route_with_schemas(client, app):
 @pytest.mark.parametrize("path", ["/healthz", "/readyz"])
 def test_probes__healthy_database__200(client, path):
     assert client.get(path).status_code == 200
+
+
+def test_logs__behind_trusted_proxy__client_is_forwarded_address(make_app, capsys):
+    app = make_app(trusted_proxies=1)
+    app.test_client().get("/healthz", headers={"X-Forwarded-For": "203.0.113.7"})
+    access = [line for line in log_lines(capsys.readouterr().out) if line["logger"] == "feature_flags.access"]
+    assert access[-1]["client"] == "203.0.113.7"
+
+
+def test_logs__no_trusted_proxy__forwarded_header_ignored(client, capsys):
+    client.get("/healthz", headers={"X-Forwarded-For": "203.0.113.7"})
+    access = [line for line in log_lines(capsys.readouterr().out) if line["logger"] == "feature_flags.access"]
+    assert access[-1]["client"] == "127.0.0.1"

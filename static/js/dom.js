@@ -27,9 +27,21 @@ export function clear(node) {
 
 const dateTime = new Intl.DateTimeFormat(undefined, { dateStyle: "medium", timeStyle: "short" });
 
-/** A <time> element for an ISO 8601 moment: readable in the person's locale, the exact UTC moment as its tooltip. */
-export function timeElement(iso) {
+/** Show an ISO 8601 moment in a <time> element: readable in the person's locale, the exact UTC moment as tooltip. */
+export function setTime(node, iso) {
   const moment = new Date(iso);
-  if (Number.isNaN(moment.getTime())) return el("time", { text: "an unknown time" });
-  return el("time", { datetime: iso, title: iso, text: dateTime.format(moment) });
+  if (Number.isNaN(moment.getTime())) {
+    node.removeAttribute("datetime");
+    node.textContent = "an unknown time";
+    return node;
+  }
+  node.setAttribute("datetime", iso);
+  node.title = iso;
+  node.textContent = dateTime.format(moment);
+  return node;
+}
+
+/** A new <time> element for an ISO 8601 moment. */
+export function timeElement(iso) {
+  return setTime(document.createElement("time"), iso);
 }

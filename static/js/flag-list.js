@@ -2,7 +2,7 @@
 // filtered by hiding rows rather than rebuilding them, so 1,000 flags stay quick.
 
 import { ApiError } from "./api.js";
-import { el, timeElement } from "./dom.js";
+import { el, setTime } from "./dom.js";
 
 let prototype = null;
 
@@ -25,7 +25,7 @@ function rowPrototype() {
         el("span", { className: "switch-text", "aria-hidden": "true" }),
       ),
     ),
-    el("p", { className: "flag-meta" }, "Changed by ", el("span", { className: "flag-actor" }), " ", el("span")),
+    el("p", { className: "flag-meta" }, "Changed by ", el("span", { className: "flag-actor" }), " ", el("time")),
     el(
       "div",
       { className: "flag-actions" },
@@ -219,7 +219,7 @@ export class FlagList {
     row.description.classList.toggle("muted", !flag.description);
     row.haystack = `${flag.name}\n${flag.description || ""}`.toLowerCase();
     row.actor.textContent = flag.updated_by || "unknown";
-    row.when.replaceChildren(timeElement(flag.updated_at));
+    setTime(row.when, flag.updated_at);
     row.edit.setAttribute("aria-label", `Edit ${flag.name}`);
     row.history.setAttribute("aria-label", `History of ${flag.name}`);
     row.remove.setAttribute("aria-label", `Delete ${flag.name}`);

@@ -2,7 +2,7 @@
 // text from text nodes, attributes from setAttribute. Nothing here parses a string as HTML.
 
 /**
- * Create an element: el("button", {type: "button", className: "x", text: "Go", onClick: fn}, child, "text").
+ * Create an element: el("button", {type: "button", className: "x", text: "Go"}, child, "text").
  * Strings among the children become text nodes.
  */
 export function el(tag, props = {}, ...children) {
@@ -11,7 +11,7 @@ export function el(tag, props = {}, ...children) {
     if (value === undefined || value === null || value === false) continue;
     if (key === "className") node.className = value;
     else if (key === "text") node.textContent = value;
-    else if (key.startsWith("on") && typeof value === "function") node.addEventListener(key.slice(2).toLowerCase(), value);
+    else if (key.toLowerCase().startsWith("on")) throw new Error(`el(): use addEventListener, not ${key}`);
     else node.setAttribute(key, value === true ? "" : String(value));
   }
   for (const child of children) {

@@ -17,7 +17,12 @@ function rowPrototype() {
     el(
       "div",
       { className: "flag-main" },
-      el("div", { className: "flag-text" }, el("h3", { className: "flag-name" }), el("p", { className: "flag-description" })),
+      el(
+        "div",
+        { className: "flag-text" },
+        el("h3", { className: "flag-name" }),
+        el("p", { className: "flag-description" }),
+      ),
       el(
         "button",
         { type: "button", role: "switch", className: "switch", "data-action": "toggle" },
@@ -326,7 +331,8 @@ export class FlagList {
         if (error.status === 412) {
           // Someone else saved first: keep what this person typed, and let a second Save apply it on top.
           base.flag = this.rows.get(id)?.flag ?? base.flag;
-          general = `${base.flag.updated_by || "Someone"} changed this flag while you were editing. Save again to apply your version.`;
+          const who = base.flag.updated_by || "Someone";
+          general = `${who} changed this flag while you were editing. Save again to apply your version.`;
         }
         showErrors(fieldErrors, general);
         const firstInvalid = Object.keys(fieldErrors).find((f) => f in errors);

@@ -75,7 +75,14 @@ export function eventItem(event, environmentLabel) {
     "li",
     { className: "event" },
     el("p", { className: "event-summary", text: summary(event, environmentLabel) }),
-    el("p", { className: "event-meta" }, "by ", el("span", { className: "event-actor", text: event.actor }), ", ", timeElement(event.at)),
+    el(
+      "p",
+      { className: "event-meta" },
+      "by ",
+      el("span", { className: "event-actor", text: event.actor }),
+      ", ",
+      timeElement(event.at),
+    ),
     list.childElementCount ? list : null,
   );
 }

@@ -513,7 +513,8 @@ view.deleteForm.addEventListener("submit", async (event) => {
     if (error.status === 412) {
       await refresh();
       deleting = list.flag(flag._id) || flag;
-      view.deleteError.textContent = `${deleting.updated_by || "Someone"} changed ${flag.name} a moment ago. Delete it anyway?`;
+      const who = deleting.updated_by || "Someone";
+      view.deleteError.textContent = `${who} changed ${flag.name} a moment ago. Delete it anyway?`;
       return;
     }
     view.deleteError.textContent = error.message;
@@ -541,7 +542,8 @@ async function loadHistory() {
     history.before = answer.data.next_before;
     view.historyMore.hidden = !history.before;
     const count = view.historyList.childElementCount;
-    view.historyStatus.textContent = count === 0 ? "No recorded changes." : `${count} ${count === 1 ? "change" : "changes"}, newest first.`;
+    view.historyStatus.textContent =
+      count === 0 ? "No recorded changes." : `${count} ${count === 1 ? "change" : "changes"}, newest first.`;
   } catch (error) {
     if (!(error instanceof ApiError) || handleAuthFailure(error)) return;
     view.historyStatus.textContent = error.message;

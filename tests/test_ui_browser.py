@@ -724,6 +724,22 @@ CONTRAST_FAILURES = """() => {
 }"""
 
 
+# Every visible control and its accessible name, computed the simple way (aria-label, aria-labelledby, <label>, text).
+NAMELESS_CONTROLS = """() => {
+  const controls = document.querySelectorAll("button, input, textarea, select, a[href], [role=switch], [role=tab]");
+  const nameOf = (node) => {
+    if (node.getAttribute("aria-label")) return node.getAttribute("aria-label");
+    const ids = node.getAttribute("aria-labelledby");
+    if (ids) return ids.split(" ").map((id) => document.getElementById(id)?.textContent || "").join(" ");
+    if (node.labels && node.labels.length) return node.labels[0].textContent;
+    return node.textContent;
+  };
+  return [...controls]
+    .filter((node) => node.checkVisibility() && !nameOf(node).trim())
+    .map((node) => node.outerHTML.slice(0, 80));
+}"""
+
+
 @pytest.mark.parametrize("theme", ["light", "dark"])
 def test_theme__system_setting__followed_first_then_choice_remembered(browser, live_server, watch, theme):
     # Given: a browser whose system setting is this theme
@@ -754,7 +770,9 @@ def test_theme__system_setting__followed_first_then_choice_remembered(browser, l
 
 
 @pytest.mark.parametrize("theme", ["light", "dark"])
-def test_screens__both_themes__readable_at_360px_and_saved_as_screenshots(browser, live_server, api, watch, theme):
+def test_screens__both_themes__readable_named_fit_360px_and_saved_as_screenshots(
+    browser, live_server, api, watch, theme
+):
     # Given: a few flags, one with history, and a person whose system uses this theme
     for name, description, environments in [
         ("new-checkout", "The redesigned checkout flow", {"staging": True, "production": True}),
@@ -781,7 +799,7 @@ def test_screens__both_themes__readable_at_360px_and_saved_as_screenshots(browse
             page.screenshot(path=SCREENSHOTS / f"sign-in-{suffix}.png")
             sign_in(page, live_server)
             expect(page.get_by_role("switch")).to_have_count(4)
-            problems[f"list {suffix}"] = page.evaluate(CONTRAST_FAILURES)
+            problems[f"list {suffix}"] = page.evaluate(CONTRAST_FAILURES) + page.evaluate(NAMELESS_CONTROLS)
             page.screenshot(path=SCREENSHOTS / f"flags-{suffix}.png")
             fits = page.evaluate("document.documentElement.scrollWidth <= window.innerWidth")
             assert fits, f"horizontal scrolling at {width}px"
@@ -790,12 +808,12 @@ def test_screens__both_themes__readable_at_360px_and_saved_as_screenshots(browse
                 page.get_by_role("dialog").get_by_label("Name").fill("bad name")
                 page.get_by_role("dialog").get_by_role("button", name="Create").click()
                 expect(page.locator("#create-name-error")).not_to_be_empty()
-                problems[f"new flag {suffix}"] = page.evaluate(CONTRAST_FAILURES)
+                problems[f"new flag {suffix}"] = page.evaluate(CONTRAST_FAILURES) + page.evaluate(NAMELESS_CONTROLS)
                 page.screenshot(path=SCREENSHOTS / f"new-flag-{suffix}.png")
                 page.keyboard.press("Escape")
                 page.get_by_role("button", name="History of search-v2").click()
                 expect(page.get_by_role("dialog").get_by_role("listitem")).to_have_count(3)
-                problems[f"history {suffix}"] = page.evaluate(CONTRAST_FAILURES)
+                problems[f"history {suffix}"] = page.evaluate(CONTRAST_FAILURES) + page.evaluate(NAMELESS_CONTROLS)
                 page.screenshot(path=SCREENSHOTS / f"history-{suffix}.png")
                 page.keyboard.press("Escape")
                 page.get_by_role("button", name="Delete maintenance-banner").click()
@@ -811,7 +829,7 @@ def test_screens__both_themes__readable_at_360px_and_saved_as_screenshots(browse
         finally:
             context.close()
 
-    # Then: every text meets WCAG AA contrast on every screen
+    # Then: every text meets WCAG AA contrast and every control has a name, on every screen
     assert {screen: found for screen, found in problems.items() if found} == {}
     assert watch.problems == []
 

@@ -4,7 +4,7 @@ VENV ?= .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: run test lint format bench bench-ui clean install
+.PHONY: run test lint format bench bench-ui clean install screenshots
 
 install: $(STAMP)
 
@@ -21,6 +21,10 @@ run: $(STAMP)
 ## Lint, then run every test
 test: lint
 	$(BIN)/python -m pytest
+
+## Refresh the README's screenshots of the admin UI (the browser tests take them)
+screenshots: $(STAMP)
+	UPDATE_SCREENSHOTS=1 $(BIN)/python -m pytest tests/test_ui_browser.py -k screens
 
 lint: $(STAMP)
 	$(BIN)/ruff format --check .

@@ -9,6 +9,7 @@ from __future__ import annotations
 import functools
 import http.client
 import http.server
+import os
 import re
 import threading
 from collections.abc import Iterator
@@ -33,7 +34,8 @@ CHROMIUM_ARGS = [
     "--disable-sync",
     "--no-first-run",
 ]
-SCREENSHOTS = PROJECT_ROOT / "docs" / "screenshots"
+# The README's pictures are refreshed only on request (make screenshots); ordinary runs keep theirs out of git.
+SCREENSHOTS = PROJECT_ROOT / ("docs/screenshots" if os.environ.get("UPDATE_SCREENSHOTS") else "build/screenshots")
 # Long enough for two polls of the page (2.5 s apart) and a slow machine.
 SEES_CHANGES_WITHIN_MS = 10_000
 HOSTILE = '<img src=x onerror="window.__pwned=1"><script>window.__pwned=2</script><b id="injected">bold</b>'

@@ -67,6 +67,10 @@ class NameTaken(ApiError):
     code = "name_taken"
     message = "That name is already in use."
 
+    def __init__(self, message: str | None = None) -> None:
+        # The same shape as validation errors, so a form can show it next to the name field.
+        super().__init__(message, details=[{"field": "name", "message": message or self.message, "type": self.code}])
+
 
 class FlagNameTaken(NameTaken):
     code = "flag_name_taken"

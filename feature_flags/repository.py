@@ -364,7 +364,7 @@ class Store:
             try:
                 self._record(write, event)
             except DuplicateKeyError:
-                raise FlagNameTaken(field="name") from None
+                raise FlagNameTaken() from None
         self._bump_flags_revision()
         return self._flag_out(document)
 
@@ -434,7 +434,7 @@ class Store:
                 try:
                     applied = self._record(write, event)
                 except DuplicateKeyError:
-                    raise FlagNameTaken(field="name") from None
+                    raise FlagNameTaken() from None
             if applied:
                 self._bump_flags_revision()
                 return self._merged(current, updates, now, actor)
@@ -548,7 +548,7 @@ class Store:
             except DuplicateKeyError as error:
                 if "hash" in str(error.details or {}).split("keyPattern", 1)[-1]:
                     raise NameTaken("That token already exists.") from None
-                raise TokenNameTaken(field="name") from None
+                raise TokenNameTaken() from None
         return public
 
     def find_all_tokens(self) -> list[dict[str, Any]]:

@@ -157,6 +157,9 @@ def test_create__same_name_twice__409_and_one_flag(client):
     response = client.post("/flags", json={"name": "new-checkout"})
     assert response.status_code == 409
     assert response.json["error"] == "flag_name_taken"
+    assert response.json["details"] == [
+        {"field": "name", "message": "A flag with that name already exists.", "type": "flag_name_taken"}
+    ]
     assert len(client.get("/flags").json) == 1
 
 

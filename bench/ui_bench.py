@@ -25,16 +25,8 @@ from werkzeug.serving import make_server
 from feature_flags import create_app
 from feature_flags.config import Config
 from feature_flags.extensions import get_store
+from tests.test_ui_browser import CHROMIUM, CHROMIUM_ARGS
 
-CHROMIUM = "/usr/bin/chromium"
-CHROMIUM_ARGS = [
-    "--no-sandbox",
-    "--disable-gpu",
-    "--disable-background-networking",
-    "--disable-component-update",
-    "--disable-sync",
-    "--no-first-run",
-]
 TOKEN = "ff_admin_bench-token-" + uuid.uuid4().hex
 WORDS = [
     "checkout",

@@ -93,6 +93,11 @@ class FlagCache:
 
     # -- what the routes use -----------------------------------------------------------------
 
+    @property
+    def loaded(self) -> Snapshot | None:
+        """The snapshot held now, however old, without checking anything (None before the first load)."""
+        return self._snapshot
+
     def get(self) -> Snapshot:
         """Return a snapshot no older than the freshness bound; raise DatabaseUnavailable if none can be had."""
         self._ensure_following()
@@ -261,6 +266,18 @@ class FlagCache:
 def to_json(value: Any) -> str:
     """Serialise as jsonify does outside debug mode (compact, ISO 8601 times), for bodies built ahead of time."""
     return current_app.json.dumps(value, separators=(",", ":")) + "\n"
+
+
+def warm_up(app: Flask) -> None:
+    """Load the flags and start following changes now, in this process (gunicorn's post_worker_init, say).
+
+    Otherwise a new worker's first requests wait while it reads every flag (seconds at 10,000 flags).
+    A database that does not answer is logged, not raised: the first request will try again.
+    """
+    try:
+        flag_cache(app).get()
+    except DatabaseUnavailable:
+        logger.warning("could not load the flags at worker start; the first request will")
 
 
 def init_app(app: Flask) -> None:

@@ -11,7 +11,7 @@ from pymongo import monitoring
 
 from feature_flags import create_app
 from feature_flags.config import Config
-from feature_flags.snapshot import FRESHNESS_SECONDS, flag_cache
+from feature_flags.snapshot import FRESHNESS_SECONDS, flag_cache, warm_up
 from tests.conftest import ADMIN_TOKEN, DatabaseServer
 
 
@@ -261,3 +261,26 @@ def test_database_down__concurrent_reads__each_fails_fast(tmp_path):
     finally:
         _close(app)
         server.stop()
+
+
+def test_warm_up__fresh_process__loaded_and_following_before_any_request(config):
+    app = create_app(config)
+    try:
+        _client(app).post("/flags", json={"name": "early"})
+        assert flag_cache(app).loaded is None
+        warm_up(app)
+        assert "early" in flag_cache(app).loaded.by_name
+        _wait_for_mode(app, "change_stream")
+    finally:
+        _close(app)
+
+
+def test_warm_up__database_down__logged_not_raised(tmp_path):
+    server = DatabaseServer(tmp_path / "db")  # never started
+    config = Config(mongo_uri=server.uri, mongo_db="down", seed_demo=False, admin_token=ADMIN_TOKEN)
+    app = create_app(config)
+    try:
+        warm_up(app)
+        assert flag_cache(app).loaded is None
+    finally:
+        _close(app)

@@ -66,6 +66,8 @@ def _context() -> dict[str, Any]:
         body = json.loads(raw)
     except (ValueError, UnicodeDecodeError) as error:
         raise OfrepFailure(400, PARSE_ERROR, f"The body is not valid JSON: {error}.") from None
+    except RecursionError:
+        raise OfrepFailure(400, PARSE_ERROR, "The body is nested too deeply.") from None
     if not isinstance(body, dict):
         raise OfrepFailure(400, PARSE_ERROR, 'The body must be a JSON object like {"context": {...}}.')
     context = body.get("context", {})

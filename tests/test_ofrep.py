@@ -205,6 +205,7 @@ def test_single__missing_flag__404_flag_not_found(live_server, flags, production
     [
         (b"{not json", "PARSE_ERROR"),
         (b"[1, 2]", "PARSE_ERROR"),
+        (b'{"context": ' + b"[" * 50_000 + b"]" * 50_000 + b"}", "PARSE_ERROR"),
         (b'{"context": "user-1"}', "INVALID_CONTEXT"),
         (b'{"context": {"targetingKey": 7}}', "INVALID_CONTEXT"),
         (b'{"context": {"targetingKey": "u", "age": {"years": 3}}}', "INVALID_CONTEXT"),
@@ -294,7 +295,10 @@ def test_bulk__if_none_match_current__304_without_body(live_server, flags, produ
     assert {f["key"]: f for f in changed.json()["flags"]}["dark-mode"]["reason"] == "DISABLED"
 
 
-@pytest.mark.parametrize(("body", "code"), [(b"nope", "PARSE_ERROR"), (b'{"context": 5}', "INVALID_CONTEXT")])
+@pytest.mark.parametrize(
+    ("body", "code"),
+    [(b"nope", "PARSE_ERROR"), (b"[" * 50_000 + b"]" * 50_000, "PARSE_ERROR"), (b'{"context": 5}', "INVALID_CONTEXT")],
+)
 def test_bulk__bad_body__400_error_code(live_server, flags, production_token, body, code):
     response = requests.post(
         f"{live_server}/ofrep/v1/evaluate/flags",

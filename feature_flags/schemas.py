@@ -72,6 +72,7 @@ MAX_VARIANTS = 100
 MAX_RULES = 100
 MAX_CONDITIONS = 50
 MAX_CONDITION_VALUES = 1000
+MAX_VALUE_DEPTH = 32
 VARIANT_NAME_PATTERN = r"^[A-Za-z0-9_-]{1,64}$"
 ATTRIBUTE_PATTERN = r"^[A-Za-z0-9_][A-Za-z0-9_.:@/-]{0,99}$"
 
@@ -96,15 +97,18 @@ AttributeName = Annotated[
 ]
 
 
-def _no_dollar_keys(value: Any, where: str) -> None:
+def _storable(value: Any, where: str, depth: int = 0) -> None:
+    # MongoDB refuses documents nested past 100 levels and '$'-prefixed keys; say so as a 400, not a 500.
+    if depth > MAX_VALUE_DEPTH:
+        raise ValueError(f"{where}: objects and lists nest at most {MAX_VALUE_DEPTH} levels deep")
     if isinstance(value, dict):
         for key, inner in value.items():
             if key.startswith("$") or "\x00" in key:
                 raise ValueError(f"{where}: object keys must not start with '$' ({key!r})")
-            _no_dollar_keys(inner, where)
+            _storable(inner, where, depth + 1)
     elif isinstance(value, list):
         for inner in value:
-            _no_dollar_keys(inner, where)
+            _storable(inner, where, depth + 1)
 
 
 def _variants(value: dict[str, Any]) -> dict[str, Any]:
@@ -117,7 +121,7 @@ def _variants(value: dict[str, Any]) -> dict[str, Any]:
             raise ValueError(f"variant {name!r}: a value is a boolean, string, number or object")
         if kind == "number" and not math.isfinite(item):
             raise ValueError(f"variant {name!r}: a number must be finite")
-        _no_dollar_keys(item, f"variant {name!r}")
+        _storable(item, f"variant {name!r}")
         kinds.setdefault(kind, name)
     if len(kinds) > 1:
         described = ", ".join(f"{name!r} is a {kind}" for kind, name in kinds.items())

@@ -140,6 +140,13 @@ def test_update__removing_a_served_variant__400_names_the_rule(client):
     assert client.get("/flags/button-colour").json["version"] == 1
 
 
+def _nested(depth: int) -> dict:
+    value: dict = {}
+    for _ in range(depth):
+        value = {"k": value}
+    return value
+
+
 def _valid(**changes) -> dict:
     return {**COLOUR_FLAG, **changes}
 
@@ -154,6 +161,7 @@ BAD_FLAGS = [
     pytest.param(_valid(variants={"blue": "#00f", "green": [1]}), "variants", id="list value"),
     pytest.param(_valid(variants={}), "variants", id="no variants"),
     pytest.param(_valid(variants={"blue": {"$set": 1}, "green": {}}), "variants", id="dollar key in object value"),
+    pytest.param(_valid(variants={"blue": _nested(40), "green": {}}), "variants", id="object nested too deep"),
     pytest.param(_valid(variants={"bl.ue": "#00f", "green": "#0f0"}), "variants.bl.ue.[key]", id="dot in variant name"),
     pytest.param(_valid(off_variant="red"), "off_variant", id="unknown off variant"),
     pytest.param(

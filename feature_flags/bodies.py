@@ -23,6 +23,8 @@ def read_json_object(required: bool = True) -> dict[str, Any]:
         data = json.loads(raw)
     except (ValueError, UnicodeDecodeError) as error:
         raise InvalidJson(f"The body is not valid JSON: {error}.") from None
+    except RecursionError:
+        raise InvalidJson("The body is nested too deeply.") from None
     if not isinstance(data, dict):
         raise InvalidJson(f"The body must be a JSON object, not {type(data).__name__}.")
     return data

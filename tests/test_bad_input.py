@@ -28,6 +28,8 @@ RAW_BODIES = [
     ("null", b"null", "invalid_json"),
     ("invalid utf-8", b'{"name": "\xff"}', "invalid_json"),
     ("empty", b"", "invalid_json"),
+    ("nested too deeply", b"[" * 100_000, "invalid_json"),
+    ("deep inside an object", b'{"name": "x", "description": ' + b"[" * 5000 + b"]" * 5000 + b"}", "invalid_json"),
 ]
 
 

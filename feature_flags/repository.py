@@ -12,7 +12,7 @@ from typing import Any
 
 import pymongo
 from bson import ObjectId
-from pymongo import ASCENDING, DESCENDING, MongoClient
+from pymongo import ASCENDING, DESCENDING, MongoClient, ReturnDocument
 from pymongo.client_session import ClientSession
 from pymongo.errors import ConnectionFailure, DuplicateKeyError, InvalidOperation, OperationFailure, PyMongoError
 from pymongo.write_concern import WriteConcern
@@ -97,7 +97,11 @@ def _translated_changes() -> Iterator[None]:
 
 
 class FlagChanges:
-    """A change stream over the flags, in the project's terms: ("upsert", flag), ("delete", id), ("reload", None)."""
+    """A change stream over the flags, in the project's terms.
+
+    Changes are ("upsert", flag), ("delete", id), ("revision", n) when the flags revision reached n (every
+    change it counts came before it in the stream), and ("reload", None) when only a full read will do.
+    """
 
     def __init__(self, store: Store, stream: Any) -> None:
         self._store = store
@@ -114,7 +118,11 @@ class FlagChanges:
                         raise ChangesLost("the change stream was closed by the server")
                     return changes
                 kind = event["operationType"]
-                if kind in {"insert", "update", "replace"}:
+                if event.get("ns", {}).get("coll") == self._store._meta.name:
+                    revision = _revision_of(event)
+                    if revision is not None:
+                        changes.append(("revision", revision))
+                elif kind in {"insert", "update", "replace"}:
                     document = event.get("fullDocument")
                     # No document: it was deleted since, and its delete event follows.
                     if document is not None:
@@ -132,6 +140,20 @@ class FlagChanges:
         """Close the stream, ignoring a database that is already gone."""
         with suppress(PyMongoError):
             self._stream.close()
+
+
+def _revision_of(event: dict[str, Any]) -> int | None:
+    """Return the flags revision an event on the meta collection set, or None if it is about something else."""
+    if event.get("documentKey", {}).get("_id") != FLAGS_REVISION_ID:
+        return None
+    # The value this very update wrote, not the looked-up document, which may already be later than the
+    # flag changes the stream has delivered so far.
+    updated = (event.get("updateDescription") or {}).get("updatedFields") or {}
+    if "n" in updated:
+        return int(updated["n"])
+    if event["operationType"] in {"insert", "replace"} and event.get("fullDocument"):
+        return int(event["fullDocument"].get("n", 0))
+    return None
 
 
 class _StaleWrite(Exception):
@@ -160,6 +182,8 @@ class Store:
         self._audit = self.db.audit
         self._meta = self.db.meta
         self._supports_transactions: bool | None = None
+        # Called with the new flags revision after each flag write of this process (the flag cache listens).
+        self.revision_listeners: list[Callable[[int], None]] = []
 
     # -- lifecycle -----------------------------------------------------------------------------
 
@@ -285,7 +309,7 @@ class Store:
 
     # -- watching flags change ---------------------------------------------------------------
 
-    def _bump_flags_revision(self) -> None:
+    def _bump_flags_revision(self) -> int | None:
         """Tell followers without a change stream that flags changed; called after the change is committed.
 
         Outside the change's transaction on purpose: inside, every pair of concurrent flag writes would
@@ -295,9 +319,16 @@ class Store:
         """
         try:
             with _translated_errors():
-                self._meta.update_one({"_id": FLAGS_REVISION_ID}, {"$inc": {"n": 1}}, upsert=True)
+                document = self._meta.find_one_and_update(
+                    {"_id": FLAGS_REVISION_ID}, {"$inc": {"n": 1}}, upsert=True, return_document=ReturnDocument.AFTER
+                )
         except (DatabaseUnavailable, PyMongoError):
             logger.warning("could not bump the flags revision after a write")
+            return None
+        revision = int(document["n"])
+        for listener in self.revision_listeners:
+            listener(revision)
+        return revision
 
     def flags_revision(self) -> int:
         """Return the flags revision: it grows with every flag write, so an unchanged value means no change."""
@@ -315,7 +346,12 @@ class Store:
         """Open a change stream on the flags; raise ChangesUnsupported where the deployment has none."""
         with _translated_changes():
             try:
-                stream = self._flags.watch(full_document="updateLookup", max_await_time_ms=CHANGE_WAIT_MS)
+                # The flags and the revision counter, in one stream: a revision event follows the changes it counts.
+                stream = self.db.watch(
+                    [{"$match": {"ns.coll": {"$in": [self._flags.name, self._meta.name]}}}],
+                    full_document="updateLookup",
+                    max_await_time_ms=CHANGE_WAIT_MS,
+                )
             except OperationFailure as error:
                 # Standalone servers refuse $changeStream (code 40573); some say so only in words.
                 if error.code in {40573, 40324, 115} or "replica set" in str(error).lower():

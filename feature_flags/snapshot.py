@@ -10,12 +10,18 @@ means stale answers for longer than that.
 
 from __future__ import annotations
 
+import fcntl
+import hashlib
 import logging
+import mmap
 import os
+import struct
+import tempfile
 import threading
 import time
 from collections.abc import Callable
 from functools import cached_property
+from pathlib import Path
 from typing import Any
 
 from flask import Flask, current_app
@@ -34,7 +40,8 @@ POLL_SECONDS = 0.25
 RETRY_STREAM_SECONDS = 30.0
 # After losing a stream (database restart), how soon to try again; polling covers the gap.
 RECOVER_STREAM_SECONDS = 1.0
-LOCAL_WRITES_KEPT = 1000
+# Changes remembered for re-applying after a full read that overlapped them (a 10,000-flag read takes seconds).
+CHANGES_KEPT = 10000
 # Requests queued behind a failed freshness check fail with it rather than each waiting out the timeout.
 FAILURE_MEMORY_SECONDS = 0.5
 # Created at import, before any fork; held only while a follower thread starts.
@@ -74,22 +81,78 @@ def _newer(incoming: dict[str, Any], existing: dict[str, Any] | None) -> bool:
     return existing is None or incoming["version"] > existing["version"]
 
 
+class SharedRevision:
+    """The highest flags revision written through any process of this host, in an 8-byte shared file.
+
+    Gunicorn's workers are separate processes: one that reads right after another wrote compares this
+    with the revision its snapshot reflects, and catches up first if it is behind (read-your-writes for
+    the whole instance, not only the worker that wrote).
+    """
+
+    def __init__(self, path: Path) -> None:
+        self._path = path
+        self._fd: int | None = None
+        self._map: mmap.mmap | None = None
+
+    def _mapped(self, create: bool) -> mmap.mmap | None:
+        if self._map is None:
+            try:
+                if create:
+                    self._path.parent.mkdir(mode=0o700, parents=True, exist_ok=True)
+                fd = os.open(self._path, os.O_RDWR | (os.O_CREAT if create else 0), 0o600)
+            except OSError:
+                return None
+            if os.fstat(fd).st_size < 8:
+                os.ftruncate(fd, 8)
+            self._fd, self._map = fd, mmap.mmap(fd, 8)
+        return self._map
+
+    def read(self) -> int:
+        """Return the highest revision published (0 if none yet)."""
+        mapped = self._mapped(create=False)
+        return struct.unpack_from("<q", mapped)[0] if mapped is not None else 0
+
+    def publish(self, revision: int) -> None:
+        """Raise the shared revision to revision (never lower it); a host that cannot share does nothing."""
+        self._update(lambda current: max(current, revision))
+
+    def lower_to(self, revision: int) -> None:
+        """Bring a revision left by an earlier database (restored, or in memory and restarted) back down."""
+        self._update(lambda current: min(current, revision))
+
+    def _update(self, new_value: Callable[[int], int]) -> None:
+        mapped = self._mapped(create=True)
+        if mapped is None:
+            return
+        fcntl.flock(self._fd, fcntl.LOCK_EX)
+        try:
+            struct.pack_into("<q", mapped, 0, new_value(struct.unpack_from("<q", mapped)[0]))
+        finally:
+            fcntl.flock(self._fd, fcntl.LOCK_UN)
+
+
 class FlagCache:
     """One process's view of the flags, kept fresh from the database."""
 
-    def __init__(self, store: Store) -> None:
+    def __init__(self, store: Store, shared: SharedRevision | None = None) -> None:
         self._store = store
+        self._shared = shared
         self._snapshot: Snapshot | None = None
-        self._revision: int | None = None
+        # The flags revision the snapshot reflects at least (-1: none yet).
+        self._revision = -1
         self._verified_at = 0.0
         self._failed_at = -FAILURE_MEMORY_SECONDS
         self._pid: int | None = None
         self._thread: threading.Thread | None = None
         self._lock = threading.Lock()
         self._verify_lock = threading.Lock()
-        self._writes: list[tuple[int, str, Any]] = []
-        self._write_seq = 0
+        self._caught_up = threading.Condition(self._lock)
+        # Every change applied since start, numbered, so a full read that overlapped them can re-apply them.
+        self._changes: list[tuple[int, str, Any]] = []
+        self._change_seq = 0
         self.mode = "idle"
+        if shared is not None:
+            store.revision_listeners.append(shared.publish)
 
     # -- what the routes use -----------------------------------------------------------------
 
@@ -99,30 +162,33 @@ class FlagCache:
         return self._snapshot
 
     def get(self) -> Snapshot:
-        """Return a snapshot no older than the freshness bound; raise DatabaseUnavailable if none can be had."""
+        """Return a snapshot no older than the freshness bound that includes every write made through this host.
+
+        Raise DatabaseUnavailable if none can be had.
+        """
         self._ensure_following()
+        wanted = self._shared.read() if self._shared is not None else -1
         snapshot = self._snapshot
         if snapshot is not None and time.monotonic() - self._verified_at <= FRESHNESS_SECONDS:
-            return snapshot
-        return self._verify_now()
+            if self._revision >= wanted:
+                return snapshot
+            if self.mode == "change_stream":
+                # Another worker here just wrote: the change is on its way down our stream, milliseconds away.
+                with self._caught_up:
+                    self._caught_up.wait_for(lambda: self._revision >= wanted, timeout=FRESHNESS_SECONDS)
+                if self._revision >= wanted and self._snapshot is not None:
+                    return self._snapshot
+        return self._verify_now(wanted)
 
     def written(self, flag: dict[str, Any]) -> None:
         """Apply a flag this process just wrote, so its next read sees it."""
-        self._local("upsert", flag)
+        self._apply_changes([("upsert", flag)])
 
     def deleted(self, flag_id: str) -> None:
         """Drop a flag this process just deleted."""
-        self._local("delete", flag_id)
+        self._apply_changes([("delete", flag_id)])
 
     # -- keeping the snapshot ----------------------------------------------------------------
-
-    def _local(self, kind: str, payload: Any) -> None:
-        with self._lock:
-            self._write_seq += 1
-            self._writes.append((self._write_seq, kind, payload))
-            del self._writes[:-LOCAL_WRITES_KEPT]
-            if self._snapshot is not None:
-                self._snapshot = self._applied(self._snapshot, [(kind, payload)])
 
     @staticmethod
     def _applied(snapshot: Snapshot, changes: list[tuple[str, Any]]) -> Snapshot:
@@ -137,38 +203,52 @@ class FlagCache:
                 changed = True
         return Snapshot(by_id) if changed else snapshot
 
-    def _reload(self) -> Snapshot:
-        """Read every flag and replace the snapshot, keeping this process's writes made meanwhile."""
+    def _apply_changes(self, changes: list[tuple[str, Any]]) -> None:
+        """Apply changes in order (from the stream or this process's writes); a revision marker comes last."""
         with self._lock:
-            started_seq = self._write_seq
+            for kind, payload in changes:
+                self._change_seq += 1
+                self._changes.append((self._change_seq, kind, payload))
+            del self._changes[:-CHANGES_KEPT]
+            if self._snapshot is not None:
+                self._snapshot = self._applied(self._snapshot, changes)
+                revisions = [payload for kind, payload in changes if kind == "revision"]
+                if revisions:
+                    self._revision = max(self._revision, *revisions)
+                    self._caught_up.notify_all()
+
+    def _reload(self) -> Snapshot:
+        """Read every flag and replace the snapshot, re-applying the changes that arrived meanwhile."""
+        with self._lock:
+            started_seq = self._change_seq
         revision = self._store.flags_revision()
         # The revision is read first: a write landing during the read bumps it past this value, so it is read again.
         flags = self._store.load_flags()
         with self._lock:
-            snapshot = Snapshot({flag["_id"]: flag for flag in flags})
-            later = [(kind, payload) for seq, kind, payload in self._writes if seq > started_seq]
-            self._snapshot = self._applied(snapshot, later)
-            self._revision = revision
+            later = [(kind, payload) for seq, kind, payload in self._changes if seq > started_seq]
+            self._snapshot = self._applied(Snapshot({flag["_id"]: flag for flag in flags}), later)
+            self._revision = max([revision] + [payload for kind, payload in later if kind == "revision"])
             self._verified_at = time.monotonic()
+            self._caught_up.notify_all()
             return self._snapshot
 
-    def _apply_changes(self, changes: list[tuple[str, Any]]) -> None:
-        with self._lock:
-            if self._snapshot is not None:
-                self._snapshot = self._applied(self._snapshot, changes)
-
-    def _verify_now(self) -> Snapshot:
+    def _verify_now(self, wanted: int = -1) -> Snapshot:
         """Check the revision in the request's own time; reload if anything changed."""
         # One request thread checks while the others wait for its answer, rather than all reading every flag.
         with self._verify_lock:
             snapshot = self._snapshot
-            if snapshot is not None and time.monotonic() - self._verified_at <= FRESHNESS_SECONDS:
+            fresh = time.monotonic() - self._verified_at <= FRESHNESS_SECONDS
+            if snapshot is not None and fresh and self._revision >= wanted:
                 return snapshot
             if time.monotonic() - self._failed_at < FAILURE_MEMORY_SECONDS:
                 # The check that just failed for the request before this one would fail again: answer at once.
                 raise DatabaseUnavailable()
             try:
                 revision = self._store.flags_revision()
+                if self._shared is not None and wanted > revision:
+                    # Nothing the database holds was written after this: a stale value from a database that
+                    # has since been replaced. Lower it, or every read would wait for a revision never coming.
+                    self._shared.lower_to(revision)
                 # An unchanged revision means no flag was written since the snapshot's full read.
                 if snapshot is not None and revision == self._revision:
                     self._verified_at = time.monotonic()
@@ -191,6 +271,7 @@ class FlagCache:
                 # A forked child: the parent's thread did not come along, and its lock may have been held.
                 self._lock = threading.Lock()
                 self._verify_lock = threading.Lock()
+                self._caught_up = threading.Condition(self._lock)
                 self._verified_at = 0.0
             self._thread = threading.Thread(target=self._follow, name="flag-cache", daemon=True)
             self._thread.start()
@@ -280,9 +361,18 @@ def warm_up(app: Flask) -> None:
         logger.warning("could not load the flags at worker start; the first request will")
 
 
+def shared_revision_path(config: Any) -> Path:
+    """Where this host's processes serving one database share their latest write's revision."""
+    # Hashed: the URI may carry a password, and the name must be a plain file name.
+    source = f"{config.mongo_uri or f'embedded:{Path(config.data_dir).resolve()}'}|{config.mongo_db}"
+    digest = hashlib.sha256(source.encode()).hexdigest()[:24]
+    return Path(tempfile.gettempdir()) / "feature-flags" / f"revision-{digest}"
+
+
 def init_app(app: Flask) -> None:
     """Give the app its flag cache; nothing is read or started until the first request needs it."""
-    app.extensions[CACHE_KEY] = FlagCache(get_store(app))
+    shared = SharedRevision(shared_revision_path(app.config["FF"]))
+    app.extensions[CACHE_KEY] = FlagCache(get_store(app), shared)
 
 
 def flag_cache(app: Flask | None = None) -> FlagCache:

@@ -11,7 +11,7 @@ from pymongo import monitoring
 
 from feature_flags import create_app
 from feature_flags.config import Config
-from feature_flags.snapshot import FRESHNESS_SECONDS, flag_cache, warm_up
+from feature_flags.snapshot import FRESHNESS_SECONDS, SharedRevision, flag_cache, shared_revision_path, warm_up
 from tests.conftest import ADMIN_TOKEN, DatabaseServer
 
 
@@ -282,5 +282,71 @@ def test_warm_up__database_down__logged_not_raised(tmp_path):
     try:
         warm_up(app)
         assert flag_cache(app).loaded is None
+    finally:
+        _close(app)
+
+
+def _toggle_then_read_elsewhere(writer_app, reader_app, rounds: int = 30) -> None:
+    writer, reader = _client(writer_app), _client(reader_app)
+    for _ in range(rounds):
+        state = writer.post("/flags/ryw/toggle", json={"environment": "production"}).json["enabled"]
+        # No waiting: the very next read through the other process of this host sees the write
+        assert _enabled(reader, "ryw") is state
+        assert _evaluated(reader, "ryw") is state
+
+
+def test_read_your_writes__other_worker_of_same_host__sees_it_at_once(make_app):
+    # Given two processes of one instance (gunicorn's workers): same database, same host
+    first, second = make_app(), make_app()
+    _client(first).post("/flags", json={"name": "ryw"})
+    _client(second).get("/flags")
+    _wait_for_mode(second, "change_stream")
+    _toggle_then_read_elsewhere(first, second)
+    _toggle_then_read_elsewhere(second, first)
+
+
+def test_read_your_writes__other_worker_without_change_streams__sees_it_at_once(standalone_database):
+    first, second = _apps_on(standalone_database, 2)
+    try:
+        _client(first).post("/flags", json={"name": "ryw"})
+        _client(second).get("/flags")
+        _wait_for_mode(second, "polling")
+        _toggle_then_read_elsewhere(first, second, rounds=10)
+    finally:
+        _close(first, second)
+
+
+def test_shared_revision__publish_and_lower__kept_highest_until_lowered(tmp_path):
+    shared, other = SharedRevision(tmp_path / "r"), SharedRevision(tmp_path / "r")
+    assert shared.read() == 0
+    shared.publish(7)
+    other.publish(5)
+    assert (shared.read(), other.read()) == (7, 7)
+    other.lower_to(3)
+    assert shared.read() == 3
+
+
+def test_shared_revision__directory_not_writable__no_sharing_no_error(tmp_path):
+    blocked = tmp_path / "file"
+    blocked.write_text("not a directory")
+    shared = SharedRevision(blocked / "sub" / "r")
+    shared.publish(9)
+    assert shared.read() == 0
+
+
+def test_shared_revision__left_by_replaced_database__reads_do_not_wait_for_it(config):
+    # Given a revision far ahead of this database's, as a restored or restarted in-memory database leaves
+    SharedRevision(shared_revision_path(config)).publish(10**9)
+    app = create_app(config)
+    try:
+        client = _client(app)
+        client.post("/flags", json={"name": "x"})
+        assert client.get("/flags/x").status_code == 200
+        _wait_for_mode(app, "change_stream")
+        # When read again and again, each read is served at once
+        started = time.monotonic()
+        for _ in range(20):
+            assert client.get("/flags/x").status_code == 200
+        assert time.monotonic() - started < 1.0
     finally:
         _close(app)

@@ -2,10 +2,14 @@
 
 Each process keeps one immutable Snapshot and replaces it as flags change. A background thread, started
 lazily on first use (so after gunicorn forks, never at import), follows a MongoDB change stream; where the
-deployment has none, or while it is lost, it polls a revision counter every flag write bumps. Writes made
-through this process are applied at once (read-your-writes). A snapshot not confirmed fresh within
-FRESHNESS_SECONDS is checked against the database before it is served, so a lost stream or database never
-means stale answers for longer than that.
+deployment has none, or while it is lost, it polls a revision counter every flag write bumps. A snapshot
+not confirmed fresh within FRESHNESS_SECONDS is checked against the database before it is served, so a lost
+stream or database never means stale answers for longer than that.
+
+Read-your-writes: a process applies its own writes at once, and publishes the revision each write reached
+in a small file shared by the host's processes (SharedRevision); another worker of the same instance that
+is behind it waits for its stream to deliver the change (milliseconds), or re-reads, before answering.
+Without a writable temporary directory the sharing is off and other workers catch up within the bound.
 """
 
 from __future__ import annotations
@@ -93,6 +97,7 @@ class SharedRevision:
         self._path = path
         self._fd: int | None = None
         self._map: mmap.mmap | None = None
+        self._warned = False
 
     def _mapped(self, create: bool) -> mmap.mmap | None:
         if self._map is None:
@@ -100,7 +105,13 @@ class SharedRevision:
                 if create:
                     self._path.parent.mkdir(mode=0o700, parents=True, exist_ok=True)
                 fd = os.open(self._path, os.O_RDWR | (os.O_CREAT if create else 0), 0o600)
-            except OSError:
+            except OSError as error:
+                if create and not self._warned:
+                    self._warned = True
+                    logger.warning(
+                        "cannot share the flags revision between workers; they catch up within the freshness bound",
+                        extra={"path": str(self._path), "error": str(error)},
+                    )
                 return None
             if os.fstat(fd).st_size < 8:
                 os.ftruncate(fd, 8)

@@ -79,6 +79,21 @@ def _param_schema(name: str, environments: tuple[str, ...]) -> dict[str, Any]:
     return {"type": "string"}
 
 
+def _fill_environments(node: Any, environments: list[str]) -> None:
+    """Replace the schemas' environment markers with this deployment's environment names."""
+    if isinstance(node, list):
+        for item in node:
+            _fill_environments(item, environments)
+    elif isinstance(node, dict):
+        marker = node.pop("x-environment", None)
+        if marker == "value":
+            node["enum"] = environments
+        elif marker == "keys":
+            node["propertyNames"] = {"enum": environments}
+        for value in node.values():
+            _fill_environments(value, environments)
+
+
 def build_document(app: Flask) -> dict[str, Any]:
     """Walk the app's routes and describe each documented one."""
     from .schemas import ErrorBody
@@ -131,6 +146,7 @@ def build_document(app: Flask) -> dict[str, Any]:
             if meta["public"]:
                 operation["security"] = []
             paths.setdefault(path, {})[method.lower()] = operation
+    _fill_environments(schemas.components, list(config.environments))
     return {
         "openapi": "3.1.0",
         "info": {

@@ -52,11 +52,21 @@ def _known_environment_keys(value: dict[str, bool], info: ValidationInfo) -> dic
     return value
 
 
-EnvironmentName = Annotated[str, AfterValidator(_known_environment), Field(examples=["production"])]
+# The environments are configured at start-up; the OpenAPI document fills these markers in with them.
+ENVIRONMENT_VALUE = {"x-environment": "value"}
+ENVIRONMENT_KEYS = {"x-environment": "keys"}
+
+EnvironmentName = Annotated[
+    str, AfterValidator(_known_environment), Field(examples=["production"], json_schema_extra=ENVIRONMENT_VALUE)
+]
 EnvironmentStates = Annotated[
     dict[str, bool],
     AfterValidator(_known_environment_keys),
-    Field(description="Environment name to on (true) or off (false)", examples=[{"production": True}]),
+    Field(
+        description="Environment name to on (true) or off (false)",
+        examples=[{"production": True}],
+        json_schema_extra=ENVIRONMENT_KEYS,
+    ),
 ]
 
 
@@ -232,12 +242,18 @@ def _known_environment_map(value: dict[str, Any], info: ValidationInfo) -> dict[
 Targeting = Annotated[
     dict[str, EnvironmentTargeting],
     AfterValidator(_known_environment_map),
-    Field(description="Environment name to its targeting; an environment left out serves 'on' to everyone"),
+    Field(
+        description="Environment name to its targeting; an environment left out serves 'on' to everyone",
+        json_schema_extra=ENVIRONMENT_KEYS,
+    ),
 ]
 TargetingChanges = Annotated[
     dict[str, EnvironmentTargeting | None],
     AfterValidator(_known_environment_map),
-    Field(description="Merged environment by environment; null removes an environment's targeting"),
+    Field(
+        description="Merged environment by environment; null removes an environment's targeting",
+        json_schema_extra=ENVIRONMENT_KEYS,
+    ),
 ]
 Stickiness = Annotated[
     AttributeName, Field(description="The context attribute splits hash, so each user keeps their bucket")

@@ -120,6 +120,11 @@ def test_openapi__documents_every_api_route_with_schemas(client, app):
     assert create["additionalProperties"] is False
     assert paths["/flags"]["get"]["parameters"][0]["schema"]["enum"] == ["development", "staging", "production"]
     assert paths["/healthz"]["get"]["security"] == []
+    environments = ["development", "staging", "production"]
+    assert create["properties"]["environments"]["propertyNames"] == {"enum": environments}
+    toggle = document["components"]["schemas"]["ToggleRequest"]["properties"]["environment"]
+    assert toggle["anyOf"][0]["enum"] == environments
+    assert "x-environment" not in response.get_data(as_text=True)
 
 
 @pytest.mark.parametrize("path", ["/healthz", "/readyz"])

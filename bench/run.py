@@ -206,6 +206,32 @@ def server_command(server: str, app: str, port: int) -> list[str]:
     ]  # fmt: skip
 
 
+def start_service(server: str, uri: str, db_name: str, work: Path, name: str) -> tuple[subprocess.Popen, str]:
+    """Start the service under server on db_name, wait until its workers hold the flags; return it and its URL."""
+    port = free_port()
+    env = {
+        **SERVER_ENV,
+        "MONGO_URI": uri,
+        "MONGO_DB": db_name,
+        "FF_ADMIN_TOKEN": TOKEN,
+        "FF_SEED_DEMO": "false",
+        "HOST": "127.0.0.1",
+        "PORT": str(port),
+        "PROMETHEUS_MULTIPROC_DIR": str(work / f"prom-{name}"),
+    }
+    Path(env["PROMETHEUS_MULTIPROC_DIR"]).mkdir()
+    process = start(server_command(server, "app:app", port), env, work / f"{name}.log")
+    base = f"http://127.0.0.1:{port}"
+    try:
+        wait_for(f"{base}/readyz", 60)
+        # The first read loads every flag into the worker's memory.
+        wait_for(f"{base}/flags/{TARGET_FLAG}", 120, {"Authorization": f"Bearer {TOKEN}"})
+    except BaseException:
+        stop(process)
+        raise
+    return process, base
+
+
 def run_nginx(work: Path, list_file: Path) -> dict[str, Any] | None:
     """Serve the list's bytes as a static file from nginx and measure it."""
     nginx = shutil.which("nginx")
@@ -295,25 +321,9 @@ def main() -> int:
             for server in servers:
                 if server != "gunicorn" and count != FLAG_COUNTS[0]:
                     continue  # granian once, at the smallest size, beside gunicorn
-                port = free_port()
-                env = {
-                    **SERVER_ENV,
-                    "MONGO_URI": uri,
-                    "MONGO_DB": db_name,
-                    "FF_ADMIN_TOKEN": TOKEN,
-                    "FF_SEED_DEMO": "false",
-                    "HOST": "127.0.0.1",
-                    "PORT": str(port),
-                    "PROMETHEUS_MULTIPROC_DIR": str(work / f"prom-{server}-{count}"),
-                }
-                Path(env["PROMETHEUS_MULTIPROC_DIR"]).mkdir()
-                process = start(server_command(server, "app:app", port), env, work / f"{server}-{count}.log")
+                process, base = start_service(server, uri, db_name, work, f"{server}-{count}")
                 bare: subprocess.Popen | None = None
-                base = f"http://127.0.0.1:{port}"
                 try:
-                    wait_for(f"{base}/readyz", 60)
-                    # The first read loads every flag into the worker's memory.
-                    wait_for(f"{base}/flags/{TARGET_FLAG}", 120, {"Authorization": f"Bearer {TOKEN}"})
                     list_url = f"{base}/flags?environment=production"
                     one_url = f"{base}/flags/{TARGET_FLAG}"
                     ofrep_url = f"{base}/ofrep/v1/evaluate/flags/{TARGET_FLAG}"
@@ -387,6 +397,25 @@ def main() -> int:
                     stop(process)
                     if bare is not None:
                         stop(bare)
+        if len(FLAG_COUNTS) > 1:
+            # No scan per request: single evaluation at the smallest and the largest size, measured alternately
+            # from two servers up at once, so that the machine's drift does not pass for a difference.
+            sizes = (FLAG_COUNTS[0], FLAG_COUNTS[-1])
+            started = {n: start_service("gunicorn", uri, f"bench_{n}", work, f"scale-{n}") for n in sizes}
+            try:
+                urls = {n: f"{base}/ofrep/v1/evaluate/flags/{TARGET_FLAG}" for n, (_, base) in started.items()}
+                samples: dict[int, list[dict[str, Any]]] = {n: [] for n in sizes}
+                for n in sizes:
+                    wrk(urls[n], post, 2)
+                for _ in range(ROUNDS):
+                    for n in sizes:
+                        samples[n].append(wrk(urls[n], post))
+                for n in sizes:
+                    record({"app": "service", "server": "gunicorn", "flags": n, "scenario": "ofrep_single_scale",
+                            **_median_run(samples[n]), "worker_rss_mb": worker_rss_mb(started[n][0].pid)})  # fmt: skip
+            finally:
+                for process, _ in started.values():
+                    stop(process)
         static = run_nginx(work, static_payload) if static_payload else None
         if static is not None:
             record({"app": "nginx_static", "server": "nginx", "flags": FLAG_COUNTS[0], "scenario": "list", **static})
@@ -422,12 +451,13 @@ def check_targets(runs: list[dict[str, Any]]) -> list[dict[str, Any]]:
             if ours and bare:
                 ratio(f"{server}: {scenario} req/s vs bare Flask", ours["rps"] / bare["rps"], limit)
                 ratio(f"{server}: {scenario} p99 vs bare Flask", ours["p99_ms"] / bare["p99_ms"], 1.25, False)
-    small = _find(runs, app="service", server="gunicorn", flags=50, scenario="ofrep_single")
-    large = _find(runs, app="service", server="gunicorn", flags=10000, scenario="ofrep_single")
+    smallest, largest = FLAG_COUNTS[0], FLAG_COUNTS[-1]
+    small = _find(runs, app="service", server="gunicorn", flags=smallest, scenario="ofrep_single_scale")
+    large = _find(runs, app="service", server="gunicorn", flags=largest, scenario="ofrep_single_scale")
     if small and large:
-        ratio("gunicorn: ofrep_single at 10,000 flags vs 50", large["rps"] / small["rps"], 0.90)
+        ratio(f"gunicorn: ofrep_single at {largest:,} flags vs {smallest:,}", large["rps"] / small["rps"], 0.90)
     if large:
-        ratio("gunicorn: worker RSS MB at 10,000 flags", large.get("worker_rss_mb"), 150, False)
+        ratio(f"gunicorn: worker RSS MB at {largest:,} flags", large.get("worker_rss_mb"), 150, False)
     return targets
 
 

@@ -90,3 +90,10 @@ def child_exit(server, worker) -> None:
     """Drop a dead worker's live gauges from the multiprocess files."""
     if os.environ.get("PROMETHEUS_MULTIPROC_DIR"):
         GunicornInternalPrometheusMetrics.mark_process_dead_on_child_exit(worker.pid)
+
+
+def post_worker_init(worker) -> None:
+    """Load the flags as each worker starts, so its first requests (and those after a recycle) do not wait."""
+    from feature_flags.snapshot import warm_up
+
+    warm_up(worker.wsgi)

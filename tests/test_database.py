@@ -11,6 +11,7 @@ from feature_flags import create_app
 from feature_flags.config import Config
 from feature_flags.demo import DEMO_FLAGS
 from feature_flags.extensions import get_store
+from feature_flags.snapshot import FRESHNESS_SECONDS
 from tests.conftest import ADMIN_TOKEN, DatabaseServer, app_on, auth
 
 
@@ -31,8 +32,9 @@ def test_outage__requests_fail_fast_with_503_then_recover_with_data_kept(own_dat
     client = app.test_client()
     assert client.post("/flags", json={"name": "survivor"}, headers=auth()).status_code == 201
 
-    # When the database goes away
+    # When the database goes away (and the in-memory flags' freshness bound has passed)
     own_database.stop()
+    time.sleep(FRESHNESS_SECONDS + 0.1)
 
     # Then reads and writes fail within 2 seconds with a JSON 503, readiness fails, liveness holds
     for call in (

@@ -42,19 +42,23 @@ def test_metrics__two_gunicorn_workers__counts_summed_across_workers(mongo_uri, 
             except requests.ConnectionError:
                 time.sleep(0.2)
 
-        # When 40 requests arrive, each on its own connection so both workers serve some
-        for _ in range(40):
-            assert requests.get(f"{base}/flags", headers={**auth(), "Connection": "close"}, timeout=5).ok
+        # When requests arrive, each on its own connection, until both workers have served some
+        def serving_pids() -> set[str]:
+            return {re.search(r"_(\d+)\.db$", p.name).group(1) for p in metrics_dir.glob("histogram_*.db")}
 
-        # Then every scrape, whichever worker answers it, counts all 40
+        sent = 0
+        while sent < 40 or (len(serving_pids()) < 2 and sent < 1000):
+            assert requests.get(f"{base}/flags", headers={**auth(), "Connection": "close"}, timeout=5).ok
+            sent += 1
+        assert len(serving_pids()) >= 2, "both workers should have served requests"
+
+        # Then every scrape, whichever worker answers it, counts them all
         pattern = re.compile(
             r'flask_http_request_duration_seconds_count\{method="GET",status="200",url_rule="/flags"\} (\S+)'
         )
         for _ in range(6):
             text = requests.get(f"{base}/metrics", headers={"Connection": "close"}, timeout=5).text
-            assert float(pattern.search(text).group(1)) == 40.0
-        pids = {re.search(r"_(\d+)\.db$", p.name).group(1) for p in metrics_dir.glob("*.db")}
-        assert len(pids) >= 2, "both workers should have served requests"
+            assert float(pattern.search(text).group(1)) == sent
     finally:
         server.terminate()
         server.wait(30)

@@ -55,3 +55,30 @@ def test_readme__token_example__creates_a_client_token(live_server):
     status, body = run(command, live_server)
     assert status == 201
     assert json.loads(body)["token"].startswith("ff_client_")
+
+
+def test_readme__ofrep_example__evaluates_with_a_client_token(client, live_server):
+    require_tool("curl")
+    client.post("/flags", json={"name": "dark-mode", "environments": {"production": True}})
+    text = README.read_text()
+    start = text.index("## Evaluation for applications")
+    block = re.search(r"```sh\n(.*?)```", text[start:], re.S).group(1).replace("http://localhost:5000", live_server)
+    result = subprocess.run(
+        ["bash", "-c", block], env={"TOKEN": ADMIN_TOKEN, "PATH": "/usr/bin:/bin"},
+        capture_output=True, text=True, timeout=30,
+    )  # fmt: skip
+    assert result.returncode == 0, result.stderr
+    answer = json.loads(result.stdout)
+    assert answer == {"key": "dark-mode", "value": True, "reason": "STATIC", "variant": "on", "metadata": {}}
+
+
+def test_readme__python_example__evaluates_through_openfeature(client, live_server):
+    client.post("/flags", json={"name": "dark-mode", "environments": {"production": True}})
+    client_token = client.post("/tokens", json={"name": "py", "role": "client", "environment": "production"}).json
+    text = README.read_text()
+    start = text.index("## Evaluation for applications")
+    code = re.search(r"```python\n(.*?)```", text[start:], re.S).group(1).replace("http://localhost:5000", live_server)
+    code = code.replace("api.get_client().get_boolean_value(", "value = api.get_client().get_boolean_value(")
+    namespace = {"client_token": client_token["token"]}
+    exec(compile(code, "README.md", "exec"), namespace)
+    assert namespace["value"] is True

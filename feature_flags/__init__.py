@@ -25,10 +25,22 @@ def create_app(config=None) -> Flask:
     # Logging first, so everything the rest of start-up says comes out as JSON.
     configure_logging(config.log_level, config.service_name)
 
-    from . import audit, auth, errors, flags, health, metrics, middleware, ofrep, openapi, snapshot, tokens, ui
+    from . import (
+        audit,
+        auth,
+        errors,
+        flags,
+        health,
+        metrics,
+        middleware,
+        ofrep,
+        openapi,
+        repository,
+        snapshot,
+        tokens,
+        ui,
+    )
     from .bodies import JSONProvider
-    from .extensions import STORE_KEY
-    from .repository import Store, create_client
 
     app = Flask(
         __name__,
@@ -47,12 +59,7 @@ def create_app(config=None) -> Flask:
     middleware.init_app(app)
     metrics.init_app(app)
 
-    uri = config.mongo_uri
-    if uri is None:
-        from .embedded import start_embedded_database
-
-        uri, app.extensions["feature_flags.embedded"] = start_embedded_database(config.data_dir)
-    app.extensions[STORE_KEY] = Store(create_client(uri, config.db_timeout_ms), config.mongo_db, config.environments)
+    repository.init_app(app)
     snapshot.init_app(app)
 
     for blueprint in (health.bp, openapi.bp, flags.bp, ofrep.bp, audit.bp, tokens.bp, ui.bp):

@@ -12,6 +12,7 @@ from typing import Any
 
 import pymongo
 from bson import ObjectId
+from flask import Flask
 from pymongo import ASCENDING, DESCENDING, MongoClient, ReturnDocument
 from pymongo.client_session import ClientSession
 from pymongo.errors import ConnectionFailure, DuplicateKeyError, InvalidOperation, OperationFailure, PyMongoError
@@ -27,6 +28,7 @@ from .errors import (
     VersionConflict,
 )
 from .evaluation import with_defaults
+from .extensions import STORE_KEY
 
 logger = logging.getLogger(__name__)
 
@@ -62,6 +64,21 @@ def create_client(uri: str, timeout_ms: int) -> MongoClient:
         journal=True,
         appname="feature-flags",
     )
+
+
+def init_app(app: Flask) -> None:
+    """Attach the app's Store: configured MongoDB, or the embedded database when none is configured.
+
+    The client connects lazily in background threads, so this is safe before gunicorn's workers serve.
+    """
+    config = app.config["FF"]
+    uri = config.mongo_uri
+    if uri is None:
+        from .embedded import start_embedded_database
+
+        uri, app.extensions["feature_flags.embedded"] = start_embedded_database(config.data_dir)
+    client = create_client(uri, config.db_timeout_ms)
+    app.extensions[STORE_KEY] = Store(client, config.mongo_db, config.environments)
 
 
 @contextmanager

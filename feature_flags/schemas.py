@@ -46,7 +46,7 @@ def _known_environment(value: str, info: ValidationInfo) -> str:
     return value
 
 
-def _known_environment_keys(value: dict[str, bool], info: ValidationInfo) -> dict[str, bool]:
+def _known_environment_keys(value: dict[str, Any], info: ValidationInfo) -> dict[str, Any]:
     for key in value:
         _known_environment(key, info)
     return value
@@ -233,15 +233,9 @@ class EnvironmentTargeting(RequestModel):
     serve: Serve = evaluation.DEFAULT_SERVE
 
 
-def _known_environment_map(value: dict[str, Any], info: ValidationInfo) -> dict[str, Any]:
-    for key in value:
-        _known_environment(key, info)
-    return value
-
-
 Targeting = Annotated[
     dict[str, EnvironmentTargeting],
-    AfterValidator(_known_environment_map),
+    AfterValidator(_known_environment_keys),
     Field(
         description="Environment name to its targeting; an environment left out serves 'on' to everyone",
         json_schema_extra=ENVIRONMENT_KEYS,
@@ -249,7 +243,7 @@ Targeting = Annotated[
 ]
 TargetingChanges = Annotated[
     dict[str, EnvironmentTargeting | None],
-    AfterValidator(_known_environment_map),
+    AfterValidator(_known_environment_keys),
     Field(
         description="Merged environment by environment; null removes an environment's targeting",
         json_schema_extra=ENVIRONMENT_KEYS,

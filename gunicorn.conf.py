@@ -29,7 +29,7 @@ bind = f"{os.environ.get('HOST', '0.0.0.0')}:{_int('PORT', 5000)}"
 worker_class = "gthread"
 workers = _int("GUNICORN_WORKERS", 2)
 threads = _int("GUNICORN_THREADS", 4)
-# A request longer than this is stuck (the database timeout is 1.5 s); the worker is replaced.
+# A request longer than this is stuck (the database timeout is 1 s); the worker is replaced.
 timeout = _int("GUNICORN_TIMEOUT", 30)
 # On SIGTERM (a Kubernetes rollout) in-flight requests get this long to finish; below the pod's 30 s grace period.
 graceful_timeout = _int("GUNICORN_GRACEFUL_TIMEOUT", 20)

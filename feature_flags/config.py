@@ -93,7 +93,7 @@ class Config:
     port: int = 5000
     log_level: str = "INFO"
     service_name: str = "feature-flags"
-    db_timeout_ms: int = 1500
+    db_timeout_ms: int = 1000
     auth_enabled: bool = True
     admin_token: str | None = field(default=None, repr=False)
     metrics_token: str | None = field(default=None, repr=False)
@@ -139,7 +139,7 @@ class Config:
             port=_int(env, "PORT", 5000, 1, 65535),
             log_level=log_level,
             service_name=(env.get("FF_SERVICE_NAME") or "feature-flags").strip(),
-            db_timeout_ms=_int(env, "FF_DB_TIMEOUT_MS", 1500, 100, 60000),
+            db_timeout_ms=_int(env, "FF_DB_TIMEOUT_MS", 1000, 100, 60000),
             auth_enabled=auth_word in TRUE_WORDS,
             admin_token=admin_token,
             metrics_token=env.get("FF_METRICS_TOKEN") or None,

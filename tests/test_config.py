@@ -21,6 +21,7 @@ def test_defaults__empty_environment__newcomer_settings():
     assert (config.host, config.port) == ("127.0.0.1", 5000)
     assert config.seed_demo is True and config.auth_enabled is True
     assert config.data_dir == Path("data")
+    assert config.db_timeout_ms == 1000  # with the driver's overshoot, requests still fail within 2 s
 
 
 def test_values__read_and_typed():

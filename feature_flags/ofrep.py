@@ -7,13 +7,13 @@ client token's; an admin token names it with ?environment= (the default environm
 from __future__ import annotations
 
 import hashlib
-import json
 from typing import Any
 
 from flask import Blueprint, Response, current_app, request
 
 from .auth import authenticate, environment_for_read
-from .errors import UnknownEnvironment
+from .bodies import read_json_object
+from .errors import InvalidJson, UnknownEnvironment
 from .evaluation import GENERAL, INVALID_CONTEXT, EvaluationError, evaluate
 from .openapi import documented
 from .snapshot import current_snapshot, to_json
@@ -59,17 +59,10 @@ def _json(body: Any, status: int = 200) -> Response:
 
 def _context() -> dict[str, Any]:
     """Return the request's evaluation context; an absent body or context is an empty one."""
-    raw = request.get_data(cache=False)
-    if not raw.strip():
-        return {}
     try:
-        body = json.loads(raw)
-    except (ValueError, UnicodeDecodeError) as error:
-        raise OfrepFailure(400, PARSE_ERROR, f"The body is not valid JSON: {error}.") from None
-    except RecursionError:
-        raise OfrepFailure(400, PARSE_ERROR, "The body is nested too deeply.") from None
-    if not isinstance(body, dict):
-        raise OfrepFailure(400, PARSE_ERROR, 'The body must be a JSON object like {"context": {...}}.')
+        body = read_json_object(required=False)
+    except InvalidJson as error:
+        raise OfrepFailure(400, PARSE_ERROR, f'{error.message} Send {{"context": {{...}}}}.') from None
     context = body.get("context", {})
     if context is None:
         return {}

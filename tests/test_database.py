@@ -137,3 +137,16 @@ def test_demo__seed_disabled__empty(make_app):
     app = make_app(seed_demo=False, mongo_db=f"test_{uuid.uuid4().hex[:12]}")
     assert app.test_client().get("/flags", headers=auth()).json == []
     get_store(app).client.drop_database(get_store(app).db.name)
+
+
+def test_embedded__data_folder_in_use__clear_config_error(tmp_path):
+    from feature_flags.config import ConfigError
+
+    config = Config(mongo_uri=None, data_dir=tmp_path / "data", admin_token=ADMIN_TOKEN, seed_demo=False)
+    first = create_app(config)
+    try:
+        with pytest.raises(ConfigError, match="in use by another process"):
+            create_app(config)
+    finally:
+        get_store(first).client.close()
+        first.extensions["feature_flags.embedded"].stop()

@@ -1,12 +1,13 @@
-"""Reading request bodies: JSON objects only, with clear errors for everything else."""
+"""Request and response bodies: JSON objects in, with clear errors for everything else; JSON out."""
 
 from __future__ import annotations
 
+import hashlib
 import json
 from datetime import UTC, datetime
 from typing import Any
 
-from flask import request
+from flask import Response, current_app, request
 from flask.json.provider import DefaultJSONProvider
 
 from .errors import InvalidJson
@@ -47,3 +48,20 @@ class JSONProvider(DefaultJSONProvider):
         if isinstance(value, datetime):
             return iso8601(value)
         return DefaultJSONProvider.default(value)
+
+
+def body_etag(body: bytes) -> str:
+    """Return an ETag for a response body: its hash, so equal answers share it."""
+    return hashlib.blake2b(body, digest_size=16).hexdigest()
+
+
+def prebuilt_response(body: bytes, etag: str) -> Response:
+    """Answer with bytes built ahead of time, or 304 when the client holds them already."""
+    # Weak comparison, as RFC 9110 has it for If-None-Match: a compressing proxy sends the tag back as W/"...".
+    # A direct check rather than make_conditional, which would also process Range headers on every read.
+    if request.if_none_match.contains_weak(etag):
+        response = current_app.response_class(status=304)
+    else:
+        response = current_app.response_class(body, mimetype="application/json")
+    response.set_etag(etag)
+    return response

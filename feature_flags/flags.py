@@ -2,13 +2,12 @@
 
 from __future__ import annotations
 
-import hashlib
 from typing import Any
 
 from flask import Blueprint, Response, current_app, g, jsonify, request
 
 from .auth import actor_name, authenticate, environment_for_read, require_admin
-from .bodies import read_json_object
+from .bodies import body_etag, prebuilt_response, read_json_object
 from .errors import ValidationFailed, VersionConflict
 from .extensions import get_metrics, get_store
 from .openapi import documented
@@ -57,17 +56,6 @@ def _flag_response(flag: dict[str, Any], status: int = 200) -> Response:
     return response
 
 
-def _prebuilt_response(body: bytes, etag: str) -> Response:
-    """Answer a read with bytes built ahead of time, or 304 when the client holds them already."""
-    # A direct If-None-Match check: make_conditional would also process Range headers on every read.
-    if request.if_none_match.contains_weak(etag):
-        response = current_app.response_class(status=304)
-    else:
-        response = current_app.response_class(body, mimetype="application/json")
-    response.set_etag(etag)
-    return response
-
-
 def _changed(action: str) -> None:
     get_metrics().flag_changes.labels(action=action).inc()
 
@@ -80,10 +68,10 @@ def list_flags():
 
     def build() -> tuple[bytes, str]:
         body = to_json([_with_enabled(flag, environment) for flag in snapshot.ordered]).encode()
-        return body, hashlib.blake2b(body, digest_size=16).hexdigest()
+        return body, body_etag(body)
 
     # Built once per snapshot and environment: until a flag changes, a request only looks it up.
-    return _prebuilt_response(*snapshot.memo(("list", environment), build))
+    return prebuilt_response(*snapshot.memo(("list", environment), build))
 
 
 @bp.post("/flags")
@@ -104,7 +92,7 @@ def get_flag(ident: str):
     snapshot = current_snapshot()
     flag = snapshot.find(ident)
     # Serialised once per snapshot: a read only looks the bytes up.
-    return _prebuilt_response(snapshot.memo(("flag", flag["_id"]), lambda: to_json(flag).encode()), etag_of(flag))
+    return prebuilt_response(snapshot.memo(("flag", flag["_id"]), lambda: to_json(flag).encode()), etag_of(flag))
 
 
 @bp.put("/flags/<ident>")

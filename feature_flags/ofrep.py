@@ -6,13 +6,12 @@ client token's; an admin token names it with ?environment= (the default environm
 
 from __future__ import annotations
 
-import hashlib
 from typing import Any
 
 from flask import Blueprint, Response, current_app, request
 
 from .auth import authenticate, environment_for_read
-from .bodies import read_json_object
+from .bodies import body_etag, prebuilt_response, read_json_object
 from .errors import InvalidJson, UnknownEnvironment
 from .evaluation import GENERAL, INVALID_CONTEXT, EvaluationError, evaluate
 from .openapi import documented
@@ -109,13 +108,6 @@ def evaluate_all_flags():
             results.append(_success(flag, environment, context))
         except EvaluationError as error:
             results.append({"key": flag["name"], "errorCode": error.code, "errorDetails": error.message})
-    body = to_json({"flags": results})
+    body = to_json({"flags": results}).encode()
     # The ETag is the answer's own hash: equal answers share it, whatever changed elsewhere.
-    etag = hashlib.blake2b(body.encode(), digest_size=12).hexdigest()
-    # Weak comparison, as RFC 9110 has it for If-None-Match: a compressing proxy sends the tag back as W/"...".
-    if request.if_none_match.contains_weak(etag):
-        response = Response(status=304)
-    else:
-        response = current_app.response_class(body, mimetype="application/json")
-    response.set_etag(etag)
-    return response
+    return prebuilt_response(body, body_etag(body))

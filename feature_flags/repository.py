@@ -311,11 +311,6 @@ class Store:
         # Flags stored before variants and targeting existed read back as plain booleans.
         return with_defaults(flag)
 
-    def find_all_flags(self) -> list[dict[str, Any]]:
-        """Return every flag, ordered by name."""
-        with _translated_errors():
-            return [self._flag_out(d) for d in self._flags.find({}, {"recent_events": 0}).sort("name", 1)]
-
     def find_flag(self, ident: str) -> dict[str, Any]:
         """Return the flag with this id or name, or raise FlagNotFound."""
         with _translated_errors():

@@ -43,6 +43,9 @@ FLAGS_REVISION_ID = "flags-revision"
 # How long one wait on the change stream blocks before it reports "nothing new", proving the stream alive.
 CHANGE_WAIT_MS = 200
 FULL_READ_TIMEOUT_SECONDS = 30
+# An abort gets its own short deadline: the request's has often run out by then, and a failed abort costs
+# only time (the server reaps the transaction later), so it must not hold the answer up for long.
+ABORT_TIMEOUT_SECONDS = 0.5
 
 
 def utcnow() -> datetime:
@@ -247,18 +250,16 @@ class Store:
         what a crash in between leaves behind.
         """
         if self.supports_transactions:
-            # Without this bound with_transaction retries transient errors for up to two minutes.
-            with pymongo.timeout(self.client.options.timeout), self.client.start_session() as session:
 
-                def apply(session: ClientSession) -> None:
-                    if not write(session):
-                        raise _StaleWrite()
-                    self._audit.insert_one(event, session=session)
+            def apply(session: ClientSession) -> None:
+                if not write(session):
+                    raise _StaleWrite()
+                self._audit.insert_one(event, session=session)
 
-                try:
-                    session.with_transaction(apply)
-                except _StaleWrite:
-                    return False
+            try:
+                self._in_transaction(apply)
+            except _StaleWrite:
+                return False
             return True
         self._audit.insert_one({**event, "state": "pending"})
         try:
@@ -271,6 +272,51 @@ class Store:
         else:
             self._audit.delete_one({"_id": event["_id"]})
         return applied
+
+    def _in_transaction(self, apply: Callable[[ClientSession], None]) -> None:
+        """Run apply in a transaction, retried on transient errors within the operation timeout.
+
+        Whatever happens, a transaction this started is aborted before returning. pymongo's with_transaction
+        does not do that once the deadline has passed (its abort runs under the expired timeout and is never
+        sent), and the server then holds the flag's document for its whole transaction lifetime (60 s by
+        default), refusing every other write to it.
+        """
+        session = self.client.start_session()
+        try:
+            # Without this bound transient errors would be retried for as long as the server keeps failing.
+            with pymongo.timeout(self.client.options.timeout):
+                while True:
+                    session.start_transaction()
+                    try:
+                        apply(session)
+                        self._commit(session)
+                        return
+                    except PyMongoError as error:
+                        if not error.has_error_label("TransientTransactionError") or getattr(error, "timeout", False):
+                            raise
+                        self._abort(session)
+        finally:
+            self._abort(session)
+            session.end_session()
+
+    @staticmethod
+    def _commit(session: ClientSession) -> None:
+        while True:
+            try:
+                session.commit_transaction()
+                return
+            except PyMongoError as error:
+                # The commit may or may not have landed; committing again is safe and tells which.
+                if error.has_error_label("UnknownTransactionCommitResult") and not getattr(error, "timeout", False):
+                    continue
+                raise
+
+    @staticmethod
+    def _abort(session: ClientSession) -> None:
+        """Abort the session's transaction if one is open, in a deadline of its own (errors are swallowed)."""
+        if session.in_transaction:
+            with pymongo.timeout(ABORT_TIMEOUT_SECONDS):
+                session.abort_transaction()
 
     def recover_pending_events(self, grace: timedelta = PENDING_EVENT_GRACE) -> int:
         """Confirm or drop audit events left pending by a crash; return how many were settled."""

@@ -2,17 +2,22 @@
 
 from __future__ import annotations
 
+import signal
+import subprocess
+import sys
+import threading
 import time
 import uuid
 
 import pytest
+from pymongo import MongoClient
 
 from feature_flags import create_app
 from feature_flags.config import Config
 from feature_flags.demo import DEMO_FLAGS
 from feature_flags.extensions import get_store
 from feature_flags.snapshot import FRESHNESS_SECONDS
-from tests.conftest import ADMIN_TOKEN, DatabaseServer, app_on, auth
+from tests.conftest import ADMIN_TOKEN, DatabaseServer, app_on, auth, free_port
 
 
 @pytest.fixture
@@ -150,3 +155,122 @@ def test_embedded__data_folder_in_use__clear_config_error(tmp_path):
     finally:
         get_store(first).client.close()
         first.extensions["feature_flags.embedded"].stop()
+
+
+def _until_ok(call, seconds: float) -> float:
+    """Repeat call until it answers 200; return how long that took, or fail after seconds."""
+    started = time.monotonic()
+    while time.monotonic() - started < seconds:
+        if call().status_code == 200:
+            return time.monotonic() - started
+        time.sleep(0.2)
+    pytest.fail(f"no 200 within {seconds} s")
+
+
+def test_write__outlives_its_deadline__transaction_aborted_and_next_write_succeeds(database_server):
+    # Given a flag, and a database that stalls the next insert (the audit event) past the write's deadline
+    server = database_server("--enable-test-commands")
+    client = app_on(server).test_client()
+    assert client.post("/flags", json={"name": "stalled"}, headers=auth()).status_code == 201
+    admin = MongoClient(server.uri)
+    admin.admin.command(
+        {
+            "configureFailPoint": "failCommand",
+            "mode": {"times": 1},
+            "data": {"failCommands": ["insert"], "blockConnection": True, "blockTimeMS": 1500},
+        }
+    )
+
+    # When a toggle runs out of time after it changed the flag inside its transaction
+    assert client.post("/flags/stalled/toggle", headers=auth()).status_code == 503
+
+    # Then the transaction was aborted: the next change to the same flag succeeds at once, not after the
+    # server reaps the transaction (60 s)
+    assert _until_ok(lambda: client.post("/flags/stalled/toggle", headers=auth()), 5) < 3
+    history = client.get("/flags/stalled/history", headers=auth()).json["events"]
+    assert [event["action"] for event in history] == ["flag.toggled", "flag.created"]
+    admin.close()
+
+
+def test_write__database_killed_under_load_and_restarted__writes_to_the_flag_succeed_within_seconds(database_server):
+    # Given toggles of one flag running in four threads
+    server = database_server("--sync-on-commit")
+    app = app_on(server)
+    client = app.test_client()
+    assert client.post("/flags", json={"name": "busy"}, headers=auth()).status_code == 201
+    stop = threading.Event()
+
+    def toggle_until_stopped():
+        own = app.test_client()
+        while not stop.is_set():
+            own.post("/flags/busy/toggle", headers=auth())
+
+    threads = [threading.Thread(target=toggle_until_stopped) for _ in range(4)]
+    for thread in threads:
+        thread.start()
+    time.sleep(1.5)
+
+    # When the database is killed mid-write and comes back on the same data
+    server.process.send_signal(signal.SIGKILL)
+    server.process.wait()
+    server.start()
+    stop.set()
+    for thread in threads:
+        thread.join(10)
+
+    # Then writes to that very flag succeed within seconds
+    assert _until_ok(lambda: client.post("/flags/busy/toggle", headers=auth()), 10) < 5
+
+
+KILLED_WRITER = """
+import sys, time
+from pymongo import MongoClient
+from bson import ObjectId
+client = MongoClient(sys.argv[1])
+flags = client[sys.argv[2]].flags
+session = client.start_session()
+session.start_transaction()
+flags.update_one({"name": "orphaned"}, {"$inc": {"version": 1}}, session=session)
+print("in transaction", flush=True)
+time.sleep(600)
+"""
+
+# A database whose transactions are reaped after this long, as the README asks of production MongoDB.
+SHORT_TRANSACTION_LIFETIME = """
+import sys, time
+from secantus import SecantusDBServer
+server = SecantusDBServer(host="127.0.0.1", port=int(sys.argv[1]), storage_path=":memory:",
+                          transaction_lifetime_seconds=float(sys.argv[2]))
+server.start()
+print("listening", flush=True)
+time.sleep(600)
+"""
+
+
+def test_write__writer_killed_inside_a_transaction__writes_resume_once_the_server_reaps_it(tmp_path):
+    # Given a database that reaps abandoned transactions after 3 s (transactionLifetimeLimitSeconds)
+    port = free_port()
+    database = subprocess.Popen(
+        [sys.executable, "-c", SHORT_TRANSACTION_LIFETIME, str(port), "3"], stdout=subprocess.PIPE, text=True
+    )
+    try:
+        assert database.stdout.readline().strip() == "listening"
+        server = DatabaseServer(port=port)
+        client = app_on(server).test_client()
+        assert client.post("/flags", json={"name": "orphaned"}, headers=auth()).status_code == 201
+
+        # When a writer (a gunicorn worker, say) is killed while its transaction holds the flag
+        writer = subprocess.Popen(
+            [sys.executable, "-c", KILLED_WRITER, server.uri, "app"], stdout=subprocess.PIPE, text=True
+        )
+        assert writer.stdout.readline().strip() == "in transaction"
+        writer.kill()
+        writer.wait()
+
+        # Then the flag can be changed again within seconds of the lifetime limit, with nothing lost
+        assert _until_ok(lambda: client.post("/flags/orphaned/toggle", headers=auth()), 10) < 6
+        flag = client.get("/flags/orphaned", headers=auth()).json
+        assert flag["version"] == 2
+    finally:
+        database.kill()
+        database.wait()

@@ -10,18 +10,20 @@ from typing import Any
 from flask import Response, current_app, request
 from flask.json.provider import DefaultJSONProvider
 
-from .errors import InvalidJson
+from .errors import BodyTooLarge, InvalidJson
 
 
-def read_json_object(required: bool = True) -> dict[str, Any]:
-    """Return the body as a dict; an empty body is {} unless required."""
+def read_json_object(required: bool = True, max_bytes: int | None = None) -> dict[str, Any]:
+    """Return the body as a dict; an empty body is {} unless required; BodyTooLarge past max_bytes."""
     raw = request.get_data(cache=False)
+    if max_bytes is not None and len(raw) > max_bytes:
+        raise BodyTooLarge(f"The body is over {max_bytes} bytes.")
     if not raw.strip():
         if required:
             raise InvalidJson("The request needs a JSON object body.")
         return {}
     try:
-        data = json.loads(raw)
+        data = json.loads(raw, parse_constant=_refuse_constant)
     except (ValueError, UnicodeDecodeError) as error:
         raise InvalidJson(f"The body is not valid JSON: {error}.") from None
     except RecursionError:
@@ -29,6 +31,12 @@ def read_json_object(required: bool = True) -> dict[str, Any]:
     if not isinstance(data, dict):
         raise InvalidJson(f"The body must be a JSON object, not {type(data).__name__}.")
     return data
+
+
+def _refuse_constant(name: str) -> Any:
+    # Python's parser accepts NaN, Infinity and -Infinity, which no standard JSON reader does: stored, they
+    # would make every later answer unreadable (a browser's JSON.parse fails on them).
+    raise ValueError(f"{name} is not JSON; numbers must be finite")
 
 
 def iso8601(moment: datetime) -> str:
@@ -42,6 +50,11 @@ class JSONProvider(DefaultJSONProvider):
     """Flask's JSON with ISO 8601 times and fields kept in the order they were built."""
 
     sort_keys = False
+
+    def dumps(self, obj: Any, **kwargs: Any) -> str:
+        """Serialise as standard JSON: a non-finite number raises rather than emitting NaN or Infinity."""
+        kwargs.setdefault("allow_nan", False)
+        return super().dumps(obj, **kwargs)
 
     @staticmethod
     def default(value: Any) -> Any:

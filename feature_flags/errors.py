@@ -41,6 +41,18 @@ class InvalidJson(ApiError):
     message = "The request body must be a JSON object."
 
 
+class BodyTooLarge(ApiError):
+    status_code = 413
+    code = "request_entity_too_large"
+    message = "The request body is too large."
+
+
+class FlagTooLarge(ApiError):
+    status_code = 413
+    code = "flag_too_large"
+    message = "The flag is too large to store."
+
+
 class UnknownEnvironment(ApiError):
     code = "unknown_environment"
     message = "That environment does not exist."

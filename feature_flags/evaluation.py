@@ -40,6 +40,12 @@ TARGETING_MATCH = "TARGETING_MATCH"
 SPLIT = "SPLIT"
 DISABLED = "DISABLED"
 
+# Bounds on an evaluation context, so one evaluation costs bounded time whatever a client sends.
+MAX_CONTEXT_BYTES = 32 * 1024
+MAX_CONTEXT_ATTRIBUTES = 100
+MAX_CONTEXT_STRING_LENGTH = 1024
+MAX_ATTRIBUTE_NAME_LENGTH = 100
+
 TARGETING_KEY_MISSING = "TARGETING_KEY_MISSING"
 INVALID_CONTEXT = "INVALID_CONTEXT"
 GENERAL = "GENERAL"
@@ -218,6 +224,25 @@ def condition_holds(condition: Mapping[str, Any], context: Mapping[str, Any]) ->
             raise EvaluationError(GENERAL, f"the flag compares {attribute!r} with an invalid date")
         return moment < limit if op == "before" else moment > limit
     raise EvaluationError(GENERAL, f"unknown operator {op!r}")
+
+
+def check_context(context: Mapping[str, Any]) -> None:
+    """Raise EvaluationError(INVALID_CONTEXT) if the context exceeds its bounds (attributes, names, strings)."""
+    if len(context) > MAX_CONTEXT_ATTRIBUTES:
+        raise EvaluationError(
+            INVALID_CONTEXT, f"the context has {len(context)} attributes; at most {MAX_CONTEXT_ATTRIBUTES} are allowed"
+        )
+    for name, value in context.items():
+        if len(name) > MAX_ATTRIBUTE_NAME_LENGTH:
+            raise EvaluationError(
+                INVALID_CONTEXT, f"attribute names are at most {MAX_ATTRIBUTE_NAME_LENGTH} characters long"
+            )
+        if isinstance(value, str) and len(value) > MAX_CONTEXT_STRING_LENGTH:
+            raise EvaluationError(
+                INVALID_CONTEXT,
+                f"context attribute {name[:MAX_ATTRIBUTE_NAME_LENGTH]!r} is {len(value)} characters long; "
+                f"at most {MAX_CONTEXT_STRING_LENGTH} are allowed",
+            )
 
 
 def _split_variant(flag: Mapping[str, Any], split: Mapping[str, int], context: Mapping[str, Any]) -> tuple[str, bool]:

@@ -11,7 +11,16 @@ from .bodies import body_etag, prebuilt_response, read_json_object
 from .errors import ValidationFailed, VersionConflict
 from .extensions import get_metrics, get_store
 from .openapi import documented
-from .schemas import Flag, FlagCreate, FlagUpdate, ToggleRequest, check_flag_references, flag_changes, parse
+from .schemas import (
+    Flag,
+    FlagCreate,
+    FlagUpdate,
+    ToggleRequest,
+    check_flag_references,
+    check_flag_size,
+    flag_changes,
+    parse,
+)
 from .snapshot import current_snapshot, flag_cache, to_json
 
 bp = Blueprint("flags", __name__)
@@ -80,6 +89,7 @@ def create_flag():
     require_admin()
     fields = parse(FlagCreate, read_json_object(), _environments()).model_dump()
     check_flag_references(fields, _environments())
+    check_flag_size(fields)
     flag = get_store().create_flag(fields, actor_name(), g.request_id)
     flag_cache().written(flag)
     _changed("created")

@@ -12,8 +12,8 @@ from flask import Blueprint, Response, current_app, request
 
 from .auth import authenticate, environment_for_read
 from .bodies import body_etag, prebuilt_response, read_json_object
-from .errors import InvalidJson, UnknownEnvironment
-from .evaluation import GENERAL, INVALID_CONTEXT, EvaluationError, evaluate
+from .errors import BodyTooLarge, InvalidJson, UnknownEnvironment
+from .evaluation import GENERAL, INVALID_CONTEXT, MAX_CONTEXT_BYTES, EvaluationError, check_context, evaluate
 from .openapi import documented
 from .snapshot import current_snapshot, to_json
 
@@ -57,9 +57,13 @@ def _json(body: Any, status: int = 200) -> Response:
 
 
 def _context() -> dict[str, Any]:
-    """Return the request's evaluation context; an absent body or context is an empty one."""
+    """Return the request's evaluation context within its bounds; an absent body or context is an empty one."""
+    if (request.content_length or 0) > MAX_CONTEXT_BYTES:
+        raise _context_too_large()
     try:
-        body = read_json_object(required=False)
+        body = read_json_object(required=False, max_bytes=MAX_CONTEXT_BYTES)
+    except BodyTooLarge:
+        raise _context_too_large() from None
     except InvalidJson as error:
         raise OfrepFailure(400, PARSE_ERROR, f'{error.message} Send {{"context": {{...}}}}.') from None
     context = body.get("context", {})
@@ -67,7 +71,15 @@ def _context() -> dict[str, Any]:
         return {}
     if not isinstance(context, dict):
         raise OfrepFailure(400, INVALID_CONTEXT, "context must be a JSON object.")
+    try:
+        check_context(context)
+    except EvaluationError as error:
+        raise OfrepFailure(400, error.code, error.message) from None
     return context
+
+
+def _context_too_large() -> OfrepFailure:
+    return OfrepFailure(400, INVALID_CONTEXT, f"The request is over {MAX_CONTEXT_BYTES} bytes, the bound of a context.")
 
 
 def _success(flag: dict[str, Any], environment: str, context: dict[str, Any]) -> dict[str, Any]:

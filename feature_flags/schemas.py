@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import math
 import re
 from typing import Annotated, Any, Literal
@@ -26,15 +27,31 @@ from pydantic import (
 )
 
 from . import evaluation
-from .errors import ValidationFailed
+from .errors import FlagTooLarge, ValidationFailed
 
-FLAG_NAME_PATTERN = r"^[A-Za-z0-9._-]{1,100}$"
+# Not 24 hex digits (the API would take it for another flag's id) and not only dots (a path segment).
+FLAG_NAME_PATTERN = r"^(?![0-9A-Fa-f]{24}$)(?!\.+$)[A-Za-z0-9._-]{1,100}$"
 MAX_DESCRIPTION_LENGTH = 1000
 
+
+def _flag_name(value: str) -> str:
+    if re.fullmatch(FLAG_NAME_PATTERN, value):
+        return value
+    if re.fullmatch(r"[0-9A-Fa-f]{24}", value):
+        raise ValueError("a name of 24 hexadecimal digits would read as a flag id; add a letter or a '-'")
+    if re.fullmatch(r"\.+", value):
+        raise ValueError("a name needs a letter, digit, '-' or '_', not only dots")
+    raise ValueError("a name is 1 to 100 letters, digits, '-', '_' or '.'")
+
+
 FlagName = Annotated[
-    str,
-    StringConstraints(pattern=FLAG_NAME_PATTERN),
-    Field(description="1 to 100 letters, digits, '-', '_' or '.'; unique", examples=["new-checkout"]),
+    StrictStr,
+    AfterValidator(_flag_name),
+    Field(
+        description="1 to 100 letters, digits, '-', '_' or '.'; unique; not 24 hex digits, not only dots",
+        examples=["new-checkout"],
+        json_schema_extra={"pattern": FLAG_NAME_PATTERN, "minLength": 1, "maxLength": 100},
+    ),
 ]
 Description = Annotated[str, Field(max_length=MAX_DESCRIPTION_LENGTH, description="Free text for people")]
 
@@ -78,10 +95,16 @@ class RequestModel(BaseModel):
 
 # -- evaluation fields: variants, targeting rules, splits --------------------------------------------
 
+# What one evaluation may cost is bounded here and by MAX_FLAG_BYTES: rules per environment, conditions per
+# rule, values per condition and their length (a value longer than any context value could never match).
 MAX_VARIANTS = 100
-MAX_RULES = 100
-MAX_CONDITIONS = 50
+MAX_RULES = 50
+MAX_CONDITIONS = 20
 MAX_CONDITION_VALUES = 1000
+MAX_CONDITION_VALUE_LENGTH = evaluation.MAX_CONTEXT_STRING_LENGTH
+# A flag as stored, in bytes of compact JSON: large variant values or user lists belong elsewhere, and every
+# flag is held in memory by every worker and sent whole in each list.
+MAX_FLAG_BYTES = 64 * 1024
 MAX_VALUE_DEPTH = 32
 VARIANT_NAME_PATTERN = r"^[A-Za-z0-9_-]{1,64}$"
 ATTRIBUTE_PATTERN = r"^[A-Za-z0-9_][A-Za-z0-9_.:@/-]{0,99}$"
@@ -180,7 +203,12 @@ Serve = Annotated[
 ]
 
 ConditionOp = Literal[evaluation.OPS]  # type: ignore[valid-type]
-ConditionValue = StrictStr | StrictInt | StrictFloat | StrictBool
+ConditionValue = (
+    Annotated[StrictStr, StringConstraints(max_length=MAX_CONDITION_VALUE_LENGTH)]
+    | StrictInt
+    | StrictFloat
+    | StrictBool
+)
 
 
 class Condition(RequestModel):
@@ -299,6 +327,22 @@ def check_flag_references(flag: dict[str, Any], environments: tuple[str, ...]) -
         raise ValidationFailed(f"{errors[0]['field']}: {errors[0]['message']}", details=errors)
 
 
+FLAG_CONTENT_FIELDS = ("name", "description", "environments", "variants", "off_variant", "targeting", "stickiness")
+
+
+def check_flag_size(flag: dict[str, Any]) -> None:
+    """Raise FlagTooLarge if the flag's content is over MAX_FLAG_BYTES as compact JSON."""
+    content = {key: flag[key] for key in FLAG_CONTENT_FIELDS if key in flag}
+    size = len(json.dumps(content, separators=(",", ":"), ensure_ascii=False, default=str).encode())
+    if size > MAX_FLAG_BYTES:
+        raise FlagTooLarge(
+            f"The flag would be {size:,} bytes; a flag holds at most {MAX_FLAG_BYTES:,} "
+            "(variants, rules and descriptions together).",
+            limit_bytes=MAX_FLAG_BYTES,
+            size_bytes=size,
+        )
+
+
 def flag_changes(current: dict[str, Any], changes: dict[str, Any], environments: tuple[str, ...]) -> dict[str, Any]:
     """Merge an update's targeting into the flag's, check the result serves only its variants; return the changes."""
     merged = dict(changes)
@@ -311,6 +355,7 @@ def flag_changes(current: dict[str, Any], changes: dict[str, Any], environments:
                 targeting[environment] = settings
         merged["targeting"] = targeting
     check_flag_references({**current, **merged}, environments)
+    check_flag_size({**current, **merged})
     return merged
 
 

@@ -29,6 +29,14 @@ RAW_BODIES = [
     ("invalid utf-8", b'{"name": "\xff"}', "invalid_json"),
     ("empty", b"", "invalid_json"),
     ("nested too deeply", b"[" * 100_000, "invalid_json"),
+    ("NaN in a variant", b'{"name": "n", "variants": {"on": {"x": NaN}, "off": {"x": 1}}}', "invalid_json"),
+    ("Infinity in a variant", b'{"name": "n", "variants": {"on": Infinity, "off": 0}}', "invalid_json"),
+    (
+        "-Infinity in a condition",
+        b'{"name": "n", "targeting": {"production": {"rules": [{"when": [{"attribute": "a", "op": "in", '
+        b'"values": [-Infinity]}], "serve": "on"}]}}}',
+        "invalid_json",
+    ),
     ("deep inside an object", b'{"name": "x", "description": ' + b"[" * 5000 + b"]" * 5000 + b"}", "invalid_json"),
 ]
 
@@ -51,6 +59,10 @@ CREATE_BODIES = [
     ("name with dollar", {"name": "$where"}),
     ("name with slash", {"name": "a/b"}),
     ("name with html", {"name": "<b>x</b>"}),
+    ("name of 24 hex digits, like an id", {"name": "5f0c2a9e1b3d4c5e6f708192"}),
+    ("name of 24 hex digits in capitals", {"name": "5F0C2A9E1B3D4C5E6F708192"}),
+    ("name a dot", {"name": "."}),
+    ("name only dots", {"name": ".."}),
     ("name not a string", {"name": 7}),
     ("name is object", {"name": {"$ne": None}}),
     ("description too long", {"name": "ok", "description": LONG}),
@@ -127,7 +139,7 @@ def test_create__description_at_limit__accepted(client):
     assert response.status_code == 201
 
 
-@pytest.mark.parametrize("name", ["a", "A.b-c_d", "9" * 100, "release.2026.q4"])
+@pytest.mark.parametrize("name", ["a", "A.b-c_d", "9" * 100, "release.2026.q4", "5f0c2a9e1b3d4c5e6f70819", "..a"])
 def test_create__valid_names__accepted(client, name):
     assert client.post("/flags", json={"name": name}).status_code == 201
 
@@ -144,3 +156,92 @@ def test_create__json_without_content_type__accepted(client):
     # curl -d without -H sends form encoding; the body is still JSON and is read as such.
     response = client.post("/flags", data='{"name": "plain"}')
     assert response.status_code == 201
+
+
+def test_rename__to_another_flags_id__400_and_both_flags_unchanged(client, flag):
+    # Given a second flag, whose id is 24 hex digits
+    other = client.post("/flags", json={"name": "other"}).json
+
+    # When the first is renamed to that id
+    response = client.put("/flags/existing", json={"name": other["_id"]})
+
+    # Then it is refused, naming the field, and the id still finds the second flag
+    assert response.status_code == 400
+    assert response.json["details"][0]["field"] == "name"
+    assert "flag id" in response.json["message"]
+    assert client.get(f"/flags/{other['_id']}").json["name"] == "other"
+    assert client.get("/flags/existing").json == flag
+
+
+def test_json_out__non_finite_number__refused_rather_than_emitted(app):
+    # Whatever reaches a response, it is standard JSON or nothing: NaN and Infinity raise.
+    with app.app_context():
+        for value in (float("nan"), float("inf"), float("-inf")):
+            with pytest.raises(ValueError):
+                app.json.dumps({"x": value})
+        assert app.json.dumps({"x": 1.5}) == '{"x": 1.5}'
+
+
+def _rule(conditions: int = 1, values: int = 1, value: str = "v") -> dict:
+    return {"when": [{"attribute": "plan", "op": "in", "values": [value] * values}] * conditions, "serve": "on"}
+
+
+OVERSIZED_TARGETING = [
+    ("51 rules in an environment", {"rules": [_rule()] * 51}),
+    ("21 conditions in a rule", {"rules": [_rule(conditions=21)]}),
+    ("1,001 values in a condition", {"rules": [_rule(values=1001)]}),
+    ("a condition value of 1,025 characters", {"rules": [_rule(value="v" * 1025)]}),
+]
+
+
+@pytest.mark.parametrize("targeting", [t for _, t in OVERSIZED_TARGETING], ids=[c for c, _ in OVERSIZED_TARGETING])
+def test_write__targeting_over_its_bounds__400_and_nothing_changed(client, flag, targeting):
+    for response in (
+        client.post("/flags", json={"name": "big", "targeting": {"production": targeting}}),
+        client.put("/flags/existing", json={"targeting": {"production": targeting}}),
+    ):
+        assert response.status_code == 400, response.json
+        assert response.json["error"] == "validation_error"
+        assert response.json["details"][0]["field"].startswith("targeting.production")
+    assert_unchanged(client, flag)
+
+
+def test_write__targeting_at_its_bounds__accepted(client):
+    targeting = {"rules": [_rule(conditions=20, value="v" * 1024)] + [_rule()] * 49}
+    response = client.post("/flags", json={"name": "at-bounds", "targeting": {"production": targeting}})
+    assert response.status_code == 201, response.json
+    assert len(response.json["targeting"]["production"]["rules"]) == 50
+
+
+def test_create__flag_over_64_kib__413_naming_the_limit_and_nothing_created(client, flag):
+    # Given variants that are small each but 70 KB together
+    variants = {f"v{i}": {"text": "x" * 700} for i in range(100)}
+    response = client.post(
+        "/flags",
+        json={
+            "name": "huge",
+            "variants": variants,
+            "off_variant": "v0",
+            "targeting": {env: {"serve": "v1"} for env in ("development", "staging", "production")},
+        },
+    )
+    assert response.status_code == 413, response.json
+    assert response.json["error"] == "flag_too_large"
+    assert response.json["limit_bytes"] == 65536
+    assert "65,536" in response.json["message"]
+    assert_unchanged(client, flag)
+
+
+def test_update__growing_a_flag_past_64_kib__413_and_nothing_changed(client, flag):
+    # Given a flag of about 40 KB in one environment's rules
+    rules = [_rule(values=40, value="u" * 20)] * 50
+    assert client.put("/flags/existing", json={"targeting": {"production": {"rules": rules}}}).status_code == 200
+    flag = client.get("/flags/existing").json
+
+    # When another environment's targeting would take it past the bound (each change alone is small enough)
+    response = client.put("/flags/existing", json={"targeting": {"staging": {"rules": rules}}})
+
+    # Then it is refused and the flag is as it was
+    assert response.status_code == 413, response.json
+    assert response.json["error"] == "flag_too_large"
+    assert_unchanged(client, flag)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import uuid
 from collections.abc import Iterator
 
@@ -205,8 +206,13 @@ def test_single__missing_flag__404_flag_not_found(live_server, flags, production
     [
         (b"{not json", "PARSE_ERROR"),
         (b"[1, 2]", "PARSE_ERROR"),
-        (b'{"context": ' + b"[" * 50_000 + b"]" * 50_000 + b"}", "PARSE_ERROR"),
+        (b'{"context": ' + b"[" * 10_000 + b"]" * 10_000 + b"}", "PARSE_ERROR"),
+        (b'{"context": {"targetingKey": "u", "age": NaN}}', "PARSE_ERROR"),
         (b'{"context": "user-1"}', "INVALID_CONTEXT"),
+        (json.dumps({"context": {"targetingKey": "u", "bio": "x" * 40_000}}).encode(), "INVALID_CONTEXT"),
+        (json.dumps({"context": {f"a{i}": i for i in range(101)}}).encode(), "INVALID_CONTEXT"),
+        (json.dumps({"context": {"targetingKey": "u", "plan": "p" * 1025}}).encode(), "INVALID_CONTEXT"),
+        (json.dumps({"context": {"targetingKey": "u", "k" * 101: "v"}}).encode(), "INVALID_CONTEXT"),
         (b'{"context": {"targetingKey": 7}}', "INVALID_CONTEXT"),
         (b'{"context": {"targetingKey": "u", "age": {"years": 3}}}', "INVALID_CONTEXT"),
     ],
@@ -297,7 +303,7 @@ def test_bulk__if_none_match_current__304_without_body(live_server, flags, produ
 
 @pytest.mark.parametrize(
     ("body", "code"),
-    [(b"nope", "PARSE_ERROR"), (b"[" * 50_000 + b"]" * 50_000, "PARSE_ERROR"), (b'{"context": 5}', "INVALID_CONTEXT")],
+    [(b"nope", "PARSE_ERROR"), (b"[" * 10_000 + b"]" * 10_000, "PARSE_ERROR"), (b'{"context": 5}', "INVALID_CONTEXT")],
 )
 def test_bulk__bad_body__400_error_code(live_server, flags, production_token, body, code):
     response = requests.post(
@@ -309,3 +315,21 @@ def test_bulk__bad_body__400_error_code(live_server, flags, production_token, bo
     assert response.status_code == 400
     assert response.json()["errorCode"] == code
     assert "key" not in response.json()
+
+
+def test_single__context_at_its_bounds__evaluated(live_server, flags, production_token):
+    # Strings of 1,024 characters up to nearly 32 KiB in all, and 100 attributes: both accepted
+    long_strings = {"targetingKey": "u" * 1024, **{f"attribute-{i}": "v" * 1024 for i in range(29)}}
+    many = {"targetingKey": "u", **{f"attribute-{i}": i for i in range(99)}}
+    for context in (long_strings, many):
+        response = _post(live_server, "/page-size", production_token, json={"context": context})
+        assert response.status_code == 200, response.text
+        assert response.json()["value"] == 50
+
+
+def test_bulk__context_over_its_bounds__400_invalid_context(live_server, flags, production_token):
+    context = {"targetingKey": "u", "plan": "p" * 5000}
+    response = _post(live_server, "", production_token, json={"context": context})
+    assert response.status_code == 400
+    assert response.json()["errorCode"] == "INVALID_CONTEXT"
+    assert "1024" in response.json()["errorDetails"]

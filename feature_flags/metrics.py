@@ -4,11 +4,12 @@ from __future__ import annotations
 
 import hmac
 import os
+import time
 from dataclasses import dataclass
 from functools import wraps
 
-from flask import Flask, request
-from prometheus_client import CollectorRegistry, Counter
+from flask import Flask, Response, g, request
+from prometheus_client import CollectorRegistry, Counter, Histogram
 from prometheus_flask_exporter import PrometheusMetrics
 from prometheus_flask_exporter.multiprocess import GunicornInternalPrometheusMetrics
 
@@ -17,6 +18,15 @@ from .extensions import METRICS_KEY
 
 # Buckets around what a flag read costs (sub-millisecond) up to the database timeout.
 LATENCY_BUCKETS = (0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0)
+# Every label value comes from a closed set, whatever a client sends: a made-up method is "other", a path
+# no route matches is "unmatched". A label taken from the request would grow the metrics without bound.
+KNOWN_METHODS = frozenset({"GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPTIONS"})
+OTHER_METHOD = "other"
+UNMATCHED_RULE = "unmatched"
+# Not counted: the scrape itself, liveness probes and static files. /readyz stays counted: its 503s are how
+# Prometheus sees readiness failing (deploy/prometheus/alerts.yaml).
+UNCOUNTED_PATHS = frozenset({"/metrics", "/healthz"})
+UNCOUNTED_PREFIX = "/static/"
 
 
 @dataclass
@@ -44,22 +54,72 @@ def _metrics_guard(token: str | None):
     return decorate
 
 
+def method_label() -> str:
+    """Return the request's method as a metric label: one the app knows, else 'other'."""
+    return request.method if request.method in KNOWN_METHODS else OTHER_METHOD
+
+
+def rule_label() -> str:
+    """Return the route the request matched as a metric label, or 'unmatched'."""
+    rule = request.url_rule
+    return rule.rule if rule is not None else UNMATCHED_RULE
+
+
+def _counted() -> bool:
+    return request.path not in UNCOUNTED_PATHS and not request.path.startswith(UNCOUNTED_PREFIX)
+
+
+def _count_requests(app: Flask, registry: CollectorRegistry) -> None:
+    """Count requests and their latency by method, route and status, under the names dashboards query."""
+    duration = Histogram(
+        "flask_http_request_duration_seconds",
+        "Flask HTTP request duration in seconds",
+        ("method", "url_rule", "status"),
+        registry=registry,
+        buckets=LATENCY_BUCKETS,
+    )
+    total = Counter(
+        "flask_http_request_total", "Total number of HTTP requests", ("method", "status"), registry=registry
+    )
+    exceptions = Counter(
+        "flask_http_request_exceptions_total",
+        "Total number of HTTP requests which resulted in an exception",
+        ("method", "status"),
+        registry=registry,
+    )
+
+    @app.before_request
+    def start_timer():
+        g.metrics_started = time.perf_counter()
+
+    @app.after_request
+    def observe(response: Response) -> Response:
+        if _counted():
+            method, status = method_label(), str(response.status_code)
+            elapsed = time.perf_counter() - g.get("metrics_started", time.perf_counter())
+            duration.labels(method, rule_label(), status).observe(max(elapsed, 0.0))
+            total.labels(method, status).inc()
+        return response
+
+    @app.teardown_request
+    def count_exception(error: BaseException | None) -> None:
+        # Only exceptions no error handler turned into a response arrive here.
+        if error is not None and _counted():
+            exceptions.labels(method_label(), "500").inc()
+
+
 def init_app(app: Flask) -> Metrics:
     """Expose /metrics; multiprocess-aware when PROMETHEUS_MULTIPROC_DIR is set (gunicorn)."""
     config = app.config["FF"]
     registry = CollectorRegistry()
-    options = {
-        "group_by": "url_rule",
-        "buckets": LATENCY_BUCKETS,
-        "defaults_prefix": "flask",
-        "metrics_decorator": _metrics_guard(config.metrics_token),
-        # /readyz stays counted: its 503s are how Prometheus sees readiness failing (deploy/prometheus/alerts.yaml).
-        "excluded_paths": ["^/metrics$", "^/healthz$", "^/static/"],
-    }
+    # The exporter serves /metrics (merging gunicorn's worker files); the request metrics are ours, so that
+    # their labels come from closed sets.
+    options = {"export_defaults": False, "metrics_decorator": _metrics_guard(config.metrics_token)}
     if os.environ.get("PROMETHEUS_MULTIPROC_DIR"):
         exporter = GunicornInternalPrometheusMetrics(app, registry=registry, **options)
     else:
         exporter = PrometheusMetrics(app, registry=registry, **options)
+    _count_requests(app, registry)
     exporter.info("feature_flags_info", "Version of the running service", version=__version__)
     metrics = Metrics(
         exporter=exporter,

@@ -3,9 +3,11 @@
 from __future__ import annotations
 
 import json
+import re
 
 import pytest
 
+from feature_flags.schemas import FLAG_NAME_PATTERN
 from tests.conftest import auth
 
 
@@ -115,7 +117,7 @@ def test_openapi__documents_every_api_route_with_schemas(client, app):
     }.items():
         assert methods <= set(paths[path]), path
     create = document["components"]["schemas"]["FlagCreate"]
-    assert create["properties"]["name"]["pattern"] == "^[A-Za-z0-9._-]{1,100}$"
+    assert create["properties"]["name"]["pattern"] == FLAG_NAME_PATTERN
     assert create["properties"]["description"]["maxLength"] == 1000
     assert create["additionalProperties"] is False
     assert paths["/flags"]["get"]["parameters"][0]["schema"]["enum"] == ["development", "staging", "production"]
@@ -143,3 +145,28 @@ def test_logs__no_trusted_proxy__forwarded_header_ignored(client, capsys):
     client.get("/healthz", headers={"X-Forwarded-For": "203.0.113.7"})
     access = [line for line in log_lines(capsys.readouterr().out) if line["logger"] == "feature_flags.access"]
     assert access[-1]["client"] == "127.0.0.1"
+
+
+def _label_values(text: str, label: str) -> set[str]:
+    return set(re.findall(rf'{label}="([^"]*)"', text))
+
+
+def test_metrics__made_up_methods_and_paths__labels_stay_a_closed_set(client, anonymous):
+    # Given a first scrape after one request of each kind
+    anonymous.open("/flags", method="X0")
+    anonymous.get("/no/such/path/0")
+    lines_before = len(client.get("/metrics").get_data(as_text=True).splitlines())
+
+    # When hundreds of requests with made-up methods and paths arrive, without a token
+    for i in range(1, 300):
+        assert anonymous.open("/flags", method=f"X{i}").status_code == 405
+        assert anonymous.get(f"/no/such/path/{i}").status_code == 404
+
+    # Then the metrics did not grow, and every label value is one the app defines
+    text = client.get("/metrics").get_data(as_text=True)
+    assert len(text.splitlines()) == lines_before
+    assert _label_values(text, "method") <= {"GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPTIONS", "other"}
+    assert 'flask_http_request_total{method="other",status="405"} 300.0' in text
+    rules = {rule.rule for rule in client.application.url_map.iter_rules()}
+    assert _label_values(text, "url_rule") <= rules | {"unmatched"}
+    assert 'url_rule="unmatched"' in text

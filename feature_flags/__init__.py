@@ -3,10 +3,9 @@
 from __future__ import annotations
 
 import logging
-import threading
 from pathlib import Path
 
-from flask import Flask, request
+from flask import Flask
 from werkzeug.middleware.proxy_fix import ProxyFix
 
 __version__ = "0.1.0"
@@ -35,6 +34,7 @@ def create_app(config=None) -> Flask:
         middleware,
         ofrep,
         openapi,
+        preparation,
         repository,
         snapshot,
         tokens,
@@ -67,44 +67,5 @@ def create_app(config=None) -> Flask:
     auth.init_app(app)
     tokens.init_cli(app)
     ui.init_cli(app)
-    _prepare_database_when_reachable(app)
+    preparation.init_app(app)
     return app
-
-
-def _prepare_database_when_reachable(app: Flask) -> None:
-    """Create indexes, settle pending events, seed demo flags and the first token, once the database answers.
-
-    A database that is down at start-up must not stop the process: Kubernetes would restart it
-    in a loop. The work is retried before each request until it succeeds.
-    """
-    from .demo import seed_demo_flags
-    from .errors import DatabaseUnavailable
-    from .extensions import get_store
-    from .tokens import bootstrap_admin_token
-
-    config = app.config["FF"]
-    lock = threading.Lock()
-    state = {"done": False}
-
-    def prepare() -> None:
-        with lock:
-            if state["done"]:
-                return
-            store = get_store(app)
-            store.ensure_indexes()
-            store.recover_pending_events()
-            if config.seed_demo:
-                seed_demo_flags(store)
-            if config.auth_enabled and not config.admin_token:
-                bootstrap_admin_token(store)
-            state["done"] = True
-
-    try:
-        prepare()
-    except DatabaseUnavailable:
-        logger.warning("database unavailable at start-up; will prepare it when it answers")
-
-    @app.before_request
-    def prepare_before_first_use():
-        if not state["done"] and request.endpoint not in {"health.healthz", "health.readyz"}:
-            prepare()

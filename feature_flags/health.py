@@ -2,11 +2,12 @@
 
 from __future__ import annotations
 
-from flask import Blueprint, jsonify
+from flask import Blueprint, current_app, jsonify
 
 from .errors import DatabaseUnavailable
 from .extensions import get_store
 from .openapi import documented
+from .preparation import DatabaseNotPrepared, preparation_of
 
 bp = Blueprint("health", __name__)
 
@@ -18,10 +19,12 @@ def healthz():
 
 
 @bp.get("/readyz")
-@documented("Readiness: the database answers", public=True, errors=[503])
+@documented("Readiness: the database answers and is prepared (indexes built)", public=True, errors=[503])
 def readyz():
     try:
         get_store().ping()
+        if not preparation_of(current_app).done:
+            raise DatabaseNotPrepared()
     except DatabaseUnavailable as error:
         return jsonify({"status": "unavailable", "error": error.code, "message": error.message}), 503
     return jsonify({"status": "ready"})

@@ -207,6 +207,15 @@ class Store:
 
     # -- lifecycle -----------------------------------------------------------------------------
 
+    @contextmanager
+    def bounded(self, seconds: float | None) -> Iterator[None]:
+        """Bound the operations inside by seconds instead of the ordinary timeout (None keeps it)."""
+        if seconds is None:
+            yield
+            return
+        with pymongo.timeout(seconds):
+            yield
+
     def ping(self) -> None:
         """Raise DatabaseUnavailable unless the database answers."""
         with _translated_errors():
@@ -220,7 +229,15 @@ class Store:
             self._tokens.create_index([("hash", ASCENDING)], unique=True, name="hash_unique")
             self._audit.create_index([("flag_id", ASCENDING), ("_id", DESCENDING)], name="by_flag")
             self._audit.create_index([("flag_name", ASCENDING), ("_id", DESCENDING)], name="by_flag_name")
+            # A deleted flag's history is found by its name or a name it was renamed to: each $or clause indexed.
+            self._audit.create_index(
+                [("new_flag_name", ASCENDING), ("_id", DESCENDING)], sparse=True, name="by_new_flag_name"
+            )
             self._audit.create_index([("state", ASCENDING)], sparse=True, name="pending")
+            # What GET /audit filters on, each with the newest-first order it pages in.
+            self._audit.create_index([("actor", ASCENDING), ("_id", DESCENDING)], name="by_actor")
+            self._audit.create_index([("action", ASCENDING), ("_id", DESCENDING)], name="by_action")
+            self._audit.create_index([("at", DESCENDING)], name="by_time")
 
     def claim_once(self, marker: str) -> bool:
         """Return True for exactly one caller, ever, per marker (across processes and restarts)."""
@@ -736,8 +753,11 @@ class Store:
                 return [str(live["_id"])]
             if _object_id(ident) is not None and self._audit.find_one({"flag_id": ident}, {"_id": 1}):
                 return [ident]
-            # A deleted flag by name: the last flag that carried it.
-            last = self._audit.find_one(
-                {"$or": [{"flag_name": ident}, {"new_flag_name": ident}]}, {"flag_id": 1}, sort=[("_id", DESCENDING)]
-            )
-        return [last["flag_id"]] if last else []
+            # A deleted flag by name: the last flag that carried it, under that name or renamed to it. Two
+            # indexed look-ups rather than one $or, which not every server answers from indexes.
+            found = [
+                self._audit.find_one({field: ident}, {"flag_id": 1}, sort=[("_id", DESCENDING)])
+                for field in ("flag_name", "new_flag_name")
+            ]
+        found = [event for event in found if event is not None]
+        return [max(found, key=lambda event: event["_id"])["flag_id"]] if found else []

@@ -44,6 +44,23 @@ def _with_enabled(flag: dict[str, Any], environment: str) -> dict[str, Any]:
     return {**flag, "enabled": flag["environments"].get(environment, False)}
 
 
+def scoped_to(flag: dict[str, Any], environment: str) -> dict[str, Any]:
+    """Return the flag as a token bound to one environment sees it: that environment's state and targeting only.
+
+    A production application has no business reading staging's rules (they may name unreleased plans or
+    test accounts), nor another environment's switches.
+    """
+    return {
+        **flag,
+        "environments": {environment: flag["environments"].get(environment, False)},
+        "targeting": {key: value for key, value in flag["targeting"].items() if key == environment},
+    }
+
+
+def _bound_environment() -> str | None:
+    return authenticate().environment
+
+
 def _expected_version(ident: str) -> int | None:
     """Turn If-Match into the version a write must find; raise VersionConflict if already stale."""
     if not request.if_match:
@@ -70,17 +87,23 @@ def _changed(action: str) -> None:
 
 
 @bp.get("/flags")
-@documented("List flags with their state in one environment", params=["environment"], response=list[Flag])
+@documented(
+    "List flags with their state in one environment; a client token sees its own environment only",
+    params=["environment"],
+    response=list[Flag],
+)
 def list_flags():
     environment = environment_for_read(request.args.get("environment"))
+    bound = _bound_environment()
     snapshot = current_snapshot()
 
     def build() -> tuple[bytes, str]:
-        body = to_json([_with_enabled(flag, environment) for flag in snapshot.ordered]).encode()
+        flags = snapshot.ordered if bound is None else [scoped_to(flag, bound) for flag in snapshot.ordered]
+        body = to_json([_with_enabled(flag, environment) for flag in flags]).encode()
         return body, body_etag(body)
 
-    # Built once per snapshot and environment: until a flag changes, a request only looks it up.
-    return prebuilt_response(*snapshot.memo(("list", environment), build))
+    # Built once per snapshot, environment and scope: until a flag changes, a request only looks it up.
+    return prebuilt_response(*snapshot.memo(("list", environment, bound), build))
 
 
 @bp.post("/flags")
@@ -97,12 +120,21 @@ def create_flag():
 
 
 @bp.get("/flags/<ident>")
-@documented("Get one flag by id or name", response=Flag, errors=[404])
+@documented(
+    "Get one flag by id or name; a client token sees its own environment's state and targeting only",
+    response=Flag,
+    errors=[404],
+)
 def get_flag(ident: str):
+    bound = _bound_environment()
     snapshot = current_snapshot()
     flag = snapshot.find(ident)
-    # Serialised once per snapshot: a read only looks the bytes up.
-    return prebuilt_response(snapshot.memo(("flag", flag["_id"]), lambda: to_json(flag).encode()), etag_of(flag))
+    if bound is None:
+        # Serialised once per snapshot: a read only looks the bytes up.
+        return prebuilt_response(snapshot.memo(("flag", flag["_id"]), lambda: to_json(flag).encode()), etag_of(flag))
+    # Another representation of the same version, so another tag.
+    body = snapshot.memo(("flag", flag["_id"], bound), lambda: to_json(scoped_to(flag, bound)).encode())
+    return prebuilt_response(body, f"{etag_of(flag)}.{bound}")
 
 
 @bp.put("/flags/<ident>")

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import json
+
 import pytest
 
 from tests.conftest import ADMIN_TOKEN, auth
@@ -146,3 +148,29 @@ def test_auth__default_config__on():
 
 def test_bootstrap_admin_token_from_environment__works(anonymous):
     assert anonymous.get("/flags", headers=auth(ADMIN_TOKEN)).status_code == 200
+
+
+def test_client_token__reads__see_only_its_environments_state_and_targeting(client, anonymous, existing):
+    # Given a flag with rules in staging and production, on in staging only
+    rule = {"when": [{"attribute": "email", "op": "ends_with", "values": ["@qa.example.com"]}], "serve": "on"}
+    targeting = {"staging": {"rules": [rule], "serve": "off"}, "production": {"serve": "on"}}
+    assert client.put("/flags/existing", json={"targeting": targeting}).status_code == 200
+    client.post("/flags/existing/toggle", json={"environment": "staging"})
+    secret = make_token(client)["token"]
+
+    # When a production token reads the list and the flag
+    listed = anonymous.get("/flags", headers=auth(secret)).json[0]
+    single = anonymous.get("/flags/existing", headers=auth(secret))
+
+    # Then neither carries staging's switch or rules
+    for flag in (listed, single.json):
+        assert flag["environments"] == {"production": False}
+        assert flag["targeting"] == {"production": {"rules": [], "serve": "on"}}
+        assert "qa.example.com" not in json.dumps(flag)
+    # And the scoped answer has a tag of its own, still good for If-None-Match
+    admin_tag = client.get("/flags/existing").headers["ETag"]
+    assert single.headers["ETag"] != admin_tag
+    again = anonymous.get("/flags/existing", headers={**auth(secret), "If-None-Match": single.headers["ETag"]})
+    assert again.status_code == 304
+    # While an admin still sees every environment
+    assert set(client.get("/flags/existing").json["targeting"]) == {"staging", "production"}

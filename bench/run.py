@@ -27,13 +27,15 @@ from typing import Any
 
 ROOT = Path(__file__).resolve().parent.parent
 BIN = Path(sys.executable).parent
-RESULTS = ROOT / "bench" / "results.json"
+RESULTS = Path(os.environ.get("BENCH_RESULTS", ROOT / "bench" / "results.json"))
 TOKEN = "ff_admin_bench-token-0123456789abcdef"
 FLAG_COUNTS = tuple(int(n) for n in os.environ.get("BENCH_FLAGS", "50,1000,10000").split(","))
 SECONDS = int(os.environ.get("BENCH_SECONDS", "6"))
 # The compared pairs (service and bare app) are measured this many times each, alternately; medians are kept.
 ROUNDS = int(os.environ.get("BENCH_ROUNDS", "3"))
 CONNECTIONS = int(os.environ.get("BENCH_CONNECTIONS", "16"))
+SERVERS = tuple(os.environ.get("BENCH_SERVERS", "gunicorn,granian").split(","))
+WARM_UP_SECONDS = min(2, SECONDS)
 TARGET_FLAG = "flag-00001"
 CONTEXT_BODY = json.dumps({"context": {"targetingKey": "user-1234", "plan": "pro", "country": "NZ"}})
 # Workers are recycled every 10,000 requests in the image; a pass sends more than that, and a recycled worker
@@ -195,6 +197,49 @@ def seed(uri: str, db_name: str, count: int) -> None:
         db.meta.update_one({"_id": "flags-revision"}, {"$inc": {"n": 1}}, upsert=True)
 
 
+# The most expensive evaluation the bounds allow: every rule is tried and every value compared, against a
+# context at its size bound (strings of 1,024 characters that contain none of the values).
+WORST_CASE_FLAG = "worst-case"
+WORST_CASE_RULES = 50
+WORST_CASE_VALUES = 185
+WORST_CASE_CONTEXT = json.dumps(
+    {"context": {"targetingKey": "u" * 1024, **{f"attribute-{i:02d}": "a" * 1024 for i in range(29)}}}
+)
+
+
+def worst_case_flag() -> dict[str, Any]:
+    """A flag at the rule bounds and just under the flag size bound, none of whose rules match."""
+    rule = {
+        "when": [
+            {"attribute": "attribute-00", "op": "contains", "values": [f"~{i:02d}" for i in range(WORST_CASE_VALUES)]}
+        ],
+        "serve": "off",
+    }
+    return {
+        "name": WORST_CASE_FLAG,
+        "environments": {"production": True},
+        "targeting": {"production": {"rules": [rule] * WORST_CASE_RULES, "serve": "on"}},
+    }
+
+
+def measure_worst_case(uri: str, work: Path) -> dict[str, Any]:
+    """Create the worst-case flag through the API (so the bounds accept it) and measure its evaluation."""
+    process, base = start_service("gunicorn", uri, "bench_worst", work, "worst-case", target=None)
+    try:
+        fetch(f"{base}/flags", json.dumps(worst_case_flag()))
+        url = f"{base}/ofrep/v1/evaluate/flags/{WORST_CASE_FLAG}?environment=production"
+        answer = json.loads(fetch(url, WORST_CASE_CONTEXT))
+        if answer.get("reason") != "DEFAULT":
+            raise RuntimeError(f"the worst-case flag should fall through every rule, got {answer}")
+        script = lua_script(work, "worst-case", "POST", WORST_CASE_CONTEXT)
+        wrk(url, script, WARM_UP_SECONDS)
+        measured = wrk(url, script)
+    finally:
+        stop(process)
+    return {"app": "service", "server": "gunicorn", "flags": 1, "scenario": "ofrep_worst", **measured,
+            "bytes": len(json.dumps(worst_case_flag(), separators=(",", ":")))}  # fmt: skip
+
+
 def server_command(server: str, app: str, port: int) -> list[str]:
     """The command line of one server running app on port."""
     if server == "gunicorn":
@@ -206,7 +251,9 @@ def server_command(server: str, app: str, port: int) -> list[str]:
     ]  # fmt: skip
 
 
-def start_service(server: str, uri: str, db_name: str, work: Path, name: str) -> tuple[subprocess.Popen, str]:
+def start_service(
+    server: str, uri: str, db_name: str, work: Path, name: str, target: str | None = TARGET_FLAG
+) -> tuple[subprocess.Popen, str]:
     """Start the service under server on db_name, wait until its workers hold the flags; return it and its URL."""
     port = free_port()
     env = {
@@ -225,7 +272,7 @@ def start_service(server: str, uri: str, db_name: str, work: Path, name: str) ->
     try:
         wait_for(f"{base}/readyz", 60)
         # The first read loads every flag into the worker's memory.
-        wait_for(f"{base}/flags/{TARGET_FLAG}", 120, {"Authorization": f"Bearer {TOKEN}"})
+        wait_for(f"{base}/flags/{target}" if target else f"{base}/flags", 120, {"Authorization": f"Bearer {TOKEN}"})
     except BaseException:
         stop(process)
         raise
@@ -283,7 +330,7 @@ def main() -> int:
     if shutil.which("wrk") is None:
         print("wrk is not installed: apt-get install wrk", file=sys.stderr)
         return 1
-    servers = ["gunicorn"] + (["granian"] if (BIN / "granian").exists() else [])
+    servers = [server for server in SERVERS if (BIN / server).exists()]
     work = Path(tempfile.mkdtemp(prefix="ff-bench-"))
     # nginx's workers run as an unprivileged user and must be able to read the static file.
     work.chmod(0o755)
@@ -373,10 +420,10 @@ def main() -> int:
                         ("toggle", f"{base}/", toggle),
                     ]
                     for name, url, script in scenarios:
-                        wrk(url, script, 2)  # warm-up
+                        wrk(url, script, WARM_UP_SECONDS)
                         if name in baselines:
                             bare_script = post if name == "ofrep_single" else get
-                            wrk(baselines[name], bare_script, 2)
+                            wrk(baselines[name], bare_script, WARM_UP_SECONDS)
                             ours, theirs = [], []
                             for _ in range(ROUNDS):
                                 theirs.append(wrk(baselines[name], bare_script))
@@ -406,7 +453,7 @@ def main() -> int:
                 urls = {n: f"{base}/ofrep/v1/evaluate/flags/{TARGET_FLAG}" for n, (_, base) in started.items()}
                 samples: dict[int, list[dict[str, Any]]] = {n: [] for n in sizes}
                 for n in sizes:
-                    wrk(urls[n], post, 2)
+                    wrk(urls[n], post, WARM_UP_SECONDS)
                 for _ in range(ROUNDS):
                     for n in sizes:
                         samples[n].append(wrk(urls[n], post))
@@ -416,6 +463,8 @@ def main() -> int:
             finally:
                 for process, _ in started.values():
                     stop(process)
+        if "gunicorn" in servers:
+            record(measure_worst_case(uri, work))
         static = run_nginx(work, static_payload) if static_payload else None
         if static is not None:
             record({"app": "nginx_static", "server": "nginx", "flags": FLAG_COUNTS[0], "scenario": "list", **static})
@@ -425,7 +474,7 @@ def main() -> int:
     results["targets"] = check_targets(runs)
     RESULTS.write_text(json.dumps(results, indent=2) + "\n")
     print_table(runs, results["targets"])
-    print(f"\nwrote {RESULTS.relative_to(ROOT)}")
+    print(f"\nwrote {RESULTS}")
     shutil.rmtree(work, ignore_errors=True)
     return 0
 

@@ -364,8 +364,11 @@ def warm_up(app: Flask) -> None:
     """Load the flags and start following changes now, in this process (gunicorn's post_worker_init, say).
 
     Otherwise a new worker's first requests wait while it reads every flag (seconds at 10,000 flags).
-    A database that does not answer is logged, not raised: the first request will try again.
+    A database that does not answer is logged, not raised: the first request will try again. An app
+    without a flag cache (the bench's bare baseline under the same gunicorn.conf.py) has nothing to load.
     """
+    if CACHE_KEY not in getattr(app, "extensions", {}):
+        return
     try:
         flag_cache(app).get()
     except DatabaseUnavailable:

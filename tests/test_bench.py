@@ -1,0 +1,53 @@
+"""`make bench` itself: a short pass (one flag count, one round, a second per scenario) must run to the end."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from tests.conftest import require_tool
+from tests.test_delivery import nginx_binary
+
+ROOT = Path(__file__).resolve().parent.parent
+SCENARIOS = {"list", "flag", "ofrep_single", "ofrep_bulk", "toggle", "ofrep_worst"}
+
+
+@pytest.mark.stack
+def test_bench__short_pass__every_scenario_measured_without_errors(tmp_path):
+    # Given the tools the bench drives
+    require_tool("wrk")
+    nginx = Path(nginx_binary())
+    results = tmp_path / "results.json"
+
+    # When a short pass runs, as `make bench` runs it
+    path = f"{nginx.parent}{os.pathsep}{os.environ.get('PATH', '')}"
+    env = {
+        **os.environ,
+        "PATH": path,
+        "BENCH_FLAGS": "50",
+        "BENCH_SECONDS": "1",
+        "BENCH_ROUNDS": "1",
+        "BENCH_RESULTS": str(results),
+    }
+    finished = subprocess.run(
+        [sys.executable, "bench/run.py"], cwd=ROOT, env=env, capture_output=True, text=True, timeout=300
+    )
+
+    # Then it ends well, prints its table, and measured every scenario on each server with no failed request
+    assert finished.returncode == 0, finished.stdout[-3000:] + finished.stderr[-3000:]
+    assert "targets:" in finished.stdout
+    runs = json.loads(results.read_text())["runs"]
+    for server in ("gunicorn", "granian"):
+        measured = {run["scenario"] for run in runs if run["app"] == "service" and run["server"] == server}
+        assert SCENARIOS - {"ofrep_worst"} <= measured, (server, measured)
+        bare = {run["scenario"] for run in runs if run["app"] == "bare_flask" and run["server"] == server}
+        assert bare == {"list", "flag", "ofrep_single"}, (server, bare)
+    assert any(run["scenario"] == "ofrep_worst" for run in runs)
+    assert any(run["app"] == "nginx_static" for run in runs)
+    for run in runs:
+        assert run["rps"] > 0 and run["non_2xx"] == 0, run

@@ -2,20 +2,26 @@
 PYTHON ?= python3
 VENV ?= .venv
 BIN := $(VENV)/bin
+# Two stamps: trying the service must not wait for the test tools (Playwright, hadolint, granian...).
+RUN_STAMP := $(VENV)/.installed-run
 STAMP := $(VENV)/.installed
 
 .PHONY: run test lint format bench bench-ui clean install screenshots
 
 install: $(STAMP)
 
-$(STAMP): requirements.txt requirements-dev.txt
-	$(PYTHON) -m venv $(VENV)
-	$(BIN)/pip install --quiet --upgrade pip
-	$(BIN)/pip install --quiet -r requirements-dev.txt
+# An existing virtualenv is kept: recreating it under a running service or a second checkout gains nothing.
+$(RUN_STAMP): requirements.txt requirements-run.txt
+	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
+	$(BIN)/pip install --quiet --disable-pip-version-check -r requirements-run.txt
+	touch $(RUN_STAMP)
+
+$(STAMP): $(RUN_STAMP) requirements-dev.txt
+	$(BIN)/pip install --quiet --disable-pip-version-check -r requirements-dev.txt
 	touch $(STAMP)
 
-## Start the service on http://127.0.0.1:5000 with the embedded database in ./data
-run: $(STAMP)
+## Start the service on http://127.0.0.1:5000 with the embedded database in ./data (runtime requirements only)
+run: $(RUN_STAMP)
 	$(BIN)/python app.py
 
 ## Lint, then run every test

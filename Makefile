@@ -11,9 +11,11 @@ STAMP := $(VENV)/.installed
 install: $(STAMP)
 
 # An existing virtualenv is kept: recreating it under a running service or a second checkout gains nothing.
+# --no-compile: Python compiles what it imports on first use; the rest (most of numpy, which the embedded database
+# pulls in) would be 45 MB of .pyc files nobody loads.
 $(RUN_STAMP): requirements.txt requirements-run.txt
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
-	$(BIN)/pip install --quiet --disable-pip-version-check -r requirements-run.txt
+	$(BIN)/pip install --quiet --disable-pip-version-check --no-compile -r requirements-run.txt
 	touch $(RUN_STAMP)
 
 $(STAMP): $(RUN_STAMP) requirements-dev.txt

@@ -6,7 +6,7 @@ BIN := $(VENV)/bin
 RUN_STAMP := $(VENV)/.installed-run
 STAMP := $(VENV)/.installed
 
-.PHONY: run test lint format bench bench-ui clean install screenshots
+.PHONY: run test lint format bench bench-ui clean install screenshots k8s-rules
 
 install: $(STAMP)
 
@@ -33,6 +33,10 @@ test: lint
 ## Refresh the README's screenshots of the admin UI (the browser tests take them)
 screenshots: $(STAMP)
 	UPDATE_SCREENSHOTS=1 $(BIN)/python -m pytest tests/test_ui_browser.py -k screens
+
+## Write the PrometheusRule of deploy/kubernetes from deploy/prometheus/alerts.yaml (a test fails when it is stale)
+k8s-rules:
+	$(PYTHON) deploy/kubernetes/generate_prometheus_rule.py
 
 lint: $(STAMP)
 	$(BIN)/ruff format --check .

@@ -2,20 +2,28 @@
 PYTHON ?= python3
 VENV ?= .venv
 BIN := $(VENV)/bin
+# Two stamps: trying the service must not wait for the test tools (Playwright, hadolint, granian...).
+RUN_STAMP := $(VENV)/.installed-run
 STAMP := $(VENV)/.installed
 
-.PHONY: run test lint format bench bench-ui clean install screenshots
+.PHONY: run test lint format bench bench-ui clean install screenshots k8s-rules
 
 install: $(STAMP)
 
-$(STAMP): requirements.txt requirements-dev.txt
-	$(PYTHON) -m venv $(VENV)
-	$(BIN)/pip install --quiet --upgrade pip
-	$(BIN)/pip install --quiet -r requirements-dev.txt
+# An existing virtualenv is kept: recreating it under a running service or a second checkout gains nothing.
+# --no-compile: Python compiles what it imports on first use; the rest (most of numpy, which the embedded database
+# pulls in) would be 45 MB of .pyc files nobody loads.
+$(RUN_STAMP): requirements.txt requirements-run.txt
+	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
+	$(BIN)/pip install --quiet --disable-pip-version-check --no-compile -r requirements-run.txt
+	touch $(RUN_STAMP)
+
+$(STAMP): $(RUN_STAMP) requirements-dev.txt
+	$(BIN)/pip install --quiet --disable-pip-version-check -r requirements-dev.txt
 	touch $(STAMP)
 
-## Start the service on http://127.0.0.1:5000 with the embedded database in ./data
-run: $(STAMP)
+## Start the service on http://127.0.0.1:5000 with the embedded database in ./data (runtime requirements only)
+run: $(RUN_STAMP)
 	$(BIN)/python app.py
 
 ## Lint, then run every test
@@ -25,6 +33,10 @@ test: lint
 ## Refresh the README's screenshots of the admin UI (the browser tests take them)
 screenshots: $(STAMP)
 	UPDATE_SCREENSHOTS=1 $(BIN)/python -m pytest tests/test_ui_browser.py -k screens
+
+## Write the PrometheusRule of deploy/kubernetes from deploy/prometheus/alerts.yaml (a test fails when it is stale)
+k8s-rules:
+	$(PYTHON) deploy/kubernetes/generate_prometheus_rule.py
 
 lint: $(STAMP)
 	$(BIN)/ruff format --check .

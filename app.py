@@ -1,5 +1,6 @@
 """Entry point: `gunicorn app:app` in production, `python app.py` for development."""
 
+import logging
 import sys
 
 from feature_flags import create_app
@@ -13,4 +14,10 @@ except ConfigError as error:
     sys.exit(f"configuration error: {error}")
 
 if __name__ == "__main__":
+    # werkzeug's own "Running on" lines are silenced (logging_setup), so say where to go and where the data is.
+    shown_host = "127.0.0.1" if config.host in {"0.0.0.0", "::"} else config.host
+    url = f"http://{shown_host}:{config.port}/"
+    logging.getLogger("feature_flags").info(
+        f"open {url} (data: {config.data_location})", extra={"url": url, "data": config.data_location}
+    )
     app.run(host=config.host, port=config.port, threaded=True)

@@ -7,7 +7,7 @@ import re
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
-from urllib.parse import quote_plus
+from urllib.parse import quote_plus, urlsplit
 
 ENVIRONMENT_NAME = re.compile(r"^[a-z][a-z0-9_-]{0,31}$")
 MAX_BODY_BYTES = 1024 * 1024
@@ -105,6 +105,14 @@ class Config:
     def default_environment(self) -> str:
         """The environment used when a request names none: staging, as the first clients expect."""
         return "staging" if "staging" in self.environments else self.environments[0]
+
+    @property
+    def data_location(self) -> str:
+        """Where the flags live, for people to read: the embedded database's folder, or MongoDB without credentials."""
+        if self.mongo_uri is None:
+            return str(self.data_dir.resolve())
+        hosts = urlsplit(self.mongo_uri).netloc.rpartition("@")[2]
+        return f"MongoDB {hosts}, database {self.mongo_db}"
 
     @classmethod
     def from_env(cls, env: Mapping[str, str] | None = None) -> Config:

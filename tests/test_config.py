@@ -2,13 +2,17 @@
 
 from __future__ import annotations
 
+import json
 import subprocess
 import sys
+import time
 from pathlib import Path
 
 import pytest
+import requests
 
 from feature_flags.config import Config, ConfigError
+from tests.conftest import ADMIN_TOKEN, free_port
 
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -90,3 +94,55 @@ def test_start__bad_value__one_line_message_and_exit_code(tmp_path):
     )
     assert result.returncode != 0
     assert result.stderr.strip().splitlines() == ["configuration error: PORT must be a whole number, got 'eighty'"]
+
+
+@pytest.mark.parametrize(
+    ("env", "expected"),
+    [
+        ({"FF_DATA_DIR": "/var/lib/ff"}, "/var/lib/ff"),
+        ({"MONGO_URI": "mongodb://app:s3cret@db-0:27017,db-1:27017/?replicaSet=rs0"}, "MongoDB db-0:27017,db-1:27017"),
+        (
+            {"MONGO_URI": "mongodb+srv://app:s3cret@cluster.example.net/", "MONGO_DB": "ff"},
+            "MongoDB cluster.example.net",
+        ),
+    ],
+    ids=["embedded", "replica-set", "srv"],
+)
+def test_data_location__each_kind__readable_without_credentials(env, expected):
+    location = Config.from_env(env).data_location
+    assert location.startswith(expected)
+    assert "s3cret" not in location and "app:" not in location
+
+
+def test_start__python_app_py__logs_the_url_to_open_and_the_data_folder(tmp_path):
+    # Given the development server started as `make run` starts it, on a free port and an empty data folder
+    port = free_port()
+    env = {"PATH": "/usr/bin:/bin", "PORT": str(port), "FF_DATA_DIR": str(tmp_path / "data"), "FF_SEED_DEMO": "false",
+           "FF_ADMIN_TOKEN": ADMIN_TOKEN}  # fmt: skip
+    process = subprocess.Popen(
+        [sys.executable, str(ROOT / "app.py")], env=env, cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.DEVNULL,
+        text=True,
+    )  # fmt: skip
+    try:
+        # When it has started
+        lines = []
+        for line in process.stdout:
+            lines.append(json.loads(line))
+            if "url" in lines[-1]:
+                break
+        started = lines[-1]
+        # Then one line names the URL and the data folder, and the URL answers
+        assert started["url"] == f"http://127.0.0.1:{port}/"
+        assert started["data"] == str((tmp_path / "data").resolve())
+        assert started["message"] == f"open http://127.0.0.1:{port}/ (data: {tmp_path / 'data'})"
+        deadline = time.monotonic() + 30
+        while True:
+            try:
+                assert requests.get(f"{started['url']}healthz", timeout=2).status_code == 200
+                break
+            except requests.ConnectionError:
+                assert time.monotonic() < deadline, "the URL the start-up named never answered"
+                time.sleep(0.1)
+    finally:
+        process.terminate()
+        process.wait(20)

@@ -241,6 +241,12 @@ def test_cd__branches_versions_registries__as_documented():
     assert "ghcr.io/${{ github.repository }}" in meta["images"]
     assert "type=raw,value=latest,enable=${{ github.ref == 'refs/heads/main' }}" in meta["tags"]
     assert "cache-from" in steps["Build and push"]["with"]
+    # The UI image, for Kubernetes: GHCR only, same tags as the API image (the README names both).
+    web_meta = steps["Web image names and tags"]["with"]
+    assert web_meta["images"].strip() == "ghcr.io/${{ github.repository }}-web" and web_meta["tags"] == meta["tags"]
+    web_build = steps["Build and push the web image"]["with"]
+    assert web_build["target"] == "web" and web_build["push"] is True
+    assert web_build["tags"] == "${{ steps.web-meta.outputs.tags }}"
     assert jobs["release"]["if"] == "github.ref == 'refs/heads/main'"
     assert jobs["release"]["permissions"] == {"contents": "write"}
 

@@ -25,6 +25,7 @@ from pydantic import (
     field_validator,
     model_validator,
 )
+from pydantic_core import PydanticCustomError
 
 from . import evaluation
 from .errors import FlagTooLarge, ValidationFailed
@@ -35,13 +36,16 @@ MAX_DESCRIPTION_LENGTH = 1000
 
 
 def _flag_name(value: str) -> str:
+    # Messages for people (the admin UI shows them as they are), under one error type.
     if re.fullmatch(FLAG_NAME_PATTERN, value):
         return value
     if re.fullmatch(r"[0-9A-Fa-f]{24}", value):
-        raise ValueError("a name of 24 hexadecimal digits would read as a flag id; add a letter or a '-'")
-    if re.fullmatch(r"\.+", value):
-        raise ValueError("a name needs a letter, digit, '-' or '_', not only dots")
-    raise ValueError("a name is 1 to 100 letters, digits, '-', '_' or '.'")
+        message = "A name of 24 hexadecimal digits would read as a flag id; add a letter or a '-'."
+    elif re.fullmatch(r"\.+", value):
+        message = "A name needs a letter, digit, '-' or '_', not only dots."
+    else:
+        message = "Use 1 to 100 letters, digits, '-', '_' or '.', without spaces."
+    raise PydanticCustomError("flag_name", message)
 
 
 FlagName = Annotated[

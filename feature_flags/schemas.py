@@ -4,12 +4,14 @@ from __future__ import annotations
 
 import math
 import re
+from datetime import UTC
 from typing import Annotated, Any, Literal
 
 from pydantic import (
     AfterValidator,
     AwareDatetime,
     BaseModel,
+    BeforeValidator,
     ConfigDict,
     Discriminator,
     Field,
@@ -436,6 +438,18 @@ class CreatedToken(Token):
     token: str = Field(description="The secret, shown this once; send it as 'Authorization: Bearer <token>'")
 
 
+def _iso_moment(value: Any) -> Any:
+    # Read as condition dates are: pydantic alone would also take a number as a Unix timestamp.
+    moment = evaluation.parse_datetime(value)
+    if moment is None:
+        raise ValueError("give an ISO 8601 date-time with a time zone, like 2030-01-01T00:00:00Z")
+    try:
+        # The database compares in UTC; a moment that has none (9999-12-31T23:59:59-01:00) is out of range.
+        return moment.astimezone(UTC)
+    except OverflowError:
+        raise ValueError("the date-time is out of range in UTC") from None
+
+
 AuditAction = Literal["flag.created", "flag.updated", "flag.toggled", "flag.deleted", "token.created", "token.revoked"]
 
 
@@ -449,7 +463,7 @@ class AuditQuery(BaseModel):
     actor: str | None = None
     action: AuditAction | None = None
     flag: str | None = Field(None, description="A flag id or name")
-    since: AwareDatetime | None = None
+    since: Annotated[AwareDatetime, BeforeValidator(_iso_moment)] | None = None
 
 
 class AuditEvent(BaseModel):

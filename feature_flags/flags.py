@@ -61,7 +61,12 @@ def _changed(action: str) -> None:
 
 
 @bp.get("/flags")
-@documented("List flags with their state in one environment", params=["environment"], response=list[Flag])
+@documented(
+    "List flags with their state in one environment",
+    params=["environment"],
+    response=list[Flag],
+    errors=[304, 400],
+)
 def list_flags():
     environment = environment_for_read(request.args.get("environment"))
     snapshot = current_snapshot()
@@ -87,7 +92,7 @@ def create_flag():
 
 
 @bp.get("/flags/<ident>")
-@documented("Get one flag by id or name", response=Flag, errors=[404])
+@documented("Get one flag by id or name", response=Flag, errors=[304, 404])
 def get_flag(ident: str):
     snapshot = current_snapshot()
     flag = snapshot.find(ident)

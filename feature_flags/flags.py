@@ -126,7 +126,13 @@ def update_flag(ident: str):
 
 
 @bp.post("/flags/<ident>/toggle")
-@documented("Switch a flag on or off in one environment", body=ToggleRequest, response=Flag, errors=[400, 404, 412])
+@documented(
+    "Switch a flag on or off in one environment (the default environment when the body is left out)",
+    body=ToggleRequest,
+    body_required=False,
+    response=Flag,
+    errors=[400, 404, 412],
+)
 def toggle_flag(ident: str):
     require_admin()
     environment = parse(ToggleRequest, read_json_object(required=False), _environments()).environment

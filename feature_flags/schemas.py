@@ -409,6 +409,19 @@ TokenName = Annotated[
 
 
 class TokenCreate(RequestModel):
+    # _environment_matches_role's rule, stated for the OpenAPI document.
+    model_config = ConfigDict(
+        json_schema_extra={
+            "anyOf": [
+                {
+                    "properties": {"role": {"const": "client"}, "environment": {"type": "string"}},
+                    "required": ["environment"],
+                },
+                {"properties": {"role": {"const": "admin"}, "environment": {"type": "null"}}},
+            ]
+        }
+    )
+
     name: TokenName
     role: RoleName
     environment: EnvironmentName | None = Field(None, description="Required for client tokens: the one they read")

@@ -160,7 +160,18 @@ def _split(value: dict[str, int]) -> dict[str, int]:
     return value
 
 
-Split = Annotated[dict[VariantName, Annotated[int, Field(ge=0, le=100)]], AfterValidator(_split)]
+def _whole_number(value: Any) -> Any:
+    # JSON has one number type: 30.0 is the integer 30 to JSON Schema, so it is one here too (stored as 30).
+    return int(value) if isinstance(value, float) and value.is_integer() else value
+
+
+Percentage = Annotated[int, Field(ge=0, le=100), BeforeValidator(_whole_number)]
+Split = Annotated[
+    dict[VariantName, Percentage],
+    AfterValidator(_split),
+    # That the percentages add up to 100 is beyond JSON Schema; the description says it.
+    Field(json_schema_extra={"minProperties": 1}),
+]
 
 
 def _serve_kind(value: Any) -> str | None:

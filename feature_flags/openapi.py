@@ -109,9 +109,38 @@ def _fill_environments(node: Any, environments: list[str]) -> None:
             _fill_environments(value, environments)
 
 
+def _fill_storable(node: Any) -> None:
+    """Replace the schemas' storable-object markers with a reference to the recursive StorableObject."""
+    if isinstance(node, list):
+        for item in node:
+            _fill_storable(item)
+    elif isinstance(node, dict):
+        if node.pop("x-storable", None) == "object":
+            node["$ref"] = "#/components/schemas/StorableObject"
+        for value in node.values():
+            _fill_storable(value)
+
+
+def _key_patterns(node: Any) -> None:
+    """Restate pydantic's patternProperties for a dict's keys as propertyNames, so other keys are refused."""
+    if isinstance(node, list):
+        for item in node:
+            _key_patterns(item)
+    elif isinstance(node, dict):
+        patterns = node.get("patternProperties")
+        if isinstance(patterns, dict) and len(patterns) == 1 and "additionalProperties" not in node:
+            (pattern, values), *_ = patterns.items()
+            del node["patternProperties"]
+            node["propertyNames"] = {**node.get("propertyNames", {}), "pattern": pattern}
+            if values:
+                node["additionalProperties"] = values
+        for value in node.values():
+            _key_patterns(value)
+
+
 def build_document(app: Flask) -> dict[str, Any]:
     """Walk the app's routes and describe each documented one."""
-    from .schemas import ErrorBody
+    from .schemas import STORABLE_OBJECT, STORABLE_VALUE, ErrorBody
 
     config = app.config["FF"]
     schemas = _Schemas()
@@ -169,6 +198,9 @@ def build_document(app: Flask) -> dict[str, Any]:
                 operation["security"] = []
             paths.setdefault(path, {})[method.lower()] = operation
     _fill_environments(schemas.components, list(config.environments))
+    _key_patterns(schemas.components)
+    _fill_storable(schemas.components)
+    schemas.components.update(StorableObject=STORABLE_OBJECT, StorableValue=STORABLE_VALUE)
     return {
         "openapi": "3.1.0",
         "info": {

@@ -105,7 +105,13 @@ def _attribute(value: str) -> str:
 
 
 AttributeName = Annotated[
-    str, AfterValidator(_attribute), Field(description="A context attribute", examples=["targetingKey", "plan"])
+    str,
+    AfterValidator(_attribute),
+    Field(
+        description="A context attribute",
+        examples=["targetingKey", "plan"],
+        json_schema_extra={"pattern": ATTRIBUTE_PATTERN},
+    ),
 ]
 
 
@@ -121,6 +127,31 @@ def _storable(value: Any, where: str, depth: int = 0) -> None:
     elif isinstance(value, list):
         for inner in value:
             _storable(inner, where, depth + 1)
+
+
+# _storable's rule on keys, for the OpenAPI document, which adds these to its components and puts a reference
+# where the marker is: no key starts with '$' or holds a NUL, at any depth. The depth bound is beyond JSON
+# Schema; the field's description says it.
+STORABLE_OBJECT_MARKER = {"x-storable": "object"}
+STORABLE_KEY_PATTERN = r"^([^$\x00][^\x00]*)?$"
+STORABLE_OBJECT = {
+    "type": "object",
+    "propertyNames": {"pattern": STORABLE_KEY_PATTERN},
+    "additionalProperties": {
+        "anyOf": [
+            {"type": ["string", "number", "boolean", "null"]},
+            {"type": "array", "items": {"$ref": "#/components/schemas/StorableValue"}},
+            {"$ref": "#/components/schemas/StorableObject"},
+        ]
+    },
+}
+STORABLE_VALUE = {
+    "anyOf": [
+        {"type": ["string", "number", "boolean", "null"]},
+        {"type": "array", "items": {"$ref": "#/components/schemas/StorableValue"}},
+        {"$ref": "#/components/schemas/StorableObject"},
+    ]
+}
 
 
 def _variants(value: dict[str, Any]) -> dict[str, Any]:
@@ -145,8 +176,18 @@ Variants = Annotated[
     dict[VariantName, Any],
     AfterValidator(_variants),
     Field(
-        description="Variant name to value; all values booleans, strings, numbers or objects",
+        description="Variant name to value; all values booleans, strings, numbers or objects. Objects nest at most "
+        f"{MAX_VALUE_DEPTH} levels and no key in them starts with '$'",
         examples=[{"on": True, "off": False}, {"control": "blue", "treatment": "green"}],
+        # What _variants checks, as far as JSON Schema can say it: the count, and one value type per flag.
+        json_schema_extra={
+            "minProperties": 1,
+            "maxProperties": MAX_VARIANTS,
+            "anyOf": [
+                *({"additionalProperties": {"type": kind}} for kind in ("boolean", "string", "number")),
+                {"additionalProperties": STORABLE_OBJECT_MARKER},
+            ],
+        },
     ),
 ]
 
@@ -196,8 +237,23 @@ ConditionOp = Literal[evaluation.OPS]  # type: ignore[valid-type]
 ConditionValue = StrictStr | StrictInt | StrictFloat | StrictBool
 
 
+def _values_by_op() -> list[dict[str, Any]]:
+    """State _values_fit_op's rule for the OpenAPI document: which values each group of operators takes."""
+    single = {"maxItems": 1}
+    groups = [
+        (evaluation.SET_OPS, {}),
+        (evaluation.STRING_OPS, {"items": {"type": "string"}}),
+        (evaluation.NUMBER_OPS, {**single, "items": {"type": "number"}}),
+        (evaluation.SEMVER_OPS, {**single, "items": {"type": "string", "pattern": evaluation.SEMVER_PATTERN}}),
+        (evaluation.DATE_OPS, {**single, "items": {"type": "string", "format": "date-time"}}),
+    ]
+    return [{"properties": {"op": {"enum": list(ops)}, "values": values}} for ops, values in groups]
+
+
 class Condition(RequestModel):
     """One test on a context attribute; a rule's conditions must all hold."""
+
+    model_config = ConfigDict(json_schema_extra={"anyOf": _values_by_op()})
 
     attribute: AttributeName
     op: ConditionOp = Field(
@@ -338,6 +394,24 @@ class FlagCreate(RequestModel):
 
 
 class FlagUpdate(RequestModel):
+    # update_flag refuses a body that changes nothing: at least one field, and not null.
+    model_config = ConfigDict(
+        json_schema_extra={
+            "anyOf": [
+                {"required": [field], "properties": {field: {"not": {"type": "null"}}}}
+                for field in (
+                    "name",
+                    "description",
+                    "environments",
+                    "variants",
+                    "off_variant",
+                    "targeting",
+                    "stickiness",
+                )
+            ]
+        }
+    )
+
     name: FlagName | None = None
     description: Description | None = None
     environments: EnvironmentStates | None = None

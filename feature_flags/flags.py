@@ -11,7 +11,16 @@ from .bodies import body_etag, prebuilt_response, read_json_object
 from .errors import ValidationFailed, VersionConflict
 from .extensions import get_metrics, get_store
 from .openapi import documented
-from .schemas import Flag, FlagCreate, FlagUpdate, ToggleRequest, check_flag_references, flag_changes, parse
+from .schemas import (
+    UNSTATED_FLAG_RULES,
+    Flag,
+    FlagCreate,
+    FlagUpdate,
+    ToggleRequest,
+    check_flag_references,
+    flag_changes,
+    parse,
+)
 from .snapshot import current_snapshot, flag_cache, to_json
 
 bp = Blueprint("flags", __name__)
@@ -80,7 +89,14 @@ def list_flags():
 
 
 @bp.post("/flags")
-@documented("Create a flag", body=FlagCreate, response=Flag, status=201, errors=[400, 409])
+@documented(
+    "Create a flag",
+    description=UNSTATED_FLAG_RULES,
+    body=FlagCreate,
+    response=Flag,
+    status=201,
+    errors=[400, 409],
+)
 def create_flag():
     require_admin()
     fields = parse(FlagCreate, read_json_object(), _environments()).model_dump()
@@ -103,6 +119,7 @@ def get_flag(ident: str):
 @bp.put("/flags/<ident>")
 @documented(
     "Change a flag's fields; environments and targeting merge environment by environment",
+    description=UNSTATED_FLAG_RULES,
     body=FlagUpdate,
     response=Flag,
     errors=[400, 404, 409, 412],

@@ -361,6 +361,14 @@ def _reference_errors(flag: dict[str, Any], environments: tuple[str, ...]) -> li
     return errors
 
 
+# Said in the flag operations' descriptions, since JSON Schema cannot relate one field's values to another's keys.
+UNSTATED_FLAG_RULES = (
+    "Checked beyond the schema, as a 400 naming the field: off_variant and every serve name one of the flag's "
+    "variants (after an update, of the variants it will have); an environment without targeting serves 'on', so "
+    "a flag without an 'on' variant gives every environment a serve; a split's percentages add up to 100."
+)
+
+
 def check_flag_references(flag: dict[str, Any], environments: tuple[str, ...]) -> None:
     """Raise ValidationFailed if the flag serves a variant it does not define; each error names its field."""
     errors = _reference_errors(flag, environments)

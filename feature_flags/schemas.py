@@ -470,6 +470,66 @@ class ErrorBody(BaseModel):
     details: list[dict[str, Any]] | None = None
 
 
+# -- OFREP bodies, shaped as open-feature/protocol's service/openapi.yaml has them; ofrep.py builds them ---------
+
+OfrepErrorCode = Literal["PARSE_ERROR", "TARGETING_KEY_MISSING", "INVALID_CONTEXT", "GENERAL"]
+
+
+class OfrepContext(BaseModel):
+    """The evaluation context: targetingKey, and any attributes the flag's rules and splits read."""
+
+    model_config = ConfigDict(extra="allow")
+
+    targetingKey: str | None = Field(
+        None, description="The user; splits hash it unless the flag names another attribute"
+    )
+
+
+class OfrepRequest(BaseModel):
+    """An evaluation request; a missing body or context is an empty context."""
+
+    context: OfrepContext | None = None
+
+
+class OfrepEvaluation(BaseModel):
+    """One flag's value for the context."""
+
+    key: str
+    value: StrictBool | StrictStr | StrictInt | StrictFloat | dict[str, Any]
+    reason: str = Field(examples=["STATIC", "TARGETING_MATCH", "SPLIT", "DEFAULT", "DISABLED"])
+    variant: str
+    metadata: dict[str, StrictBool | StrictStr | StrictInt | StrictFloat]
+
+
+class OfrepEvaluationFailure(BaseModel):
+    """A flag that could not be evaluated for this request."""
+
+    key: str
+    errorCode: OfrepErrorCode
+    errorDetails: str
+
+
+class OfrepFlagNotFound(BaseModel):
+    """No flag has the key."""
+
+    key: str
+    errorCode: Literal["FLAG_NOT_FOUND"]
+    errorDetails: str
+
+
+class OfrepBulkEvaluation(BaseModel):
+    """Every flag's value for the context, or why one could not be evaluated."""
+
+    flags: list[OfrepEvaluation | OfrepEvaluationFailure]
+
+
+class OfrepBulkFailure(BaseModel):
+    """A bulk request that could not be evaluated at all."""
+
+    errorCode: OfrepErrorCode
+    errorDetails: str
+
+
 def parse(model: type[RequestModel], data: Any, environments: tuple[str, ...]) -> RequestModel:
     """Validate data against a model; raise ValidationFailed listing each bad field."""
     try:

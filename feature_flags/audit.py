@@ -44,7 +44,9 @@ def _page(query: AuditQuery, flag: str | None):
 @documented(
     "A flag's changes, newest first; answers after the flag is deleted too",
     params={"limit": "1-500, default 50", "before": "event id to page from"},
+    query=AuditQuery,
     response=AuditPage,
+    errors=[400],
 )
 def flag_history(ident: str):
     return _page(_query({"limit", "before"}), ident)
@@ -62,6 +64,8 @@ def flag_history(ident: str):
         "limit": "1-500, default 50",
         "before": "event id to page from",
     },
+    query=AuditQuery,
+    errors=[400],
 )
 def all_events():
     query = _query({"limit", "before", "actor", "action", "flag", "since"})

@@ -50,11 +50,12 @@ TARGETING_KEY_MISSING = "TARGETING_KEY_MISSING"
 INVALID_CONTEXT = "INVALID_CONTEXT"
 GENERAL = "GENERAL"
 
-_SEMVER = re.compile(
+SEMVER_PATTERN = (
     r"^(0|[1-9]\d*)\.(0|[1-9]\d*)\.(0|[1-9]\d*)"
     r"(?:-((?:0|[1-9]\d*|\d*[A-Za-z-][0-9A-Za-z-]*)(?:\.(?:0|[1-9]\d*|\d*[A-Za-z-][0-9A-Za-z-]*))*))?"
     r"(?:\+[0-9A-Za-z-]+(?:\.[0-9A-Za-z-]+)*)?$"
 )
+_SEMVER = re.compile(SEMVER_PATTERN)
 
 
 @dataclass(frozen=True)

@@ -12,6 +12,7 @@ from .errors import ValidationFailed, VersionConflict
 from .extensions import get_metrics, get_store
 from .openapi import documented
 from .schemas import (
+    UNSTATED_FLAG_RULES,
     Flag,
     FlagCreate,
     FlagUpdate,
@@ -91,6 +92,7 @@ def _changed(action: str) -> None:
     "List flags with their state in one environment; a client token sees its own environment only",
     params=["environment"],
     response=list[Flag],
+    errors=[304, 400],
 )
 def list_flags():
     environment = environment_for_read(request.args.get("environment"))
@@ -107,7 +109,14 @@ def list_flags():
 
 
 @bp.post("/flags")
-@documented("Create a flag", body=FlagCreate, response=Flag, status=201, errors=[400, 409])
+@documented(
+    "Create a flag",
+    description=UNSTATED_FLAG_RULES,
+    body=FlagCreate,
+    response=Flag,
+    status=201,
+    errors=[400, 409],
+)
 def create_flag():
     require_admin()
     fields = parse(FlagCreate, read_json_object(), _environments()).model_dump()
@@ -123,7 +132,7 @@ def create_flag():
 @documented(
     "Get one flag by id or name; a client token sees its own environment's state and targeting only",
     response=Flag,
-    errors=[404],
+    errors=[304, 404],
 )
 def get_flag(ident: str):
     bound = _bound_environment()
@@ -140,6 +149,7 @@ def get_flag(ident: str):
 @bp.put("/flags/<ident>")
 @documented(
     "Change a flag's fields; environments and targeting merge environment by environment",
+    description=UNSTATED_FLAG_RULES,
     body=FlagUpdate,
     response=Flag,
     errors=[400, 404, 409, 412],
@@ -163,7 +173,13 @@ def update_flag(ident: str):
 
 
 @bp.post("/flags/<ident>/toggle")
-@documented("Switch a flag on or off in one environment", body=ToggleRequest, response=Flag, errors=[400, 404, 412])
+@documented(
+    "Switch a flag on or off in one environment (the default environment when the body is left out)",
+    body=ToggleRequest,
+    body_required=False,
+    response=Flag,
+    errors=[400, 404, 412],
+)
 def toggle_flag(ident: str):
     require_admin()
     environment = parse(ToggleRequest, read_json_object(required=False), _environments()).environment

@@ -15,10 +15,25 @@ from .bodies import body_etag, prebuilt_response, read_json_object
 from .errors import BodyTooLarge, InvalidJson, UnknownEnvironment
 from .evaluation import GENERAL, INVALID_CONTEXT, MAX_CONTEXT_BYTES, EvaluationError, check_context, evaluate
 from .openapi import documented
+from .schemas import (
+    OfrepBulkEvaluation,
+    OfrepBulkFailure,
+    OfrepEvaluation,
+    OfrepEvaluationFailure,
+    OfrepFlagNotFound,
+    OfrepRequest,
+)
 from .snapshot import current_snapshot, to_json
 
 PARSE_ERROR = "PARSE_ERROR"
 FLAG_NOT_FOUND = "FLAG_NOT_FOUND"
+
+# The context's needs depend on the flag, not on the request's shape, so only words can say them.
+UNSTATED_CONTEXT_RULES = (
+    "The context's attributes are all optional to the schema, but a flag decides what it needs: one that splits "
+    "answers 400 TARGETING_KEY_MISSING without its stickiness attribute (targetingKey unless it names another), "
+    "and a rule comparing an attribute of the wrong kind answers 400 INVALID_CONTEXT."
+)
 
 bp = Blueprint("ofrep", __name__, url_prefix="/ofrep/v1")
 
@@ -94,7 +109,15 @@ def _success(flag: dict[str, Any], environment: str, context: dict[str, Any]) ->
 
 
 @bp.post("/evaluate/flags/<key>")
-@documented("Evaluate one flag for a context (OFREP)", errors=[400, 401, 403, 404])
+@documented(
+    "Evaluate one flag for a context (OFREP)",
+    description=UNSTATED_CONTEXT_RULES,
+    params=["environment"],
+    body=OfrepRequest,
+    body_required=False,
+    response=OfrepEvaluation,
+    errors={400: OfrepEvaluationFailure, 404: OfrepFlagNotFound},
+)
 def evaluate_flag(key: str):
     environment = environment_for_read(request.args.get("environment"))
     context = _context()
@@ -108,11 +131,19 @@ def evaluate_flag(key: str):
 
 
 @bp.post("/evaluate/flags")
-@documented("Evaluate every flag for a context (OFREP bulk); ETag and If-None-Match", errors=[304, 400, 401, 403])
+@documented(
+    "Evaluate every flag for a context (OFREP bulk); ETag and If-None-Match",
+    params=["environment"],
+    body=OfrepRequest,
+    body_required=False,
+    response=OfrepBulkEvaluation,
+    errors={304: None, 400: OfrepBulkFailure},
+)
 def evaluate_all_flags():
     environment = environment_for_read(request.args.get("environment"))
     context = _context()
-    if "targetingKey" in context and not isinstance(context["targetingKey"], str):
+    # null is no key, as single evaluation has it
+    if context.get("targetingKey") is not None and not isinstance(context["targetingKey"], str):
         raise OfrepFailure(400, INVALID_CONTEXT, "targetingKey must be a string.")
     results = []
     for flag in current_snapshot().ordered:

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import re
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Mapping
 from typing import Any
 
 from flask import Blueprint, Flask, current_app, jsonify
@@ -30,22 +30,32 @@ def documented(
     summary: str,
     *,
     body: Any = None,
+    body_required: bool = True,
     response: Any = None,
     status: int = 200,
-    errors: Iterable[int] = (),
+    errors: Iterable[int] | Mapping[int, Any] = (),
     params: dict[str, str] | Iterable[str] = (),
+    query: Any = None,
+    description: str | None = None,
     public: bool = False,
 ) -> Callable:
-    """Attach what the OpenAPI document says about a route; the route itself is unchanged."""
+    """Attach what the OpenAPI document says about a route; the route itself is unchanged.
+
+    errors maps a status to the model of its body (ErrorBody unless given); query is the model that
+    validates the query string, whose fields give the parameters' schemas.
+    """
 
     def attach(view: Callable) -> Callable:
         view.openapi = {
             "summary": summary,
+            "description": description,
             "body": body,
+            "body_required": body_required,
             "response": response,
             "status": status,
-            "errors": list(errors),
+            "errors": dict(errors) if isinstance(errors, Mapping) else dict.fromkeys(errors),
             "params": dict(params) if isinstance(params, dict) else dict.fromkeys(params, ""),
+            "query": query,
             "public": public,
         }
         return view
@@ -69,13 +79,18 @@ class _Schemas:
         return schema
 
 
-def _param_schema(name: str, environments: tuple[str, ...]) -> dict[str, Any]:
+def _param_schema(name: str, query: Any, environments: tuple[str, ...]) -> dict[str, Any]:
+    if query is not None:
+        schema = dict(TypeAdapter(query).json_schema()["properties"][name])
+        schema.pop("title", None)
+        # A query string has no null: an optional field is a parameter left out.
+        options = [option for option in schema.pop("anyOf", ()) if option.get("type") != "null"]
+        if len(options) == 1:
+            schema.pop("default", None)
+            schema.update(options[0])
+        return schema
     if name == "environment":
         return {"type": "string", "enum": list(environments)}
-    if name == "limit":
-        return {"type": "integer", "minimum": 1, "maximum": 500}
-    if name == "since":
-        return {"type": "string", "format": "date-time"}
     return {"type": "string"}
 
 
@@ -94,9 +109,38 @@ def _fill_environments(node: Any, environments: list[str]) -> None:
             _fill_environments(value, environments)
 
 
+def _fill_storable(node: Any) -> None:
+    """Replace the schemas' storable-object markers with a reference to the recursive StorableObject."""
+    if isinstance(node, list):
+        for item in node:
+            _fill_storable(item)
+    elif isinstance(node, dict):
+        if node.pop("x-storable", None) == "object":
+            node["$ref"] = "#/components/schemas/StorableObject"
+        for value in node.values():
+            _fill_storable(value)
+
+
+def _key_patterns(node: Any) -> None:
+    """Restate pydantic's patternProperties for a dict's keys as propertyNames, so other keys are refused."""
+    if isinstance(node, list):
+        for item in node:
+            _key_patterns(item)
+    elif isinstance(node, dict):
+        patterns = node.get("patternProperties")
+        if isinstance(patterns, dict) and len(patterns) == 1 and "additionalProperties" not in node:
+            (pattern, values), *_ = patterns.items()
+            del node["patternProperties"]
+            node["propertyNames"] = {**node.get("propertyNames", {}), "pattern": pattern}
+            if values:
+                node["additionalProperties"] = values
+        for value in node.values():
+            _key_patterns(value)
+
+
 def build_document(app: Flask) -> dict[str, Any]:
     """Walk the app's routes and describe each documented one."""
-    from .schemas import ErrorBody
+    from .schemas import STORABLE_OBJECT, STORABLE_VALUE, ErrorBody
 
     config = app.config["FF"]
     schemas = _Schemas()
@@ -110,6 +154,8 @@ def build_document(app: Flask) -> dict[str, Any]:
         path = re.sub(r"<(?:[^:>]+:)?([^>]+)>", r"{\1}", rule.rule)
         for method in sorted((rule.methods or set()) - {"HEAD", "OPTIONS"}):
             operation: dict[str, Any] = {"summary": meta["summary"], "operationId": rule.endpoint.replace(".", "_")}
+            if meta["description"]:
+                operation["description"] = meta["description"]
             parameters = [
                 {"name": arg, "in": "path", "required": True, "schema": {"type": "string"}} for arg in rule.arguments
             ]
@@ -119,7 +165,7 @@ def build_document(app: Flask) -> dict[str, Any]:
                     "in": "query",
                     "required": False,
                     "description": text,
-                    "schema": _param_schema(name, config.environments),
+                    "schema": _param_schema(name, meta["query"], config.environments),
                 }
                 for name, text in meta["params"].items()
             ]
@@ -127,26 +173,34 @@ def build_document(app: Flask) -> dict[str, Any]:
                 operation["parameters"] = parameters
             if meta["body"] is not None:
                 operation["requestBody"] = {
-                    "required": True,
+                    "required": meta["body_required"],
                     "content": {"application/json": {"schema": schemas.ref(meta["body"])}},
                 }
             success: dict[str, Any] = {"description": "Success"}
             if meta["response"] is not None:
                 success["content"] = {"application/json": {"schema": schemas.ref(meta["response"])}}
             responses = {str(meta["status"]): success}
-            codes = set(meta["errors"]) | ({401, 403} if not meta["public"] else set())
-            codes |= {413} if meta["body"] is not None else set()
-            codes |= {503}
-            for code in sorted(codes):
-                responses[str(code)] = {
-                    "description": ERROR_DESCRIPTIONS.get(code, "Error"),
-                    **({"content": {"application/json": {"schema": error_ref}}} if code != 304 else {}),
-                }
+            errors = dict(meta["errors"])
+            if not meta["public"]:
+                # Every token is looked up in the database, so any authenticated request can meet an outage.
+                for code in (401, 403, 503):
+                    errors.setdefault(code, None)
+            if meta["body"] is not None:
+                errors.setdefault(413, None)
+            for code in sorted(errors):
+                responses[str(code)] = {"description": ERROR_DESCRIPTIONS.get(code, "Error")}
+                if code != 304:
+                    model = errors[code]
+                    body_schema = error_ref if model is None else schemas.ref(model)
+                    responses[str(code)]["content"] = {"application/json": {"schema": body_schema}}
             operation["responses"] = responses
             if meta["public"]:
                 operation["security"] = []
             paths.setdefault(path, {})[method.lower()] = operation
     _fill_environments(schemas.components, list(config.environments))
+    _key_patterns(schemas.components)
+    _fill_storable(schemas.components)
+    schemas.components.update(StorableObject=STORABLE_OBJECT, StorableValue=STORABLE_VALUE)
     return {
         "openapi": "3.1.0",
         "info": {

@@ -5,12 +5,14 @@ from __future__ import annotations
 import json
 import math
 import re
+from datetime import UTC
 from typing import Annotated, Any, Literal
 
 from pydantic import (
     AfterValidator,
     AwareDatetime,
     BaseModel,
+    BeforeValidator,
     ConfigDict,
     Discriminator,
     Field,
@@ -130,7 +132,13 @@ def _attribute(value: str) -> str:
 
 
 AttributeName = Annotated[
-    str, AfterValidator(_attribute), Field(description="A context attribute", examples=["targetingKey", "plan"])
+    str,
+    AfterValidator(_attribute),
+    Field(
+        description="A context attribute",
+        examples=["targetingKey", "plan"],
+        json_schema_extra={"pattern": ATTRIBUTE_PATTERN},
+    ),
 ]
 
 
@@ -146,6 +154,31 @@ def _storable(value: Any, where: str, depth: int = 0) -> None:
     elif isinstance(value, list):
         for inner in value:
             _storable(inner, where, depth + 1)
+
+
+# _storable's rule on keys, for the OpenAPI document, which adds these to its components and puts a reference
+# where the marker is: no key starts with '$' or holds a NUL, at any depth. The depth bound is beyond JSON
+# Schema; the field's description says it.
+STORABLE_OBJECT_MARKER = {"x-storable": "object"}
+STORABLE_KEY_PATTERN = r"^([^$\x00][^\x00]*)?$"
+STORABLE_OBJECT = {
+    "type": "object",
+    "propertyNames": {"pattern": STORABLE_KEY_PATTERN},
+    "additionalProperties": {
+        "anyOf": [
+            {"type": ["string", "number", "boolean", "null"]},
+            {"type": "array", "items": {"$ref": "#/components/schemas/StorableValue"}},
+            {"$ref": "#/components/schemas/StorableObject"},
+        ]
+    },
+}
+STORABLE_VALUE = {
+    "anyOf": [
+        {"type": ["string", "number", "boolean", "null"]},
+        {"type": "array", "items": {"$ref": "#/components/schemas/StorableValue"}},
+        {"$ref": "#/components/schemas/StorableObject"},
+    ]
+}
 
 
 def _variants(value: dict[str, Any]) -> dict[str, Any]:
@@ -170,8 +203,18 @@ Variants = Annotated[
     dict[VariantName, Any],
     AfterValidator(_variants),
     Field(
-        description="Variant name to value; all values booleans, strings, numbers or objects",
+        description="Variant name to value; all values booleans, strings, numbers or objects. Objects nest at most "
+        f"{MAX_VALUE_DEPTH} levels and no key in them starts with '$'",
         examples=[{"on": True, "off": False}, {"control": "blue", "treatment": "green"}],
+        # What _variants checks, as far as JSON Schema can say it: the count, and one value type per flag.
+        json_schema_extra={
+            "minProperties": 1,
+            "maxProperties": MAX_VARIANTS,
+            "anyOf": [
+                *({"additionalProperties": {"type": kind}} for kind in ("boolean", "string", "number")),
+                {"additionalProperties": STORABLE_OBJECT_MARKER},
+            ],
+        },
     ),
 ]
 
@@ -185,7 +228,18 @@ def _split(value: dict[str, int]) -> dict[str, int]:
     return value
 
 
-Split = Annotated[dict[VariantName, Annotated[int, Field(ge=0, le=100)]], AfterValidator(_split)]
+def _whole_number(value: Any) -> Any:
+    # JSON has one number type: 30.0 is the integer 30 to JSON Schema, so it is one here too (stored as 30).
+    return int(value) if isinstance(value, float) and value.is_integer() else value
+
+
+Percentage = Annotated[int, Field(ge=0, le=100), BeforeValidator(_whole_number)]
+Split = Annotated[
+    dict[VariantName, Percentage],
+    AfterValidator(_split),
+    # That the percentages add up to 100 is beyond JSON Schema; the description says it.
+    Field(json_schema_extra={"minProperties": 1}),
+]
 
 
 def _serve_kind(value: Any) -> str | None:
@@ -215,8 +269,23 @@ ConditionValue = (
 )
 
 
+def _values_by_op() -> list[dict[str, Any]]:
+    """State _values_fit_op's rule for the OpenAPI document: which values each group of operators takes."""
+    single = {"maxItems": 1}
+    groups = [
+        (evaluation.SET_OPS, {}),
+        (evaluation.STRING_OPS, {"items": {"type": "string"}}),
+        (evaluation.NUMBER_OPS, {**single, "items": {"type": "number"}}),
+        (evaluation.SEMVER_OPS, {**single, "items": {"type": "string", "pattern": evaluation.SEMVER_PATTERN}}),
+        (evaluation.DATE_OPS, {**single, "items": {"type": "string", "format": "date-time"}}),
+    ]
+    return [{"properties": {"op": {"enum": list(ops)}, "values": values}} for ops, values in groups]
+
+
 class Condition(RequestModel):
     """One test on a context attribute; a rule's conditions must all hold."""
+
+    model_config = ConfigDict(json_schema_extra={"anyOf": _values_by_op()})
 
     attribute: AttributeName
     op: ConditionOp = Field(
@@ -324,6 +393,14 @@ def _reference_errors(flag: dict[str, Any], environments: tuple[str, ...]) -> li
     return errors
 
 
+# Said in the flag operations' descriptions, since JSON Schema cannot relate one field's values to another's keys.
+UNSTATED_FLAG_RULES = (
+    "Checked beyond the schema, as a 400 naming the field: off_variant and every serve name one of the flag's "
+    "variants (after an update, of the variants it will have); an environment without targeting serves 'on', so "
+    "a flag without an 'on' variant gives every environment a serve; a split's percentages add up to 100."
+)
+
+
 def check_flag_references(flag: dict[str, Any], environments: tuple[str, ...]) -> None:
     """Raise ValidationFailed if the flag serves a variant it does not define; each error names its field."""
     errors = _reference_errors(flag, environments)
@@ -374,6 +451,24 @@ class FlagCreate(RequestModel):
 
 
 class FlagUpdate(RequestModel):
+    # update_flag refuses a body that changes nothing: at least one field, and not null.
+    model_config = ConfigDict(
+        json_schema_extra={
+            "anyOf": [
+                {"required": [field], "properties": {field: {"not": {"type": "null"}}}}
+                for field in (
+                    "name",
+                    "description",
+                    "environments",
+                    "variants",
+                    "off_variant",
+                    "targeting",
+                    "stickiness",
+                )
+            ]
+        }
+    )
+
     name: FlagName | None = None
     description: Description | None = None
     environments: EnvironmentStates | None = None
@@ -424,6 +519,66 @@ class ErrorBody(BaseModel):
     details: list[dict[str, Any]] | None = None
 
 
+# -- OFREP bodies, shaped as open-feature/protocol's service/openapi.yaml has them; ofrep.py builds them ---------
+
+OfrepErrorCode = Literal["PARSE_ERROR", "TARGETING_KEY_MISSING", "INVALID_CONTEXT", "GENERAL"]
+
+
+class OfrepContext(BaseModel):
+    """The evaluation context: targetingKey, and any attributes the flag's rules and splits read."""
+
+    model_config = ConfigDict(extra="allow")
+
+    targetingKey: str | None = Field(
+        None, description="The user; splits hash it unless the flag names another attribute"
+    )
+
+
+class OfrepRequest(BaseModel):
+    """An evaluation request; a missing body or context is an empty context."""
+
+    context: OfrepContext | None = None
+
+
+class OfrepEvaluation(BaseModel):
+    """One flag's value for the context."""
+
+    key: str
+    value: StrictBool | StrictStr | StrictInt | StrictFloat | dict[str, Any]
+    reason: str = Field(examples=["STATIC", "TARGETING_MATCH", "SPLIT", "DEFAULT", "DISABLED"])
+    variant: str
+    metadata: dict[str, StrictBool | StrictStr | StrictInt | StrictFloat]
+
+
+class OfrepEvaluationFailure(BaseModel):
+    """A flag that could not be evaluated for this request."""
+
+    key: str
+    errorCode: OfrepErrorCode
+    errorDetails: str
+
+
+class OfrepFlagNotFound(BaseModel):
+    """No flag has the key."""
+
+    key: str
+    errorCode: Literal["FLAG_NOT_FOUND"]
+    errorDetails: str
+
+
+class OfrepBulkEvaluation(BaseModel):
+    """Every flag's value for the context, or why one could not be evaluated."""
+
+    flags: list[OfrepEvaluation | OfrepEvaluationFailure]
+
+
+class OfrepBulkFailure(BaseModel):
+    """A bulk request that could not be evaluated at all."""
+
+    errorCode: OfrepErrorCode
+    errorDetails: str
+
+
 def parse(model: type[RequestModel], data: Any, environments: tuple[str, ...]) -> RequestModel:
     """Validate data against a model; raise ValidationFailed listing each bad field."""
     try:
@@ -456,6 +611,19 @@ TokenName = Annotated[
 
 
 class TokenCreate(RequestModel):
+    # _environment_matches_role's rule, stated for the OpenAPI document.
+    model_config = ConfigDict(
+        json_schema_extra={
+            "anyOf": [
+                {
+                    "properties": {"role": {"const": "client"}, "environment": {"type": "string"}},
+                    "required": ["environment"],
+                },
+                {"properties": {"role": {"const": "admin"}, "environment": {"type": "null"}}},
+            ]
+        }
+    )
+
     name: TokenName
     role: RoleName
     environment: EnvironmentName | None = Field(None, description="Required for client tokens: the one they read")
@@ -485,6 +653,18 @@ class CreatedToken(Token):
     token: str = Field(description="The secret, shown this once; send it as 'Authorization: Bearer <token>'")
 
 
+def _iso_moment(value: Any) -> Any:
+    # Read as condition dates are: pydantic alone would also take a number as a Unix timestamp.
+    moment = evaluation.parse_datetime(value)
+    if moment is None:
+        raise ValueError("give an ISO 8601 date-time with a time zone, like 2030-01-01T00:00:00Z")
+    try:
+        # The database compares in UTC; a moment that has none (9999-12-31T23:59:59-01:00) is out of range.
+        return moment.astimezone(UTC)
+    except OverflowError:
+        raise ValueError("the date-time is out of range in UTC") from None
+
+
 AuditAction = Literal["flag.created", "flag.updated", "flag.toggled", "flag.deleted", "token.created", "token.revoked"]
 
 
@@ -498,7 +678,7 @@ class AuditQuery(BaseModel):
     actor: str | None = None
     action: AuditAction | None = None
     flag: str | None = Field(None, description="A flag id or name")
-    since: AwareDatetime | None = None
+    since: Annotated[AwareDatetime, BeforeValidator(_iso_moment)] | None = None
 
 
 class AuditEvent(BaseModel):

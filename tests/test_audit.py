@@ -120,7 +120,7 @@ def test_audit__filters_by_actor_action_flag_since(client, anonymous):
 @pytest.mark.parametrize(
     "query",
     ["limit=0", "limit=501", "limit=ten", "since=yesterday", "since=2026-01-01T00:00:00", "action=flag.exploded",
-     "colour=blue"],
+     "colour=blue", "since=0.5", "since=1700000000", "since=9999-12-31T23:59:59-01:00"],
 )  # fmt: skip
 def test_audit__bad_query__400(client, query):
     response = client.get(f"/audit?{query}")

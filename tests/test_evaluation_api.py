@@ -114,6 +114,16 @@ def test_update__null_targeting__environment_falls_back_to_default(client):
     assert client.get("/flags/f").json["targeting"] == {}
 
 
+def test_create__split_percentage_written_with_fraction_zero__stored_as_integer(client):
+    # 30.0 is the integer 30 to JSON (and to the OpenAPI document's "type": "integer")
+    response = client.post(
+        "/flags", json={"name": "f", "targeting": {"production": {"serve": {"on": 30.0, "off": 70}}}}
+    )
+    assert response.status_code == 201, response.json
+    served = client.get("/flags/f").json["targeting"]["production"]["serve"]
+    assert served == {"on": 30, "off": 70} and type(served["on"]) is int
+
+
 def test_update__variants_and_stickiness__replaced(client):
     client.post("/flags", json={"name": "f"})
     body = {

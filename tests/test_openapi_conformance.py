@@ -1,0 +1,107 @@
+"""The OpenAPI document against the running API: schemathesis with every check, over a real database."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+from tests.conftest import ADMIN_TOKEN
+
+HOOKS = Path(__file__).with_name("conformance_hooks.py")
+SCHEMATHESIS = Path(sys.executable).with_name("schemathesis")
+# Fixed, so a run in CI generates the same requests as the one that passed here.
+SEED = 20251202
+# Per operation and phase: about 50 s for the whole run on two shared cores.
+MAX_EXAMPLES = 20
+MIN_CASES = 1000
+PHASES = ("examples", "coverage", "fuzzing", "stateful")
+
+# The path parameters each operation is given, so generated requests reach past a 404 to the logic behind.
+# Each operation that can rename or delete gets a flag of its own, addressed by _id, which no change alters.
+FLAGS = {
+    "read": {"name": "conformance-read", "environments": {"production": True}},
+    "put": {"name": "conformance-put"},
+    "toggle": {"name": "conformance-toggle"},
+    "delete": {"name": "conformance-delete"},
+    "split": {
+        "name": "conformance-split",
+        "environments": {"production": True},
+        "targeting": {"production": {"serve": {"on": 30, "off": 70}}},
+    },
+}
+
+
+def _config(flag_ids: dict[str, str], token_id: str) -> str:
+    def operation(name: str, **parameters: str) -> str:
+        values = ", ".join(f"{key} = {json.dumps(value)}" for key, value in parameters.items())
+        return f'[[operations]]\ninclude-name = "{name}"\nparameters = {{ {values} }}\n'
+
+    def sometimes(name: str, **dictionaries: str) -> str:
+        bound = ", ".join(
+            f'{key} = {{ dictionary = "{value}", probability = 0.5 }}' for key, value in dictionaries.items()
+        )
+        return f'[[operations]]\ninclude-name = "{name}"\nparameters = {{ {bound} }}\n'
+
+    return "\n".join(
+        [
+            # Half the time an existing flag, half the time a generated name: the 404 bodies are checked too.
+            f"[dictionaries.flag-keys]\nvalues = {json.dumps([FLAGS['split']['name'], FLAGS['read']['name']])}\n",
+            f"[dictionaries.flag-ids]\nvalues = {json.dumps([flag_ids['read']])}\n",
+            sometimes("GET /flags/{ident}", ident="flag-ids"),
+            sometimes("POST /ofrep/v1/evaluate/flags/{key}", key="flag-keys"),
+            operation("PUT /flags/{ident}", ident=flag_ids["put"]),
+            operation("DELETE /flags/{ident}", ident=flag_ids["delete"]),
+            operation("POST /flags/{ident}/toggle", ident=flag_ids["toggle"]),
+            operation("GET /flags/{ident}/history", ident=flag_ids["toggle"]),
+            operation("DELETE /tokens/{token_id}", token_id=token_id),
+        ]
+    )
+
+
+def test_openapi__schemathesis_every_check__api_matches_document(live_server, client, tmp_path):
+    # Given: flags and a token for the path parameters, and changes in the audit trail
+    flag_ids = {}
+    for role, flag in FLAGS.items():
+        created = client.post("/flags", json=flag)
+        assert created.status_code == 201, created.json
+        flag_ids[role] = created.json["_id"]
+    assert client.post(f"/flags/{flag_ids['toggle']}/toggle", json={}).status_code == 200
+    token = client.post("/tokens", json={"name": "conformance", "role": "client", "environment": "production"})
+    assert token.status_code == 201, token.json
+    config = tmp_path / "schemathesis.toml"
+    config.write_text(_config(flag_ids, token.json["id"]))
+    report = tmp_path / "report.json"
+    command = [
+        str(SCHEMATHESIS), "--config-file", str(config), "run", f"{live_server}/openapi.json",
+        "--checks", "all", "--mode", "all", "--max-examples", str(MAX_EXAMPLES), "--seed", str(SEED),
+        "--workers", "1", "--generation-database", "none", "--continue-on-failure",
+        "--header", f"Authorization: Bearer {ADMIN_TOKEN}",
+        "--report", "json", "--report-json-path", str(report), "--no-color",
+    ]  # fmt: skip
+
+    # When
+    started = time.monotonic()
+    completed = subprocess.run(
+        command,
+        cwd=tmp_path,
+        env={**os.environ, "SCHEMATHESIS_HOOKS": str(HOOKS)},
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
+    elapsed = time.monotonic() - started
+
+    # Then: every check passed on every operation, in every phase, with enough requests that passing means something
+    assert completed.returncode == 0, completed.stdout[-30000:] + completed.stderr[-5000:]
+    run = json.loads(report.read_text())
+    operations = sum(len(methods) for methods in client.get("/openapi.json").json["paths"].values())
+    assert run["operations"]["tested"] == run["operations"]["selected"] == operations
+    assert {phase: result["status"] for phase, result in run["phases"].items()} == dict.fromkeys(PHASES, "success")
+    assert run["failures"] == [] and run["errors"] == []
+    assert run["test_cases"]["generated"] >= MIN_CASES
+    assert run["warnings"]["missing_test_data"] == []
+    print(f"schemathesis: {run['test_cases']['generated']} cases in {elapsed:.0f} s")

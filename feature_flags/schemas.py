@@ -527,10 +527,28 @@ OfrepErrorCode = Literal["PARSE_ERROR", "TARGETING_KEY_MISSING", "INVALID_CONTEX
 class OfrepContext(BaseModel):
     """The evaluation context: targetingKey, and any attributes the flag's rules and splits read."""
 
-    model_config = ConfigDict(extra="allow")
+    # The bounds check_context enforces, as JSON Schema states them (the 32 KiB total is in the description).
+    model_config = ConfigDict(
+        extra="allow",
+        json_schema_extra={
+            "maxProperties": evaluation.MAX_CONTEXT_ATTRIBUTES,
+            "propertyNames": {"maxLength": evaluation.MAX_ATTRIBUTE_NAME_LENGTH},
+            "additionalProperties": {
+                "anyOf": [
+                    {"type": "string", "maxLength": evaluation.MAX_CONTEXT_STRING_LENGTH},
+                    {"not": {"type": "string"}},
+                ]
+            },
+            "description": f"At most {evaluation.MAX_CONTEXT_BYTES} bytes of request body, "
+            f"{evaluation.MAX_CONTEXT_ATTRIBUTES} attributes and {evaluation.MAX_CONTEXT_STRING_LENGTH} characters "
+            "per string.",
+        },
+    )
 
     targetingKey: str | None = Field(
-        None, description="The user; splits hash it unless the flag names another attribute"
+        None,
+        max_length=evaluation.MAX_CONTEXT_STRING_LENGTH,
+        description="The user; splits hash it unless the flag names another attribute",
     )
 
 

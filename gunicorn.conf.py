@@ -13,18 +13,26 @@ from pathlib import Path
 
 from prometheus_flask_exporter.multiprocess import GunicornInternalPrometheusMetrics
 
+from feature_flags.config import Config, ConfigError, int_setting
 
-def _int(name: str, default: int) -> int:
-    """Read a positive whole number from the environment, naming the variable when it is not one."""
-    raw = os.environ.get(name, "").strip()
-    if not raw:
-        return default
-    if not raw.isdigit() or int(raw) < 1:
-        raise SystemExit(f"configuration error: {name} must be a positive whole number, got {raw!r}")
-    return int(raw)
+try:
+    # Checked here, in the master, before any worker starts: a bad setting stops gunicorn with one line, rather
+    # than every worker failing to boot in a loop while the port stays open. Under gunicorn (the image) the
+    # service listens on every interface unless HOST says otherwise; `python app.py` stays on loopback.
+    service = Config.from_env({"HOST": "0.0.0.0", **os.environ})
+except ConfigError as error:
+    raise SystemExit(f"configuration error: {error}") from None
 
 
-bind = f"{os.environ.get('HOST', '0.0.0.0')}:{_int('PORT', 5000)}"
+def _int(name: str, default: int, high: int = 1_000_000) -> int:
+    """Read a positive whole number for gunicorn with the service's own parser, stopping with its one-line message."""
+    try:
+        return int_setting(os.environ, name, default, 1, high)
+    except ConfigError as error:
+        raise SystemExit(f"configuration error: {error}") from None
+
+
+bind = f"{service.host}:{service.port}"
 # Threads serve concurrent flag reads cheaply; workers give crash isolation and use both cores.
 worker_class = "gthread"
 workers = _int("GUNICORN_WORKERS", 2)
@@ -45,7 +53,7 @@ control_socket_disable = True
 # The app's JSON access line replaces gunicorn's (see the module docstring).
 accesslog = None
 errorlog = "-"
-loglevel = os.environ.get("LOG_LEVEL", "info").lower()
+loglevel = service.log_level.lower()
 # X-Forwarded-* are honoured only from these addresses (nginx, or the ingress in front of the pod).
 forwarded_allow_ips = os.environ.get("FORWARDED_ALLOW_IPS", "127.0.0.1,::1")
 
@@ -58,7 +66,7 @@ logconfig_dict = {
             "fmt": "{asctime}{levelname}{name}{message}",
             "style": "{",
             "rename_fields": {"asctime": "time", "levelname": "level", "name": "logger"},
-            "static_fields": {"service": os.environ.get("FF_SERVICE_NAME", "feature-flags")},
+            "static_fields": {"service": service.service_name},
             "datefmt": "%Y-%m-%dT%H:%M:%S%z",
         }
     },
@@ -66,7 +74,7 @@ logconfig_dict = {
     # The app installs its own JSON handler on the root logger in each worker.
     "root": {"level": "INFO", "handlers": []},
     "loggers": {
-        "gunicorn.error": {"handlers": ["stdout"], "level": loglevel.upper(), "propagate": False},
+        "gunicorn.error": {"handlers": ["stdout"], "level": service.log_level, "propagate": False},
         "gunicorn.access": {"handlers": [], "propagate": False},
     },
 }

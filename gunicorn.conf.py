@@ -70,7 +70,21 @@ logconfig_dict = {
             "datefmt": "%Y-%m-%dT%H:%M:%S%z",
         }
     },
-    "handlers": {"stdout": {"class": "logging.StreamHandler", "formatter": "json", "stream": "ext://sys.stdout"}},
+    # gunicorn's messages quote what clients sent (a malformed header line can be a token): redacted before writing.
+    "filters": {
+        "secrets": {
+            "()": "feature_flags.logging_setup.RedactSecrets",
+            "secrets": (service.admin_token, service.metrics_token),
+        }
+    },
+    "handlers": {
+        "stdout": {
+            "class": "logging.StreamHandler",
+            "formatter": "json",
+            "stream": "ext://sys.stdout",
+            "filters": ["secrets"],
+        }
+    },
     # The app installs its own JSON handler on the root logger in each worker.
     "root": {"level": "INFO", "handlers": []},
     "loggers": {

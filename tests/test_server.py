@@ -6,13 +6,88 @@ would tidy up what a hostile client sends.
 
 from __future__ import annotations
 
+import json
+import socket
 import subprocess
+import tempfile
 import time
+import uuid
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
 
 import pytest
+import requests
+from pymongo import MongoClient
 
+from tests.conftest import ADMIN_TOKEN, auth
 from tests.test_delivery import ROOT
 from tests.test_stack import GunicornApp, dockerfile_command
+
+
+@dataclass
+class RawResponse:
+    """An HTTP response as it came off the wire."""
+
+    status: int
+    headers: dict[str, str]
+    body: bytes
+
+    def json(self) -> dict:
+        """Return the body parsed as JSON."""
+        return json.loads(self.body)
+
+
+def raw_request(port: int, data: bytes | list[bytes], timeout: float = 10) -> RawResponse:
+    """Send bytes (or a list of pieces, sent one after another) on a new connection; read one response."""
+    with socket.create_connection(("127.0.0.1", port), timeout=timeout) as sock:
+        for piece in [data] if isinstance(data, bytes) else data:
+            sock.sendall(piece)
+        received = b""
+        while b"\r\n\r\n" not in received:
+            chunk = sock.recv(65536)
+            if not chunk:
+                break
+            received += chunk
+        head, _, body = received.partition(b"\r\n\r\n")
+        lines = head.decode("latin-1").split("\r\n")
+        headers = {}
+        for line in lines[1:]:
+            name, _, value = line.partition(":")
+            headers[name.strip().lower()] = value.strip()
+        length = int(headers.get("content-length", "-1"))
+        while len(body) < length or (length < 0 and headers.get("connection") == "close"):
+            chunk = sock.recv(65536)
+            if not chunk:
+                break
+            body += chunk
+        return RawResponse(int(lines[0].split()[1]), headers, body)
+
+
+def assert_json_error(response: RawResponse, status: int) -> None:
+    """Assert the response is the app's error shape: JSON with an error code and a message."""
+    assert response.status == status, response
+    assert response.headers["content-type"].startswith("application/json"), response.headers
+    body = response.json()
+    assert isinstance(body["error"], str) and body["error"], body
+    assert isinstance(body["message"], str) and body["message"], body
+
+
+@pytest.fixture(scope="module")
+def served(mongo_uri: str) -> Iterator[GunicornApp]:
+    """The app under gunicorn as the image runs it, with one flag to read."""
+    directory = Path(tempfile.mkdtemp(prefix="ff-server-"))
+    db_name = f"server_{uuid.uuid4().hex[:12]}"
+    app = GunicornApp(directory, mongo_uri, db_name).start()
+    created = requests.post(f"{app.url}/flags", json={"name": "probe-flag"}, headers=auth(), timeout=10)
+    assert created.status_code == 201, created.text
+    try:
+        yield app
+    finally:
+        app.stop()
+        client = MongoClient(mongo_uri, serverSelectionTimeoutMS=5000)
+        client.drop_database(db_name)
+        client.close()
 
 
 @pytest.mark.parametrize(
@@ -41,3 +116,32 @@ def test_bad_admin_token__gunicorn__exits_at_once_with_one_line_and_no_worker(tm
     assert len(lines) == 1 and lines[0].startswith("configuration error: FF_ADMIN_TOKEN "), lines
     assert token.strip() not in lines[0] or len(token.strip()) < 8  # the message never repeats a usable secret
     assert b"Booting worker" not in stdout + stderr
+
+
+SECRET_CLIENT_TOKEN = "ff_client_Zq8Vt3mK9pW2xL7nR4sB6yH1cD5fG0jA"
+PLAIN_SECRET = "k3Jd9QmZ7xPv2LwT8rNs"
+
+
+@pytest.mark.parametrize(
+    ("header_line", "secret"),
+    [
+        (f"Bearer {ADMIN_TOKEN}", ADMIN_TOKEN),
+        (f"Authorization Bearer {SECRET_CLIENT_TOKEN}", SECRET_CLIENT_TOKEN),
+        (f"X-API-Key {PLAIN_SECRET}", PLAIN_SECRET),
+    ],
+)
+def test_malformed_header_line__secret_in_it__never_logged(served: GunicornApp, header_line: str, secret: str):
+    # Given: a header line without its colon, as a client that lost it would send one
+    before = served.log.read_text()
+    request = f"GET /flags HTTP/1.1\r\nHost: x\r\n{header_line}\r\n\r\n".encode()
+
+    # When: it reaches gunicorn directly
+    response = raw_request(served.port, request)
+    time.sleep(0.5)  # the log line is written after the answer
+
+    # Then: refused, and gunicorn logged the refusal without the secret
+    logged = served.log.read_text()[len(before) :]
+    assert "Invalid request" in logged, logged
+    assert secret not in logged, logged
+    assert response.status == 400
+    assert secret.encode() not in response.body

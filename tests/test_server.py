@@ -20,6 +20,7 @@ import pytest
 import requests
 from pymongo import MongoClient
 
+from feature_flags.config import MAX_BODY_BYTES
 from tests.conftest import ADMIN_TOKEN, auth
 from tests.test_delivery import ROOT
 from tests.test_stack import GunicornApp, dockerfile_command
@@ -145,3 +146,42 @@ def test_malformed_header_line__secret_in_it__never_logged(served: GunicornApp, 
     assert secret not in logged, logged
     assert response.status == 400
     assert secret.encode() not in response.body
+
+
+def chunked(body: bytes, size: int = 65536) -> list[bytes]:
+    """Return a POST /flags request sending body in chunked transfer coding, in pieces."""
+    head = (
+        f"POST /flags HTTP/1.1\r\nHost: x\r\nAuthorization: Bearer {ADMIN_TOKEN}\r\n"
+        "Content-Type: application/json\r\nTransfer-Encoding: chunked\r\nConnection: close\r\n\r\n"
+    ).encode()
+    pieces = [head]
+    for start in range(0, len(body), size):
+        part = body[start : start + size]
+        pieces.append(b"%x\r\n%s\r\n" % (len(part), part))
+    pieces.append(b"0\r\n\r\n")
+    return pieces
+
+
+def padded_flag(name: str, total: int) -> bytes:
+    """Return a valid flag body padded with spaces to exactly total bytes."""
+    core = json.dumps({"name": name}).encode()
+    return core[:-1] + b" " * (total - len(core)) + b"}"
+
+
+def test_chunked_body__exactly_the_limit__accepted(served: GunicornApp):
+    response = raw_request(served.port, chunked(padded_flag("chunked-at-limit", MAX_BODY_BYTES)))
+    assert response.status == 201, response
+
+
+def test_chunked_body__over_the_limit__413_json_and_nothing_created(served: GunicornApp):
+    # Given: a valid 1 MiB flag body followed by more bytes, with no Content-Length to refuse it by
+    body = padded_flag("chunked-over-limit", MAX_BODY_BYTES) + b"garbage"
+
+    # When: sent in chunks straight to gunicorn
+    response = raw_request(served.port, chunked(body))
+
+    # Then: refused whole, with the app's error shape, and no flag made from the first megabyte
+    assert_json_error(response, 413)
+    assert response.json()["error"] == "request_entity_too_large"
+    missing = requests.get(f"{served.url}/flags/chunked-over-limit", headers=auth(), timeout=10)
+    assert missing.status_code == 404

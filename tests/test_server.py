@@ -10,6 +10,7 @@ import json
 import socket
 import subprocess
 import tempfile
+import threading
 import time
 import uuid
 from collections.abc import Iterator
@@ -24,6 +25,9 @@ from feature_flags.config import MAX_BODY_BYTES
 from tests.conftest import ADMIN_TOKEN, auth
 from tests.test_delivery import ROOT
 from tests.test_stack import GunicornApp, dockerfile_command
+
+# What /healthz, a flag read and a 503 must stay within while clients misbehave; generous for a busy machine.
+PROMPT_SECONDS = 2.0
 
 
 @dataclass
@@ -89,6 +93,46 @@ def served(mongo_uri: str) -> Iterator[GunicornApp]:
         client = MongoClient(mongo_uri, serverSelectionTimeoutMS=5000)
         client.drop_database(db_name)
         client.close()
+
+
+def test_slow_clients__idle_and_trickling_connections__probes_and_reads_stay_prompt(served: GunicornApp):
+    # Given: 50 connections that send nothing, and 8 that trickle a request's headers a byte at a time
+    idle = [socket.create_connection(("127.0.0.1", served.port), timeout=5) for _ in range(50)]
+    tricklers = [socket.create_connection(("127.0.0.1", served.port), timeout=5) for _ in range(8)]
+    stop = threading.Event()
+
+    def trickle() -> None:
+        pending = b"GET /healthz HTTP/1.1\r\nHost: x\r\nX-Slow: " + b"a" * 1000
+        for byte in pending:
+            if stop.wait(0.2):
+                return
+            for sock in tricklers:
+                try:
+                    sock.send(bytes([byte]))
+                except OSError:
+                    return
+
+    trickler = threading.Thread(target=trickle, daemon=True)
+    trickler.start()
+    try:
+        time.sleep(1)  # every slow connection is in and has started its headers
+        # When: probes and flag reads arrive meanwhile, for several seconds
+        durations = []
+        deadline = time.monotonic() + 6
+        while time.monotonic() < deadline:
+            for path in ("/healthz", "/flags/probe-flag"):
+                started = time.monotonic()
+                response = requests.get(f"{served.url}{path}", headers=auth(), timeout=10)
+                durations.append(time.monotonic() - started)
+                assert response.status_code == 200, (path, response.text)
+        # Then: each answered promptly, and the slow clients are still connected (not simply dropped)
+        assert max(durations) < PROMPT_SECONDS, f"slowest {max(durations):.2f} s of {len(durations)}"
+        assert trickler.is_alive()
+    finally:
+        stop.set()
+        trickler.join(5)
+        for sock in idle + tricklers:
+            sock.close()
 
 
 @pytest.mark.parametrize(
@@ -185,3 +229,37 @@ def test_chunked_body__over_the_limit__413_json_and_nothing_created(served: Guni
     assert response.json()["error"] == "request_entity_too_large"
     missing = requests.get(f"{served.url}/flags/chunked-over-limit", headers=auth(), timeout=10)
     assert missing.status_code == 404
+
+
+@pytest.mark.parametrize(
+    ("request_bytes", "status"),
+    [
+        (b"NOT HTTP AT ALL\r\n\r\n", 400),
+        (b"GET /healthz HTTP/1.1\r\nHost: x\r\nBroken header line\r\n\r\n", 400),
+        (b"GET /" + b"a" * 5000 + b" HTTP/1.1\r\nHost: x\r\n\r\n", 414),
+        (b"GET /healthz HTTP/1.1\r\nHost: x\r\n" + b"".join(b"X-H%d: v\r\n" % n for n in range(150)) + b"\r\n", 431),
+        (b"GET /healthz HTTP/1.1\r\nHost: x\r\nX-Big: " + b"v" * 9000 + b"\r\n\r\n", 431),
+    ],
+    ids=["request-line", "header-without-colon", "uri-too-long", "too-many-headers", "header-too-large"],
+)
+def test_gunicorn_refusal__malformed_request__json_error(served: GunicornApp, request_bytes: bytes, status: int):
+    assert_json_error(raw_request(served.port, request_bytes), status)
+
+
+def test_sigterm__idle_keep_alive_connection__workers_stop_at_once(mongo_uri, tmp_path):
+    # Given: a client (nginx's upstream pool, say) holding a kept-alive connection it is not using
+    app = GunicornApp(tmp_path, mongo_uri, f"server_{uuid.uuid4().hex[:12]}").start()
+    session = requests.Session()
+    assert session.get(f"{app.url}/healthz", timeout=10).status_code == 200
+
+    # When: Kubernetes stops the pod
+    started = time.monotonic()
+    code = app.stop()
+
+    # Then: every worker exits by itself, well before the 20 s graceful timeout would end it by force
+    assert code == 0
+    assert time.monotonic() - started < 10
+    messages = [line.get("message", "") for line in app.log_lines() if line.get("logger") == "gunicorn.error"]
+    assert sum(message.startswith("Worker exiting") for message in messages) == 2, messages
+    assert not any("graceful timeout" in message for message in messages), messages
+    session.close()

@@ -95,7 +95,6 @@ class GunicornApp:
             "FF_ADMIN_TOKEN": ADMIN_TOKEN,
             "FF_SEED_DEMO": "false",
             "GUNICORN_WORKERS": "2",
-            "GUNICORN_THREADS": "4",
             # A home of its own, to see that gunicorn leaves no control socket there (the image's user has none).
             "HOME": str(directory),
             **settings,

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import logging
 import threading
+import time
 from pathlib import Path
 
 from flask import Flask, request
@@ -80,23 +81,32 @@ def _prepare_database_when_reachable(app: Flask) -> None:
     from .demo import seed_demo_flags
     from .errors import DatabaseUnavailable
     from .extensions import get_store
+    from .snapshot import FAILURE_MEMORY_SECONDS
     from .tokens import bootstrap_admin_token
 
     config = app.config["FF"]
     lock = threading.Lock()
-    state = {"done": False}
+    state = {"done": False, "failed_at": -FAILURE_MEMORY_SECONDS}
 
     def prepare() -> None:
         with lock:
             if state["done"]:
                 return
-            store = get_store(app)
-            store.ensure_indexes()
-            store.recover_pending_events()
-            if config.seed_demo:
-                seed_demo_flags(store)
-            if config.auth_enabled and not config.admin_token:
-                bootstrap_admin_token(store)
+            if time.monotonic() - state["failed_at"] < FAILURE_MEMORY_SECONDS:
+                # The attempt that just failed for the request ahead of this one would fail again. Trying anyway
+                # would queue every request behind one database timeout each, far past the 2-second promise.
+                raise DatabaseUnavailable()
+            try:
+                store = get_store(app)
+                store.ensure_indexes()
+                store.recover_pending_events()
+                if config.seed_demo:
+                    seed_demo_flags(store)
+                if config.auth_enabled and not config.admin_token:
+                    bootstrap_admin_token(store)
+            except DatabaseUnavailable:
+                state["failed_at"] = time.monotonic()
+                raise
             state["done"] = True
 
     try:

@@ -6,6 +6,7 @@ would tidy up what a hostile client sends.
 
 from __future__ import annotations
 
+import concurrent.futures
 import json
 import socket
 import subprocess
@@ -244,6 +245,51 @@ def test_chunked_body__over_the_limit__413_json_and_nothing_created(served: Guni
 )
 def test_gunicorn_refusal__malformed_request__json_error(served: GunicornApp, request_bytes: bytes, status: int):
     assert_json_error(raw_request(served.port, request_bytes), status)
+
+
+# The README's promise for a database outage: every request answers within this, most with 503.
+OUTAGE_BOUND_SECONDS = 2.0
+
+
+def test_database_stopped__requests_during_the_outage__answer_within_the_bound(database_server, tmp_path):
+    # Given: the app under gunicorn on a database of its own, with a flag to read and toggle
+    database = database_server()
+    app = GunicornApp(tmp_path, database.uri, "outage").start()
+    try:
+        created = requests.post(f"{app.url}/flags", json={"name": "outage-flag"}, headers=auth(), timeout=10)
+        assert created.status_code == 201, created.text
+
+        # When: the database process stops, and requests keep coming, eight at a time
+        database.stop()
+
+        def one(kind: str) -> tuple[str, int, float, dict]:
+            started = time.monotonic()
+            if kind == "toggle":
+                response = requests.post(f"{app.url}/flags/outage-flag/toggle", json={}, headers=auth(), timeout=15)
+            elif kind == "read":
+                response = requests.get(f"{app.url}/flags/outage-flag", headers=auth(), timeout=15)
+            else:
+                response = requests.get(f"{app.url}/readyz", timeout=15)
+            return kind, response.status_code, time.monotonic() - started, response.json()
+
+        kinds = ["toggle", "toggle", "toggle", "read", "read", "read", "readyz", "readyz"]
+        results = []
+        with concurrent.futures.ThreadPoolExecutor(max_workers=len(kinds)) as pool:
+            for _ in range(6):
+                results += pool.map(one, kinds)
+
+        # Then: nothing waits past the bound; writes and readiness fail with 503, reads too once the snapshot is
+        # older than its freshness bound (served from memory before that)
+        worst = max(seconds for _, _, seconds, _ in results)
+        summary = sorted((round(seconds, 2), kind, status) for kind, status, seconds, _ in results)
+        assert worst < OUTAGE_BOUND_SECONDS, summary[-8:]
+        for kind, status, _, body in results:
+            if kind == "read" and status == 200:
+                continue
+            assert status == 503, (kind, status, body)
+            assert body["error"] == "database_unavailable" or body.get("status") == "unavailable", body
+    finally:
+        app.stop()
 
 
 def test_sigterm__idle_keep_alive_connection__workers_stop_at_once(mongo_uri, tmp_path):

@@ -8,32 +8,47 @@ double the log volume. Gunicorn's error log goes to stdout as JSON with the same
 from __future__ import annotations
 
 import os
+import resource
 import shutil
 from pathlib import Path
 
 from prometheus_flask_exporter.multiprocess import GunicornInternalPrometheusMetrics
 
+from feature_flags.config import Config, ConfigError, int_setting
 
-def _int(name: str, default: int) -> int:
-    """Read a positive whole number from the environment, naming the variable when it is not one."""
-    raw = os.environ.get(name, "").strip()
-    if not raw:
-        return default
-    if not raw.isdigit() or int(raw) < 1:
-        raise SystemExit(f"configuration error: {name} must be a positive whole number, got {raw!r}")
-    return int(raw)
+try:
+    # Checked here, in the master, before any worker starts: a bad setting stops gunicorn with one line, rather
+    # than every worker failing to boot in a loop while the port stays open. Under gunicorn (the image) the
+    # service listens on every interface unless HOST says otherwise; `python app.py` stays on loopback.
+    service = Config.from_env({"HOST": "0.0.0.0", **os.environ})
+except ConfigError as error:
+    raise SystemExit(f"configuration error: {error}") from None
 
 
-bind = f"{os.environ.get('HOST', '0.0.0.0')}:{_int('PORT', 5000)}"
-# Threads serve concurrent flag reads cheaply; workers give crash isolation and use both cores.
-worker_class = "gthread"
+def _int(name: str, default: int, high: int = 1_000_000) -> int:
+    """Read a positive whole number for gunicorn with the service's own parser, stopping with its one-line message."""
+    try:
+        return int_setting(os.environ, name, default, 1, high)
+    except ConfigError as error:
+        raise SystemExit(f"configuration error: {error}") from None
+
+
+bind = f"{service.host}:{service.port}"
+# gevent: a waiting connection (a slow or idle client, a request waiting for the database, later an event stream)
+# costs a greenlet, not a thread, so a handful of slow clients cannot take every slot as they could with gthread.
+# The subclass makes gunicorn's own error pages JSON and stops without waiting on idle keep-alive connections
+# (feature_flags/server.py).
+worker_class = "feature_flags.server.JsonErrorGeventWorker"
 workers = _int("GUNICORN_WORKERS", 2)
-threads = _int("GUNICORN_THREADS", 4)
+# Connections each worker holds at once: room for the 10,000 event streams per instance planned over the two
+# workers, while each idle one costs only a greenlet and a file descriptor.
+worker_connections = _int("GUNICORN_WORKER_CONNECTIONS", 5000)
 # A request longer than this is stuck (the database timeout is 1 s); the worker is replaced.
 timeout = _int("GUNICORN_TIMEOUT", 30)
 # On SIGTERM (a Kubernetes rollout) in-flight requests get this long to finish; below the pod's 30 s grace period.
 graceful_timeout = _int("GUNICORN_GRACEFUL_TIMEOUT", 20)
 # Longer than nginx's upstream keepalive idle time would be pointless; shorter breaks its pooled connections.
+# The gevent worker also gives a client this long to send a request's headers before it hangs up.
 keepalive = _int("GUNICORN_KEEPALIVE", 75)
 # Recycle workers now and then so a slow leak cannot grow without bound; jitter keeps them from restarting together.
 max_requests = _int("GUNICORN_MAX_REQUESTS", 10000)
@@ -45,9 +60,18 @@ control_socket_disable = True
 # The app's JSON access line replaces gunicorn's (see the module docstring).
 accesslog = None
 errorlog = "-"
-loglevel = os.environ.get("LOG_LEVEL", "info").lower()
+loglevel = service.log_level.lower()
 # X-Forwarded-* are honoured only from these addresses (nginx, or the ingress in front of the pod).
 forwarded_allow_ips = os.environ.get("FORWARDED_ALLOW_IPS", "127.0.0.1,::1")
+
+# Every connection is a file descriptor; container runtimes often start processes with a soft limit of 1,024.
+# Raising the soft limit to what the connections need, within the hard limit, needs no privilege; workers inherit it.
+_soft, _hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+_wanted = worker_connections + 256
+if _soft != resource.RLIM_INFINITY and _soft < _wanted:
+    resource.setrlimit(
+        resource.RLIMIT_NOFILE, (_wanted if _hard == resource.RLIM_INFINITY else min(_wanted, _hard), _hard)
+    )
 
 logconfig_dict = {
     "version": 1,
@@ -58,15 +82,29 @@ logconfig_dict = {
             "fmt": "{asctime}{levelname}{name}{message}",
             "style": "{",
             "rename_fields": {"asctime": "time", "levelname": "level", "name": "logger"},
-            "static_fields": {"service": os.environ.get("FF_SERVICE_NAME", "feature-flags")},
+            "static_fields": {"service": service.service_name},
             "datefmt": "%Y-%m-%dT%H:%M:%S%z",
         }
     },
-    "handlers": {"stdout": {"class": "logging.StreamHandler", "formatter": "json", "stream": "ext://sys.stdout"}},
+    # gunicorn's messages quote what clients sent (a malformed header line can be a token): redacted before writing.
+    "filters": {
+        "secrets": {
+            "()": "feature_flags.logging_setup.RedactSecrets",
+            "secrets": (service.admin_token, service.metrics_token),
+        }
+    },
+    "handlers": {
+        "stdout": {
+            "class": "logging.StreamHandler",
+            "formatter": "json",
+            "stream": "ext://sys.stdout",
+            "filters": ["secrets"],
+        }
+    },
     # The app installs its own JSON handler on the root logger in each worker.
     "root": {"level": "INFO", "handlers": []},
     "loggers": {
-        "gunicorn.error": {"handlers": ["stdout"], "level": loglevel.upper(), "propagate": False},
+        "gunicorn.error": {"handlers": ["stdout"], "level": service.log_level, "propagate": False},
         "gunicorn.access": {"handlers": [], "propagate": False},
     },
 }

@@ -22,7 +22,7 @@ def create_app(config=None) -> Flask:
     from .logging_setup import configure_logging
 
     # Logging first, so everything the rest of start-up says comes out as JSON.
-    configure_logging(config.log_level, config.service_name)
+    configure_logging(config.log_level, config.service_name, secrets=(config.admin_token, config.metrics_token))
 
     from . import (
         audit,

@@ -9,6 +9,7 @@ from typing import Any
 
 from flask import Response, current_app, request
 from flask.json.provider import DefaultJSONProvider
+from werkzeug.exceptions import RequestEntityTooLarge
 
 from .errors import BodyTooLarge, InvalidJson
 
@@ -16,6 +17,7 @@ from .errors import BodyTooLarge, InvalidJson
 def read_json_object(required: bool = True, max_bytes: int | None = None) -> dict[str, Any]:
     """Return the body as a dict; an empty body is {} unless required; BodyTooLarge past max_bytes."""
     raw = request.get_data(cache=False)
+    _refuse_truncated_stream(len(raw))
     if max_bytes is not None and len(raw) > max_bytes:
         raise BodyTooLarge(f"The body is over {max_bytes} bytes.")
     if not raw.strip():
@@ -37,6 +39,16 @@ def _refuse_constant(name: str) -> Any:
     # Python's parser accepts NaN, Infinity and -Infinity, which no standard JSON reader does: stored, they
     # would make every later answer unreadable (a browser's JSON.parse fails on them).
     raise ValueError(f"{name} is not JSON; numbers must be finite")
+
+
+def _refuse_truncated_stream(read: int) -> None:
+    """Refuse a body without Content-Length (chunked) that goes on past MAX_CONTENT_LENGTH."""
+    # Werkzeug stops reading such a body at the limit and returns what it has, so the first megabyte of a larger
+    # body would be taken as the whole. Only a body that reached the limit can be longer: then one more byte
+    # from the server's own stream tells (it ends at the last chunk, so this never waits for the client).
+    limit = current_app.config["MAX_CONTENT_LENGTH"]
+    if request.content_length is None and limit is not None and read >= limit and request.environ["wsgi.input"].read(1):
+        raise RequestEntityTooLarge()
 
 
 def iso8601(moment: datetime) -> str:

@@ -11,6 +11,8 @@ from urllib.parse import quote_plus, urlsplit
 
 ENVIRONMENT_NAME = re.compile(r"^[a-z][a-z0-9_-]{0,31}$")
 MAX_BODY_BYTES = 1024 * 1024
+# An admin token with fewer different characters than this is a placeholder, not a secret.
+MIN_TOKEN_DISTINCT_CHARACTERS = 6
 TRUE_WORDS = {"1", "true", "yes", "on"}
 FALSE_WORDS = {"0", "false", "no", "off"}
 
@@ -31,7 +33,8 @@ def _bool(env: Mapping[str, str], name: str, default: bool) -> bool:
     raise ConfigError(f"{name} must be true or false, got {raw!r}")
 
 
-def _int(env: Mapping[str, str], name: str, default: int, low: int, high: int) -> int:
+def int_setting(env: Mapping[str, str], name: str, default: int, low: int, high: int) -> int:
+    """Read a whole number between low and high; raise ConfigError naming the variable otherwise."""
     raw = env.get(name)
     if raw is None or raw.strip() == "":
         return default
@@ -58,6 +61,22 @@ def _environments(env: Mapping[str, str]) -> tuple[str, ...]:
     if len(set(names)) != len(names):
         raise ConfigError("FF_ENVIRONMENTS lists an environment twice")
     return names
+
+
+def _check_admin_token(token: str) -> None:
+    """Refuse an admin token no client could send or anyone could guess; the message never repeats it."""
+    if any(character.isspace() for character in token):
+        # Usually a trailing newline from a secret file: the token would never match what clients send.
+        raise ConfigError("FF_ADMIN_TOKEN must not contain whitespace (a trailing newline, say)")
+    if not all("!" <= character <= "~" for character in token):
+        raise ConfigError("FF_ADMIN_TOKEN must be printable ASCII, as an HTTP header carries it")
+    if len(token) < 16:
+        raise ConfigError("FF_ADMIN_TOKEN must be at least 16 characters long")
+    if len(set(token)) < MIN_TOKEN_DISTINCT_CHARACTERS:
+        raise ConfigError(
+            f"FF_ADMIN_TOKEN is too weak: it needs at least {MIN_TOKEN_DISTINCT_CHARACTERS} different characters "
+            "(openssl rand -hex 24 makes a good one)"
+        )
 
 
 def _mongo_uri_from_seed_variables(env: Mapping[str, str]) -> str | None:
@@ -131,8 +150,8 @@ class Config:
         if auth_word not in TRUE_WORDS | FALSE_WORDS:
             raise ConfigError(f"FF_AUTH must be on or off, got {auth_word!r}")
         admin_token = env.get("FF_ADMIN_TOKEN") or None
-        if admin_token is not None and len(admin_token) < 16:
-            raise ConfigError("FF_ADMIN_TOKEN must be at least 16 characters long")
+        if admin_token is not None:
+            _check_admin_token(admin_token)
         cors = tuple(o.strip() for o in (env.get("FF_CORS_ORIGINS") or "").split(",") if o.strip())
         for origin in cors:
             if not re.match(r"^https?://[^/\s]+$", origin):
@@ -144,13 +163,13 @@ class Config:
             data_dir=Path(env.get("FF_DATA_DIR") or "data"),
             seed_demo=_bool(env, "FF_SEED_DEMO", True),
             host=(env.get("HOST") or "127.0.0.1").strip(),
-            port=_int(env, "PORT", 5000, 1, 65535),
+            port=int_setting(env, "PORT", 5000, 1, 65535),
             log_level=log_level,
             service_name=(env.get("FF_SERVICE_NAME") or "feature-flags").strip(),
-            db_timeout_ms=_int(env, "FF_DB_TIMEOUT_MS", 1000, 100, 60000),
+            db_timeout_ms=int_setting(env, "FF_DB_TIMEOUT_MS", 1000, 100, 60000),
             auth_enabled=auth_word in TRUE_WORDS,
             admin_token=admin_token,
             metrics_token=env.get("FF_METRICS_TOKEN") or None,
             cors_origins=cors,
-            trusted_proxies=_int(env, "FF_TRUSTED_PROXIES", 0, 0, 5),
+            trusted_proxies=int_setting(env, "FF_TRUSTED_PROXIES", 0, 0, 5),
         )

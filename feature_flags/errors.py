@@ -118,7 +118,8 @@ class DatabaseUnavailable(ApiError):
     message = "The database is not answering; try again shortly."
 
 
-def _snake(name: str) -> str:
+def error_code(name: str) -> str:
+    """Turn an HTTP reason phrase into the error code clients see ("URI Too Long" -> "uri_too_long")."""
     return re.sub(r"[^a-z0-9]+", "_", name.lower()).strip("_")
 
 
@@ -139,7 +140,7 @@ def init_app(app: Flask) -> None:
 
     @app.errorhandler(HTTPException)
     def handle_http_error(error: HTTPException):
-        response = jsonify({"error": _snake(error.name), "message": error.description})
+        response = jsonify({"error": error_code(error.name), "message": error.description})
         response.status_code = error.code or 500
         if error.code == 405 and error.valid_methods:
             response.headers["Allow"] = ", ".join(error.valid_methods)

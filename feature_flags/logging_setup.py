@@ -3,13 +3,53 @@
 from __future__ import annotations
 
 import logging
+import re
 import sys
 import traceback
+from collections.abc import Iterable
 
 from flask import g, has_request_context
 from pythonjsonlogger.json import JsonFormatter
 
 HANDLER_NAME = "feature-flags-json"
+REDACTED = "[redacted]"
+# The service's own secrets carry these prefixes (feature_flags/tokens.py), so they are found wherever they appear.
+_OWN_TOKEN = re.compile(r"\b(ff_(?:admin|client)_)[A-Za-z0-9_\-]+")
+# Whatever follows an authentication scheme is a credential, whoever it belongs to.
+_SCHEME_CREDENTIAL = re.compile(r"\b((?i:bearer)\s+)[^\s'\",;]+|\b(Basic\s+)[A-Za-z0-9+/]{8,}={0,2}")
+# gunicorn quotes the client's bytes when it refuses a request line or header ("Invalid HTTP Header: '...'");
+# any part of a header line without its colon may be a secret, so none of it is kept.
+_QUOTED_CLIENT_INPUT = re.compile(r"((?:Invalid [A-Za-z ]+|Obsolete line folding is unacceptable): )(['\"]).*\2")
+# Exact secrets shorter than this are not searched for: they would blank out ordinary words.
+_MIN_EXACT_SECRET = 8
+
+
+def redact(text: str, secrets: Iterable[str] = ()) -> str:
+    """Return text with credentials replaced: the service's tokens, anything after an auth scheme, given secrets."""
+    text = _QUOTED_CLIENT_INPUT.sub(rf"\1\2{REDACTED}\2", text)
+    text = _OWN_TOKEN.sub(rf"\1{REDACTED}", text)
+    text = _SCHEME_CREDENTIAL.sub(lambda match: f"{match.group(1) or match.group(2)}{REDACTED}", text)
+    for secret in secrets:
+        text = text.replace(secret, REDACTED)
+    return text
+
+
+class RedactSecrets(logging.Filter):
+    """Take credentials out of every record's message before a handler writes it (gunicorn's and the app's)."""
+
+    def __init__(self, secrets: Iterable[str | None] = ()) -> None:
+        super().__init__()
+        self.secrets = tuple(secret for secret in secrets if secret and len(secret) >= _MIN_EXACT_SECRET)
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        try:
+            message = record.getMessage()
+        except (TypeError, ValueError):
+            return True  # a broken format string: the handler reports it as it always does
+        clean = redact(message, self.secrets)
+        if clean != message:
+            record.msg, record.args = clean, ()
+        return True
 
 
 class _ContextFilter(logging.Filter):
@@ -25,13 +65,15 @@ class _ContextFilter(logging.Filter):
 
 
 class _Formatter(JsonFormatter):
+    secrets: tuple[str, ...] = ()
+
     def add_fields(self, log_data, record, message_dict):
         super().add_fields(log_data, record, message_dict)
         if record.exc_info and record.exc_info[0] is not None:
             kind, error, trace = record.exc_info
             log_data["exc_type"] = kind.__name__
-            log_data["exc_message"] = str(error)
-            log_data["stack_trace"] = "".join(traceback.format_exception(kind, error, trace))
+            log_data["exc_message"] = redact(str(error), self.secrets)
+            log_data["stack_trace"] = redact("".join(traceback.format_exception(kind, error, trace)), self.secrets)
             log_data.pop("exc_info", None)
 
 
@@ -43,23 +85,26 @@ class _StdoutHandler(logging.StreamHandler):
         super().emit(record)
 
 
-def configure_logging(level: str, service: str) -> None:
-    """Route every logger through one JSON handler on stdout (idempotent)."""
+def configure_logging(level: str, service: str, secrets: Iterable[str | None] = ()) -> None:
+    """Route every logger through one JSON handler on stdout that never writes a credential (idempotent)."""
     root = logging.getLogger()
     for handler in list(root.handlers):
         if handler.get_name() == HANDLER_NAME:
             root.removeHandler(handler)
     handler = _StdoutHandler()
     handler.set_name(HANDLER_NAME)
-    handler.setFormatter(
-        _Formatter(
-            "{asctime}{levelname}{name}{message}",
-            style="{",
-            rename_fields={"asctime": "time", "levelname": "level", "name": "logger"},
-            datefmt="%Y-%m-%dT%H:%M:%S%z",
-        )
+    redacting = RedactSecrets(secrets)
+    formatter = _Formatter(
+        "{asctime}{levelname}{name}{message}",
+        style="{",
+        rename_fields={"asctime": "time", "levelname": "level", "name": "logger"},
+        datefmt="%Y-%m-%dT%H:%M:%S%z",
     )
+    # Exceptions are rendered by the formatter, after the filter has run, so it redacts them itself.
+    formatter.secrets = redacting.secrets
+    handler.setFormatter(formatter)
     handler.addFilter(_ContextFilter(service))
+    handler.addFilter(redacting)
     root.addHandler(handler)
     root.setLevel(level)
     # The development server's own access lines repeat ours in another format, with query strings.

@@ -40,6 +40,10 @@ CACHE_KEY = "feature_flags.flag_cache"
 # The promise: a change made anywhere is served everywhere within this bound.
 FRESHNESS_SECONDS = 1.0
 POLL_SECONDS = 0.25
+# How long a read waits for its stream to deliver another worker's write (normally milliseconds) before asking
+# the database itself. Short: if the database has just gone, this wait and the database timeout add up, and
+# together they must stay within the 2 seconds in which a request answers 503.
+CATCH_UP_SECONDS = 0.25
 # How often a process without change streams tries to open one again (a standalone that became a replica set).
 RETRY_STREAM_SECONDS = 30.0
 # After losing a stream (database restart), how soon to try again; polling covers the gap.
@@ -186,7 +190,7 @@ class FlagCache:
             if self.mode == "change_stream":
                 # Another worker here just wrote: the change is on its way down our stream, milliseconds away.
                 with self._caught_up:
-                    self._caught_up.wait_for(lambda: self._revision >= wanted, timeout=FRESHNESS_SECONDS)
+                    self._caught_up.wait_for(lambda: self._revision >= wanted, timeout=CATCH_UP_SECONDS)
                 if self._revision >= wanted and self._snapshot is not None:
                     return self._snapshot
         return self._verify_now(wanted)
@@ -260,10 +264,11 @@ class FlagCache:
                     # Nothing the database holds was written after this: a stale value from a database that
                     # has since been replaced. Lower it, or every read would wait for a revision never coming.
                     self._shared.lower_to(revision)
-                # An unchanged revision means no flag was written since the snapshot's full read.
+                # An unchanged revision means no flag was written since the snapshot's full read. The snapshot held
+                # now, not the one read above: the stream may have applied a change (and its revision) meanwhile.
                 if snapshot is not None and revision == self._revision:
                     self._verified_at = time.monotonic()
-                    return snapshot
+                    return self._snapshot
                 return self._reload()
             except ChangesLost:
                 self._failed_at = time.monotonic()

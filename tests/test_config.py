@@ -73,6 +73,13 @@ def test_mongo_uri__wins_over_seed_variables():
         ("MONGO_IS_REPLICA_SET", "perhaps"),
         ("FF_AUTH", "sometimes"),
         ("FF_ADMIN_TOKEN", "short"),
+        ("FF_ADMIN_TOKEN", "ff_admin_0123456789abcdef\n"),
+        ("FF_ADMIN_TOKEN", " ff_admin_0123456789abcdef"),
+        ("FF_ADMIN_TOKEN", "ff_admin_0123\t456789abcdef"),
+        ("FF_ADMIN_TOKEN", "ff_admin_0123456789abcdéf"),
+        ("FF_ADMIN_TOKEN", "a" * 32),
+        ("FF_ADMIN_TOKEN", "abababababababababab"),
+        ("FF_ADMIN_TOKEN", "abcdeabcdeabcdeabcde"),
         ("FF_CORS_ORIGINS", "*"),
         ("LOG_LEVEL", "LOUD"),
         ("FF_DB_TIMEOUT_MS", "0"),
@@ -81,6 +88,30 @@ def test_mongo_uri__wins_over_seed_variables():
 def test_bad_value__config_error_names_the_variable(variable, value):
     with pytest.raises(ConfigError, match=variable):
         Config.from_env({variable: value})
+
+
+@pytest.mark.parametrize(
+    "token",
+    [
+        "ff_admin_test-bootstrap-token-0123456789",
+        "0123456789abcdef",
+        "abcdefabcdefabcd",
+        "f3a9c2e7b1d04568aa9e3c7f1b2d4e6f",
+    ],
+)
+def test_admin_token__random_enough__accepted(token):
+    assert Config.from_env({"FF_ADMIN_TOKEN": token}).admin_token == token
+
+
+@pytest.mark.parametrize(
+    "token", ["ff_admin_secret-value-0123456789\n", "s3cr3t s3cr3t-v4lu3-xyzw", "zzzzzzzzzzzzzzzzzzzz"]
+)
+def test_admin_token__refused__message_names_variable_not_value(token):
+    with pytest.raises(ConfigError) as refused:
+        Config.from_env({"FF_ADMIN_TOKEN": token})
+    message = str(refused.value)
+    assert message.startswith("FF_ADMIN_TOKEN ") and "\n" not in message
+    assert token.strip() not in message
 
 
 def test_start__bad_value__one_line_message_and_exit_code(tmp_path):

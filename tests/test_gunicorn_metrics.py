@@ -39,7 +39,8 @@ def test_metrics__two_gunicorn_workers__counts_summed_across_workers(mongo_uri, 
             try:
                 if requests.get(f"{base}/readyz", timeout=1).status_code == 200:
                     break
-            except requests.ConnectionError:
+            except requests.RequestException:
+                # Not listening yet, or listening while the workers still boot (the request times out): ask again.
                 time.sleep(0.2)
 
         # When requests arrive, each on its own connection, until both workers have served some

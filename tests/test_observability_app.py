@@ -7,8 +7,9 @@ import re
 
 import pytest
 
+from feature_flags.logging_setup import redact
 from feature_flags.schemas import FLAG_NAME_PATTERN
-from tests.conftest import auth
+from tests.conftest import ADMIN_TOKEN, auth
 
 
 def log_lines(output: str) -> list[dict]:
@@ -47,6 +48,38 @@ def test_logs__exception__type_message_and_stack_trace(app, client, capsys):
     assert errors[0]["exc_message"] == "kaboom"
     assert "Traceback" in errors[0]["stack_trace"]
     assert "kaboom" not in response.get_data(as_text=True)
+
+
+@pytest.mark.parametrize(
+    ("text", "kept", "gone"),
+    [
+        ("Invalid HTTP Header: 'X-API-Key k3Jd9QmZ7xPv2LwT'", "Invalid HTTP Header: '[redacted]'", "k3Jd9QmZ7xPv2LwT"),
+        ("Invalid HTTP request line: 'GET /?key=s3cret HTTP/1.1'", "request line: '[redacted]'", "s3cret"),
+        ("auth: Bearer eyJhbGciOi.payload.sig failed", "Bearer [redacted] failed", "eyJhbGciOi"),
+        ("Authorization: Basic dXNlcjpwYXNzd29yZA==", "Basic [redacted]", "dXNlcjpwYXNzd29yZA"),
+        ("leaked ff_client_Zq8Vt3mK9pW2xL7n here", "ff_client_[redacted] here", "Zq8Vt3mK9pW2xL7n"),
+        ("token created for the basic plan", "token created for the basic plan", "[redacted]"),
+    ],
+)
+def test_redact__credentials_replaced__ordinary_words_kept(text, kept, gone):
+    assert kept in redact(text) and gone not in redact(text)
+
+
+def test_logs__configured_admin_token__never_written(make_app, capsys):
+    # Given: an admin token without the service's prefix, so only its exact value can find it
+    plain = "Zq8Vt3mK9pW2xL7nR4sB"
+    app = make_app(admin_token=plain)
+
+    # When: something logs it (a message, and an exception's text)
+    app.logger.warning("saw %s in a header", plain)
+    try:
+        raise ValueError(f"bad {plain} and {ADMIN_TOKEN}")
+    except ValueError:
+        app.logger.exception("failed")
+
+    # Then: neither line carries it
+    out = capsys.readouterr().out
+    assert "saw [redacted] in a header" in out and plain not in out and ADMIN_TOKEN not in out
 
 
 def test_metrics__requests_by_endpoint_status_and_latency_histogram(client, anonymous):

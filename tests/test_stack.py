@@ -95,7 +95,6 @@ class GunicornApp:
             "FF_ADMIN_TOKEN": ADMIN_TOKEN,
             "FF_SEED_DEMO": "false",
             "GUNICORN_WORKERS": "2",
-            "GUNICORN_THREADS": "4",
             # A home of its own, to see that gunicorn leaves no control socket there (the image's user has none).
             "HOME": str(directory),
             **settings,
@@ -401,3 +400,22 @@ def test_stack__sigterm__gunicorn_stops_gracefully(stack: Stack):
     assert time.monotonic() - started < 20
     messages = [line.get("message", "") for line in stack.app.log_lines() if line.get("logger") == "gunicorn.error"]
     assert "Shutting down: Master" in messages
+
+
+@pytest.mark.parametrize(
+    ("request_bytes", "status"),
+    [
+        (b"GET /metrics HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n", 404),
+        (b"GET /no/such/page.html HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n", 404),
+        (b"TRACE / HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n", 405),
+        (b"POST /index.html HTTP/1.1\r\nHost: x\r\nContent-Length: 0\r\nConnection: close\r\n\r\n", 405),
+        (b"NOT HTTP AT ALL\r\n\r\n", 400),
+        (b"GET /" + b"a" * 9000 + b" HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n", 414),
+        (b"GET / HTTP/1.1\r\nHost: x\r\nX-Big: " + b"v" * 9000 + b"\r\nConnection: close\r\n\r\n", 400),
+    ],
+    ids=["metrics", "unknown-path", "trace", "post-to-a-file", "request-line", "uri-too-long", "header-too-large"],
+)
+def test_stack__errors_nginx_makes__json_in_the_app_shape(stack: Stack, request_bytes: bytes, status: int):
+    from tests.test_server import assert_json_error, raw_request
+
+    assert_json_error(raw_request(int(stack.url.rsplit(":", 1)[1]), request_bytes), status)

@@ -132,6 +132,6 @@ def child_exit(server, worker) -> None:
 
 def post_worker_init(worker) -> None:
     """Load the flags as each worker starts, so its first requests (and those after a recycle) do not wait."""
-    from feature_flags.snapshot import warm_up
+    from feature_flags.cache import warm_up
 
     warm_up(worker.wsgi)

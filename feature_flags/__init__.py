@@ -24,23 +24,15 @@ def create_app(config=None) -> Flask:
     # Logging first, so everything the rest of start-up says comes out as JSON.
     configure_logging(config.log_level, config.service_name, secrets=(config.admin_token, config.metrics_token))
 
-    from . import (
-        audit,
-        auth,
-        errors,
-        flags,
-        health,
-        metrics,
-        middleware,
-        ofrep,
-        openapi,
-        preparation,
-        repository,
-        snapshot,
-        tokens,
-        ui,
-    )
-    from .bodies import JSONProvider
+    from . import cache, metrics, preparation, storage, ui, web
+    from .audit.routes import bp as audit_bp
+    from .evaluation.ofrep import bp as ofrep_bp
+    from .flags.routes import bp as flags_bp
+    from .tokens import access, cli
+    from .tokens.routes import bp as tokens_bp
+    from .web.bodies import JSONProvider
+    from .web.health import bp as health_bp
+    from .web.openapi import bp as openapi_bp
 
     app = Flask(
         __name__,
@@ -55,17 +47,15 @@ def create_app(config=None) -> Flask:
         n = config.trusted_proxies
         app.wsgi_app = ProxyFix(app.wsgi_app, x_for=n, x_proto=n, x_host=n)
 
-    errors.init_app(app)
-    middleware.init_app(app)
+    web.init_app(app)
     metrics.init_app(app)
+    storage.init_app(app)
+    cache.init_app(app)
 
-    repository.init_app(app)
-    snapshot.init_app(app)
-
-    for blueprint in (health.bp, openapi.bp, flags.bp, ofrep.bp, audit.bp, tokens.bp, ui.bp):
+    for blueprint in (health_bp, openapi_bp, flags_bp, ofrep_bp, audit_bp, tokens_bp, ui.bp):
         app.register_blueprint(blueprint)
-    auth.init_app(app)
-    tokens.init_cli(app)
+    access.init_app(app)
+    cli.init_app(app)
     ui.init_cli(app)
     preparation.init_app(app)
     return app

@@ -1,4 +1,4 @@
-"""Where the app keeps its per-app objects, so no module holds a global instance."""
+"""Where the app keeps its per-app objects, so no module holds a global instance: every key is here."""
 
 from __future__ import annotations
 
@@ -8,10 +8,14 @@ from flask import Flask, current_app
 
 if TYPE_CHECKING:
     from .metrics import Metrics
-    from .repository import Store
+    from .storage import Store
 
 STORE_KEY = "feature_flags.store"
 METRICS_KEY = "feature_flags.metrics"
+CACHE_KEY = "feature_flags.flag_cache"
+PREPARATION_KEY = "feature_flags.preparation"
+EMBEDDED_DATABASE_KEY = "feature_flags.embedded"
+TOKEN_USE_KEY = "feature_flags.token_use"
 
 
 def get_store(app: Flask | None = None) -> Store:

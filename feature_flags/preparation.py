@@ -11,13 +11,15 @@ from __future__ import annotations
 import logging
 import threading
 
+import click
 from flask import Flask, request
+from flask.cli import AppGroup
 
 from .errors import DatabaseUnavailable
+from .extensions import PREPARATION_KEY
 
 logger = logging.getLogger(__name__)
 
-PREPARATION_KEY = "feature_flags.preparation"
 # Index builds on a large audit collection take minutes on a slow disk; each attempt may take this long.
 PREPARE_TIMEOUT_SECONDS = 600.0
 RETRY_SECONDS = 1.0
@@ -48,9 +50,9 @@ class Preparation:
 
     def attempt(self, timeout_seconds: float | None = None) -> None:
         """Prepare the database now (the ordinary timeout unless one is given); raise DatabaseUnavailable."""
-        from .demo import seed_demo_flags
         from .extensions import get_store
-        from .tokens import bootstrap_admin_token
+        from .flags.demo import seed_demo_flags
+        from .tokens.service import bootstrap_admin_token
 
         config = self._app.config["FF"]
         store = get_store(self._app)
@@ -61,7 +63,7 @@ class Preparation:
                 store.ensure_indexes()
                 store.recover_pending_events()
                 if config.seed_demo:
-                    seed_demo_flags(store)
+                    seed_demo_flags(self._app)
                 if config.auth_enabled and not config.admin_token:
                     bootstrap_admin_token(store)
             self._done.set()
@@ -95,14 +97,30 @@ class Preparation:
 
 
 def init_app(app: Flask) -> None:
-    """Prepare the database (now or in the background) and hold API requests until it is."""
+    """Prepare the database (now or in the background) and hold API requests until it is; add `flask db prepare`."""
     preparation = app.extensions[PREPARATION_KEY] = Preparation(app)
+    app.cli.add_command(_cli(preparation))
     preparation.start()
 
     @app.before_request
     def prepared_before_use():
         if not preparation.done and request.blueprint in PREPARED_BLUEPRINTS:
             preparation.require()
+
+
+def _cli(preparation: Preparation) -> click.Group:
+    group = AppGroup("db", help="The database: indexes, pending audit events, demo flags, the first token.")
+
+    @group.command("prepare")
+    def prepare_command() -> None:
+        """Prepare the database now, waiting as long as index builds take (the service does this at start)."""
+        try:
+            preparation.attempt(PREPARE_TIMEOUT_SECONDS)
+        except DatabaseUnavailable as error:
+            raise click.ClickException(error.message) from None
+        click.echo("database prepared")
+
+    return group
 
 
 def preparation_of(app: Flask) -> Preparation:

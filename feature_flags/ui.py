@@ -13,7 +13,7 @@ import click
 from flask import Blueprint, Flask, current_app, render_template, send_from_directory
 from flask.cli import AppGroup
 
-from .middleware import CONTENT_SECURITY_POLICY
+from .web.hooks import CONTENT_SECURITY_POLICY
 
 bp = Blueprint("ui", __name__)
 

@@ -8,7 +8,7 @@ import pytest
 from pymongo import MongoClient
 
 from feature_flags.extensions import get_store
-from feature_flags.repository import utcnow
+from feature_flags.storage import utcnow
 from tests.conftest import app_on, auth
 
 

@@ -15,10 +15,10 @@ from bson import ObjectId
 from pymongo import MongoClient
 
 from feature_flags import create_app
+from feature_flags.cache import FRESHNESS_SECONDS
 from feature_flags.config import Config
-from feature_flags.demo import DEMO_FLAGS
 from feature_flags.extensions import get_store
-from feature_flags.snapshot import FRESHNESS_SECONDS
+from feature_flags.flags.demo import DEMO_FLAGS
 from tests.conftest import ADMIN_TOKEN, DatabaseServer, app_on, auth, free_port
 
 

@@ -277,7 +277,7 @@ def test_nginx_conf__nginx_t__valid_with_only_the_upstream_host_substituted(tmp_
 
 def test_nginx_conf__body_limit_and_csp__match_the_app():
     from feature_flags.config import MAX_BODY_BYTES
-    from feature_flags.middleware import CONTENT_SECURITY_POLICY
+    from feature_flags.web.hooks import CONTENT_SECURITY_POLICY
 
     text = NGINX_CONF.read_text()
     assert MAX_BODY_BYTES == 1024 * 1024 and "client_max_body_size 1m;" in text

@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from feature_flags.evaluation import (
+from feature_flags.evaluation.engine import (
     DEFAULT,
     DISABLED,
     GENERAL,

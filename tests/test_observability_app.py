@@ -7,8 +7,8 @@ import re
 
 import pytest
 
+from feature_flags.flags.models import FLAG_NAME_PATTERN
 from feature_flags.logging_setup import redact
-from feature_flags.schemas import FLAG_NAME_PATTERN
 from tests.conftest import ADMIN_TOKEN, auth
 
 

@@ -15,7 +15,7 @@ from openfeature.evaluation_context import EvaluationContext
 from openfeature.exception import ErrorCode
 from openfeature.flag_evaluation import Reason
 
-from feature_flags.evaluation import bucket
+from feature_flags.evaluation.engine import bucket
 from tests.conftest import ADMIN_TOKEN, auth
 
 ALL_ENVIRONMENTS = ("development", "staging", "production")

@@ -6,7 +6,7 @@ import mongomock
 import pytest
 
 from feature_flags.errors import FlagNameTaken, FlagNotFound, VersionConflict
-from feature_flags.repository import Store
+from feature_flags.storage import Store
 
 ENVIRONMENTS = ("development", "staging", "production")
 
@@ -20,7 +20,7 @@ def store() -> Store:
 
 
 def test_create__event_confirmed_and_id_kept_on_flag(store):
-    flag = store.create_flag({"name": "a"}, actor="me")
+    flag = store.create_flag({"name": "a"}, actor="me").flag
     events = store.find_events(flag="a")
     assert [e["action"] for e in events] == ["flag.created"]
     raw = store.db.flags.find_one({"name": "a"})

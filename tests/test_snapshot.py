@@ -10,8 +10,8 @@ import pytest
 from pymongo import monitoring
 
 from feature_flags import create_app
+from feature_flags.cache import FRESHNESS_SECONDS, SharedRevision, flag_cache, shared_revision_path, warm_up
 from feature_flags.config import Config
-from feature_flags.snapshot import FRESHNESS_SECONDS, SharedRevision, flag_cache, shared_revision_path, warm_up
 from tests.conftest import ADMIN_TOKEN, DatabaseServer
 
 

@@ -27,7 +27,7 @@ import pytest
 import requests
 from pymongo import MongoClient
 
-from feature_flags.middleware import CONTENT_SECURITY_POLICY
+from feature_flags.web.hooks import CONTENT_SECURITY_POLICY
 from tests.conftest import ADMIN_TOKEN, auth, free_port, require_tool
 from tests.test_delivery import NGINX_CONF, ROOT, dockerfile_stages, exec_form, nginx_binary
 

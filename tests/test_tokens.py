@@ -7,8 +7,7 @@ import re
 import pytest
 from pymongo import MongoClient
 
-from feature_flags.auth import hash_secret
-from feature_flags.tokens import FIRST_START_TOKEN_NAME
+from feature_flags.tokens.service import FIRST_START_TOKEN_NAME, hash_secret
 from tests.conftest import auth
 
 

@@ -9,8 +9,8 @@ from pathlib import Path
 import pytest
 
 from feature_flags import PROJECT_ROOT
-from feature_flags.middleware import CONTENT_SECURITY_POLICY
 from feature_flags.ui import asset_version, static_csp
+from feature_flags.web.hooks import CONTENT_SECURITY_POLICY
 
 
 class PageParts(HTMLParser):

@@ -14,29 +14,19 @@ Without a writable temporary directory the sharing is off and other workers catc
 
 from __future__ import annotations
 
-import fcntl
-import hashlib
 import logging
-import mmap
 import os
-import struct
-import tempfile
 import threading
 import time
-from collections.abc import Callable
-from functools import cached_property
-from pathlib import Path
 from typing import Any
 
-from flask import Flask, current_app
-
-from .errors import DatabaseUnavailable, FlagNotFound
-from .extensions import get_store
-from .repository import ChangesLost, ChangesUnsupported, Store, StoreClosed
+from ..errors import DatabaseUnavailable
+from ..storage import ChangesLost, ChangesUnsupported, Store, StoreClosed
+from .shared_revision import SharedRevision
+from .snapshot import Snapshot, newer
 
 logger = logging.getLogger(__name__)
 
-CACHE_KEY = "feature_flags.flag_cache"
 # The promise: a change made anywhere is served everywhere within this bound.
 FRESHNESS_SECONDS = 1.0
 POLL_SECONDS = 0.25
@@ -54,96 +44,6 @@ CHANGES_KEPT = 10000
 FAILURE_MEMORY_SECONDS = 0.5
 # Created at import, before any fork; held only while a follower thread starts.
 _START_LOCK = threading.Lock()
-
-
-class Snapshot:
-    """Every flag at one moment, indexed by id and by name; derived answers are memoised per snapshot."""
-
-    def __init__(self, by_id: dict[str, dict[str, Any]]) -> None:
-        self.by_id = by_id
-        self.by_name = {flag["name"]: flag for flag in by_id.values()}
-        self._memo: dict[Any, Any] = {}
-
-    @cached_property
-    def ordered(self) -> list[dict[str, Any]]:
-        """The flags sorted by name."""
-        return sorted(self.by_id.values(), key=lambda flag: flag["name"])
-
-    def find(self, ident: str) -> dict[str, Any]:
-        """Return the flag with this id or name, or raise FlagNotFound."""
-        flag = self.by_id.get(ident) or self.by_name.get(ident)
-        if flag is None:
-            raise FlagNotFound()
-        return flag
-
-    def memo(self, key: Any, build: Callable[[], Any]) -> Any:
-        """Return build()'s result, computed once per snapshot and key (a list body and its ETag, say)."""
-        try:
-            return self._memo[key]
-        except KeyError:
-            value = self._memo[key] = build()
-            return value
-
-
-def _newer(incoming: dict[str, Any], existing: dict[str, Any] | None) -> bool:
-    return existing is None or incoming["version"] > existing["version"]
-
-
-class SharedRevision:
-    """The highest flags revision written through any process of this host, in an 8-byte shared file.
-
-    Gunicorn's workers are separate processes: one that reads right after another wrote compares this
-    with the revision its snapshot reflects, and catches up first if it is behind (read-your-writes for
-    the whole instance, not only the worker that wrote).
-    """
-
-    def __init__(self, path: Path) -> None:
-        self._path = path
-        self._fd: int | None = None
-        self._map: mmap.mmap | None = None
-        self._warned = False
-
-    def _mapped(self, create: bool) -> mmap.mmap | None:
-        if self._map is None:
-            try:
-                if create:
-                    self._path.parent.mkdir(mode=0o700, parents=True, exist_ok=True)
-                fd = os.open(self._path, os.O_RDWR | (os.O_CREAT if create else 0), 0o600)
-            except OSError as error:
-                if create and not self._warned:
-                    self._warned = True
-                    logger.warning(
-                        "cannot share the flags revision between workers; they catch up within the freshness bound",
-                        extra={"path": str(self._path), "error": str(error)},
-                    )
-                return None
-            if os.fstat(fd).st_size < 8:
-                os.ftruncate(fd, 8)
-            self._fd, self._map = fd, mmap.mmap(fd, 8)
-        return self._map
-
-    def read(self) -> int:
-        """Return the highest revision published (0 if none yet)."""
-        mapped = self._mapped(create=False)
-        return struct.unpack_from("<q", mapped)[0] if mapped is not None else 0
-
-    def publish(self, revision: int) -> None:
-        """Raise the shared revision to revision (never lower it); a host that cannot share does nothing."""
-        self._update(lambda current: max(current, revision))
-
-    def lower_to(self, revision: int) -> None:
-        """Bring a revision left by an earlier database (restored, or in memory and restarted) back down."""
-        self._update(lambda current: min(current, revision))
-
-    def _update(self, new_value: Callable[[int], int]) -> None:
-        mapped = self._mapped(create=True)
-        if mapped is None:
-            return
-        fcntl.flock(self._fd, fcntl.LOCK_EX)
-        try:
-            struct.pack_into("<q", mapped, 0, new_value(struct.unpack_from("<q", mapped)[0]))
-        finally:
-            fcntl.flock(self._fd, fcntl.LOCK_UN)
 
 
 class FlagCache:
@@ -166,8 +66,6 @@ class FlagCache:
         self._changes: list[tuple[int, str, Any]] = []
         self._change_seq = 0
         self.mode = "idle"
-        if shared is not None:
-            store.revision_listeners.append(shared.publish)
 
     # -- what the routes use -----------------------------------------------------------------
 
@@ -195,13 +93,19 @@ class FlagCache:
                     return self._snapshot
         return self._verify_now(wanted)
 
-    def written(self, flag: dict[str, Any]) -> None:
-        """Apply a flag this process just wrote, so its next read sees it."""
+    def written(self, flag: dict[str, Any], revision: int | None) -> None:
+        """Apply a flag this process just wrote, so its next read sees it, and tell the host's other processes."""
         self._apply_changes([("upsert", flag)])
+        self._publish(revision)
 
-    def deleted(self, flag_id: str) -> None:
-        """Drop a flag this process just deleted."""
+    def deleted(self, flag_id: str, revision: int | None) -> None:
+        """Drop a flag this process just deleted, and tell the host's other processes."""
         self._apply_changes([("delete", flag_id)])
+        self._publish(revision)
+
+    def _publish(self, revision: int | None) -> None:
+        if revision is not None and self._shared is not None:
+            self._shared.publish(revision)
 
     # -- keeping the snapshot ----------------------------------------------------------------
 
@@ -210,7 +114,7 @@ class FlagCache:
         by_id = dict(snapshot.by_id)
         changed = False
         for kind, payload in changes:
-            if kind == "upsert" and _newer(payload, by_id.get(payload["_id"])):
+            if kind == "upsert" and newer(payload, by_id.get(payload["_id"])):
                 by_id[payload["_id"]] = payload
                 changed = True
             elif kind == "delete" and payload in by_id:
@@ -358,47 +262,3 @@ class FlagCache:
             except (ChangesLost, DatabaseUnavailable):
                 self._verified_at = 0.0
             time.sleep(POLL_SECONDS)
-
-
-def to_json(value: Any) -> str:
-    """Serialise as jsonify does outside debug mode (compact, ISO 8601 times), for bodies built ahead of time."""
-    return current_app.json.dumps(value, separators=(",", ":")) + "\n"
-
-
-def warm_up(app: Flask) -> None:
-    """Load the flags and start following changes now, in this process (gunicorn's post_worker_init, say).
-
-    Otherwise a new worker's first requests wait while it reads every flag (seconds at 10,000 flags).
-    A database that does not answer is logged, not raised: the first request will try again. An app
-    without a flag cache (the bench's bare baseline under the same gunicorn.conf.py) has nothing to load.
-    """
-    if CACHE_KEY not in getattr(app, "extensions", {}):
-        return
-    try:
-        flag_cache(app).get()
-    except DatabaseUnavailable:
-        logger.warning("could not load the flags at worker start; the first request will")
-
-
-def shared_revision_path(config: Any) -> Path:
-    """Where this host's processes serving one database share their latest write's revision."""
-    # Hashed: the URI may carry a password, and the name must be a plain file name.
-    source = f"{config.mongo_uri or f'embedded:{Path(config.data_dir).resolve()}'}|{config.mongo_db}"
-    digest = hashlib.sha256(source.encode()).hexdigest()[:24]
-    return Path(tempfile.gettempdir()) / "feature-flags" / f"revision-{digest}"
-
-
-def init_app(app: Flask) -> None:
-    """Give the app its flag cache; nothing is read or started until the first request needs it."""
-    shared = SharedRevision(shared_revision_path(app.config["FF"]))
-    app.extensions[CACHE_KEY] = FlagCache(get_store(app), shared)
-
-
-def flag_cache(app: Flask | None = None) -> FlagCache:
-    """Return the app's flag cache."""
-    return (app or current_app).extensions[CACHE_KEY]
-
-
-def current_snapshot(app: Flask | None = None) -> Snapshot:
-    """Return the flags as they are now (within the freshness bound)."""
-    return flag_cache(app).get()

@@ -6,23 +6,17 @@ from typing import Any
 
 from flask import Blueprint, Response, current_app, g, jsonify, request
 
-from .auth import actor_name, authenticate, environment_for_read, require_admin
-from .bodies import body_etag, prebuilt_response, read_json_object
-from .errors import ValidationFailed, VersionConflict
-from .extensions import get_metrics, get_store
-from .openapi import documented
-from .schemas import (
-    UNSTATED_FLAG_RULES,
-    Flag,
-    FlagCreate,
-    FlagUpdate,
-    ToggleRequest,
-    check_flag_references,
-    check_flag_size,
-    flag_changes,
-    parse,
-)
-from .snapshot import current_snapshot, flag_cache, to_json
+from ..cache import current_snapshot
+from ..errors import ValidationFailed, VersionConflict
+from ..extensions import get_store
+from ..tokens.access import actor_name, authenticate, environment_for_read, require_admin
+from ..validation import parse
+from ..web.bodies import read_json_object, to_json
+from ..web.conditional import body_etag, prebuilt_response
+from ..web.openapi import documented
+from . import service
+from .models import Flag, FlagCreate, FlagUpdate, ToggleRequest
+from .rules import UNSTATED_FLAG_RULES
 
 bp = Blueprint("flags", __name__)
 
@@ -83,10 +77,6 @@ def _flag_response(flag: dict[str, Any], status: int = 200) -> Response:
     return response
 
 
-def _changed(action: str) -> None:
-    get_metrics().flag_changes.labels(action=action).inc()
-
-
 @bp.get("/flags")
 @documented(
     "List flags with their state in one environment; a client token sees its own environment only",
@@ -120,12 +110,7 @@ def list_flags():
 def create_flag():
     require_admin()
     fields = parse(FlagCreate, read_json_object(), _environments()).model_dump()
-    check_flag_references(fields, _environments())
-    check_flag_size(fields)
-    flag = get_store().create_flag(fields, actor_name(), g.request_id)
-    flag_cache().written(flag)
-    _changed("created")
-    return _flag_response(flag, 201)
+    return _flag_response(service.create(fields, actor_name(), g.request_id), 201)
 
 
 @bp.get("/flags/<ident>")
@@ -161,14 +146,7 @@ def update_flag(ident: str):
         raise ValidationFailed(
             "Give at least one of name, description, environments, variants, off_variant, targeting or stickiness."
         )
-    expected = _expected_version(ident)
-    environments = _environments()
-    # Checked against the flag as it is at write time: a new variant set must still cover every serve.
-    flag = get_store().update_flag(
-        ident, lambda current: flag_changes(current, changes, environments), actor_name(), g.request_id, expected
-    )
-    flag_cache().written(flag)
-    _changed("updated")
+    flag = service.update(ident, changes, actor_name(), g.request_id, _expected_version(ident))
     return _flag_response(flag)
 
 
@@ -184,10 +162,7 @@ def toggle_flag(ident: str):
     require_admin()
     environment = parse(ToggleRequest, read_json_object(required=False), _environments()).environment
     environment = environment or current_app.config["FF"].default_environment
-    expected = _expected_version(ident)
-    flag = get_store().toggle_flag(ident, environment, actor_name(), g.request_id, expected)
-    flag_cache().written(flag)
-    _changed("toggled")
+    flag = service.toggle(ident, environment, actor_name(), g.request_id, _expected_version(ident))
     return _flag_response(_with_enabled(flag, environment))
 
 
@@ -195,8 +170,5 @@ def toggle_flag(ident: str):
 @documented("Delete a flag", status=204, errors=[404, 412])
 def delete_flag(ident: str):
     require_admin()
-    expected = _expected_version(ident)
-    deleted = get_store().delete_flag(ident, actor_name(), g.request_id, expected)
-    flag_cache().deleted(deleted["_id"])
-    _changed("deleted")
+    service.delete(ident, actor_name(), g.request_id, _expected_version(ident))
     return Response(status=204)

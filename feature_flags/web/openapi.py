@@ -9,7 +9,7 @@ from typing import Any
 from flask import Blueprint, Flask, current_app, jsonify
 from pydantic import TypeAdapter
 
-from . import __version__
+from .. import __version__
 
 ERROR_DESCRIPTIONS = {
     304: "Not modified: the If-None-Match ETag is current",
@@ -140,7 +140,8 @@ def _key_patterns(node: Any) -> None:
 
 def build_document(app: Flask) -> dict[str, Any]:
     """Walk the app's routes and describe each documented one."""
-    from .schemas import STORABLE_OBJECT, STORABLE_VALUE, ErrorBody
+    from ..flags.models import STORABLE_OBJECT, STORABLE_VALUE
+    from ..validation import ErrorBody
 
     config = app.config["FF"]
     schemas = _Schemas()

@@ -10,12 +10,14 @@ from typing import Any
 
 from flask import Blueprint, Response, current_app, request
 
-from .auth import authenticate, environment_for_read
-from .bodies import body_etag, prebuilt_response, read_json_object
-from .errors import BodyTooLarge, InvalidJson, UnknownEnvironment
-from .evaluation import GENERAL, INVALID_CONTEXT, MAX_CONTEXT_BYTES, EvaluationError, check_context, evaluate
-from .openapi import documented
-from .schemas import (
+from ..cache import current_snapshot
+from ..errors import BodyTooLarge, InvalidJson, UnknownEnvironment
+from ..tokens.access import authenticate, environment_for_read
+from ..web.bodies import read_json_object, to_json
+from ..web.conditional import body_etag, prebuilt_response
+from ..web.openapi import documented
+from .engine import GENERAL, INVALID_CONTEXT, MAX_CONTEXT_BYTES, EvaluationError, check_context, evaluate
+from .models import (
     OfrepBulkEvaluation,
     OfrepBulkFailure,
     OfrepEvaluation,
@@ -23,7 +25,6 @@ from .schemas import (
     OfrepFlagNotFound,
     OfrepRequest,
 )
-from .snapshot import current_snapshot, to_json
 
 PARSE_ERROR = "PARSE_ERROR"
 FLAG_NOT_FOUND = "FLAG_NOT_FOUND"

@@ -2,23 +2,19 @@
 
 from __future__ import annotations
 
-import hashlib
 import hmac
 import logging
-import secrets
 import time
 from dataclasses import dataclass
 
 from flask import Flask, current_app, g, request
 
-from .errors import Forbidden, Unauthorized, UnknownEnvironment
-from .extensions import get_metrics, get_store
+from ..errors import Forbidden, Unauthorized, UnknownEnvironment
+from ..extensions import TOKEN_USE_KEY, get_metrics, get_store
+from ..storage.tokens import LAST_USED_EVERY_SECONDS
+from .service import BOOTSTRAP_ACTOR, hash_secret
 
 logger = logging.getLogger(__name__)
-
-ROLES = ("admin", "client")
-BOOTSTRAP_ACTOR = "bootstrap"
-LAST_USED_EVERY_S = 60.0
 
 
 @dataclass(frozen=True)
@@ -34,16 +30,6 @@ class Principal:
     def is_admin(self) -> bool:
         """Whether this caller may change things."""
         return self.role == "admin"
-
-
-def new_secret(role: str) -> str:
-    """Return a fresh token secret: 192 random bits behind a prefix secret scanners recognise."""
-    return f"ff_{role}_{secrets.token_urlsafe(24)}"
-
-
-def hash_secret(secret: str) -> str:
-    """Return the stored form of a secret. Secrets carry 192 random bits, so one SHA-256 suffices."""
-    return hashlib.sha256(secret.encode("utf-8")).hexdigest()
 
 
 def _presented_secret() -> str | None:
@@ -88,9 +74,9 @@ def authenticate() -> Principal:
 def _note_use(token_id: str) -> None:
     # Remember locally when this instance last stamped the token, so a busy client costs one
     # database write a minute, not one per request.
-    stamped = current_app.extensions.setdefault("feature_flags.token_use", {})
+    stamped = current_app.extensions.setdefault(TOKEN_USE_KEY, {})
     now = time.monotonic()
-    if now - stamped.get(token_id, -LAST_USED_EVERY_S) >= LAST_USED_EVERY_S:
+    if now - stamped.get(token_id, -LAST_USED_EVERY_SECONDS) >= LAST_USED_EVERY_SECONDS:
         stamped[token_id] = now
         get_store().touch_token(token_id)
 

@@ -1,16 +1,13 @@
-"""Request and response models: the one place a field's rules live, for validation and for OpenAPI."""
+"""A flag's request and response models: the one place a field's rules live, for validation and OpenAPI."""
 
 from __future__ import annotations
 
-import json
 import math
 import re
-from datetime import UTC
 from typing import Annotated, Any, Literal
 
 from pydantic import (
     AfterValidator,
-    AwareDatetime,
     BaseModel,
     BeforeValidator,
     ConfigDict,
@@ -22,17 +19,20 @@ from pydantic import (
     StrictStr,
     StringConstraints,
     Tag,
-    ValidationError,
     ValidationInfo,
     field_validator,
-    model_validator,
 )
 from pydantic_core import PydanticCustomError
 
-from . import evaluation
-from .errors import FlagTooLarge, ValidationFailed
+from ..evaluation import engine as evaluation
+from ..validation import (
+    ENVIRONMENT_KEYS,
+    EnvironmentName,
+    EnvironmentStates,
+    RequestModel,
+    known_environment_keys,
+)
 
-# Not 24 hex digits (the API would take it for another flag's id) and not only dots (a path segment).
 FLAG_NAME_PATTERN = r"^(?![0-9A-Fa-f]{24}$)(?!\.+$)[A-Za-z0-9._-]{1,100}$"
 MAX_DESCRIPTION_LENGTH = 1000
 
@@ -60,43 +60,6 @@ FlagName = Annotated[
     ),
 ]
 Description = Annotated[str, Field(max_length=MAX_DESCRIPTION_LENGTH, description="Free text for people")]
-
-
-def _known_environment(value: str, info: ValidationInfo) -> str:
-    known = (info.context or {}).get("environments", ())
-    if value not in known:
-        raise ValueError(f"unknown environment {value!r}; known: {', '.join(known)}")
-    return value
-
-
-def _known_environment_keys(value: dict[str, Any], info: ValidationInfo) -> dict[str, Any]:
-    for key in value:
-        _known_environment(key, info)
-    return value
-
-
-# The environments are configured at start-up; the OpenAPI document fills these markers in with them.
-ENVIRONMENT_VALUE = {"x-environment": "value"}
-ENVIRONMENT_KEYS = {"x-environment": "keys"}
-
-EnvironmentName = Annotated[
-    str, AfterValidator(_known_environment), Field(examples=["production"], json_schema_extra=ENVIRONMENT_VALUE)
-]
-EnvironmentStates = Annotated[
-    dict[str, bool],
-    AfterValidator(_known_environment_keys),
-    Field(
-        description="Environment name to on (true) or off (false)",
-        examples=[{"production": True}],
-        json_schema_extra=ENVIRONMENT_KEYS,
-    ),
-]
-
-
-class RequestModel(BaseModel):
-    """A request body: strict types, no unknown fields."""
-
-    model_config = ConfigDict(extra="forbid", strict=True)
 
 
 # -- evaluation fields: variants, targeting rules, splits --------------------------------------------
@@ -336,7 +299,7 @@ class EnvironmentTargeting(RequestModel):
 
 Targeting = Annotated[
     dict[str, EnvironmentTargeting],
-    AfterValidator(_known_environment_keys),
+    AfterValidator(known_environment_keys),
     Field(
         description="Environment name to its targeting; an environment left out serves 'on' to everyone",
         json_schema_extra=ENVIRONMENT_KEYS,
@@ -344,7 +307,7 @@ Targeting = Annotated[
 ]
 TargetingChanges = Annotated[
     dict[str, EnvironmentTargeting | None],
-    AfterValidator(_known_environment_keys),
+    AfterValidator(known_environment_keys),
     Field(
         description="Merged environment by environment; null removes an environment's targeting",
         json_schema_extra=ENVIRONMENT_KEYS,
@@ -353,91 +316,6 @@ TargetingChanges = Annotated[
 Stickiness = Annotated[
     AttributeName, Field(description="The context attribute splits hash, so each user keeps their bucket")
 ]
-
-
-def _reference_errors(flag: dict[str, Any], environments: tuple[str, ...]) -> list[dict[str, str]]:
-    variants = flag.get("variants") or evaluation.DEFAULT_VARIANTS
-    known = ", ".join(repr(name) for name in variants)
-    errors: list[dict[str, str]] = []
-
-    def check(serve: Any, field: str) -> None:
-        names = [serve] if isinstance(serve, str) else list(serve)
-        for name in names:
-            if name not in variants:
-                errors.append(
-                    {
-                        "field": field,
-                        "message": f"{name!r} is not one of this flag's variants ({known})",
-                        "type": "unknown_variant",
-                    }
-                )
-
-    check(flag.get("off_variant", evaluation.DEFAULT_OFF_VARIANT), "off_variant")
-    targeting = flag.get("targeting") or {}
-    for environment in environments:
-        settings = targeting.get(environment)
-        if settings is None:
-            if evaluation.DEFAULT_SERVE not in variants:
-                errors.append(
-                    {
-                        "field": f"targeting.{environment}.serve",
-                        "message": f"this flag has no {evaluation.DEFAULT_SERVE!r} variant, so say what "
-                        f"{environment} serves while on",
-                        "type": "missing_serve",
-                    }
-                )
-            continue
-        for index, rule in enumerate(settings.get("rules") or ()):
-            check(rule["serve"], f"targeting.{environment}.rules.{index}.serve")
-        check(settings.get("serve", evaluation.DEFAULT_SERVE), f"targeting.{environment}.serve")
-    return errors
-
-
-# Said in the flag operations' descriptions, since JSON Schema cannot relate one field's values to another's keys.
-UNSTATED_FLAG_RULES = (
-    "Checked beyond the schema, as a 400 naming the field: off_variant and every serve name one of the flag's "
-    "variants (after an update, of the variants it will have); an environment without targeting serves 'on', so "
-    "a flag without an 'on' variant gives every environment a serve; a split's percentages add up to 100."
-)
-
-
-def check_flag_references(flag: dict[str, Any], environments: tuple[str, ...]) -> None:
-    """Raise ValidationFailed if the flag serves a variant it does not define; each error names its field."""
-    errors = _reference_errors(flag, environments)
-    if errors:
-        raise ValidationFailed(f"{errors[0]['field']}: {errors[0]['message']}", details=errors)
-
-
-FLAG_CONTENT_FIELDS = ("name", "description", "environments", "variants", "off_variant", "targeting", "stickiness")
-
-
-def check_flag_size(flag: dict[str, Any]) -> None:
-    """Raise FlagTooLarge if the flag's content is over MAX_FLAG_BYTES as compact JSON."""
-    content = {key: flag[key] for key in FLAG_CONTENT_FIELDS if key in flag}
-    size = len(json.dumps(content, separators=(",", ":"), ensure_ascii=False, default=str).encode())
-    if size > MAX_FLAG_BYTES:
-        raise FlagTooLarge(
-            f"The flag would be {size:,} bytes; a flag holds at most {MAX_FLAG_BYTES:,} "
-            "(variants, rules and descriptions together).",
-            limit_bytes=MAX_FLAG_BYTES,
-            size_bytes=size,
-        )
-
-
-def flag_changes(current: dict[str, Any], changes: dict[str, Any], environments: tuple[str, ...]) -> dict[str, Any]:
-    """Merge an update's targeting into the flag's, check the result serves only its variants; return the changes."""
-    merged = dict(changes)
-    if "targeting" in changes:
-        targeting = dict(current.get("targeting") or {})
-        for environment, settings in changes["targeting"].items():
-            if settings is None:
-                targeting.pop(environment, None)
-            else:
-                targeting[environment] = settings
-        merged["targeting"] = targeting
-    check_flag_references({**current, **merged}, environments)
-    check_flag_size({**current, **merged})
-    return merged
 
 
 class FlagCreate(RequestModel):
@@ -509,213 +387,3 @@ class Flag(BaseModel):
     off_variant: str
     targeting: dict[str, EnvironmentTargeting]
     stickiness: str
-
-
-class ErrorBody(BaseModel):
-    """Every error the API returns."""
-
-    error: str = Field(description="Machine-readable code, e.g. validation_error")
-    message: str = Field(description="A sentence for a person")
-    details: list[dict[str, Any]] | None = None
-
-
-# -- OFREP bodies, shaped as open-feature/protocol's service/openapi.yaml has them; ofrep.py builds them ---------
-
-OfrepErrorCode = Literal["PARSE_ERROR", "TARGETING_KEY_MISSING", "INVALID_CONTEXT", "GENERAL"]
-
-
-class OfrepContext(BaseModel):
-    """The evaluation context: targetingKey, and any attributes the flag's rules and splits read."""
-
-    # The bounds check_context enforces, as JSON Schema states them (the 32 KiB total is in the description).
-    model_config = ConfigDict(
-        extra="allow",
-        json_schema_extra={
-            "maxProperties": evaluation.MAX_CONTEXT_ATTRIBUTES,
-            "propertyNames": {"maxLength": evaluation.MAX_ATTRIBUTE_NAME_LENGTH},
-            "additionalProperties": {
-                "anyOf": [
-                    {"type": "string", "maxLength": evaluation.MAX_CONTEXT_STRING_LENGTH},
-                    {"not": {"type": "string"}},
-                ]
-            },
-            "description": f"At most {evaluation.MAX_CONTEXT_BYTES} bytes of request body, "
-            f"{evaluation.MAX_CONTEXT_ATTRIBUTES} attributes and {evaluation.MAX_CONTEXT_STRING_LENGTH} characters "
-            "per string.",
-        },
-    )
-
-    targetingKey: str | None = Field(
-        None,
-        max_length=evaluation.MAX_CONTEXT_STRING_LENGTH,
-        description="The user; splits hash it unless the flag names another attribute",
-    )
-
-
-class OfrepRequest(BaseModel):
-    """An evaluation request; a missing body or context is an empty context."""
-
-    context: OfrepContext | None = None
-
-
-class OfrepEvaluation(BaseModel):
-    """One flag's value for the context."""
-
-    key: str
-    value: StrictBool | StrictStr | StrictInt | StrictFloat | dict[str, Any]
-    reason: str = Field(examples=["STATIC", "TARGETING_MATCH", "SPLIT", "DEFAULT", "DISABLED"])
-    variant: str
-    metadata: dict[str, StrictBool | StrictStr | StrictInt | StrictFloat]
-
-
-class OfrepEvaluationFailure(BaseModel):
-    """A flag that could not be evaluated for this request."""
-
-    key: str
-    errorCode: OfrepErrorCode
-    errorDetails: str
-
-
-class OfrepFlagNotFound(BaseModel):
-    """No flag has the key."""
-
-    key: str
-    errorCode: Literal["FLAG_NOT_FOUND"]
-    errorDetails: str
-
-
-class OfrepBulkEvaluation(BaseModel):
-    """Every flag's value for the context, or why one could not be evaluated."""
-
-    flags: list[OfrepEvaluation | OfrepEvaluationFailure]
-
-
-class OfrepBulkFailure(BaseModel):
-    """A bulk request that could not be evaluated at all."""
-
-    errorCode: OfrepErrorCode
-    errorDetails: str
-
-
-def parse(model: type[RequestModel], data: Any, environments: tuple[str, ...]) -> RequestModel:
-    """Validate data against a model; raise ValidationFailed listing each bad field."""
-    try:
-        return model.model_validate(data, context={"environments": environments})
-    except ValidationError as error:
-        details = [
-            {
-                "field": ".".join(str(part) for part in item["loc"]) or "(body)",
-                "message": item["msg"],
-                "type": item["type"],
-            }
-            for item in error.errors(include_url=False, include_input=False, include_context=False)
-        ]
-        first = details[0]
-        raise ValidationFailed(f"{first['field']}: {first['message']}", details=details) from None
-
-
-def schema_of(model: type[BaseModel]) -> dict[str, Any]:
-    """Return a model's JSON schema with references pointing into OpenAPI components."""
-    return model.model_json_schema(ref_template="#/components/schemas/{model}", by_alias=True)
-
-
-RoleName = Literal["admin", "client"]
-
-TokenName = Annotated[
-    str,
-    StringConstraints(pattern=r"^[A-Za-z0-9][A-Za-z0-9 ._-]{0,99}$"),
-    Field(description="1 to 100 letters, digits, spaces, '-', '_' or '.'; unique", examples=["checkout-service"]),
-]
-
-
-class TokenCreate(RequestModel):
-    # _environment_matches_role's rule, stated for the OpenAPI document.
-    model_config = ConfigDict(
-        json_schema_extra={
-            "anyOf": [
-                {
-                    "properties": {"role": {"const": "client"}, "environment": {"type": "string"}},
-                    "required": ["environment"],
-                },
-                {"properties": {"role": {"const": "admin"}, "environment": {"type": "null"}}},
-            ]
-        }
-    )
-
-    name: TokenName
-    role: RoleName
-    environment: EnvironmentName | None = Field(None, description="Required for client tokens: the one they read")
-
-    @model_validator(mode="after")
-    def _environment_matches_role(self) -> TokenCreate:
-        if self.role == "client" and self.environment is None:
-            raise ValueError("a client token needs an environment")
-        if self.role == "admin" and self.environment is not None:
-            raise ValueError("an admin token covers every environment; leave environment out")
-        return self
-
-
-class Token(BaseModel):
-    """A token as listed: never its secret."""
-
-    id: str
-    name: str
-    role: RoleName
-    environment: str | None
-    created_at: str
-    created_by: str | None = None
-    last_used_at: str | None = None
-
-
-class CreatedToken(Token):
-    token: str = Field(description="The secret, shown this once; send it as 'Authorization: Bearer <token>'")
-
-
-def _iso_moment(value: Any) -> Any:
-    # Read as condition dates are: pydantic alone would also take a number as a Unix timestamp.
-    moment = evaluation.parse_datetime(value)
-    if moment is None:
-        raise ValueError("give an ISO 8601 date-time with a time zone, like 2030-01-01T00:00:00Z")
-    try:
-        # The database compares in UTC; a moment that has none (9999-12-31T23:59:59-01:00) is out of range.
-        return moment.astimezone(UTC)
-    except OverflowError:
-        raise ValueError("the date-time is out of range in UTC") from None
-
-
-AuditAction = Literal["flag.created", "flag.updated", "flag.toggled", "flag.deleted", "token.created", "token.revoked"]
-
-
-class AuditQuery(BaseModel):
-    """Filters and paging for the audit trail, from the query string."""
-
-    model_config = ConfigDict(extra="forbid")
-
-    limit: int = Field(50, ge=1, le=500)
-    before: str | None = Field(None, description="An event id: return events older than it")
-    actor: str | None = None
-    action: AuditAction | None = None
-    flag: str | None = Field(None, description="A flag id or name")
-    since: Annotated[AwareDatetime, BeforeValidator(_iso_moment)] | None = None
-
-
-class AuditEvent(BaseModel):
-    """One recorded change."""
-
-    id: str = Field(alias="_id")
-    at: str
-    actor: str
-    action: AuditAction
-    request_id: str | None = None
-    flag_id: str | None = None
-    flag_name: str | None = None
-    token_id: str | None = None
-    token_name: str | None = None
-    environment: str | None = None
-    before: dict[str, Any] | None = None
-    after: dict[str, Any] | None = None
-
-
-class AuditPage(BaseModel):
-    events: list[AuditEvent]
-    next_before: str | None = Field(description="Pass as ?before= for the next page; null on the last")

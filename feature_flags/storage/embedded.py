@@ -6,7 +6,7 @@ import atexit
 import logging
 from pathlib import Path
 
-from .config import ConfigError
+from ..config import ConfigError
 
 logger = logging.getLogger(__name__)
 

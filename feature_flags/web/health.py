@@ -4,10 +4,10 @@ from __future__ import annotations
 
 from flask import Blueprint, current_app, jsonify
 
-from .errors import DatabaseUnavailable
-from .extensions import get_store
+from ..errors import DatabaseUnavailable
+from ..extensions import get_store
+from ..preparation import DatabaseNotPrepared, preparation_of
 from .openapi import documented
-from .preparation import DatabaseNotPrepared, preparation_of
 
 bp = Blueprint("health", __name__)
 

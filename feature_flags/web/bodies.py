@@ -2,16 +2,15 @@
 
 from __future__ import annotations
 
-import hashlib
 import json
 from datetime import UTC, datetime
 from typing import Any
 
-from flask import Response, current_app, request
+from flask import current_app, request
 from flask.json.provider import DefaultJSONProvider
 from werkzeug.exceptions import RequestEntityTooLarge
 
-from .errors import BodyTooLarge, InvalidJson
+from ..errors import BodyTooLarge, InvalidJson
 
 
 def read_json_object(required: bool = True, max_bytes: int | None = None) -> dict[str, Any]:
@@ -75,18 +74,6 @@ class JSONProvider(DefaultJSONProvider):
         return DefaultJSONProvider.default(value)
 
 
-def body_etag(body: bytes) -> str:
-    """Return an ETag for a response body: its hash, so equal answers share it."""
-    return hashlib.blake2b(body, digest_size=16).hexdigest()
-
-
-def prebuilt_response(body: bytes, etag: str) -> Response:
-    """Answer with bytes built ahead of time, or 304 when the client holds them already."""
-    # Weak comparison, as RFC 9110 has it for If-None-Match: a compressing proxy sends the tag back as W/"...".
-    # A direct check rather than make_conditional, which would also process Range headers on every read.
-    if request.if_none_match.contains_weak(etag):
-        response = current_app.response_class(status=304)
-    else:
-        response = current_app.response_class(body, mimetype="application/json")
-    response.set_etag(etag)
-    return response
+def to_json(value: Any) -> str:
+    """Serialise as jsonify does outside debug mode (compact, ISO 8601 times), for bodies built ahead of time."""
+    return current_app.json.dumps(value, separators=(",", ":")) + "\n"

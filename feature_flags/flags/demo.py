@@ -4,8 +4,11 @@ from __future__ import annotations
 
 import logging
 
-from .errors import FlagNameTaken
-from .repository import Store
+from flask import Flask
+
+from ..errors import FlagNameTaken
+from ..extensions import get_store
+from . import service
 
 logger = logging.getLogger(__name__)
 
@@ -35,15 +38,16 @@ DEMO_FLAGS = (
 )
 
 
-def seed_demo_flags(store: Store) -> int:
+def seed_demo_flags(app: Flask) -> int:
     """Create the demo flags on the first start of an empty database, once ever; return how many."""
+    store = get_store(app)
     if store.count_flags() > 0 or not store.claim_once("demo-flags-seeded"):
         return 0
     created = 0
     for flag in DEMO_FLAGS:
         environments = {k: v for k, v in flag["environments"].items() if k in store.environments}
         try:
-            store.create_flag({**flag, "environments": environments}, actor="demo")
+            service.create({**flag, "environments": environments}, actor="demo", app=app)
             created += 1
         except FlagNameTaken:
             pass

@@ -4,11 +4,12 @@ from __future__ import annotations
 
 from flask import Blueprint, jsonify, request
 
-from .auth import require_admin
-from .errors import ValidationFailed
-from .extensions import get_store
-from .openapi import documented
-from .schemas import AuditPage, AuditQuery, parse
+from ..errors import ValidationFailed
+from ..extensions import get_store
+from ..tokens.access import require_admin
+from ..validation import parse
+from ..web.openapi import documented
+from .models import AuditPage, AuditQuery
 
 bp = Blueprint("audit", __name__)
 

@@ -1,0 +1,19 @@
+"""The names of audited actions, defined once: storage records them, the API filters and documents them."""
+
+from __future__ import annotations
+
+from typing import Literal
+
+FLAG_CREATED = "flag.created"
+FLAG_UPDATED = "flag.updated"
+FLAG_TOGGLED = "flag.toggled"
+FLAG_DELETED = "flag.deleted"
+TOKEN_CREATED = "token.created"
+TOKEN_REVOKED = "token.revoked"
+
+ALL = (FLAG_CREATED, FLAG_UPDATED, FLAG_TOGGLED, FLAG_DELETED, TOKEN_CREATED, TOKEN_REVOKED)
+TOKEN_ACTIONS = frozenset({TOKEN_CREATED, TOKEN_REVOKED})
+# Actions after which the subject no longer exists; recovery checks for its absence instead of its presence.
+REMOVALS = frozenset({FLAG_DELETED, TOKEN_REVOKED})
+
+AuditAction = Literal[ALL]  # type: ignore[valid-type]

@@ -1,0 +1,64 @@
+"""Audit trail query and response models."""
+
+from __future__ import annotations
+
+from datetime import UTC
+from typing import Annotated, Any
+
+from pydantic import (
+    AwareDatetime,
+    BaseModel,
+    BeforeValidator,
+    ConfigDict,
+    Field,
+)
+
+from ..evaluation import engine as evaluation
+from .actions import AuditAction
+
+
+def _iso_moment(value: Any) -> Any:
+    # Read as condition dates are: pydantic alone would also take a number as a Unix timestamp.
+    moment = evaluation.parse_datetime(value)
+    if moment is None:
+        raise ValueError("give an ISO 8601 date-time with a time zone, like 2030-01-01T00:00:00Z")
+    try:
+        # The database compares in UTC; a moment that has none (9999-12-31T23:59:59-01:00) is out of range.
+        return moment.astimezone(UTC)
+    except OverflowError:
+        raise ValueError("the date-time is out of range in UTC") from None
+
+
+class AuditQuery(BaseModel):
+    """Filters and paging for the audit trail, from the query string."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    limit: int = Field(50, ge=1, le=500)
+    before: str | None = Field(None, description="An event id: return events older than it")
+    actor: str | None = None
+    action: AuditAction | None = None
+    flag: str | None = Field(None, description="A flag id or name")
+    since: Annotated[AwareDatetime, BeforeValidator(_iso_moment)] | None = None
+
+
+class AuditEvent(BaseModel):
+    """One recorded change."""
+
+    id: str = Field(alias="_id")
+    at: str
+    actor: str
+    action: AuditAction
+    request_id: str | None = None
+    flag_id: str | None = None
+    flag_name: str | None = None
+    token_id: str | None = None
+    token_name: str | None = None
+    environment: str | None = None
+    before: dict[str, Any] | None = None
+    after: dict[str, Any] | None = None
+
+
+class AuditPage(BaseModel):
+    events: list[AuditEvent]
+    next_before: str | None = Field(description="Pass as ?before= for the next page; null on the last")

@@ -1,0 +1,92 @@
+"""OFREP request and response bodies, shaped as open-feature/protocol's service/openapi.yaml has them."""
+
+from __future__ import annotations
+
+from typing import Any, Literal
+
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Field,
+    StrictBool,
+    StrictFloat,
+    StrictInt,
+    StrictStr,
+)
+
+from . import engine as evaluation
+
+OfrepErrorCode = Literal["PARSE_ERROR", "TARGETING_KEY_MISSING", "INVALID_CONTEXT", "GENERAL"]
+
+
+class OfrepContext(BaseModel):
+    """The evaluation context: targetingKey, and any attributes the flag's rules and splits read."""
+
+    # The bounds check_context enforces, as JSON Schema states them (the 32 KiB total is in the description).
+    model_config = ConfigDict(
+        extra="allow",
+        json_schema_extra={
+            "maxProperties": evaluation.MAX_CONTEXT_ATTRIBUTES,
+            "propertyNames": {"maxLength": evaluation.MAX_ATTRIBUTE_NAME_LENGTH},
+            "additionalProperties": {
+                "anyOf": [
+                    {"type": "string", "maxLength": evaluation.MAX_CONTEXT_STRING_LENGTH},
+                    {"not": {"type": "string"}},
+                ]
+            },
+            "description": f"At most {evaluation.MAX_CONTEXT_BYTES} bytes of request body, "
+            f"{evaluation.MAX_CONTEXT_ATTRIBUTES} attributes and {evaluation.MAX_CONTEXT_STRING_LENGTH} characters "
+            "per string.",
+        },
+    )
+
+    targetingKey: str | None = Field(
+        None,
+        max_length=evaluation.MAX_CONTEXT_STRING_LENGTH,
+        description="The user; splits hash it unless the flag names another attribute",
+    )
+
+
+class OfrepRequest(BaseModel):
+    """An evaluation request; a missing body or context is an empty context."""
+
+    context: OfrepContext | None = None
+
+
+class OfrepEvaluation(BaseModel):
+    """One flag's value for the context."""
+
+    key: str
+    value: StrictBool | StrictStr | StrictInt | StrictFloat | dict[str, Any]
+    reason: str = Field(examples=["STATIC", "TARGETING_MATCH", "SPLIT", "DEFAULT", "DISABLED"])
+    variant: str
+    metadata: dict[str, StrictBool | StrictStr | StrictInt | StrictFloat]
+
+
+class OfrepEvaluationFailure(BaseModel):
+    """A flag that could not be evaluated for this request."""
+
+    key: str
+    errorCode: OfrepErrorCode
+    errorDetails: str
+
+
+class OfrepFlagNotFound(BaseModel):
+    """No flag has the key."""
+
+    key: str
+    errorCode: Literal["FLAG_NOT_FOUND"]
+    errorDetails: str
+
+
+class OfrepBulkEvaluation(BaseModel):
+    """Every flag's value for the context, or why one could not be evaluated."""
+
+    flags: list[OfrepEvaluation | OfrepEvaluationFailure]
+
+
+class OfrepBulkFailure(BaseModel):
+    """A bulk request that could not be evaluated at all."""
+
+    errorCode: OfrepErrorCode
+    errorDetails: str

@@ -1,0 +1,56 @@
+"""The write path of flags, written once: rules across fields, the store (with its audit event), the flag cache,
+the metric. Routes, the CLI and demo seeding all change flags through here.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from flask import Flask, current_app
+
+from ..cache import flag_cache
+from ..extensions import get_metrics, get_store
+from ..storage import Written
+from .rules import check_flag_references, check_flag_size, flag_changes
+
+
+def _finish(app: Flask, written: Written, action: str) -> dict[str, Any]:
+    flag_cache(app).written(written.flag, written.revision)
+    get_metrics(app).flag_changes.labels(action=action).inc()
+    return written.flag
+
+
+def create(fields: dict[str, Any], actor: str, request_id: str | None = None, app: Flask | None = None) -> dict:
+    """Create a flag from validated fields; raise ValidationFailed, FlagTooLarge or FlagNameTaken."""
+    app = app or current_app
+    environments = app.config["FF"].environments
+    check_flag_references(fields, environments)
+    check_flag_size(fields)
+    return _finish(app, get_store(app).create_flag(fields, actor, request_id), "created")
+
+
+def update(
+    ident: str, changes: dict[str, Any], actor: str, request_id: str | None = None, expected_version: int | None = None
+) -> dict[str, Any]:
+    """Apply validated changes; the rules are checked against the flag as it is at write time."""
+    environments = current_app.config["FF"].environments
+    written = get_store().update_flag(
+        ident, lambda current: flag_changes(current, changes, environments), actor, request_id, expected_version
+    )
+    return _finish(current_app, written, "updated")
+
+
+def toggle(
+    ident: str, environment: str, actor: str, request_id: str | None = None, expected_version: int | None = None
+) -> dict[str, Any]:
+    """Switch the flag in one environment; concurrent toggles are each applied once."""
+    written = get_store().toggle_flag(ident, environment, actor, request_id, expected_version)
+    return _finish(current_app, written, "toggled")
+
+
+def delete(ident: str, actor: str, request_id: str | None = None, expected_version: int | None = None) -> dict:
+    """Delete the flag; return it as it was."""
+    written = get_store().delete_flag(ident, actor, request_id, expected_version)
+    flag_cache().deleted(written.flag["_id"], written.revision)
+    get_metrics().flag_changes.labels(action="deleted").inc()
+    return written.flag

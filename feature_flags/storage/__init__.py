@@ -1,0 +1,8 @@
+"""Storage over PyMongo: the only package that imports it. Speaks plain dicts and the project's errors."""
+
+from .changes import ChangesLost, ChangesUnsupported, FlagChanges, StoreClosed
+from .client import utcnow
+from .flags import Written
+from .store import Store, init_app
+
+__all__ = ["ChangesLost", "ChangesUnsupported", "FlagChanges", "Store", "StoreClosed", "Written", "init_app", "utcnow"]

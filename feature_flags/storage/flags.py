@@ -1,0 +1,246 @@
+"""Flags in MongoDB: conditional writes on the version read, each recorded with its audit event."""
+
+from __future__ import annotations
+
+import random
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any
+
+from bson import ObjectId
+from pymongo.client_session import ClientSession
+from pymongo.errors import DuplicateKeyError
+
+from ..audit import actions
+from ..errors import DatabaseUnavailable, FlagNameTaken, FlagNotFound, VersionConflict
+from ..evaluation.engine import with_defaults
+from .audit_log import RECENT_EVENT_IDS_KEPT
+from .client import as_object_id, public_document, translated_errors, utcnow
+
+# Optimistic writes retry when another writer got there first; this bounds the loop.
+MAX_WRITE_ATTEMPTS = 200
+
+
+@dataclass(frozen=True)
+class Written:
+    """A flag as a write left it (or as it was, for a delete), and the flags revision the write reached.
+
+    The revision is None when nothing changed or the counter could not be bumped; whoever keeps a copy of the
+    flags (the flag cache) publishes it, so other processes of this host read the write too.
+    """
+
+    flag: dict[str, Any]
+    revision: int | None
+
+
+class FlagStorage:
+    """Reading and changing flags."""
+
+    # -- flags -------------------------------------------------------------------------------
+
+    def _flag_filter(self, ident: str) -> dict[str, Any]:
+        object_id = as_object_id(ident)
+        if object_id is None:
+            return {"name": ident}
+        return {"$or": [{"_id": object_id}, {"name": ident}]}
+
+    def _flag_out(self, document: dict[str, Any]) -> dict[str, Any]:
+        flag = public_document(document)
+        stored = document.get("environments") or {}
+        flag["environments"] = {env: bool(stored.get(env, False)) for env in self.environments}
+        # Flags stored before variants and targeting existed read back as plain booleans.
+        return with_defaults(flag)
+
+    def find_flag(self, ident: str) -> dict[str, Any]:
+        """Return the flag with this id or name, or raise FlagNotFound."""
+        with translated_errors():
+            document = self._flags.find_one(self._flag_filter(ident), {"recent_events": 0})
+        if document is None:
+            raise FlagNotFound()
+        return self._flag_out(document)
+
+    def count_flags(self) -> int:
+        """Return how many flags exist."""
+        with translated_errors():
+            return self._flags.count_documents({})
+
+    def create_flag(self, fields: dict[str, Any], actor: str, request_id: str | None = None) -> Written:
+        """Insert a new flag with its created event; raise FlagNameTaken on a clash."""
+        now = utcnow()
+        given = fields.get("environments") or {}
+        document = {
+            "_id": ObjectId(),
+            "name": fields["name"],
+            "description": fields.get("description", ""),
+            "environments": {env: bool(given.get(env, False)) for env in self.environments},
+            "version": 1,
+            "created_at": now,
+            "updated_at": now,
+            "created_by": actor,
+            "updated_by": actor,
+        }
+        extra = {key: value for key, value in fields.items() if key not in document and key != "environments"}
+        document.update(extra)
+        event = self._event(
+            actions.FLAG_CREATED,
+            actor,
+            request_id,
+            flag_id=str(document["_id"]),
+            flag_name=document["name"],
+            before=None,
+            after=self._snapshot(document),
+        )
+        document["recent_events"] = [event["_id"]]
+
+        def write(session: ClientSession | None) -> bool:
+            self._flags.insert_one(document, session=session)
+            return True
+
+        with translated_errors():
+            try:
+                self._record(write, event)
+            except DuplicateKeyError:
+                raise FlagNameTaken() from None
+        return Written(self._flag_out(document), self._bump_flags_revision())
+
+    @staticmethod
+    def _snapshot(document: dict[str, Any]) -> dict[str, Any]:
+        keep = ("name", "description", "environments", "variants", "off_variant", "targeting", "stickiness", "version")
+        return {key: document[key] for key in keep if key in document}
+
+    def update_flag(
+        self,
+        ident: str,
+        changes: Callable[[dict[str, Any]], dict[str, Any]] | dict[str, Any],
+        actor: str,
+        request_id: str | None = None,
+        expected_version: int | None = None,
+        action: str = actions.FLAG_UPDATED,
+        environment: str | None = None,
+    ) -> Written:
+        """Apply changes (a dict, or a function of the current flag) atomically and record the event.
+
+        ``environments`` in the changes merges key by key. Without ``expected_version`` a write
+        that loses a race is retried on the fresh document; with it, a race is a VersionConflict.
+        """
+        for attempt in range(MAX_WRITE_ATTEMPTS):
+            current = self.find_flag(ident)
+            if expected_version is not None and current["version"] != expected_version:
+                raise VersionConflict(current_version=current["version"])
+            wanted = changes(current) if callable(changes) else changes
+            updates: dict[str, Any] = {}
+            before: dict[str, Any] = {}
+            after: dict[str, Any] = {}
+            for key, value in wanted.items():
+                if key == "environments":
+                    for env, enabled in value.items():
+                        if current["environments"].get(env) != enabled:
+                            updates[f"environments.{env}"] = enabled
+                            before.setdefault("environments", {})[env] = current["environments"].get(env)
+                            after.setdefault("environments", {})[env] = enabled
+                elif current.get(key) != value:
+                    updates[key] = value
+                    before[key] = current.get(key)
+                    after[key] = value
+            if not updates:
+                return Written(current, None)
+            now = utcnow()
+            version = current["version"]
+            event = self._event(
+                action,
+                actor,
+                request_id,
+                flag_id=current["_id"],
+                flag_name=current["name"],
+                environment=environment,
+                before=before,
+                after={**after, "version": version + 1},
+            )
+            if "name" in updates:
+                event["new_flag_name"] = updates["name"]
+
+            update = {
+                "$set": {**updates, "updated_at": now, "updated_by": actor},
+                "$inc": {"version": 1},
+                "$push": {"recent_events": {"$each": [event["_id"]], "$slice": -RECENT_EVENT_IDS_KEPT}},
+            }
+            write = self._conditional(self._flags.update_one, current, update)
+            with translated_errors():
+                try:
+                    applied = self._record(write, event)
+                except DuplicateKeyError:
+                    raise FlagNameTaken() from None
+            if applied:
+                return Written(self._merged(current, updates, now, actor), self._bump_flags_revision())
+            if expected_version is not None:
+                raise VersionConflict()
+            time.sleep(random.uniform(0, 0.002 * min(attempt + 1, 10)))
+        raise DatabaseUnavailable("The flag is changing too fast to apply this change; retry.")
+
+    @staticmethod
+    def _conditional(operation: Callable[..., Any], current: dict[str, Any], *args: Any) -> Callable:
+        """Return a write that applies only if the flag is still at the version we read."""
+
+        def write(session: ClientSession | None) -> bool:
+            result = operation({"_id": ObjectId(current["_id"]), "version": current["version"]}, *args, session=session)
+            return (getattr(result, "modified_count", None) or getattr(result, "deleted_count", 0)) == 1
+
+        return write
+
+    def _merged(self, current: dict[str, Any], updates: dict[str, Any], now: datetime, actor: str) -> dict[str, Any]:
+        flag = {**current, "environments": dict(current["environments"])}
+        for key, value in updates.items():
+            if key.startswith("environments."):
+                flag["environments"][key.split(".", 1)[1]] = value
+            else:
+                flag[key] = value
+        flag.update(version=current["version"] + 1, updated_at=now, updated_by=actor)
+        return flag
+
+    def toggle_flag(
+        self,
+        ident: str,
+        environment: str,
+        actor: str,
+        request_id: str | None = None,
+        expected_version: int | None = None,
+    ) -> Written:
+        """Flip the flag in one environment; concurrent toggles are each applied exactly once."""
+        return self.update_flag(
+            ident,
+            lambda current: {"environments": {environment: not current["environments"][environment]}},
+            actor,
+            request_id,
+            expected_version,
+            action=actions.FLAG_TOGGLED,
+            environment=environment,
+        )
+
+    def delete_flag(
+        self, ident: str, actor: str, request_id: str | None = None, expected_version: int | None = None
+    ) -> Written:
+        """Delete the flag and record the event; return what was deleted."""
+        for _ in range(MAX_WRITE_ATTEMPTS):
+            current = self.find_flag(ident)
+            if expected_version is not None and current["version"] != expected_version:
+                raise VersionConflict(current_version=current["version"])
+            event = self._event(
+                actions.FLAG_DELETED,
+                actor,
+                request_id,
+                flag_id=current["_id"],
+                flag_name=current["name"],
+                before=self._snapshot(current),
+                after=None,
+            )
+
+            write = self._conditional(self._flags.delete_one, current)
+
+            with translated_errors():
+                if self._record(write, event):
+                    return Written(current, self._bump_flags_revision())
+            if expected_version is not None:
+                raise VersionConflict()
+        raise DatabaseUnavailable("The flag is changing too fast to delete it; retry.")

@@ -1,0 +1,101 @@
+"""The Store: flags, tokens, the audit trail and the change feed over one MongoDB database."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from contextlib import contextmanager
+
+import pymongo
+from flask import Flask
+from pymongo import ASCENDING, DESCENDING, MongoClient
+from pymongo.errors import DuplicateKeyError
+from pymongo.write_concern import WriteConcern
+
+from ..extensions import EMBEDDED_DATABASE_KEY, STORE_KEY
+from .audit_log import AuditLog
+from .changes import ChangeFeed
+from .client import create_client, translated_errors, utcnow
+from .flags import FlagStorage
+from .tokens import TokenStorage
+
+
+def init_app(app: Flask) -> None:
+    """Attach the app's Store: configured MongoDB, or the embedded database when none is configured.
+
+    The client connects lazily in background threads, so this is safe before gunicorn's workers serve.
+    """
+    config = app.config["FF"]
+    uri = config.mongo_uri
+    if uri is None:
+        from .embedded import start_embedded_database
+
+        uri, app.extensions[EMBEDDED_DATABASE_KEY] = start_embedded_database(config.data_dir)
+    client = create_client(uri, config.db_timeout_ms)
+    app.extensions[STORE_KEY] = Store(client, config.mongo_db, config.environments)
+
+
+class Store(FlagStorage, TokenStorage, AuditLog, ChangeFeed):
+    """Flags, tokens and the audit trail in one MongoDB database."""
+
+    def __init__(self, client: MongoClient, db_name: str, environments: tuple[str, ...]) -> None:
+        self.client = client
+        self.db = client.get_database(db_name, write_concern=WriteConcern(w="majority", j=True))
+        self.environments = environments
+        self._flags = self.db.flags
+        self._tokens = self.db.tokens
+        self._audit = self.db.audit
+        self._meta = self.db.meta
+        self._supports_transactions: bool | None = None
+        # Called with the new flags revision after each flag write of this process (the flag cache listens).
+
+    # -- lifecycle -----------------------------------------------------------------------------
+
+    @contextmanager
+    def bounded(self, seconds: float | None) -> Iterator[None]:
+        """Bound the operations inside by seconds instead of the ordinary timeout (None keeps it)."""
+        if seconds is None:
+            yield
+            return
+        with pymongo.timeout(seconds):
+            yield
+
+    def ping(self) -> None:
+        """Raise DatabaseUnavailable unless the database answers."""
+        with translated_errors():
+            self.client.admin.command("ping")
+
+    def ensure_indexes(self) -> None:
+        """Create the indexes that uniqueness and the audit queries rely on."""
+        with translated_errors():
+            self._flags.create_index([("name", ASCENDING)], unique=True, name="name_unique")
+            self._tokens.create_index([("name", ASCENDING)], unique=True, name="name_unique")
+            self._tokens.create_index([("hash", ASCENDING)], unique=True, name="hash_unique")
+            self._audit.create_index([("flag_id", ASCENDING), ("_id", DESCENDING)], name="by_flag")
+            self._audit.create_index([("flag_name", ASCENDING), ("_id", DESCENDING)], name="by_flag_name")
+            # A deleted flag's history is found by its name or a name it was renamed to: each $or clause indexed.
+            self._audit.create_index(
+                [("new_flag_name", ASCENDING), ("_id", DESCENDING)], sparse=True, name="by_new_flag_name"
+            )
+            self._audit.create_index([("state", ASCENDING)], sparse=True, name="pending")
+            # What GET /audit filters on, each with the newest-first order it pages in.
+            self._audit.create_index([("actor", ASCENDING), ("_id", DESCENDING)], name="by_actor")
+            self._audit.create_index([("action", ASCENDING), ("_id", DESCENDING)], name="by_action")
+            self._audit.create_index([("at", DESCENDING)], name="by_time")
+
+    def claim_once(self, marker: str) -> bool:
+        """Return True for exactly one caller, ever, per marker (across processes and restarts)."""
+        with translated_errors():
+            try:
+                self._meta.insert_one({"_id": marker, "at": utcnow()})
+            except DuplicateKeyError:
+                return False
+        return True
+
+    @property
+    def supports_transactions(self) -> bool:
+        """Whether the deployment is a replica set or sharded cluster, where transactions exist."""
+        if self._supports_transactions is None:
+            with translated_errors():
+                hello = self.client.admin.command("hello")
+            self._supports_transactions = bool(hello.get("setName")) or hello.get("msg") == "isdbgrid"
+        return self._supports_transactions

@@ -1,0 +1,52 @@
+"""`flask tokens create|list|revoke`: what the API does, from the command line (actor `cli`)."""
+
+from __future__ import annotations
+
+import click
+from flask import Flask, current_app
+from flask.cli import AppGroup
+
+from ..errors import ApiError
+from ..extensions import get_store
+from ..validation import parse
+from .models import TokenCreate
+from .service import create_token
+
+
+def init_app(app: Flask) -> None:
+    """Register `flask tokens create|list|revoke`, doing what the API does."""
+    group = AppGroup("tokens", help="Create, list and revoke API tokens.")
+
+    @group.command("create")
+    @click.option("--name", required=True)
+    @click.option("--role", type=click.Choice(["admin", "client"]), required=True)
+    @click.option("--environment", default=None)
+    def create_command(name: str, role: str, environment: str | None) -> None:
+        """Create a token and print its secret once."""
+        config = current_app.config["FF"]
+        try:
+            fields = parse(TokenCreate, {"name": name, "role": role, "environment": environment}, config.environments)
+            created = create_token(get_store(), fields.model_dump(), actor="cli")
+        except ApiError as error:
+            raise click.ClickException(error.message) from None
+        click.echo(f"{created['id']}\t{created['name']}\t{created['role']}\t{created['environment'] or '-'}")
+        click.echo(f"token: {created['token']}")
+
+    @group.command("list")
+    def list_command() -> None:
+        """List tokens without their secrets."""
+        for token in get_store().find_all_tokens():
+            used = token.get("last_used_at") or "never"
+            click.echo(f"{token['_id']}\t{token['name']}\t{token['role']}\t{token.get('environment') or '-'}\t{used}")
+
+    @group.command("revoke")
+    @click.argument("token_id")
+    def revoke_command(token_id: str) -> None:
+        """Revoke a token by id."""
+        try:
+            revoked = get_store().revoke_token(token_id, actor="cli")
+        except ApiError as error:
+            raise click.ClickException(error.message) from None
+        click.echo(f"revoked {revoked['_id']} ({revoked['name']})")
+
+    app.cli.add_command(group)

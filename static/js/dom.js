@@ -52,3 +52,10 @@ export function showFieldError(input, errorNode, message) {
   if (message) input.setAttribute("aria-invalid", "true");
   else input.removeAttribute("aria-invalid");
 }
+
+/** Close a <dialog> from each of its [data-close] buttons. */
+export function closeOnButtons(dialog) {
+  for (const button of dialog.querySelectorAll("[data-close]")) {
+    button.addEventListener("click", () => dialog.close());
+  }
+}

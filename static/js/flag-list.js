@@ -158,6 +158,11 @@ export class FlagList {
     return true;
   }
 
+  /** Focus the Delete button of a flag, if it is still listed. */
+  focusDelete(id) {
+    this.rows.get(id)?.remove.focus();
+  }
+
   /** The id of the shown row after (or else before) this one, for where focus goes when it leaves. */
   neighbourOf(id) {
     const item = this.rows.get(id)?.item;

@@ -38,7 +38,14 @@ CHROMIUM_ARGS = [
 SCREENSHOTS = PROJECT_ROOT / ("docs/screenshots" if os.environ.get("UPDATE_SCREENSHOTS") else "build/screenshots")
 # Long enough for two polls of the page (2.5 s apart) and a slow machine.
 SEES_CHANGES_WITHIN_MS = 10_000
+# Checks that run in the page, kept as JavaScript files: each holds one function for page.evaluate.
+BROWSER_CHECKS = Path(__file__).parent / "browser_checks"
 HOSTILE = '<img src=x onerror="window.__pwned=1"><script>window.__pwned=2</script><b id="injected">bold</b>'
+
+
+def browser_check(name: str) -> str:
+    """Return the JavaScript function in tests/browser_checks/<name>.js, for page.evaluate."""
+    return (BROWSER_CHECKS / f"{name}.js").read_text(encoding="utf-8")
 
 
 @pytest.fixture(scope="session")
@@ -615,19 +622,14 @@ def test_keyboard__only__sign_in_switch_and_dialogs(page, live_server, api):
     expect(page.get_by_role("tab", name="Production")).to_have_attribute("aria-selected", "true")
 
 
+FOCUSED_LABEL = browser_check("focused-label")
+
+
 def tab_to(page: Page, wanted, presses: int = 40) -> bool:
     """Press Tab until the focused element's accessible name satisfies wanted; False if it never does."""
     for _ in range(presses):
         page.keyboard.press("Tab")
-        label = page.evaluate(
-            """() => {
-                const node = document.activeElement;
-                if (!node) return "";
-                if (node.getAttribute("aria-label")) return node.getAttribute("aria-label");
-                if (node.labels && node.labels.length) return node.labels[0].textContent.trim();
-                return node.textContent.trim();
-            }"""
-        )
+        label = page.evaluate(FOCUSED_LABEL)
         if wanted(label):
             return True
     return False
@@ -676,70 +678,8 @@ def test_live__token_revoked_elsewhere__signed_out_with_message(page, live_serve
 
 # -- themes, small screens, contrast, screenshots ---------------------------------------------
 
-CONTRAST_FAILURES = """() => {
-  const parse = (value) => {
-    const m = value.match(/rgba?\\(([^)]+)\\)/);
-    if (!m) return null;
-    const parts = m[1].split(/[ ,\\/]+/).filter(Boolean).map(Number);
-    return { r: parts[0], g: parts[1], b: parts[2], a: parts.length > 3 ? parts[3] : 1 };
-  };
-  const channel = (c) => { c /= 255; return c <= 0.03928 ? c / 12.92 : ((c + 0.055) / 1.055) ** 2.4; };
-  const luminance = (c) => 0.2126 * channel(c.r) + 0.7152 * channel(c.g) + 0.0722 * channel(c.b);
-  const blend = (top, bottom) => ({
-    r: top.r * top.a + bottom.r * (1 - top.a), g: top.g * top.a + bottom.g * (1 - top.a),
-    b: top.b * top.a + bottom.b * (1 - top.a), a: 1,
-  });
-  const background = (node) => {
-    const layers = [];
-    for (let n = node; n && n.nodeType === 1; n = n.parentElement) {
-      const c = parse(getComputedStyle(n).backgroundColor);
-      if (c && c.a > 0) { layers.push(c); if (c.a >= 1) break; }
-    }
-    let result = { r: 255, g: 255, b: 255, a: 1 };
-    if (!layers.length || layers[layers.length - 1].a < 1) {
-      result = parse(getComputedStyle(document.documentElement).backgroundColor) || result;
-    }
-    for (const layer of layers.reverse()) result = blend(layer, result);
-    return result;
-  };
-  const failures = [];
-  const walker = document.createTreeWalker(document.body, NodeFilter.SHOW_TEXT);
-  for (let text = walker.nextNode(); text; text = walker.nextNode()) {
-    const node = text.parentElement;
-    if (!text.textContent.trim() || !node) continue;
-    if (!node.checkVisibility({ opacityProperty: true, visibilityProperty: true })) continue;
-    if (node.closest(".visually-hidden")) continue;
-    const rect = node.getBoundingClientRect();
-    if (rect.width === 0 || rect.height === 0) continue;
-    const style = getComputedStyle(node);
-    const fg = blend(parse(style.color), background(node));
-    const bg = background(node);
-    const [hi, lo] = [luminance(fg), luminance(bg)].sort((a, b) => b - a);
-    const ratio = (hi + 0.05) / (lo + 0.05);
-    const size = parseFloat(style.fontSize);
-    const large = size >= 24 || (size >= 18.66 && Number(style.fontWeight) >= 700);
-    if (ratio < (large ? 3 : 4.5)) {
-      failures.push(`${ratio.toFixed(2)} ${node.tagName}.${node.className} "${text.textContent.trim().slice(0, 30)}"`);
-    }
-  }
-  return failures;
-}"""
-
-
-# Every visible control and its accessible name, computed the simple way (aria-label, aria-labelledby, <label>, text).
-NAMELESS_CONTROLS = """() => {
-  const controls = document.querySelectorAll("button, input, textarea, select, a[href], [role=switch], [role=tab]");
-  const nameOf = (node) => {
-    if (node.getAttribute("aria-label")) return node.getAttribute("aria-label");
-    const ids = node.getAttribute("aria-labelledby");
-    if (ids) return ids.split(" ").map((id) => document.getElementById(id)?.textContent || "").join(" ");
-    if (node.labels && node.labels.length) return node.labels[0].textContent;
-    return node.textContent;
-  };
-  return [...controls]
-    .filter((node) => node.checkVisibility() && !nameOf(node).trim())
-    .map((node) => node.outerHTML.slice(0, 80));
-}"""
+CONTRAST_FAILURES = browser_check("contrast")
+NAMELESS_CONTROLS = browser_check("nameless-controls")
 
 
 @pytest.mark.parametrize("theme", ["light", "dark"])

@@ -45,3 +45,17 @@ export function setTime(node, iso) {
 export function timeElement(iso) {
   return setTime(document.createElement("time"), iso);
 }
+
+/** Show a field's error message under it (or none), and mark the field invalid for screen readers while it has one. */
+export function showFieldError(input, errorNode, message) {
+  errorNode.textContent = message || "";
+  if (message) input.setAttribute("aria-invalid", "true");
+  else input.removeAttribute("aria-invalid");
+}
+
+/** Close a <dialog> from each of its [data-close] buttons. */
+export function closeOnButtons(dialog) {
+  for (const button of dialog.querySelectorAll("[data-close]")) {
+    button.addEventListener("click", () => dialog.close());
+  }
+}

@@ -1,8 +1,8 @@
 // The flag list: one row per flag, kept in place across refreshes (so focus and edits survive a poll),
 // filtered by hiding rows rather than rebuilding them, so 1,000 flags stay quick.
 
-import { ApiError } from "./api.js";
 import { el, setTime } from "./dom.js";
+import { openFlagEditor } from "./flag-editor.js";
 
 let prototype = null;
 
@@ -158,6 +158,11 @@ export class FlagList {
     return true;
   }
 
+  /** Focus the Delete button of a flag, if it is still listed. */
+  focusDelete(id) {
+    this.rows.get(id)?.remove.focus();
+  }
+
   /** The id of the shown row after (or else before) this one, for where focus goes when it leaves. */
   neighbourOf(id) {
     const item = this.rows.get(id)?.item;
@@ -262,90 +267,21 @@ export class FlagList {
   #openEditor(row) {
     if (row.editor) return;
     const id = row.flag._id;
-    const base = { flag: row.flag };
-    const nameInput = el("input", { id: `edit-name-${id}`, type: "text", autocomplete: "off", spellcheck: "false" });
-    const nameError = el("p", { id: `edit-name-error-${id}`, className: "field-error" });
-    nameInput.setAttribute("aria-describedby", nameError.id);
-    const descriptionInput = el("textarea", { id: `edit-description-${id}`, rows: "2" });
-    const descriptionError = el("p", { id: `edit-description-error-${id}`, className: "field-error" });
-    descriptionInput.setAttribute("aria-describedby", descriptionError.id);
-    const formError = el("p", { className: "form-error", role: "alert" });
-    nameInput.value = row.flag.name;
-    descriptionInput.value = row.flag.description || "";
-    const cancel = el("button", { type: "button", className: "button", text: "Cancel" });
-    const save = el("button", { type: "submit", className: "button primary", text: "Save" });
-    const form = el(
-      "form",
-      { className: "edit-form", novalidate: true, "aria-label": `Edit ${row.flag.name}` },
-      el("div", { className: "field" }, el("label", { for: nameInput.id, text: "Name" }), nameInput, nameError),
-      el(
-        "div",
-        { className: "field" },
-        el("label", { for: descriptionInput.id, text: "Description" }),
-        descriptionInput,
-        descriptionError,
-      ),
-      formError,
-      el("div", { className: "form-actions" }, save, cancel),
-    );
-    const errors = { name: [nameInput, nameError], description: [descriptionInput, descriptionError] };
-    const showErrors = (fieldErrors, general) => {
-      for (const [field, [input, message]] of Object.entries(errors)) {
-        message.textContent = fieldErrors[field] || "";
-        if (fieldErrors[field]) input.setAttribute("aria-invalid", "true");
-        else input.removeAttribute("aria-invalid");
-      }
-      formError.textContent = general || "";
-    };
-    const close = () => {
-      form.remove();
-      row.editor = null;
-      row.text.hidden = false;
-      this.#fillActions(row);
-      row.edit.focus();
-    };
-    cancel.addEventListener("click", close);
-    form.addEventListener("keydown", (event) => {
-      if (event.key === "Escape") {
-        event.preventDefault();
-        close();
-      }
+    openFlagEditor(row.flag, {
+      place: (form) => {
+        row.editor = form;
+        row.text.hidden = true;
+        row.buttons.hidden = true;
+        row.item.insertBefore(form, row.meta);
+      },
+      save: (flag, changes) => this.actions.save(flag, changes),
+      latest: () => this.rows.get(id)?.flag,
+      closed: () => {
+        row.editor = null;
+        row.text.hidden = false;
+        this.#fillActions(row);
+        row.edit.focus();
+      },
     });
-    form.addEventListener("submit", async (event) => {
-      event.preventDefault();
-      const changes = {};
-      if (nameInput.value !== base.flag.name) changes.name = nameInput.value;
-      if (descriptionInput.value !== (base.flag.description || "")) changes.description = descriptionInput.value;
-      if (Object.keys(changes).length === 0) {
-        close();
-        return;
-      }
-      save.disabled = true;
-      try {
-        await this.actions.save(base.flag, changes);
-        close();
-      } catch (error) {
-        if (!(error instanceof ApiError)) throw error;
-        const fieldErrors = error.fieldErrors();
-        let general = Object.keys(fieldErrors).some((f) => f in errors) ? "" : error.message;
-        if (error.status === 412) {
-          // Someone else saved first: keep what this person typed, and let a second Save apply it on top.
-          base.flag = this.rows.get(id)?.flag ?? base.flag;
-          const who = base.flag.updated_by || "Someone";
-          general = `${who} changed this flag while you were editing. Save again to apply your version.`;
-        }
-        showErrors(fieldErrors, general);
-        const firstInvalid = Object.keys(fieldErrors).find((f) => f in errors);
-        (firstInvalid ? errors[firstInvalid][0] : nameInput).focus();
-      } finally {
-        save.disabled = false;
-      }
-    });
-    row.editor = form;
-    row.text.hidden = true;
-    row.buttons.hidden = true;
-    row.item.insertBefore(form, row.meta);
-    nameInput.focus();
-    nameInput.select();
   }
 }

@@ -1,0 +1,58 @@
+// The "New flag" dialog: its form, the API's refusals next to the field they are about, the new flag into the list.
+
+import { ApiError } from "./api.js";
+import { closeOnButtons, showFieldError } from "./dom.js";
+
+/** Wire the "New flag" button and its dialog; offer(allowed) shows the button to those who may create. */
+export function createNewFlagDialog({ api, list, listView, messages, session }) {
+  const view = {
+    opener: document.getElementById("new-flag"),
+    dialog: document.getElementById("create-dialog"),
+    form: document.getElementById("create-form"),
+    name: document.getElementById("create-name"),
+    nameError: document.getElementById("create-name-error"),
+    description: document.getElementById("create-description"),
+    descriptionError: document.getElementById("create-description-error"),
+    error: document.getElementById("create-error"),
+  };
+  closeOnButtons(view.dialog);
+
+  function showErrors(fields, general) {
+    showFieldError(view.name, view.nameError, fields.name);
+    showFieldError(view.description, view.descriptionError, fields.description);
+    view.error.textContent = general;
+  }
+
+  view.opener.addEventListener("click", () => {
+    view.form.reset();
+    showErrors({}, "");
+    view.dialog.showModal();
+    view.name.focus();
+  });
+
+  view.form.addEventListener("submit", async (event) => {
+    event.preventDefault();
+    const submit = view.form.querySelector('[type="submit"]');
+    submit.disabled = true;
+    try {
+      const answer = await api.createFlag({ name: view.name.value, description: view.description.value });
+      view.dialog.close();
+      listView.replace(answer.data);
+      messages.show(`Created ${answer.data.name}. It is off in every environment.`, "notice");
+      if (!list.focusSwitch(answer.data._id)) view.opener.focus();
+    } catch (error) {
+      if (!(error instanceof ApiError) || session.handleAuthFailure(error)) return;
+      const fields = error.fieldErrors();
+      showErrors(fields, fields.name || fields.description ? "" : error.message);
+      (fields.description && !fields.name ? view.description : view.name).focus();
+    } finally {
+      submit.disabled = false;
+    }
+  });
+
+  return {
+    offer(allowed) {
+      view.opener.hidden = !allowed;
+    },
+  };
+}

@@ -32,7 +32,7 @@ test: lint
 
 ## Refresh the README's screenshots of the admin UI (the browser tests take them)
 screenshots: $(STAMP)
-	UPDATE_SCREENSHOTS=1 $(BIN)/python -m pytest tests/test_ui_browser.py -k screens
+	UPDATE_SCREENSHOTS=1 $(BIN)/python -m pytest tests/browser -k screens
 
 ## Write the PrometheusRule of deploy/kubernetes from deploy/prometheus/alerts.yaml (a test fails when it is stale)
 k8s-rules:
@@ -48,7 +48,7 @@ format: $(STAMP)
 
 ## Measure the service under gunicorn and granian with wrk, beside bare Flask and nginx (needs: apt-get install wrk nginx)
 bench: $(STAMP)
-	$(BIN)/python bench/run.py
+	$(BIN)/python -m bench.run
 
 ## Benchmark the admin UI with 1,000 flags in headless Chromium (needs /usr/bin/chromium)
 bench-ui: $(STAMP)

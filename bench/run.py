@@ -14,16 +14,18 @@ import os
 import re
 import shutil
 import signal
-import socket
 import statistics
 import subprocess
 import sys
 import tempfile
 import time
 import urllib.request
+from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
+
+from tests.support import free_port
 
 ROOT = Path(__file__).resolve().parent.parent
 BIN = Path(sys.executable).parent
@@ -37,17 +39,11 @@ CONNECTIONS = int(os.environ.get("BENCH_CONNECTIONS", "16"))
 SERVERS = tuple(os.environ.get("BENCH_SERVERS", "gunicorn,granian").split(","))
 WARM_UP_SECONDS = min(2, SECONDS)
 TARGET_FLAG = "flag-00001"
+ENVIRONMENTS = ("development", "staging", "production")
 CONTEXT_BODY = json.dumps({"context": {"targetingKey": "user-1234", "plan": "pro", "country": "NZ"}})
 # Workers are recycled every 10,000 requests in the image; a pass sends more than that, and a recycled worker
 # re-reads every flag, so the bench raises it to measure steady state (recycling shows up in p99 otherwise).
 SERVER_ENV = {"GUNICORN_MAX_REQUESTS": "1000000", "LOG_LEVEL": "INFO"}
-
-
-def free_port() -> int:
-    """Return a loopback TCP port nobody listens on."""
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
 
 
 def wait_for(url: str, seconds: float = 60, headers: dict[str, str] | None = None) -> None:
@@ -150,25 +146,15 @@ def wrk(url: str, script: Path | None, seconds: int = SECONDS) -> dict[str, Any]
     }
 
 
-def flag_document(index: int, now: datetime) -> dict[str, Any]:
-    """A flag as the service stores it; every fifth one has targeting rules and a split."""
-    document: dict[str, Any] = {
+def flag_fields(index: int) -> dict[str, Any]:
+    """A flag as a client would create it; every fifth one has targeting rules and a split."""
+    fields: dict[str, Any] = {
         "name": f"flag-{index:05d}",
         "description": f"Benchmark flag number {index}",
         "environments": {"development": True, "staging": index % 2 == 0, "production": index % 3 != 0},
-        "variants": {"on": True, "off": False},
-        "off_variant": "off",
-        "targeting": {},
-        "stickiness": "targetingKey",
-        "version": 1,
-        "created_at": now,
-        "updated_at": now,
-        "created_by": "bench",
-        "updated_by": "bench",
-        "recent_events": [],
     }
     if index % 5 == 1:
-        document["targeting"] = {
+        fields["targeting"] = {
             "production": {
                 "rules": [
                     {"when": [{"attribute": "email", "op": "ends_with", "values": ["@example.com"]}], "serve": "on"},
@@ -183,18 +169,19 @@ def flag_document(index: int, now: datetime) -> dict[str, Any]:
                 "serve": {"on": 10, "off": 90},
             }
         }
-    return document
+    return fields
 
 
 def seed(uri: str, db_name: str, count: int) -> None:
-    """Write count flags straight into the database (the API would take minutes for 10,000)."""
-    from pymongo import MongoClient
+    """Create count flags through the storage package, with their audit events, in batches."""
+    from feature_flags.storage import Store
+    from feature_flags.storage.client import create_client
 
-    with MongoClient(uri) as client:
-        db = client[db_name]
-        now = datetime.now(UTC)
-        db.flags.insert_many([flag_document(i, now) for i in range(count)])
-        db.meta.update_one({"_id": "flags-revision"}, {"$inc": {"n": 1}}, upsert=True)
+    store = Store(create_client(uri, 60_000), db_name, ENVIRONMENTS)
+    try:
+        store.create_flags([flag_fields(i) for i in range(count)], actor="bench")
+    finally:
+        store.client.close()
 
 
 # The most expensive evaluation the bounds allow: every rule is tried and every value compared, against a
@@ -325,6 +312,129 @@ def _median_run(samples: list[dict[str, Any]]) -> dict[str, Any]:
     return merged
 
 
+@dataclass
+class BenchPass:
+    """One `make bench` pass: where it works, the database, the runs so far and the wrk scripts every step uses."""
+
+    work: Path
+    uri: str
+    runs: list[dict[str, Any]]
+    get: Path
+    post: Path
+    static_payload: Path | None = None
+
+    def record(self, run: dict[str, Any]) -> None:
+        """Keep a measurement and print it at once."""
+        self.runs.append(run)
+        print(json.dumps(run), flush=True)
+
+
+def measure_server(bench: BenchPass, server: str, count: int, db_name: str) -> None:
+    """Measure every scenario of one server at one flag count; beside the bare app at the smallest count."""
+    process, base = start_service(server, bench.uri, db_name, bench.work, f"{server}-{count}")
+    bare: subprocess.Popen | None = None
+    try:
+        list_url = f"{base}/flags?environment=production"
+        one_url = f"{base}/flags/{TARGET_FLAG}"
+        ofrep_url = f"{base}/ofrep/v1/evaluate/flags/{TARGET_FLAG}"
+        bulk_url = f"{base}/ofrep/v1/evaluate/flags"
+        bodies = {
+            "list": fetch(list_url),
+            "flag": fetch(one_url),
+            "ofrep_single": fetch(ofrep_url, CONTEXT_BODY),
+            "ofrep_bulk": fetch(bulk_url, CONTEXT_BODY),
+        }
+        baselines: dict[str, str] = {}
+        if count == FLAG_COUNTS[0]:
+            # The bare app answers with these exact bytes, under the same server, measured in
+            # alternation with the service so that drift on a shared machine hits both alike.
+            (bench.work / "list.json").write_bytes(bodies["list"])
+            (bench.work / "one.json").write_bytes(bodies["flag"])
+            bench.static_payload = bench.static_payload or bench.work / "list.json"
+            bare_port = free_port()
+            bare_env = {
+                **SERVER_ENV,
+                "BENCH_LIST_FILE": str(bench.work / "list.json"),
+                "BENCH_ONE_FILE": str(bench.work / "one.json"),
+                "HOST": "127.0.0.1",
+                "PORT": str(bare_port),
+                "PROMETHEUS_MULTIPROC_DIR": str(bench.work / f"prom-bare-{server}"),
+            }
+            Path(bare_env["PROMETHEUS_MULTIPROC_DIR"]).mkdir()
+            bare = start(
+                server_command(server, "bench.bare_app:app", bare_port),
+                bare_env,
+                bench.work / f"bare-{server}.log",
+            )
+            wait_for(f"http://127.0.0.1:{bare_port}/one", 60)
+            bare_base = f"http://127.0.0.1:{bare_port}"
+            baselines = {
+                "list": f"{bare_base}/list",
+                "flag": f"{bare_base}/one",
+                "ofrep_single": f"{bare_base}/one",
+            }
+        toggle_paths = [f"/flags/flag-{i:05d}/toggle" for i in range(0, min(count, 200), 2)]
+        toggle = lua_script(bench.work, "toggle", "POST", '{"environment": "staging"}', toggle_paths)
+        scenarios = [
+            ("list", list_url, bench.get),
+            ("flag", one_url, bench.get),
+            ("ofrep_single", ofrep_url, bench.post),
+            ("ofrep_bulk", bulk_url, bench.post),
+            ("toggle", f"{base}/", toggle),
+        ]
+        for name, url, script in scenarios:
+            wrk(url, script, WARM_UP_SECONDS)
+            if name in baselines:
+                bare_script = bench.post if name == "ofrep_single" else bench.get
+                wrk(baselines[name], bare_script, WARM_UP_SECONDS)
+                ours, theirs = [], []
+                for _ in range(ROUNDS):
+                    theirs.append(wrk(baselines[name], bare_script))
+                    ours.append(wrk(url, script))
+                bench.record({"app": "bare_flask", "server": server, "flags": count, "scenario": name,
+                        **_median_run(theirs), "bytes": len(bodies[name]),
+                        "worker_rss_mb": worker_rss_mb(bare.pid)})  # fmt: skip
+                measured = _median_run(ours)
+            else:
+                measured = wrk(url, script, SECONDS if name != "toggle" else max(3, SECONDS // 2))
+            bench.record({"app": "service", "server": server, "flags": count, "scenario": name, **measured,
+                    "bytes": len(bodies[name]) if name in bodies else None})  # fmt: skip
+        rss = worker_rss_mb(process.pid)
+        for run in bench.runs:
+            if run["app"] == "service" and run["server"] == server and run["flags"] == count:
+                run["worker_rss_mb"] = rss
+    finally:
+        stop(process)
+        if bare is not None:
+            stop(bare)
+
+
+def measure_scale(bench: BenchPass) -> None:
+    """Single evaluation at the smallest and the largest size, measured alternately from two servers up at once.
+
+    No scan per request: the figures should match, and measuring them alternately keeps the machine's drift
+    from passing for a difference.
+    """
+    # No scan per request: single evaluation at the smallest and the largest size, measured alternately
+    # from two servers up at once, so that the machine's drift does not pass for a difference.
+    sizes = (FLAG_COUNTS[0], FLAG_COUNTS[-1])
+    started = {n: start_service("gunicorn", bench.uri, f"bench_{n}", bench.work, f"scale-{n}") for n in sizes}
+    try:
+        urls = {n: f"{base}/ofrep/v1/evaluate/flags/{TARGET_FLAG}" for n, (_, base) in started.items()}
+        samples: dict[int, list[dict[str, Any]]] = {n: [] for n in sizes}
+        for n in sizes:
+            wrk(urls[n], bench.post, WARM_UP_SECONDS)
+        for _ in range(ROUNDS):
+            for n in sizes:
+                samples[n].append(wrk(urls[n], bench.post))
+        for n in sizes:
+            bench.record({"app": "service", "server": "gunicorn", "flags": n, "scenario": "ofrep_single_scale",
+                    **_median_run(samples[n]), "worker_rss_mb": worker_rss_mb(started[n][0].pid)})  # fmt: skip
+    finally:
+        for process, _ in started.values():
+            stop(process)
+
+
 def main() -> int:
     """Run every measurement, print the table, write bench/results.json."""
     if shutil.which("wrk") is None:
@@ -352,13 +462,9 @@ def main() -> int:
         "runs": [],
     }
     runs = results["runs"]
-    get = lua_script(work, "get", "GET", None)
-    post = lua_script(work, "post", "POST", CONTEXT_BODY)
-    static_payload: Path | None = None
-
-    def record(run: dict[str, Any]) -> None:
-        runs.append(run)
-        print(json.dumps(run), flush=True)
+    bench = BenchPass(
+        work, uri, runs, lua_script(work, "get", "GET", None), lua_script(work, "post", "POST", CONTEXT_BODY)
+    )
 
     try:
         time.sleep(1)
@@ -368,106 +474,16 @@ def main() -> int:
             for server in servers:
                 if server != "gunicorn" and count != FLAG_COUNTS[0]:
                     continue  # granian once, at the smallest size, beside gunicorn
-                process, base = start_service(server, uri, db_name, work, f"{server}-{count}")
-                bare: subprocess.Popen | None = None
-                try:
-                    list_url = f"{base}/flags?environment=production"
-                    one_url = f"{base}/flags/{TARGET_FLAG}"
-                    ofrep_url = f"{base}/ofrep/v1/evaluate/flags/{TARGET_FLAG}"
-                    bulk_url = f"{base}/ofrep/v1/evaluate/flags"
-                    bodies = {
-                        "list": fetch(list_url),
-                        "flag": fetch(one_url),
-                        "ofrep_single": fetch(ofrep_url, CONTEXT_BODY),
-                        "ofrep_bulk": fetch(bulk_url, CONTEXT_BODY),
-                    }
-                    baselines: dict[str, str] = {}
-                    if count == FLAG_COUNTS[0]:
-                        # The bare app answers with these exact bytes, under the same server, measured in
-                        # alternation with the service so that drift on a shared machine hits both alike.
-                        (work / "list.json").write_bytes(bodies["list"])
-                        (work / "one.json").write_bytes(bodies["flag"])
-                        static_payload = static_payload or work / "list.json"
-                        bare_port = free_port()
-                        bare_env = {
-                            **SERVER_ENV,
-                            "BENCH_LIST_FILE": str(work / "list.json"),
-                            "BENCH_ONE_FILE": str(work / "one.json"),
-                            "HOST": "127.0.0.1",
-                            "PORT": str(bare_port),
-                            "PROMETHEUS_MULTIPROC_DIR": str(work / f"prom-bare-{server}"),
-                        }
-                        Path(bare_env["PROMETHEUS_MULTIPROC_DIR"]).mkdir()
-                        bare = start(
-                            server_command(server, "bench.bare_app:app", bare_port),
-                            bare_env,
-                            work / f"bare-{server}.log",
-                        )
-                        wait_for(f"http://127.0.0.1:{bare_port}/one", 60)
-                        bare_base = f"http://127.0.0.1:{bare_port}"
-                        baselines = {
-                            "list": f"{bare_base}/list",
-                            "flag": f"{bare_base}/one",
-                            "ofrep_single": f"{bare_base}/one",
-                        }
-                    toggle_paths = [f"/flags/flag-{i:05d}/toggle" for i in range(0, min(count, 200), 2)]
-                    toggle = lua_script(work, "toggle", "POST", '{"environment": "staging"}', toggle_paths)
-                    scenarios = [
-                        ("list", list_url, get),
-                        ("flag", one_url, get),
-                        ("ofrep_single", ofrep_url, post),
-                        ("ofrep_bulk", bulk_url, post),
-                        ("toggle", f"{base}/", toggle),
-                    ]
-                    for name, url, script in scenarios:
-                        wrk(url, script, WARM_UP_SECONDS)
-                        if name in baselines:
-                            bare_script = post if name == "ofrep_single" else get
-                            wrk(baselines[name], bare_script, WARM_UP_SECONDS)
-                            ours, theirs = [], []
-                            for _ in range(ROUNDS):
-                                theirs.append(wrk(baselines[name], bare_script))
-                                ours.append(wrk(url, script))
-                            record({"app": "bare_flask", "server": server, "flags": count, "scenario": name,
-                                    **_median_run(theirs), "bytes": len(bodies[name]),
-                                    "worker_rss_mb": worker_rss_mb(bare.pid)})  # fmt: skip
-                            measured = _median_run(ours)
-                        else:
-                            measured = wrk(url, script, SECONDS if name != "toggle" else max(3, SECONDS // 2))
-                        record({"app": "service", "server": server, "flags": count, "scenario": name, **measured,
-                                "bytes": len(bodies[name]) if name in bodies else None})  # fmt: skip
-                    rss = worker_rss_mb(process.pid)
-                    for run in runs:
-                        if run["app"] == "service" and run["server"] == server and run["flags"] == count:
-                            run["worker_rss_mb"] = rss
-                finally:
-                    stop(process)
-                    if bare is not None:
-                        stop(bare)
+                measure_server(bench, server, count, db_name)
         if len(FLAG_COUNTS) > 1:
-            # No scan per request: single evaluation at the smallest and the largest size, measured alternately
-            # from two servers up at once, so that the machine's drift does not pass for a difference.
-            sizes = (FLAG_COUNTS[0], FLAG_COUNTS[-1])
-            started = {n: start_service("gunicorn", uri, f"bench_{n}", work, f"scale-{n}") for n in sizes}
-            try:
-                urls = {n: f"{base}/ofrep/v1/evaluate/flags/{TARGET_FLAG}" for n, (_, base) in started.items()}
-                samples: dict[int, list[dict[str, Any]]] = {n: [] for n in sizes}
-                for n in sizes:
-                    wrk(urls[n], post, WARM_UP_SECONDS)
-                for _ in range(ROUNDS):
-                    for n in sizes:
-                        samples[n].append(wrk(urls[n], post))
-                for n in sizes:
-                    record({"app": "service", "server": "gunicorn", "flags": n, "scenario": "ofrep_single_scale",
-                            **_median_run(samples[n]), "worker_rss_mb": worker_rss_mb(started[n][0].pid)})  # fmt: skip
-            finally:
-                for process, _ in started.values():
-                    stop(process)
+            measure_scale(bench)
         if "gunicorn" in servers:
-            record(measure_worst_case(uri, work))
-        static = run_nginx(work, static_payload) if static_payload else None
+            bench.record(measure_worst_case(uri, work))
+        static = run_nginx(work, bench.static_payload) if bench.static_payload else None
         if static is not None:
-            record({"app": "nginx_static", "server": "nginx", "flags": FLAG_COUNTS[0], "scenario": "list", **static})
+            bench.record(
+                {"app": "nginx_static", "server": "nginx", "flags": FLAG_COUNTS[0], "scenario": "list", **static}
+            )
     finally:
         stop(database)
 

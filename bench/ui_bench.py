@@ -25,7 +25,7 @@ from werkzeug.serving import make_server
 from feature_flags import create_app
 from feature_flags.config import Config
 from feature_flags.extensions import get_store
-from tests.test_ui_browser import CHROMIUM, CHROMIUM_ARGS
+from tests.browser.test_ui_browser import CHROMIUM, CHROMIUM_ARGS
 
 TOKEN = "ff_admin_bench-token-" + uuid.uuid4().hex
 WORDS = [
@@ -64,18 +64,16 @@ FIRST_FULL_RENDER = """() => {
 
 def seed(app, count: int) -> float:
     """Create count flags with varied descriptions; return the seconds it took."""
-    store = get_store(app)
     started = time.perf_counter()
-    for i in range(count):
-        words = " ".join(WORDS[(i * k) % len(WORDS)] for k in (1, 3, 7))
-        store.create_flag(
-            {
-                "name": f"flag-{i:04d}",
-                "description": f"Flag number {i}: {words}",
-                "environments": {"staging": i % 3 == 0},
-            },
-            "bench",
-        )
+    many = [
+        {
+            "name": f"flag-{i:04d}",
+            "description": f"Flag number {i}: {' '.join(WORDS[(i * k) % len(WORDS)] for k in (1, 3, 7))}",
+            "environments": {"staging": i % 3 == 0},
+        }
+        for i in range(count)
+    ]
+    get_store(app).create_flags(many, "bench")
     return time.perf_counter() - started
 
 

@@ -108,7 +108,7 @@ def _count_requests(app: Flask, registry: CollectorRegistry) -> None:
             exceptions.labels(method_label(), "500").inc()
 
 
-def init_app(app: Flask) -> Metrics:
+def init_app(app: Flask) -> None:
     """Expose /metrics; multiprocess-aware when PROMETHEUS_MULTIPROC_DIR is set (gunicorn)."""
     config = app.config["FF"]
     registry = CollectorRegistry()
@@ -121,7 +121,7 @@ def init_app(app: Flask) -> Metrics:
         exporter = PrometheusMetrics(app, registry=registry, **options)
     _count_requests(app, registry)
     exporter.info("feature_flags_info", "Version of the running service", version=__version__)
-    metrics = Metrics(
+    app.extensions[METRICS_KEY] = Metrics(
         exporter=exporter,
         auth_failures=Counter(
             "feature_flags_auth_failures",
@@ -136,5 +136,3 @@ def init_app(app: Flask) -> Metrics:
             registry=registry,
         ),
     )
-    app.extensions[METRICS_KEY] = metrics
-    return metrics

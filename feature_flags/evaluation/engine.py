@@ -227,6 +227,13 @@ def condition_holds(condition: Mapping[str, Any], context: Mapping[str, Any]) ->
     raise EvaluationError(GENERAL, f"unknown operator {op!r}")
 
 
+def check_targeting_key(context: Mapping[str, Any]) -> None:
+    """Raise EvaluationError(INVALID_CONTEXT) unless targetingKey is absent, null or a string."""
+    key = context.get("targetingKey")
+    if key is not None and not isinstance(key, str):
+        raise EvaluationError(INVALID_CONTEXT, "targetingKey must be a string")
+
+
 def check_context(context: Mapping[str, Any]) -> None:
     """Raise EvaluationError(INVALID_CONTEXT) if the context exceeds its bounds (attributes, names, strings)."""
     if len(context) > MAX_CONTEXT_ATTRIBUTES:
@@ -285,9 +292,7 @@ def evaluate(flag: Mapping[str, Any], environment: str, context: Mapping[str, An
     """Evaluate a flag in an environment for a context; raise EvaluationError when it cannot be."""
     if not isinstance(context, Mapping):
         raise EvaluationError(INVALID_CONTEXT, "the context must be an object")
-    key = context.get("targetingKey")
-    if key is not None and not isinstance(key, str):
-        raise EvaluationError(INVALID_CONTEXT, "targetingKey must be a string")
+    check_targeting_key(context)
     if not (flag.get("environments") or {}).get(environment, False):
         return _served(flag, flag.get("off_variant") or DEFAULT_OFF_VARIANT, DISABLED, {})
     targeting = (flag.get("targeting") or {}).get(environment) or {}

@@ -16,7 +16,15 @@ from ..tokens.access import authenticate, environment_for_read
 from ..web.bodies import read_json_object, to_json
 from ..web.conditional import body_etag, prebuilt_response
 from ..web.openapi import documented
-from .engine import GENERAL, INVALID_CONTEXT, MAX_CONTEXT_BYTES, EvaluationError, check_context, evaluate
+from .engine import (
+    GENERAL,
+    INVALID_CONTEXT,
+    MAX_CONTEXT_BYTES,
+    EvaluationError,
+    check_context,
+    check_targeting_key,
+    evaluate,
+)
 from .models import (
     OfrepBulkEvaluation,
     OfrepBulkFailure,
@@ -143,9 +151,11 @@ def evaluate_flag(key: str):
 def evaluate_all_flags():
     environment = environment_for_read(request.args.get("environment"))
     context = _context()
-    # null is no key, as single evaluation has it
-    if context.get("targetingKey") is not None and not isinstance(context["targetingKey"], str):
-        raise OfrepFailure(400, INVALID_CONTEXT, "targetingKey must be a string.")
+    # Checked once for the whole answer, not once per flag (null is no key, as single evaluation has it).
+    try:
+        check_targeting_key(context)
+    except EvaluationError as error:
+        raise OfrepFailure(400, error.code, error.message) from None
     results = []
     for flag in current_snapshot().ordered:
         try:

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from datetime import datetime, timedelta
 from typing import Any
 
@@ -111,14 +111,18 @@ class AuditLog:
 
     def recover_pending_events(self, grace: timedelta = PENDING_EVENT_GRACE) -> int:
         """Confirm or drop audit events left pending by a crash; return how many were settled."""
-        settled = 0
         with translated_errors():
-            for event in self._audit.find({"state": "pending", "at": {"$lt": utcnow() - grace}}):
-                if self._event_applied(event):
-                    self._audit.update_one({"_id": event["_id"]}, {"$unset": {"state": ""}})
-                else:
-                    self._audit.delete_one({"_id": event["_id"]})
-                settled += 1
+            return self._settle(self._audit.find({"state": "pending", "at": {"$lt": utcnow() - grace}}))
+
+    def _settle(self, events: Iterable[dict[str, Any]]) -> int:
+        """Confirm each pending event whose change landed and drop the others; return how many."""
+        settled = 0
+        for event in events:
+            if self._event_applied(event):
+                self._audit.update_one({"_id": event["_id"]}, {"$unset": {"state": ""}})
+            else:
+                self._audit.delete_one({"_id": event["_id"]})
+            settled += 1
         return settled
 
     def _event_applied(self, event: dict[str, Any]) -> bool:

@@ -66,9 +66,10 @@ class FlagStorage:
         with translated_errors():
             return self._flags.count_documents({})
 
-    def create_flag(self, fields: dict[str, Any], actor: str, request_id: str | None = None) -> Written:
-        """Insert a new flag with its created event; raise FlagNameTaken on a clash."""
-        now = utcnow()
+    def _new_flag(
+        self, fields: dict[str, Any], actor: str, request_id: str | None, now: datetime
+    ) -> tuple[dict[str, Any], dict[str, Any]]:
+        """Return a new flag's document and its created event, linked to each other."""
         given = fields.get("environments") or {}
         document = {
             "_id": ObjectId(),
@@ -93,6 +94,11 @@ class FlagStorage:
             after=self._snapshot(document),
         )
         document["recent_events"] = [event["_id"]]
+        return document, event
+
+    def create_flag(self, fields: dict[str, Any], actor: str, request_id: str | None = None) -> Written:
+        """Insert a new flag with its created event; raise FlagNameTaken on a clash."""
+        document, event = self._new_flag(fields, actor, request_id, utcnow())
 
         def write(session: ClientSession | None) -> bool:
             self._flags.insert_one(document, session=session)
@@ -104,6 +110,31 @@ class FlagStorage:
             except DuplicateKeyError:
                 raise FlagNameTaken() from None
         return Written(self._flag_out(document), self._bump_flags_revision())
+
+    def create_flags(self, many: list[dict[str, Any]], actor: str, batch: int = 1000) -> int:
+        """Insert many new flags with their created events, a batch at a time; return how many.
+
+        The pending-event protocol of a standalone server, in bulk: events are written pending, then the
+        flags, then the events confirmed, so recovery settles a crash in between. Raise FlagNameTaken (the
+        batch's earlier flags stay, with their events) on a clash.
+        """
+        created = 0
+        with translated_errors():
+            for start in range(0, len(many), batch):
+                now = utcnow()
+                pairs = [self._new_flag(fields, actor, None, now) for fields in many[start : start + batch]]
+                events = [event for _, event in pairs]
+                self._audit.insert_many([{**event, "state": "pending"} for event in events])
+                try:
+                    self._flags.insert_many([document for document, _ in pairs], ordered=True)
+                except DuplicateKeyError:
+                    # The flags before the clash were inserted: their events stay, the others go.
+                    self._settle(events)
+                    raise FlagNameTaken() from None
+                self._audit.update_many({"_id": {"$in": [event["_id"] for event in events]}}, {"$unset": {"state": ""}})
+                created += len(pairs)
+        self._bump_flags_revision()
+        return created
 
     @staticmethod
     def _snapshot(document: dict[str, Any]) -> dict[str, Any]:

@@ -9,7 +9,7 @@ import sys
 import time
 from pathlib import Path
 
-from tests.conftest import ADMIN_TOKEN
+from tests.support import ADMIN_TOKEN
 
 HOOKS = Path(__file__).with_name("conformance_hooks.py")
 SCHEMATHESIS = Path(sys.executable).with_name("schemathesis")

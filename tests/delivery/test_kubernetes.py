@@ -22,10 +22,10 @@ import pytest
 import yaml
 
 from feature_flags.config import MAX_BODY_BYTES
-from tests.conftest import require_tool
-from tests.test_delivery import DOCKERFILE, NGINX_CONF, dockerfile_stages, load_yaml, readme_section
+from tests.delivery.test_delivery import DOCKERFILE, NGINX_CONF, dockerfile_stages, load_yaml, readme_section
+from tests.support import require_tool
 
-ROOT = Path(__file__).resolve().parent.parent
+ROOT = Path(__file__).resolve().parents[2]
 KUBERNETES = ROOT / "deploy" / "kubernetes"
 OVERLAYS = ["development", "production"]
 KUBERNETES_VERSION = "1.32.0"

@@ -7,7 +7,7 @@ from threading import Barrier
 
 import requests
 
-from tests.conftest import auth
+from tests.support import auth
 
 
 def _parallel(count: int, call):

@@ -239,7 +239,7 @@ def test_wrong_method__405_json(client, method, path):
 
 
 def test_configured_environments__listed_and_validated(make_app):
-    from tests.conftest import auth
+    from tests.support import auth
 
     client = make_app(environments=("dev", "live")).test_client()
     created = client.post("/flags", json={"name": "x", "environments": {"live": True}}, headers=auth())

@@ -9,7 +9,7 @@ from pymongo import MongoClient
 
 from feature_flags.extensions import get_store
 from feature_flags.storage import utcnow
-from tests.conftest import app_on, auth
+from tests.support import app_on, auth
 
 
 def events(client, **query):

@@ -10,10 +10,10 @@ from pathlib import Path
 
 import pytest
 
-from tests.conftest import require_tool
-from tests.test_delivery import nginx_binary
+from tests.delivery.test_delivery import nginx_binary
+from tests.support import require_tool
 
-ROOT = Path(__file__).resolve().parent.parent
+ROOT = Path(__file__).resolve().parents[2]
 SCENARIOS = {"list", "flag", "ofrep_single", "ofrep_bulk", "toggle", "ofrep_worst"}
 
 
@@ -35,7 +35,7 @@ def test_bench__short_pass__every_scenario_measured_without_errors(tmp_path):
         "BENCH_RESULTS": str(results),
     }
     finished = subprocess.run(
-        [sys.executable, "bench/run.py"], cwd=ROOT, env=env, capture_output=True, text=True, timeout=300
+        [sys.executable, "-m", "bench.run"], cwd=ROOT, env=env, capture_output=True, text=True, timeout=300
     )
 
     # Then it ends well, prints its table, and measured every scenario on each server with no failed request

@@ -12,9 +12,9 @@ from pathlib import Path
 
 import requests
 
-from tests.conftest import ADMIN_TOKEN, auth, free_port
+from tests.support import ADMIN_TOKEN, auth, free_port
 
-ROOT = Path(__file__).resolve().parent.parent
+ROOT = Path(__file__).resolve().parents[2]
 
 
 def test_metrics__two_gunicorn_workers__counts_summed_across_workers(mongo_uri, tmp_path):

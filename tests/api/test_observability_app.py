@@ -9,7 +9,7 @@ import pytest
 
 from feature_flags.flags.models import FLAG_NAME_PATTERN
 from feature_flags.logging_setup import redact
-from tests.conftest import ADMIN_TOKEN, auth
+from tests.support import ADMIN_TOKEN, auth
 
 
 def log_lines(output: str) -> list[dict]:

@@ -8,7 +8,7 @@ import pytest
 from pymongo import MongoClient
 
 from feature_flags.tokens.service import FIRST_START_TOKEN_NAME, hash_secret
-from tests.conftest import auth
+from tests.support import auth
 
 
 def test_create__client_token__201_with_secret_shown_once(client):

@@ -6,7 +6,7 @@ import json
 
 import pytest
 
-from tests.conftest import ADMIN_TOKEN, auth
+from tests.support import ADMIN_TOKEN, auth
 
 PROTECTED = [
     ("get", "/flags"),

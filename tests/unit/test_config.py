@@ -12,9 +12,9 @@ import pytest
 import requests
 
 from feature_flags.config import Config, ConfigError
-from tests.conftest import ADMIN_TOKEN, free_port
+from tests.support import ADMIN_TOKEN, free_port
 
-ROOT = Path(__file__).resolve().parent.parent
+ROOT = Path(__file__).resolve().parents[2]
 
 
 def test_defaults__empty_environment__newcomer_settings():

@@ -19,7 +19,7 @@ from feature_flags.cache import FRESHNESS_SECONDS
 from feature_flags.config import Config
 from feature_flags.extensions import get_store
 from feature_flags.flags.demo import DEMO_FLAGS
-from tests.conftest import ADMIN_TOKEN, DatabaseServer, app_on, auth, free_port
+from tests.support import ADMIN_TOKEN, DatabaseServer, app_on, auth, free_port
 
 
 @pytest.fixture

@@ -12,7 +12,7 @@ from pymongo import monitoring
 from feature_flags import create_app
 from feature_flags.cache import FRESHNESS_SECONDS, SharedRevision, flag_cache, shared_revision_path, warm_up
 from feature_flags.config import Config
-from tests.conftest import ADMIN_TOKEN, DatabaseServer
+from tests.support import ADMIN_TOKEN, DatabaseServer
 
 
 def _client(app):

@@ -23,7 +23,7 @@ from feature_flags.evaluation.engine import (
     with_defaults,
 )
 
-VECTORS = Path(__file__).parent / "data" / "unleash-client-specification"
+VECTORS = Path(__file__).resolve().parents[1] / "data" / "unleash-client-specification"
 # Chi-square critical value for 99 degrees of freedom at p = 0.001 (tables: 148.23).
 CHI_SQUARE_CRITICAL_99_DF = 148.23
 

@@ -23,9 +23,9 @@ import requests
 from pymongo import MongoClient
 
 from feature_flags.config import MAX_BODY_BYTES
-from tests.conftest import ADMIN_TOKEN, auth
-from tests.test_delivery import ROOT
-from tests.test_stack import GunicornApp, dockerfile_command
+from tests.delivery.test_delivery import ROOT
+from tests.delivery.test_stack import GunicornApp, dockerfile_command
+from tests.support import ADMIN_TOKEN, auth
 
 # What /healthz, a flag read and a 503 must stay within while clients misbehave; generous for a busy machine.
 PROMPT_SECONDS = 2.0

@@ -7,9 +7,9 @@ import re
 import subprocess
 from pathlib import Path
 
-from tests.conftest import ADMIN_TOKEN, require_tool
+from tests.support import ADMIN_TOKEN, require_tool
 
-README = Path(__file__).resolve().parent.parent / "README.md"
+README = Path(__file__).resolve().parents[2] / "README.md"
 
 
 def readme_curl_commands(section: str) -> list[str]:

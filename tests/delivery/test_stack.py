@@ -28,8 +28,8 @@ import requests
 from pymongo import MongoClient
 
 from feature_flags.web.hooks import CONTENT_SECURITY_POLICY
-from tests.conftest import ADMIN_TOKEN, auth, free_port, require_tool
-from tests.test_delivery import NGINX_CONF, ROOT, dockerfile_stages, exec_form, nginx_binary
+from tests.delivery.test_delivery import NGINX_CONF, ROOT, dockerfile_stages, exec_form, nginx_binary
+from tests.support import ADMIN_TOKEN, auth, free_port, require_tool
 
 pytestmark = pytest.mark.stack
 VENV_BIN = Path(sys.executable).parent
@@ -311,7 +311,7 @@ def test_stack__ui_in_chromium_through_nginx__signs_in_and_toggles(stack: Stack)
     # The browser tests' own helpers: the same sign-in a person does, the same watch for script and CSP errors.
     from playwright.sync_api import expect, sync_playwright
 
-    from tests.test_ui_browser import CHROMIUM, CHROMIUM_ARGS, PageWatch, sign_in
+    from tests.browser.test_ui_browser import CHROMIUM, CHROMIUM_ARGS, PageWatch, sign_in
 
     require_tool(CHROMIUM)
     created = requests.post(f"{stack.url}/flags", json={"name": "stack-ui"}, headers=auth(), timeout=5)
@@ -416,6 +416,6 @@ def test_stack__sigterm__gunicorn_stops_gracefully(stack: Stack):
     ids=["metrics", "unknown-path", "trace", "post-to-a-file", "request-line", "uri-too-long", "header-too-large"],
 )
 def test_stack__errors_nginx_makes__json_in_the_app_shape(stack: Stack, request_bytes: bytes, status: int):
-    from tests.test_server import assert_json_error, raw_request
+    from tests.delivery.test_server import assert_json_error, raw_request
 
     assert_json_error(raw_request(int(stack.url.rsplit(":", 1)[1]), request_bytes), status)

@@ -26,9 +26,9 @@ import requests
 import yaml
 from pymongo import MongoClient
 
-from tests.conftest import auth, free_port, require_tool
-from tests.test_delivery import ROOT
-from tests.test_stack import GunicornApp, wait_for
+from tests.delivery.test_delivery import ROOT
+from tests.delivery.test_stack import GunicornApp, wait_for
+from tests.support import auth, free_port, require_tool
 
 pytestmark = pytest.mark.stack
 DASHBOARD = ROOT / "deploy" / "grafana" / "feature-flags.json"

@@ -21,7 +21,7 @@ import requests
 from playwright.sync_api import Browser, BrowserContext, Page, expect, sync_playwright
 
 from feature_flags import PROJECT_ROOT
-from tests.conftest import ADMIN_TOKEN, auth, require_tool
+from tests.support import ADMIN_TOKEN, auth, require_tool
 
 pytestmark = pytest.mark.browser
 

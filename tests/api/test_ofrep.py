@@ -16,7 +16,7 @@ from openfeature.exception import ErrorCode
 from openfeature.flag_evaluation import Reason
 
 from feature_flags.evaluation.engine import bucket
-from tests.conftest import ADMIN_TOKEN, auth
+from tests.support import ADMIN_TOKEN, auth
 
 ALL_ENVIRONMENTS = ("development", "staging", "production")
 

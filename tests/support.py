@@ -1,0 +1,94 @@
+"""What the tests and the benchmarks share: a database server of their own, free ports, tools, tokens."""
+
+from __future__ import annotations
+
+import os
+import shutil
+import socket
+import subprocess
+import sys
+import time
+from dataclasses import replace
+from pathlib import Path
+
+import pytest
+from pymongo import MongoClient
+
+from feature_flags import PROJECT_ROOT, create_app
+from feature_flags.config import Config
+
+ROOT = PROJECT_ROOT
+ADMIN_TOKEN = "ff_admin_test-bootstrap-token-0123456789"
+IN_CI = os.environ.get("CI", "").lower() == "true"
+
+
+def free_port() -> int:
+    """Return a TCP port nobody listens on right now."""
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+def require_tool(path_or_name: str) -> str:
+    """Return a tool's path; skip the test without it, but fail in CI, where it must be installed."""
+    found = shutil.which(path_or_name)
+    if found is None:
+        if IN_CI:
+            pytest.fail(f"{path_or_name} is required in CI but is not installed (see .ci/run)")
+        pytest.skip(f"{path_or_name} is not installed")
+    return found
+
+
+class DatabaseServer:
+    """A SecantusDB daemon in its own process, which a test can stop and start again on the same port."""
+
+    def __init__(self, storage: Path | str = ":memory:", port: int | None = None, *extra: str) -> None:
+        self.storage = str(storage)
+        self.port = port or free_port()
+        self.extra = extra
+        self.process: subprocess.Popen | None = None
+
+    @property
+    def uri(self) -> str:
+        return f"mongodb://127.0.0.1:{self.port}/"
+
+    def start(self) -> DatabaseServer:
+        command = [
+            str(Path(sys.executable).with_name("secantusd-py")),
+            "--host", "127.0.0.1", "--port", str(self.port), "--storage-path", self.storage,
+            "--log-level", "WARNING", *self.extra,
+        ]  # fmt: skip
+        self.process = subprocess.Popen(command, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        deadline = time.monotonic() + 30
+        while time.monotonic() < deadline:
+            try:
+                with socket.create_connection(("127.0.0.1", self.port), timeout=0.2):
+                    break
+            except OSError:
+                if self.process.poll() is not None:
+                    raise RuntimeError("the database server exited at start-up") from None
+                time.sleep(0.05)
+        client = MongoClient(self.uri, serverSelectionTimeoutMS=10000)
+        client.admin.command("ping")
+        client.close()
+        return self
+
+    def stop(self) -> None:
+        if self.process and self.process.poll() is None:
+            self.process.terminate()
+            try:
+                self.process.wait(10)
+            except subprocess.TimeoutExpired:
+                self.process.kill()
+                self.process.wait()
+
+
+def app_on(server: DatabaseServer, db_name: str = "app", **changes):
+    """Build an app over a test's own database server."""
+    config = Config(mongo_uri=server.uri, mongo_db=db_name, seed_demo=False, admin_token=ADMIN_TOKEN)
+    return create_app(replace(config, **changes))
+
+
+def auth(token: str = ADMIN_TOKEN) -> dict[str, str]:
+    """Return the Authorization header for a token."""
+    return {"Authorization": f"Bearer {token}"}

@@ -64,6 +64,15 @@ class AuditLog:
             self._audit.delete_one({"_id": event["_id"]})
         return applied
 
+    def _insert_recorded(self, collection: Any, document: dict[str, Any], event: dict[str, Any]) -> None:
+        """Insert a new document together with its audit event (DuplicateKeyError passes through)."""
+
+        def write(session: ClientSession | None) -> bool:
+            collection.insert_one(document, session=session)
+            return True
+
+        self._record(write, event)
+
     def _in_transaction(self, apply: Callable[[ClientSession], None]) -> None:
         """Run apply in a transaction, retried on transient errors within the operation timeout.
 

@@ -99,14 +99,9 @@ class FlagStorage:
     def create_flag(self, fields: dict[str, Any], actor: str, request_id: str | None = None) -> Written:
         """Insert a new flag with its created event; raise FlagNameTaken on a clash."""
         document, event = self._new_flag(fields, actor, request_id, utcnow())
-
-        def write(session: ClientSession | None) -> bool:
-            self._flags.insert_one(document, session=session)
-            return True
-
         with translated_errors():
             try:
-                self._record(write, event)
+                self._insert_recorded(self._flags, document, event)
             except DuplicateKeyError:
                 raise FlagNameTaken() from None
         return Written(self._flag_out(document), self._bump_flags_revision())

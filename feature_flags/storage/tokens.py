@@ -49,14 +49,9 @@ class TokenStorage:
             after={k: public[k] for k in ("name", "role", "environment")},
         )
         document["recent_events"] = [event["_id"]]
-
-        def write(session: ClientSession | None) -> bool:
-            self._tokens.insert_one(document, session=session)
-            return True
-
         with translated_errors():
             try:
-                self._record(write, event)
+                self._insert_recorded(self._tokens, document, event)
             except DuplicateKeyError as error:
                 if "hash" in str(error.details or {}).split("keyPattern", 1)[-1]:
                     raise NameTaken("That token already exists.") from None

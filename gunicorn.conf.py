@@ -15,6 +15,7 @@ from pathlib import Path
 from prometheus_flask_exporter.multiprocess import GunicornInternalPrometheusMetrics
 
 from feature_flags.config import Config, ConfigError, int_setting
+from feature_flags.logging_setup import JSON_LOG_FORMAT
 
 try:
     # Checked here, in the master, before any worker starts: a bad setting stops gunicorn with one line, rather
@@ -79,11 +80,8 @@ logconfig_dict = {
     "formatters": {
         "json": {
             "()": "pythonjsonlogger.json.JsonFormatter",
-            "fmt": "{asctime}{levelname}{name}{message}",
-            "style": "{",
-            "rename_fields": {"asctime": "time", "levelname": "level", "name": "logger"},
+            **JSON_LOG_FORMAT,
             "static_fields": {"service": service.service_name},
-            "datefmt": "%Y-%m-%dT%H:%M:%S%z",
         }
     },
     # gunicorn's messages quote what clients sent (a malformed header line can be a token): redacted before writing.

@@ -25,7 +25,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-from tests.support import free_port
+from tests.support import DatabaseServer, free_port
 
 ROOT = Path(__file__).resolve().parent.parent
 BIN = Path(sys.executable).parent
@@ -445,14 +445,8 @@ def main() -> int:
     # nginx's workers run as an unprivileged user and must be able to read the static file.
     work.chmod(0o755)
     print(f"working in {work}; {SECONDS} s per run, wrk -t1 -c{CONNECTIONS}, {ROUNDS} rounds", flush=True)
-    db_port = free_port()
-    database = start(
-        [str(BIN / "secantusd-py"), "--host", "127.0.0.1", "--port", str(db_port), "--storage-path", str(work / "db"),
-         "--log-level", "WARNING"],
-        {},
-        work / "db.log",
-    )  # fmt: skip
-    uri = f"mongodb://127.0.0.1:{db_port}/"
+    database = DatabaseServer(work / "db").start()
+    uri = database.uri
     results: dict[str, Any] = {
         "when": datetime.now(UTC).isoformat(timespec="seconds"),
         "machine": {"cpus": os.cpu_count()},
@@ -467,7 +461,6 @@ def main() -> int:
     )
 
     try:
-        time.sleep(1)
         for count in FLAG_COUNTS:
             db_name = f"bench_{count}"
             seed(uri, db_name, count)
@@ -485,7 +478,7 @@ def main() -> int:
                 {"app": "nginx_static", "server": "nginx", "flags": FLAG_COUNTS[0], "scenario": "list", **static}
             )
     finally:
-        stop(database)
+        database.stop()
 
     results["targets"] = check_targets(runs)
     RESULTS.write_text(json.dumps(results, indent=2) + "\n")

@@ -25,7 +25,7 @@ from werkzeug.serving import make_server
 from feature_flags import create_app
 from feature_flags.config import Config
 from feature_flags.extensions import get_store
-from tests.browser.test_ui_browser import CHROMIUM, CHROMIUM_ARGS
+from tests.support import CHROMIUM, CHROMIUM_ARGS
 
 TOKEN = "ff_admin_bench-token-" + uuid.uuid4().hex
 WORDS = [

@@ -85,6 +85,15 @@ class _StdoutHandler(logging.StreamHandler):
         super().emit(record)
 
 
+# The shape of every log line, the app's and gunicorn's own (gunicorn.conf.py uses it too).
+JSON_LOG_FORMAT = {
+    "fmt": "{asctime}{levelname}{name}{message}",
+    "style": "{",
+    "rename_fields": {"asctime": "time", "levelname": "level", "name": "logger"},
+    "datefmt": "%Y-%m-%dT%H:%M:%S%z",
+}
+
+
 def configure_logging(level: str, service: str, secrets: Iterable[str | None] = ()) -> None:
     """Route every logger through one JSON handler on stdout that never writes a credential (idempotent)."""
     root = logging.getLogger()
@@ -94,12 +103,7 @@ def configure_logging(level: str, service: str, secrets: Iterable[str | None] = 
     handler = _StdoutHandler()
     handler.set_name(HANDLER_NAME)
     redacting = RedactSecrets(secrets)
-    formatter = _Formatter(
-        "{asctime}{levelname}{name}{message}",
-        style="{",
-        rename_fields={"asctime": "time", "levelname": "level", "name": "logger"},
-        datefmt="%Y-%m-%dT%H:%M:%S%z",
-    )
+    formatter = _Formatter(**JSON_LOG_FORMAT)
     # Exceptions are rendered by the formatter, after the filter has run, so it redacts them itself.
     formatter.secrets = redacting.secrets
     handler.setFormatter(formatter)

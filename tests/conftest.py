@@ -9,12 +9,13 @@ from collections.abc import Iterator
 from dataclasses import replace
 
 import pytest
+from playwright.sync_api import Browser, sync_playwright
 from pymongo import MongoClient
 from werkzeug.serving import make_server
 
 from feature_flags import create_app
 from feature_flags.config import Config
-from tests.support import ADMIN_TOKEN, DatabaseServer
+from tests.support import ADMIN_TOKEN, CHROMIUM, CHROMIUM_ARGS, DatabaseServer, require_tool
 
 
 @pytest.fixture(scope="session")
@@ -99,3 +100,13 @@ def live_server(app) -> Iterator[str]:
     yield f"http://127.0.0.1:{server.server_port}"
     server.shutdown()
     thread.join(5)
+
+
+@pytest.fixture(scope="session")
+def browser() -> Iterator[Browser]:
+    """One headless Chromium for the whole run (skipped without it, a failure in CI)."""
+    require_tool(CHROMIUM)
+    with sync_playwright() as playwright:
+        launched = playwright.chromium.launch(executable_path=CHROMIUM, headless=True, args=CHROMIUM_ARGS)
+        yield launched
+        launched.close()

@@ -18,6 +18,16 @@ from feature_flags import PROJECT_ROOT, create_app
 from feature_flags.config import Config
 
 ROOT = PROJECT_ROOT
+# Debian's Chromium, with the settings headless runs need here (no sandbox as root, nothing fetched).
+CHROMIUM = "/usr/bin/chromium"
+CHROMIUM_ARGS = [
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+    "--no-first-run",
+]
 ADMIN_TOKEN = "ff_admin_test-bootstrap-token-0123456789"
 IN_CI = os.environ.get("CI", "").lower() == "true"
 

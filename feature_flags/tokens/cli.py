@@ -9,7 +9,7 @@ from flask.cli import AppGroup
 from ..errors import ApiError
 from ..extensions import get_store
 from ..validation import parse
-from .models import TokenCreate
+from .models import ROLES, TokenCreate
 from .service import create_token
 
 
@@ -19,7 +19,7 @@ def init_app(app: Flask) -> None:
 
     @group.command("create")
     @click.option("--name", required=True)
-    @click.option("--role", type=click.Choice(["admin", "client"]), required=True)
+    @click.option("--role", type=click.Choice(ROLES), required=True)
     @click.option("--environment", default=None)
     def create_command(name: str, role: str, environment: str | None) -> None:
         """Create a token and print its secret once."""

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import Annotated, Literal
+from typing import Annotated, Literal, get_args
 
 from pydantic import (
     BaseModel,
@@ -15,6 +15,7 @@ from pydantic import (
 from ..validation import EnvironmentName, RequestModel
 
 RoleName = Literal["admin", "client"]
+ROLES: tuple[str, ...] = get_args(RoleName)
 
 TokenName = Annotated[
     str,

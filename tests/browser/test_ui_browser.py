@@ -18,22 +18,13 @@ from urllib.parse import urlsplit
 
 import pytest
 import requests
-from playwright.sync_api import Browser, BrowserContext, Page, expect, sync_playwright
+from playwright.sync_api import Browser, BrowserContext, Page, expect
 
 from feature_flags import PROJECT_ROOT
-from tests.support import ADMIN_TOKEN, auth, require_tool
+from tests.support import ADMIN_TOKEN, auth
 
 pytestmark = pytest.mark.browser
 
-CHROMIUM = "/usr/bin/chromium"
-CHROMIUM_ARGS = [
-    "--no-sandbox",
-    "--disable-gpu",
-    "--disable-background-networking",
-    "--disable-component-update",
-    "--disable-sync",
-    "--no-first-run",
-]
 # The README's pictures are refreshed only on request (make screenshots); ordinary runs keep theirs out of git.
 SCREENSHOTS = PROJECT_ROOT / ("docs/screenshots" if os.environ.get("UPDATE_SCREENSHOTS") else "build/screenshots")
 # Long enough for two polls of the page (2.5 s apart) and a slow machine.
@@ -46,16 +37,6 @@ HOSTILE = '<img src=x onerror="window.__pwned=1"><script>window.__pwned=2</scrip
 def browser_check(name: str) -> str:
     """Return the JavaScript function in tests/browser_checks/<name>.js, for page.evaluate."""
     return (BROWSER_CHECKS / f"{name}.js").read_text(encoding="utf-8")
-
-
-@pytest.fixture(scope="session")
-def browser() -> Iterator[Browser]:
-    """One headless Chromium for the whole run (skipped without it, a failure in CI)."""
-    require_tool(CHROMIUM)
-    with sync_playwright() as playwright:
-        launched = playwright.chromium.launch(executable_path=CHROMIUM, headless=True, args=CHROMIUM_ARGS)
-        yield launched
-        launched.close()
 
 
 class PageWatch:

@@ -29,7 +29,7 @@ from pymongo import MongoClient
 
 from feature_flags.web.hooks import CONTENT_SECURITY_POLICY
 from tests.delivery.test_delivery import NGINX_CONF, ROOT, dockerfile_stages, exec_form, nginx_binary
-from tests.support import ADMIN_TOKEN, auth, free_port, require_tool
+from tests.support import ADMIN_TOKEN, auth, free_port
 
 pytestmark = pytest.mark.stack
 VENV_BIN = Path(sys.executable).parent
@@ -307,28 +307,26 @@ def test_stack__ui__served_with_security_headers_and_cache_rules(stack: Stack):
 
 
 @pytest.mark.browser
-def test_stack__ui_in_chromium_through_nginx__signs_in_and_toggles(stack: Stack):
+def test_stack__ui_in_chromium_through_nginx__signs_in_and_toggles(stack: Stack, browser):
     # The browser tests' own helpers: the same sign-in a person does, the same watch for script and CSP errors.
-    from playwright.sync_api import expect, sync_playwright
+    from playwright.sync_api import expect
 
-    from tests.browser.test_ui_browser import CHROMIUM, CHROMIUM_ARGS, PageWatch, sign_in
+    from tests.browser.test_ui_browser import PageWatch, sign_in
 
-    require_tool(CHROMIUM)
     created = requests.post(f"{stack.url}/flags", json={"name": "stack-ui"}, headers=auth(), timeout=5)
     assert created.status_code == 201
     watch = PageWatch()
-    with sync_playwright() as playwright:
-        browser = playwright.chromium.launch(executable_path=CHROMIUM, headless=True, args=CHROMIUM_ARGS)
-        try:
-            page = browser.new_page()
-            watch.attach(page)
-            # When: signed in on the page nginx serves, production chosen, the flag switched on
-            sign_in(page, stack.url, path="/?env=production")
-            switch = page.get_by_role("switch", name="Toggle stack-ui")
-            switch.click()
-            expect(switch).to_have_attribute("aria-checked", "true")
-        finally:
-            browser.close()
+    context = browser.new_context()
+    try:
+        page = context.new_page()
+        watch.attach(page)
+        # When: signed in on the page nginx serves, production chosen, the flag switched on
+        sign_in(page, stack.url, path="/?env=production")
+        switch = page.get_by_role("switch", name="Toggle stack-ui")
+        switch.click()
+        expect(switch).to_have_attribute("aria-checked", "true")
+    finally:
+        context.close()
 
     # Then: no script error or CSP violation under nginx's headers, and the change reached the database
     assert watch.problems == []

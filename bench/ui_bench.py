@@ -156,7 +156,7 @@ def main() -> int:
 
                 # One flag changed elsewhere: the next poll re-renders 1,000 rows, touching one.
                 before = page.evaluate("performance.getEntriesByName('ff-render').length")
-                get_store(app).toggle_flag("flag-0500", "staging", "elsewhere")
+                get_store(app).toggle_flag(f"flag-{args.flags // 2:04d}", "staging", "elsewhere")
                 page.wait_for_function(
                     "(n) => performance.getEntriesByName('ff-render').length > n", arg=before, timeout=15000
                 )
@@ -175,7 +175,7 @@ def main() -> int:
 
     print(f"Admin UI benchmark: {args.flags} flags, {args.runs} page loads, headless Chromium on this machine")
     print(f"  seeding the database            {seconds:7.1f} s (not part of the UI figures)")
-    print(f"  GET /flags (1,000 flags)        {summary(fetch_ms)}")
+    print(f"  GET /flags ({args.flags:,} flags){' ' * max(1, 8 - len(f'{args.flags:,}'))}{summary(fetch_ms)}")
     print(f"  build the list (ff-render)      {summary(render_ms)}")
     print(f"  answer to list on screen        {summary(shown_ms)}")
     print(f"  sign-in click to full list      {summary(sign_in_to_list_ms)}")

@@ -48,8 +48,11 @@ class Preparation:
         """Whether the database is ready for the API."""
         return self._done.is_set()
 
-    def attempt(self, timeout_seconds: float | None = None) -> None:
-        """Prepare the database now (the ordinary timeout unless one is given); raise DatabaseUnavailable."""
+    def attempt(self, timeout_seconds: float | None = None, again: bool = False) -> None:
+        """Prepare the database now (the ordinary timeout unless one is given); raise DatabaseUnavailable.
+
+        Every step is idempotent; again=True runs them even when this process has done so already.
+        """
         from .extensions import get_store
         from .flags.demo import seed_demo_flags
         from .tokens.service import bootstrap_admin_token
@@ -57,7 +60,7 @@ class Preparation:
         config = self._app.config["FF"]
         store = get_store(self._app)
         with self._lock:
-            if self.done:
+            if self.done and not again:
                 return
             with store.bounded(timeout_seconds):
                 store.ensure_indexes()
@@ -115,7 +118,7 @@ def _cli(preparation: Preparation) -> click.Group:
     def prepare_command() -> None:
         """Prepare the database now, waiting as long as index builds take (the service does this at start)."""
         try:
-            preparation.attempt(PREPARE_TIMEOUT_SECONDS)
+            preparation.attempt(PREPARE_TIMEOUT_SECONDS, again=True)
         except DatabaseUnavailable as error:
             raise click.ClickException(error.message) from None
         click.echo("database prepared")

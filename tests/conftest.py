@@ -86,6 +86,12 @@ def client(app):
 
 
 @pytest.fixture
+def runner(app):
+    """The app's command line (`flask …`), as flaskr's tests have it."""
+    return app.test_cli_runner()
+
+
+@pytest.fixture
 def anonymous(app):
     """A test client that sends no token."""
     return app.test_client()

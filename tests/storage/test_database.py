@@ -330,3 +330,19 @@ def test_startup__large_unindexed_audit_log__not_ready_until_indexed_then_filter
         response = client.get(f"/audit?{query}&limit=500", headers=auth())
         assert response.status_code == 200, (query, response.json)
         assert len(response.json["events"]) > 0
+
+
+def test_db_prepare__command__builds_the_indexes_the_audit_queries_use(runner, config, mongo_uri):
+    # Given a database whose audit indexes are gone
+    database = MongoClient(mongo_uri)[config.mongo_db]
+    database.audit.drop_indexes()
+
+    # When `flask db prepare` runs
+    result = runner.invoke(args=["db", "prepare"])
+
+    # Then it says so and the indexes are back
+    assert result.exit_code == 0, result.output
+    assert "database prepared" in result.output
+    assert {"by_actor", "by_action", "by_time", "by_flag", "by_new_flag_name"} <= set(
+        database.audit.index_information()
+    )

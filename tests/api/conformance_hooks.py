@@ -1,6 +1,6 @@
 """Schemathesis hooks for tests/test_openapi_conformance.py: the rules the document states only in words.
 
-JSON Schema cannot relate one field's values to another's keys (feature_flags.schemas.UNSTATED_FLAG_RULES), so
+JSON Schema cannot relate one field's values to another's keys (feature_flags.flags.rules.UNSTATED_FLAG_RULES), so
 most generated flag bodies with variants or targeting would name variants they do not define. Positive cases
 are brought in line with those rules, so they reach the 201 and 200 paths; what a rule still refuses, because
 it depends on the stored flag (an update's variants against the serves it keeps), is not counted as a failure;

@@ -401,3 +401,13 @@ def test_readme__deploy_to_kubernetes__commands_name_files_that_exist():
     for overlay in OVERLAYS:
         assert f"kubectl apply -k deploy/kubernetes/overlays/{overlay}" in section
     assert EVENT_STREAM_PATH in section
+
+
+def test_mongodb__every_deployment_we_ship__reaps_abandoned_transactions_within_seconds():
+    # A killed writer's transaction holds its flag until the server reaps it (60 s by default on mongod)
+    development = find(rendered("development"), "StatefulSet", "mongodb")["spec"]["template"]["spec"]["containers"][0]
+    assert "transactionLifetimeLimitSeconds=10" in development["command"]
+    community = find(rendered("production"), "MongoDBCommunity")
+    assert community["spec"]["additionalMongodConfig"]["setParameter.transactionLifetimeLimitSeconds"] == 10
+    compose = load_yaml(ROOT / "docker-compose.local.yaml")["services"]["mongodb"]["entrypoint"]
+    assert "--setParameter transactionLifetimeLimitSeconds=10" in " ".join(compose)

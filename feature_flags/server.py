@@ -53,6 +53,16 @@ class JsonErrorGeventWorker(GeventWorker):
         finally:
             self._waiting.pop(current, None)
 
+    def handle_request(self, listener_name, req, sock, addr):
+        """Serve one request, then let the worker's other connections have their turn before this one's next."""
+        try:
+            return super().handle_request(listener_name, req, sock, addr)
+        finally:
+            # A keep-alive client that sends its next request at once (wrk, a busy application) would otherwise
+            # find it already read on the next loop, so one connection kept the worker and the others' requests
+            # waited: a p99 of hundreds of milliseconds at a p50 of one.
+            gevent.sleep(0)
+
     def handle_exit(self, sig, frame) -> None:
         """Stop accepting (SIGTERM), close the connections that are only waiting, let requests in flight finish."""
         super().handle_exit(sig, frame)

@@ -310,3 +310,33 @@ def test_sigterm__idle_keep_alive_connection__workers_stop_at_once(mongo_uri, tm
     assert sum(message.startswith("Worker exiting") for message in messages) == 2, messages
     assert not any("graceful timeout" in message for message in messages), messages
     session.close()
+
+
+def test_keep_alive__requests_sent_back_to_back__do_not_hold_up_other_connections(mongo_uri, tmp_path):
+    # Given one worker, and a client that sends 2,000 requests (404s, cheap) on one connection without waiting
+    app = GunicornApp(tmp_path, mongo_uri, f"server_{uuid.uuid4().hex[:12]}", GUNICORN_WORKERS="1").start()
+    try:
+        count = 2000
+        busy = socket.create_connection(("127.0.0.1", app.port), timeout=30)
+        busy.sendall(b"GET /busy HTTP/1.1\r\nHost: busy\r\n\r\n" * count)
+        first = busy.recv(65536)
+        assert first.startswith(b"HTTP/1.1 404")
+
+        # When another connection asks once while those are being served
+        other = raw_request(app.port, b"GET /readyz HTTP/1.1\r\nHost: other\r\nConnection: close\r\n\r\n")
+        assert other.status == 200
+        received = first
+        while received.count(b"HTTP/1.1 404") < count:
+            chunk = busy.recv(65536)
+            assert chunk, "the busy connection closed early"
+            received += chunk
+        busy.close()
+    finally:
+        app.stop()
+
+    # Then it was answered in turn, not after every request the busy connection had queued (the worker's log
+    # holds one line a request, in the order they were served)
+    served = [json.loads(line)["path"] for line in app.log.read_text().splitlines() if '"feature_flags.access"' in line]
+    busy_served = [path for path in served if path in {"/busy", "/readyz"}]
+    assert busy_served.count("/busy") == count
+    assert busy_served.index("/readyz") < count // 2, busy_served.index("/readyz")

@@ -17,7 +17,6 @@ from .client import as_object_id, public_document, translated_errors, utcnow
 
 # A pending event younger than this may belong to a request still in flight elsewhere.
 PENDING_EVENT_GRACE = timedelta(seconds=30)
-LAST_USED_RESOLUTION = timedelta(seconds=60)
 RECENT_EVENT_IDS_KEPT = 20
 # An abort gets its own short deadline: the request's has often run out by then, and a failed abort costs
 # only time (the server reaps the transaction later), so it must not hold the answer up for long.

@@ -16,7 +16,10 @@ from flask import Flask, request
 from flask.cli import AppGroup
 
 from .errors import DatabaseUnavailable
-from .extensions import PREPARATION_KEY
+from .extensions import PREPARATION_KEY, get_store
+from .flags.demo import seed_demo_flags
+from .storage import StoreClosed
+from .tokens.service import bootstrap_admin_token
 
 logger = logging.getLogger(__name__)
 
@@ -53,10 +56,6 @@ class Preparation:
 
         Every step is idempotent; again=True runs them even when this process has done so already.
         """
-        from .extensions import get_store
-        from .flags.demo import seed_demo_flags
-        from .tokens.service import bootstrap_admin_token
-
         config = self._app.config["FF"]
         store = get_store(self._app)
         with self._lock:
@@ -87,10 +86,10 @@ class Preparation:
                 self.attempt(PREPARE_TIMEOUT_SECONDS)
             except DatabaseUnavailable:
                 self._done.wait(RETRY_SECONDS)
-            except Exception as error:
-                # A closed client (the app was shut down) ends it too; anything else is a bug to see in the log.
-                if "closed" not in str(error).lower():
-                    logger.exception("database preparation stopped")
+            except StoreClosed:
+                return  # the app was shut down
+            except Exception:
+                logger.exception("database preparation stopped")
                 return
 
     def require(self) -> None:

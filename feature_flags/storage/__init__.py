@@ -1,7 +1,7 @@
 """Storage over PyMongo: the only package that imports it. Speaks plain dicts and the project's errors."""
 
-from .changes import ChangesLost, ChangesUnsupported, FlagChanges, StoreClosed
-from .client import utcnow
+from .changes import ChangesLost, ChangesUnsupported, FlagChanges
+from .client import StoreClosed, utcnow
 from .flags import Written
 from .store import Store, init_app
 

@@ -12,7 +12,7 @@ from pymongo import ReturnDocument
 from pymongo.errors import InvalidOperation, OperationFailure, PyMongoError
 
 from ..errors import DatabaseUnavailable
-from .client import translated_errors
+from .client import StoreClosed, translated_errors
 
 if TYPE_CHECKING:
     from .store import Store
@@ -32,10 +32,6 @@ class ChangesLost(Exception):
 
 class ChangesUnsupported(ChangesLost):
     """The deployment has no change streams (a standalone server)."""
-
-
-class StoreClosed(Exception):
-    """The store's client was closed: nothing more will come from it."""
 
 
 @contextmanager

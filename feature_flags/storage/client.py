@@ -9,7 +9,7 @@ from typing import Any
 
 from bson import ObjectId
 from pymongo import MongoClient
-from pymongo.errors import ConnectionFailure, PyMongoError
+from pymongo.errors import ConnectionFailure, InvalidOperation, PyMongoError
 
 from ..errors import DatabaseUnavailable
 
@@ -35,11 +35,18 @@ def create_client(uri: str, timeout_ms: int) -> MongoClient:
     )
 
 
+class StoreClosed(Exception):
+    """The store's client was closed: nothing more will come from it."""
+
+
 @contextmanager
 def translated_errors() -> Iterator[None]:
     """Turn a database that does not answer (or answers too late) into DatabaseUnavailable."""
     try:
         yield
+    except InvalidOperation as error:
+        # What pymongo raises once its client is closed (the app shut down): no database will answer again.
+        raise StoreClosed(str(error)) from None
     except PyMongoError as error:
         if isinstance(error, ConnectionFailure) or getattr(error, "timeout", False):
             raise DatabaseUnavailable() from error

@@ -71,6 +71,12 @@ def _failure(error: OfrepFailure) -> Response:
     return _json(body, error.status)
 
 
+@bp.errorhandler(EvaluationError)
+def _evaluation_failed(error: EvaluationError) -> Response:
+    # An evaluation that cannot be made for this context is the client's to fix: 400 with its OpenFeature code.
+    return _failure(OfrepFailure(400, error.code, error.message))
+
+
 @bp.errorhandler(UnknownEnvironment)
 def _unknown_environment(error: UnknownEnvironment) -> Response:
     return _failure(OfrepFailure(400, GENERAL, error.message))
@@ -95,10 +101,7 @@ def _context() -> dict[str, Any]:
         return {}
     if not isinstance(context, dict):
         raise OfrepFailure(400, INVALID_CONTEXT, "context must be a JSON object.")
-    try:
-        check_context(context)
-    except EvaluationError as error:
-        raise OfrepFailure(400, error.code, error.message) from None
+    check_context(context)
     return context
 
 
@@ -133,10 +136,7 @@ def evaluate_flag(key: str):
     flag = current_snapshot().by_name.get(key)
     if flag is None:
         raise OfrepFailure(404, FLAG_NOT_FOUND, f"No flag is named {key!r}.")
-    try:
-        return _json(_success(flag, environment, context))
-    except EvaluationError as error:
-        raise OfrepFailure(400, error.code, error.message) from None
+    return _json(_success(flag, environment, context))
 
 
 @bp.post("/evaluate/flags")
@@ -152,10 +152,7 @@ def evaluate_all_flags():
     environment = environment_for_read(request.args.get("environment"))
     context = _context()
     # Checked once for the whole answer, not once per flag (null is no key, as single evaluation has it).
-    try:
-        check_targeting_key(context)
-    except EvaluationError as error:
-        raise OfrepFailure(400, error.code, error.message) from None
+    check_targeting_key(context)
     results = []
     for flag in current_snapshot().ordered:
         try:

@@ -119,6 +119,7 @@ class Config:
     cors_origins: tuple[str, ...] = ()
     trusted_proxies: int = 0
     max_body_bytes: int = MAX_BODY_BYTES
+    stale_after_days: int = 30
 
     @property
     def default_environment(self) -> str:
@@ -172,4 +173,5 @@ class Config:
             metrics_token=env.get("FF_METRICS_TOKEN") or None,
             cors_origins=cors,
             trusted_proxies=int_setting(env, "FF_TRUSTED_PROXIES", 0, 0, 5),
+            stale_after_days=int_setting(env, "FF_STALE_AFTER_DAYS", 30, 1, 3650),
         )

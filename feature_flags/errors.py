@@ -92,6 +92,12 @@ class VersionConflict(ApiError):
     message = "The flag has changed since you read it; fetch it again and retry."
 
 
+class FlagArchived(ApiError):
+    status_code = 409
+    code = "flag_archived"
+    message = "The flag is archived; revive it before changing it."
+
+
 class Unauthorized(ApiError):
     status_code = 401
     code = "unauthorized"

@@ -8,10 +8,21 @@ FLAG_CREATED = "flag.created"
 FLAG_UPDATED = "flag.updated"
 FLAG_TOGGLED = "flag.toggled"
 FLAG_DELETED = "flag.deleted"
+FLAG_ARCHIVED = "flag.archived"
+FLAG_REVIVED = "flag.revived"
 TOKEN_CREATED = "token.created"
 TOKEN_REVOKED = "token.revoked"
 
-ALL = (FLAG_CREATED, FLAG_UPDATED, FLAG_TOGGLED, FLAG_DELETED, TOKEN_CREATED, TOKEN_REVOKED)
+ALL = (
+    FLAG_CREATED,
+    FLAG_UPDATED,
+    FLAG_TOGGLED,
+    FLAG_ARCHIVED,
+    FLAG_REVIVED,
+    FLAG_DELETED,
+    TOKEN_CREATED,
+    TOKEN_REVOKED,
+)
 TOKEN_ACTIONS = frozenset({TOKEN_CREATED, TOKEN_REVOKED})
 # Actions after which the subject no longer exists; recovery checks for its absence instead of its presence.
 REMOVALS = frozenset({FLAG_DELETED, TOKEN_REVOKED})

@@ -2,11 +2,25 @@
 
 from __future__ import annotations
 
+import re
 from collections.abc import Callable
 from functools import cached_property
 from typing import Any
 
 from ..errors import FlagNotFound
+
+_DIGITS = re.compile(r"(\d+)")
+
+
+def natural_key(name: str) -> tuple[Any, ...]:
+    """Return a sort key under which feature-2 comes before feature-10, case-insensitively (ties by exact name).
+
+    Runs alternate text and numbers, and each run is a pair whose first item says which it is, so a number and
+    a text never meet in a comparison.
+    """
+    parts = _DIGITS.split(name.casefold())
+    runs = tuple((0, int(part), "") if index % 2 else (1, 0, part) for index, part in enumerate(parts) if part)
+    return (runs, name)
 
 
 class Snapshot:
@@ -19,8 +33,18 @@ class Snapshot:
 
     @cached_property
     def ordered(self) -> list[dict[str, Any]]:
-        """The flags sorted by name."""
-        return sorted(self.by_id.values(), key=lambda flag: flag["name"])
+        """Every flag, archived ones too, in natural name order."""
+        return sorted(self.by_id.values(), key=lambda flag: natural_key(flag["name"]))
+
+    @cached_property
+    def served(self) -> list[dict[str, Any]]:
+        """The flags evaluation serves (all but the archived), in natural name order."""
+        return [flag for flag in self.ordered if not flag.get("archived_at")]
+
+    @cached_property
+    def served_by_name(self) -> dict[str, dict[str, Any]]:
+        """The served flags by name: an archived flag is not found by evaluation, though its name stays taken."""
+        return {flag["name"]: flag for flag in self.served}
 
     def find(self, ident: str) -> dict[str, Any]:
         """Return the flag with this id or name, or raise FlagNotFound."""
@@ -28,6 +52,19 @@ class Snapshot:
         if flag is None:
             raise FlagNotFound()
         return flag
+
+    def memo_latest(self, key: Any, version: Any, build: Callable[[], Any]) -> Any:
+        """Return build()'s result for this key and version; only the latest version's is kept.
+
+        For answers that also depend on something besides the flags (the clock, usage): a snapshot can live for
+        days, and keeping every version's answer would grow without bound.
+        """
+        held = self._memo.get(key)
+        if held is not None and held[0] == version:
+            return held[1]
+        value = build()
+        self._memo[key] = (version, value)
+        return value
 
     def memo(self, key: Any, build: Callable[[], Any]) -> Any:
         """Return build()'s result, computed once per snapshot and key (a list body and its ETag, say)."""

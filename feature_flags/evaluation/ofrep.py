@@ -133,7 +133,7 @@ def _success(flag: dict[str, Any], environment: str, context: dict[str, Any]) ->
 def evaluate_flag(key: str):
     environment = environment_for_read(request.args.get("environment"))
     context = _context()
-    flag = current_snapshot().by_name.get(key)
+    flag = current_snapshot().served_by_name.get(key)
     if flag is None:
         raise OfrepFailure(404, FLAG_NOT_FOUND, f"No flag is named {key!r}.")
     return _json(_success(flag, environment, context))
@@ -154,7 +154,7 @@ def evaluate_all_flags():
     # Checked once for the whole answer, not once per flag (null is no key, as single evaluation has it).
     check_targeting_key(context)
     results = []
-    for flag in current_snapshot().ordered:
+    for flag in current_snapshot().served:
         try:
             results.append(_success(flag, environment, context))
         except EvaluationError as error:

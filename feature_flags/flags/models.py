@@ -27,6 +27,7 @@ from pydantic_core import PydanticCustomError
 from ..evaluation import engine as evaluation
 from ..validation import (
     ENVIRONMENT_KEYS,
+    ENVIRONMENT_VALUE,
     EnvironmentName,
     EnvironmentStates,
     RequestModel,
@@ -60,6 +61,47 @@ FlagName = Annotated[
     ),
 ]
 Description = Annotated[str, Field(max_length=MAX_DESCRIPTION_LENGTH, description="Free text for people")]
+
+# -- lifecycle fields: tags, type, staleness --------------------------------------------------------
+
+TAG_PATTERN = r"^[A-Za-z0-9._-]{1,50}$"
+MAX_TAGS = 20
+# Unleash's flag types and expected lifetimes in days; None: expected to live for good, so never potentially stale.
+EXPECTED_LIFETIME_DAYS: dict[str, int | None] = {
+    "release": 40,
+    "experiment": 40,
+    "operational": 7,
+    "kill-switch": None,
+    "permission": None,
+}
+DEFAULT_FLAG_TYPE = "release"
+FlagType = Literal[tuple(EXPECTED_LIFETIME_DAYS)]  # type: ignore[valid-type]
+StaleReason = Literal["lifetime", "unused", "marked"]
+
+TagName = Annotated[
+    StrictStr,
+    StringConstraints(pattern=TAG_PATTERN),
+    Field(description="1 to 50 letters, digits, '-', '_' or '.'", examples=["payments"]),
+]
+
+
+def _tag_set(value: list[str]) -> list[str]:
+    # A set: repeats collapse, and the order is the sorted one, so equal sets are equal lists everywhere.
+    return sorted(set(value))
+
+
+Tags = Annotated[
+    list[TagName],
+    Field(max_length=MAX_TAGS, description=f"Up to {MAX_TAGS} tags; kept as a sorted set"),
+    AfterValidator(_tag_set),
+]
+FlagTypeField = Annotated[
+    FlagType,
+    Field(
+        description="release, experiment (expected to live 40 days), operational (7 days), kill-switch or "
+        "permission (never potentially stale)"
+    ),
+]
 
 
 # -- evaluation fields: variants, targeting rules, splits --------------------------------------------
@@ -326,6 +368,22 @@ class FlagCreate(RequestModel):
     off_variant: VariantName = Field(evaluation.DEFAULT_OFF_VARIANT, description="Served while the flag is off")
     targeting: Targeting = Field(default_factory=dict)
     stickiness: Stickiness = evaluation.DEFAULT_STICKINESS
+    tags: Tags = Field(default_factory=list)
+    type: FlagTypeField = DEFAULT_FLAG_TYPE
+
+
+UPDATABLE_FIELDS = (
+    "name",
+    "description",
+    "environments",
+    "variants",
+    "off_variant",
+    "targeting",
+    "stickiness",
+    "tags",
+    "type",
+    "stale",
+)
 
 
 class FlagUpdate(RequestModel):
@@ -333,16 +391,7 @@ class FlagUpdate(RequestModel):
     model_config = ConfigDict(
         json_schema_extra={
             "anyOf": [
-                {"required": [field], "properties": {field: {"not": {"type": "null"}}}}
-                for field in (
-                    "name",
-                    "description",
-                    "environments",
-                    "variants",
-                    "off_variant",
-                    "targeting",
-                    "stickiness",
-                )
+                {"required": [field], "properties": {field: {"not": {"type": "null"}}}} for field in UPDATABLE_FIELDS
             ]
         }
     )
@@ -354,10 +403,16 @@ class FlagUpdate(RequestModel):
     off_variant: VariantName | None = None
     targeting: TargetingChanges | None = None
     stickiness: Stickiness | None = None
+    tags: Tags | None = Field(None, description="Replaces the flag's tags")
+    type: FlagTypeField | None = None
+    stale: StrictBool | None = Field(None, description="true marks the flag stale by hand; false takes the mark off")
 
     def changes(self) -> dict[str, Any]:
         """Return the fields given, keeping a null that removes an environment's targeting."""
         changes = self.model_dump(exclude_none=True)
+        if "stale" in changes:
+            # Stored as the mark alone: whether a flag is stale for its age or disuse is worked out when read.
+            changes["marked_stale"] = changes.pop("stale")
         if self.targeting is not None:
             changes["targeting"] = {
                 environment: None if settings is None else settings.model_dump()
@@ -387,3 +442,42 @@ class Flag(BaseModel):
     off_variant: str
     targeting: dict[str, EnvironmentTargeting]
     stickiness: str
+    tags: list[str] = Field(description="Sorted")
+    type: FlagType
+    archived_at: str | None = Field(description="When the flag was archived (ISO 8601, UTC); null while it is live")
+    stale: bool = Field(description="Potentially stale (past its type's expected lifetime, or unused), or marked")
+    stale_reason: StaleReason | None = Field(
+        description="marked (by a person), lifetime (older than its type's expected lifetime), unused (no "
+        "environment evaluated it for FF_STALE_AFTER_DAYS), or null"
+    )
+    last_evaluated_at: dict[str, str | None] = Field(
+        description="Environment name to when it last evaluated the flag (ISO 8601, UTC), null if never"
+    )
+
+
+class ListQuery(BaseModel):
+    """Filters, order and paging of GET /flags, from the query string."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    environment: str | None = Field(
+        None, description="Whose state `enabled` and `state` mean", json_schema_extra=ENVIRONMENT_VALUE
+    )
+    q: str | None = Field(None, max_length=200, description="Case-insensitive substring of the name or description")
+    tag: list[TagName] = Field(default_factory=list, max_length=MAX_TAGS, description="Repeatable: all must match")
+    type: FlagType | None = None
+    state: Literal["on", "off"] | None = Field(None, description="State in the chosen environment")
+    stale: bool | None = None
+    archived: bool = Field(False, description="true lists archived flags only")
+    sort: Literal["name", "-name", "updated_at", "-updated_at", "created_at", "-created_at"] = Field(
+        "name", description="Names sort naturally (feature-2 before feature-10) and case-insensitively"
+    )
+    limit: int | None = Field(None, ge=1, le=1000, description="Page size; all matching flags when left out")
+    cursor: str | None = Field(None, max_length=2000, description="From the Link header's next URL")
+
+
+class TagCount(BaseModel):
+    """A tag in use and how many flags carry it."""
+
+    tag: str
+    flags: int

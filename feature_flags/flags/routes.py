@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
+import time
+from datetime import timedelta
 from typing import Any
+from urllib.parse import urlencode
 
 from flask import Blueprint, Response, current_app, g, jsonify, request
 
@@ -15,7 +18,8 @@ from ..web.bodies import read_json_object, to_json
 from ..web.conditional import body_etag, prebuilt_response
 from ..web.openapi import documented
 from . import service
-from .models import Flag, FlagCreate, FlagUpdate, ToggleRequest
+from .listing import View, clock, derived_tag, presented, select, tag_counts
+from .models import Flag, FlagCreate, FlagUpdate, ListQuery, TagCount, ToggleRequest
 from .rules import UNSTATED_FLAG_RULES
 
 bp = Blueprint("flags", __name__)
@@ -31,7 +35,7 @@ def _environments() -> tuple[str, ...]:
 
 
 def etag_of(flag: dict[str, Any]) -> str:
-    """Return the ETag of one flag: its id and version, so it changes with every write."""
+    """Return the version tag of one flag: its id and version, which If-Match names (the UI builds it too)."""
     return f"{flag['_id']}.{flag['version']}"
 
 
@@ -56,6 +60,42 @@ def _bound_environment() -> str | None:
     return authenticate().environment
 
 
+class _NoEvaluations:
+    generation = 0
+
+    def of(self, flag_id: str) -> dict:
+        return {}
+
+
+def _view() -> View:
+    """What answers add to flags now: staleness at this minute, last evaluations as this process knows them."""
+    config = current_app.config["FF"]
+    return View(
+        now=clock(time.time()),
+        last_evaluations=_NoEvaluations(),
+        unused_after=timedelta(days=config.stale_after_days),
+        environments=config.environments,
+    )
+
+
+def _shown(flag: dict[str, Any], view: View, bound: str | None, environment: str | None = None) -> dict[str, Any]:
+    """Return the flag as this caller sees it: scoped to its token's environment, decorated, with `enabled`."""
+    shown = presented(flag if bound is None else scoped_to(flag, bound), view)
+    return shown if environment is None else _with_enabled(shown, environment)
+
+
+def _representation_tag(flag: dict[str, Any], view: View, bound: str | None) -> str:
+    # The version tag, then whose view (a bound token sees less), then what the answer derives: usage and
+    # staleness change without a new version, and a client holding the old bytes must not be told 304.
+    scope = "" if bound is None else f".{bound}"
+    return f"{etag_of(flag)}{scope}.{derived_tag(flag, view)}"
+
+
+def _matches_version(tag: str, flag: dict[str, Any]) -> bool:
+    version = etag_of(flag)
+    return tag == version or tag.startswith(f"{version}.")
+
+
 def _expected_version(ident: str) -> int | None:
     """Turn If-Match into the version a write must find; raise VersionConflict if already stale."""
     if not request.if_match:
@@ -64,38 +104,115 @@ def _expected_version(ident: str) -> int | None:
     if request.if_match.star_tag:
         return None
     # Weak comparison on purpose: the tag names a version, not bytes, and a compressing proxy (nginx's gzip)
-    # turns it into W/"..." on the way out, which a client then sends back.
-    if not request.if_match.contains_weak(etag_of(current)):
+    # turns it into W/"..." on the way out, which a client then sends back. Any tag of this version will do:
+    # what follows the version only describes the answer it came with.
+    if not any(_matches_version(tag, current) for tag in request.if_match.as_set(include_weak=True)):
         raise VersionConflict(current_version=current["version"])
     return current["version"]
 
 
-def _flag_response(flag: dict[str, Any], status: int = 200) -> Response:
-    response = jsonify(flag)
+def _flag_response(flag: dict[str, Any], status: int = 200, environment: str | None = None) -> Response:
+    view = _view()
+    response = jsonify(_shown(flag, view, None, environment))
     response.status_code = status
-    response.set_etag(etag_of(flag))
+    response.set_etag(_representation_tag(flag, view, None))
     return response
+
+
+LIST_PARAMETERS = frozenset(ListQuery.model_fields)
+REPEATABLE_PARAMETERS = frozenset({"tag"})
+
+
+def _list_query() -> ListQuery:
+    """Read GET /flags' query string; a parameter it does not know, or one given twice, is a 400 naming it."""
+    data: dict[str, Any] = {}
+    for name in request.args:
+        values = request.args.getlist(name)
+        if name not in LIST_PARAMETERS:
+            known = ", ".join(sorted(LIST_PARAMETERS))
+            raise ValidationFailed(
+                f"{name}: not a parameter of this list (known: {known}).",
+                details=[{"field": name, "message": "unknown parameter", "type": "unknown_parameter"}],
+            )
+        if name in REPEATABLE_PARAMETERS:
+            data[name] = values
+        elif len(values) > 1:
+            raise ValidationFailed(
+                f"{name}: give it once.", details=[{"field": name, "message": "given twice", "type": "repeated"}]
+            )
+        else:
+            data[name] = values[0]
+    return parse(ListQuery, data, _environments())
+
+
+def _page_url(cursor: str) -> str:
+    """Return this request's URL with the next page's cursor: every filter carries over."""
+    pairs = [(name, value) for name, value in request.args.items(multi=True) if name != "cursor"]
+    return f"{request.base_url}?{urlencode([*pairs, ('cursor', cursor)])}"
+
+
+LIST_PARAMS = {
+    "environment": "Whose state `enabled` and `state` mean (a client token's own by default)",
+    "q": "Case-insensitive substring of the name or description",
+    "tag": "Repeatable; a flag must carry every one given",
+    "type": "Only flags of this type",
+    "state": "on or off in the chosen environment",
+    "stale": "true: only stale flags (any reason); false: only flags that are not",
+    "archived": "true: only archived flags; false (the default): only live ones",
+    "sort": "name (natural, case-insensitive), updated_at or created_at; a leading '-' reverses",
+    "limit": "1-1000; when more match, a Link header (rel=next) gives the next page's URL",
+    "cursor": "Where the next page starts; from the Link header",
+}
+LIST_HEADERS = {
+    "X-Total-Count": ("How many flags match, on every page", {"type": "integer"}),
+    "Link": ('<url>; rel="next" while more pages remain (RFC 8288)', {"type": "string"}),
+}
 
 
 @bp.get("/flags")
 @documented(
-    "List flags with their state in one environment; a client token sees its own environment only",
-    params=["environment"],
+    "List flags: filter, sort and page; a client token sees its own environment only",
+    description="The body stays a JSON array whatever the parameters; without any, every live flag in natural "
+    "name order. Names sort naturally (feature-2 before feature-10), case-insensitively.",
+    params=LIST_PARAMS,
+    query=ListQuery,
     response=list[Flag],
+    headers=LIST_HEADERS,
     errors=[304, 400],
 )
 def list_flags():
-    environment = environment_for_read(request.args.get("environment"))
+    query = _list_query()
+    environment = environment_for_read(query.environment)
     bound = _bound_environment()
     snapshot = current_snapshot()
+    view = _view()
+    if set(request.args) <= {"environment"}:
 
-    def build() -> tuple[bytes, str]:
-        flags = snapshot.ordered if bound is None else [scoped_to(flag, bound) for flag in snapshot.ordered]
-        body = to_json([_with_enabled(flag, environment) for flag in flags]).encode()
-        return body, body_etag(body)
+        def build() -> tuple[bytes, str, int]:
+            flags = [_shown(flag, view, bound, environment) for flag in snapshot.served]
+            body = to_json(flags).encode()
+            return body, body_etag(body), len(flags)
 
-    # Built once per snapshot, environment and scope: until a flag changes, a request only looks it up.
-    return prebuilt_response(*snapshot.memo(("list", environment, bound), build))
+        # Built once per snapshot, environment and scope (and minute, and usage reading): a request only looks it up.
+        body, etag, total = snapshot.memo_latest(("list", environment, bound), view.key, build)
+        response = prebuilt_response(body, etag)
+        response.headers["X-Total-Count"] = str(total)
+        return response
+    page = select(snapshot, query, environment, view)
+    body = to_json([_shown(flag, view, bound, environment) for flag in page.flags]).encode()
+    response = prebuilt_response(body, body_etag(body))
+    response.headers["X-Total-Count"] = str(page.total)
+    if page.next_cursor is not None:
+        response.headers["Link"] = f'<{_page_url(page.next_cursor)}>; rel="next"'
+    return response
+
+
+@bp.get("/tags")
+@documented("Every tag live flags carry, with how many carry it, in natural order", response=list[TagCount])
+def list_tags():
+    snapshot = current_snapshot()
+    body = snapshot.memo(("tags",), lambda: to_json(tag_counts(snapshot.served)).encode())
+    return prebuilt_response(body, body_etag(body))
 
 
 @bp.post("/flags")
@@ -115,7 +232,7 @@ def create_flag():
 
 @bp.get("/flags/<ident>")
 @documented(
-    "Get one flag by id or name; a client token sees its own environment's state and targeting only",
+    "Get one flag by id or name, archived or not; a client token sees its own environment's state and targeting",
     response=Flag,
     errors=[304, 404],
 )
@@ -123,18 +240,20 @@ def get_flag(ident: str):
     bound = _bound_environment()
     snapshot = current_snapshot()
     flag = snapshot.find(ident)
-    if bound is None:
-        # Serialised once per snapshot: a read only looks the bytes up.
-        return prebuilt_response(snapshot.memo(("flag", flag["_id"]), lambda: to_json(flag).encode()), etag_of(flag))
-    # Another representation of the same version, so another tag.
-    body = snapshot.memo(("flag", flag["_id"], bound), lambda: to_json(scoped_to(flag, bound)).encode())
-    return prebuilt_response(body, f"{etag_of(flag)}.{bound}")
+    view = _view()
+
+    def build() -> tuple[bytes, str]:
+        return to_json(_shown(flag, view, bound)).encode(), _representation_tag(flag, view, bound)
+
+    # Serialised once per snapshot and view: a read only looks the bytes up.
+    body, tag = snapshot.memo_latest(("flag", flag["_id"], bound), view.key, build)
+    return prebuilt_response(body, tag)
 
 
 @bp.put("/flags/<ident>")
 @documented(
-    "Change a flag's fields; environments and targeting merge environment by environment",
-    description=UNSTATED_FLAG_RULES,
+    "Change a flag's fields; environments and targeting merge environment by environment; tags are replaced",
+    description=UNSTATED_FLAG_RULES + " An archived flag answers 409 flag_archived until it is revived.",
     body=FlagUpdate,
     response=Flag,
     errors=[400, 404, 409, 412],
@@ -144,7 +263,8 @@ def update_flag(ident: str):
     changes = parse(FlagUpdate, read_json_object(), _environments()).changes()
     if not changes:
         raise ValidationFailed(
-            "Give at least one of name, description, environments, variants, off_variant, targeting or stickiness."
+            "Give at least one of name, description, environments, variants, off_variant, targeting, stickiness, "
+            "tags, type or stale."
         )
     flag = service.update(ident, changes, actor_name(), g.request_id, _expected_version(ident))
     return _flag_response(flag)
@@ -153,21 +273,46 @@ def update_flag(ident: str):
 @bp.post("/flags/<ident>/toggle")
 @documented(
     "Switch a flag on or off in one environment (the default environment when the body is left out)",
+    description="An archived flag answers 409 flag_archived until it is revived.",
     body=ToggleRequest,
     body_required=False,
     response=Flag,
-    errors=[400, 404, 412],
+    errors=[400, 404, 409, 412],
 )
 def toggle_flag(ident: str):
     require_admin()
     environment = parse(ToggleRequest, read_json_object(required=False), _environments()).environment
     environment = environment or current_app.config["FF"].default_environment
     flag = service.toggle(ident, environment, actor_name(), g.request_id, _expected_version(ident))
-    return _flag_response(_with_enabled(flag, environment))
+    return _flag_response(flag, environment=environment)
+
+
+@bp.post("/flags/<ident>/archive")
+@documented(
+    "Archive a flag: evaluation no longer serves it and lists leave it out, but its name stays taken",
+    description="Archiving an archived flag changes nothing. Revive it to serve and change it again.",
+    response=Flag,
+    errors=[404, 412],
+)
+def archive_flag(ident: str):
+    require_admin()
+    return _flag_response(service.archive(ident, actor_name(), g.request_id, _expected_version(ident)))
+
+
+@bp.post("/flags/<ident>/revive")
+@documented(
+    "Revive an archived flag as it was archived: served and listed again",
+    description="Reviving a live flag changes nothing.",
+    response=Flag,
+    errors=[404, 412],
+)
+def revive_flag(ident: str):
+    require_admin()
+    return _flag_response(service.revive(ident, actor_name(), g.request_id, _expected_version(ident)))
 
 
 @bp.delete("/flags/<ident>")
-@documented("Delete a flag", status=204, errors=[404, 412])
+@documented("Delete a flag for good, archived or not", status=204, errors=[404, 412])
 def delete_flag(ident: str):
     require_admin()
     service.delete(ident, actor_name(), g.request_id, _expected_version(ident))

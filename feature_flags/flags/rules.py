@@ -63,7 +63,17 @@ def check_flag_references(flag: dict[str, Any], environments: tuple[str, ...]) -
         raise ValidationFailed(f"{errors[0]['field']}: {errors[0]['message']}", details=errors)
 
 
-FLAG_CONTENT_FIELDS = ("name", "description", "environments", "variants", "off_variant", "targeting", "stickiness")
+FLAG_CONTENT_FIELDS = (
+    "name",
+    "description",
+    "environments",
+    "variants",
+    "off_variant",
+    "targeting",
+    "stickiness",
+    "tags",
+    "type",
+)
 
 
 def check_flag_size(flag: dict[str, Any]) -> None:

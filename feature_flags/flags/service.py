@@ -48,6 +48,18 @@ def toggle(
     return _finish(current_app, written, "toggled")
 
 
+def archive(ident: str, actor: str, request_id: str | None = None, expected_version: int | None = None) -> dict:
+    """Archive the flag: evaluation stops serving it; an archived flag is returned as it is."""
+    written = get_store().archive_flag(ident, actor, request_id, expected_version)
+    return _finish(current_app, written, "archived")
+
+
+def revive(ident: str, actor: str, request_id: str | None = None, expected_version: int | None = None) -> dict:
+    """Revive an archived flag; a live flag is returned as it is."""
+    written = get_store().revive_flag(ident, actor, request_id, expected_version)
+    return _finish(current_app, written, "revived")
+
+
 def delete(ident: str, actor: str, request_id: str | None = None, expected_version: int | None = None) -> dict:
     """Delete the flag; return it as it was."""
     written = get_store().delete_flag(ident, actor, request_id, expected_version)

@@ -14,11 +14,13 @@ from pymongo.client_session import ClientSession
 from pymongo.errors import DuplicateKeyError
 
 from ..audit import actions
-from ..errors import DatabaseUnavailable, FlagNameTaken, FlagNotFound, VersionConflict
+from ..errors import DatabaseUnavailable, FlagArchived, FlagNameTaken, FlagNotFound, VersionConflict
 from ..evaluation.engine import with_defaults
 from .audit_log import RECENT_EVENT_IDS_KEPT
 from .client import as_object_id, public_document, translated_errors, utcnow
 
+# The writes allowed on an archived flag: the ones that archive or revive it.
+LIFECYCLE_ACTIONS = frozenset({actions.FLAG_ARCHIVED, actions.FLAG_REVIVED})
 # Optimistic writes retry when another writer got there first; this bounds the loop.
 MAX_WRITE_ATTEMPTS = 200
 
@@ -50,7 +52,12 @@ class FlagStorage:
         flag = public_document(document)
         stored = document.get("environments") or {}
         flag["environments"] = {env: bool(stored.get(env, False)) for env in self.environments}
-        # Flags stored before variants and targeting existed read back as plain booleans.
+        # Flags stored before these fields existed read back with their defaults.
+        flag.setdefault("tags", [])
+        flag.setdefault("type", "release")
+        flag.setdefault("archived_at", None)
+        flag.setdefault("marked_stale", False)
+        # And before variants and targeting existed, as plain booleans.
         return with_defaults(flag)
 
     def find_flag(self, ident: str) -> dict[str, Any]:
@@ -81,6 +88,10 @@ class FlagStorage:
             "updated_at": now,
             "created_by": actor,
             "updated_by": actor,
+            "tags": fields.get("tags", []),
+            "type": fields.get("type", "release"),
+            "archived_at": None,
+            "marked_stale": False,
         }
         extra = {key: value for key, value in fields.items() if key not in document and key != "environments"}
         document.update(extra)
@@ -133,7 +144,20 @@ class FlagStorage:
 
     @staticmethod
     def _snapshot(document: dict[str, Any]) -> dict[str, Any]:
-        keep = ("name", "description", "environments", "variants", "off_variant", "targeting", "stickiness", "version")
+        keep = (
+            "name",
+            "description",
+            "environments",
+            "variants",
+            "off_variant",
+            "targeting",
+            "stickiness",
+            "tags",
+            "type",
+            "marked_stale",
+            "archived_at",
+            "version",
+        )
         return {key: document[key] for key in keep if key in document}
 
     def update_flag(
@@ -155,6 +179,9 @@ class FlagStorage:
             current = self.find_flag(ident)
             if expected_version is not None and current["version"] != expected_version:
                 raise VersionConflict(current_version=current["version"])
+            # Checked on the document the conditional write is made against, so an archive racing in is seen.
+            if current["archived_at"] is not None and action not in LIFECYCLE_ACTIONS:
+                raise FlagArchived()
             wanted = changes(current) if callable(changes) else changes
             updates: dict[str, Any] = {}
             before: dict[str, Any] = {}
@@ -242,6 +269,27 @@ class FlagStorage:
             expected_version,
             action=actions.FLAG_TOGGLED,
             environment=environment,
+        )
+
+    def archive_flag(
+        self, ident: str, actor: str, request_id: str | None = None, expected_version: int | None = None
+    ) -> Written:
+        """Archive the flag (evaluation stops serving it, its name stays taken); an archived flag is left as it is."""
+        return self.update_flag(
+            ident,
+            lambda current: {"archived_at": current["archived_at"] or utcnow()},
+            actor,
+            request_id,
+            expected_version,
+            action=actions.FLAG_ARCHIVED,
+        )
+
+    def revive_flag(
+        self, ident: str, actor: str, request_id: str | None = None, expected_version: int | None = None
+    ) -> Written:
+        """Bring an archived flag back as it was; a live flag is left as it is."""
+        return self.update_flag(
+            ident, {"archived_at": None}, actor, request_id, expected_version, action=actions.FLAG_REVIVED
         )
 
     def delete_flag(

@@ -38,11 +38,13 @@ def documented(
     query: Any = None,
     description: str | None = None,
     public: bool = False,
+    headers: Mapping[str, tuple[str, dict[str, Any]]] | None = None,
 ) -> Callable:
     """Attach what the OpenAPI document says about a route; the route itself is unchanged.
 
     errors maps a status to the model of its body (ErrorBody unless given); query is the model that
-    validates the query string, whose fields give the parameters' schemas.
+    validates the query string, whose fields give the parameters' schemas; headers names the success
+    response's headers with their description and schema.
     """
 
     def attach(view: Callable) -> Callable:
@@ -57,6 +59,7 @@ def documented(
             "params": dict(params) if isinstance(params, dict) else dict.fromkeys(params, ""),
             "query": query,
             "public": public,
+            "headers": dict(headers or {}),
         }
         return view
 
@@ -88,6 +91,7 @@ def _param_schema(name: str, query: Any, environments: tuple[str, ...]) -> dict[
         if len(options) == 1:
             schema.pop("default", None)
             schema.update(options[0])
+        _fill_environments(schema, list(environments))
         return schema
     if name == "environment":
         return {"type": "string", "enum": list(environments)}
@@ -178,6 +182,10 @@ def build_document(app: Flask) -> dict[str, Any]:
                     "content": {"application/json": {"schema": schemas.ref(meta["body"])}},
                 }
             success: dict[str, Any] = {"description": "Success"}
+            if meta["headers"]:
+                success["headers"] = {
+                    name: {"description": text, "schema": schema} for name, (text, schema) in meta["headers"].items()
+                }
             if meta["response"] is not None:
                 success["content"] = {"application/json": {"schema": schemas.ref(meta["response"])}}
             responses = {str(meta["status"]): success}

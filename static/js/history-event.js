@@ -2,13 +2,14 @@
 
 import { el, timeElement } from "./dom.js";
 
-const FIELD_LABELS = { name: "Name", description: "Description" };
+const FIELD_LABELS = { name: "Name", description: "Description", type: "Type", tags: "Tags", marked_stale: "Marked stale" };
 
 function shown(value) {
   if (value === true) return "on";
   if (value === false) return "off";
   if (value === null || value === undefined) return "(none)";
   if (value === "") return "(empty)";
+  if (Array.isArray(value)) return value.length ? value.join(", ") : "(none)";
   return String(value);
 }
 
@@ -21,7 +22,7 @@ function changes(event, environmentLabel) {
   const before = event.before || {};
   const after = event.after || {};
   const rows = [];
-  for (const field of ["name", "description"]) {
+  for (const field of ["name", "description", "type", "tags", "marked_stale"]) {
     if (field in before || field in after) rows.push([FIELD_LABELS[field], before[field], after[field]]);
   }
   const environments = new Set([...Object.keys(before.environments || {}), ...Object.keys(after.environments || {})]);
@@ -44,6 +45,10 @@ function summary(event, environmentLabel) {
       return "Created";
     case "flag.deleted":
       return "Deleted";
+    case "flag.archived":
+      return "Archived";
+    case "flag.revived":
+      return "Revived";
     case "flag.toggled": {
       const environment = event.environment || Object.keys(event.after?.environments || {})[0];
       const now = event.after?.environments?.[environment];

@@ -4,7 +4,8 @@ JSON Schema cannot relate one field's values to another's keys (feature_flags.fl
 most generated flag bodies with variants or targeting would name variants they do not define. Positive cases
 are brought in line with those rules, so they reach the 201 and 200 paths; what a rule still refuses, because
 it depends on the stored flag (an update's variants against the serves it keeps), is not counted as a failure;
-nor is an evaluation refused for lacking the targetingKey its flag's split needs (ofrep.UNSTATED_CONTEXT_RULES).
+nor is an evaluation refused for lacking the targetingKey its flag's split needs (ofrep.UNSTATED_CONTEXT_RULES),
+nor a list asked to continue from a cursor it never gave (the parameter says to take it from the Link header).
 """
 
 from __future__ import annotations
@@ -18,6 +19,7 @@ from schemathesis import GenerationMode
 FLAG_BODIES = {"POST /flags", "PUT /flags/{ident}"}
 DEFAULT_VARIANTS = {"on": True, "off": False}
 UNSTATED_RULE_TYPES = {"unknown_variant", "missing_serve"}
+CURSOR_RULE_TYPES = {"invalid_cursor"}
 SPLIT_TOTAL = "percentages of a split add up to 100"
 
 
@@ -71,7 +73,7 @@ def map_case(context, case):
     return case
 
 
-def _refused_for_unstated_rule(response) -> bool:
+def _refused_for_unstated_rule(response, types: set[str] = UNSTATED_RULE_TYPES) -> bool:
     if response.status_code != 400:
         return False
     try:
@@ -79,7 +81,7 @@ def _refused_for_unstated_rule(response) -> bool:
     except ValueError:
         return False
     return bool(details) and all(
-        item.get("type") in UNSTATED_RULE_TYPES or SPLIT_TOTAL in item.get("message", "") for item in details
+        item.get("type") in types or SPLIT_TOTAL in item.get("message", "") for item in details
     )
 
 
@@ -98,6 +100,8 @@ def filter_failure(context, failure, case, response) -> bool:
     label = case.operation.label
     if label in FLAG_BODIES:
         return not _refused_for_unstated_rule(response)
+    if label == "GET /flags":
+        return not _refused_for_unstated_rule(response, CURSOR_RULE_TYPES)
     if label == "POST /ofrep/v1/evaluate/flags/{key}":
         return not _split_without_key(response)
     return True

@@ -107,53 +107,120 @@ def _sort_key(field: str | None) -> Callable[[dict[str, Any]], tuple[Any, ...]]:
     return lambda flag: (flag.get(field) or NO_TIME, natural_key(flag["name"]))
 
 
-def _ordered(snapshot: Snapshot, field: str | None) -> tuple[list[dict[str, Any]], dict[str, tuple[Any, ...]]]:
-    """Every flag in ascending order of one sort field, with each flag's key: once per snapshot."""
+@dataclass(frozen=True)
+class _Order:
+    """Every flag id in ascending order of one sort field, with each id's position and the keys in that order."""
 
-    def build() -> tuple[list[dict[str, Any]], dict[str, tuple[Any, ...]]]:
+    ids: list[str]
+    position: dict[str, int]
+    keys: list[tuple[Any, ...]]
+
+
+def _order(snapshot: Snapshot, field: str | None) -> _Order:
+    def build() -> _Order:
         key = _sort_key(field)
-        keys = {flag["_id"]: key(flag) for flag in snapshot.by_id.values()}
-        return sorted(snapshot.by_id.values(), key=lambda flag: keys[flag["_id"]]), keys
+        ranked = sorted((key(flag), flag["_id"]) for flag in snapshot.by_id.values())
+        ids = [flag_id for _, flag_id in ranked]
+        return _Order(ids, {flag_id: index for index, flag_id in enumerate(ids)}, [key for key, _ in ranked])
 
-    return snapshot.memo(("ordered", field), build)
-
-
-def _search_texts(snapshot: Snapshot) -> dict[str, str]:
-    return snapshot.memo(
-        ("search",),
-        lambda: {flag["_id"]: f"{flag['name']}\n{flag['description']}".casefold() for flag in snapshot.ordered},
-    )
+    return snapshot.memo(("order", field), build)
 
 
-def _stale_reasons(snapshot: Snapshot, view: View) -> dict[str, str | None]:
+@dataclass(frozen=True)
+class _Index:
+    """The snapshot's flag ids by what the list filters on, so a filter is a few set operations, not a scan."""
+
+    live: frozenset[str]
+    archived: frozenset[str]
+    by_tag: dict[str, frozenset[str]]
+    by_type: dict[str, frozenset[str]]
+    on_in: dict[str, frozenset[str]]
+    texts: dict[str, str]
+    # Every text in one string, NUL between them, with where each starts: one str.find pass answers a search.
+    joined: str
+    starts: list[int]
+    text_ids: list[str]
+
+    def containing(self, needle: str) -> set[str]:
+        """Return the ids whose name or description (case-folded) contains the case-folded needle."""
+        if "\x00" in needle:
+            # Could span two texts in the joined string: ask each text instead.
+            return {flag_id for flag_id, text in self.texts.items() if needle in text}
+        found: set[str] = set()
+        at = self.joined.find(needle)
+        while at != -1:
+            which = bisect.bisect_right(self.starts, at) - 1
+            found.add(self.text_ids[which])
+            following = which + 1
+            if following == len(self.starts):
+                break
+            at = self.joined.find(needle, self.starts[following])
+        return found
+
+
+def _index(snapshot: Snapshot) -> _Index:
+    def build() -> _Index:
+        by_tag: dict[str, set[str]] = {}
+        by_type: dict[str, set[str]] = {}
+        on_in: dict[str, set[str]] = {}
+        live, archived = set(), set()
+        for flag_id, flag in snapshot.by_id.items():
+            (archived if flag["archived_at"] is not None else live).add(flag_id)
+            for tag in flag["tags"]:
+                by_tag.setdefault(tag, set()).add(flag_id)
+            by_type.setdefault(flag["type"], set()).add(flag_id)
+            for environment, on in flag["environments"].items():
+                if on:
+                    on_in.setdefault(environment, set()).add(flag_id)
+        texts = {
+            flag_id: f"{flag['name']}\n{flag['description']}".casefold() for flag_id, flag in snapshot.by_id.items()
+        }
+        text_ids = list(texts)
+        starts, offset = [], 0
+        for flag_id in text_ids:
+            starts.append(offset)
+            offset += len(texts[flag_id]) + 1
+        return _Index(
+            frozenset(live),
+            frozenset(archived),
+            {tag: frozenset(ids) for tag, ids in by_tag.items()},
+            {kind: frozenset(ids) for kind, ids in by_type.items()},
+            {environment: frozenset(ids) for environment, ids in on_in.items()},
+            texts,
+            "\x00".join(texts[flag_id] for flag_id in text_ids),
+            starts,
+            text_ids,
+        )
+
+    return snapshot.memo(("index",), build)
+
+
+def _stale_ids(snapshot: Snapshot, view: View) -> frozenset[str]:
     return snapshot.memo_latest(
-        ("stale",), view.key, lambda: {flag["_id"]: stale_reason(flag, view) for flag in snapshot.by_id.values()}
+        ("stale",),
+        view.key,
+        lambda: frozenset(flag_id for flag_id, flag in snapshot.by_id.items() if stale_reason(flag, view) is not None),
     )
 
 
-def _matcher(snapshot: Snapshot, query: ListQuery, environment: str, view: View) -> Callable[[dict], bool]:
-    tests: list[Callable[[dict[str, Any]], bool]] = []
-    if query.archived:
-        tests.append(lambda flag: flag["archived_at"] is not None)
-    else:
-        tests.append(lambda flag: flag["archived_at"] is None)
-    if query.q:
-        needle = query.q.casefold()
-        texts = _search_texts(snapshot)
-        tests.append(lambda flag: needle in texts[flag["_id"]])
-    if query.tag:
-        wanted = set(query.tag)
-        tests.append(lambda flag: wanted.issubset(flag["tags"]))
+def _matching(snapshot: Snapshot, query: ListQuery, environment: str, view: View) -> set[str] | frozenset[str]:
+    """Return the ids of the flags the query's filters keep."""
+    index = _index(snapshot)
+    ids: set[str] | frozenset[str] = index.archived if query.archived else index.live
+    empty: frozenset[str] = frozenset()
+    for tag in query.tag:
+        ids = ids & index.by_tag.get(tag, empty)
     if query.type is not None:
-        tests.append(lambda flag: flag["type"] == query.type)
+        ids = ids & index.by_type.get(query.type, empty)
     if query.state is not None:
-        on = query.state == "on"
-        tests.append(lambda flag: flag["environments"].get(environment, False) is on)
+        on = index.on_in.get(environment, empty)
+        ids = ids & on if query.state == "on" else ids - on
     if query.stale is not None:
-        reasons = _stale_reasons(snapshot, view)
-        stale = query.stale
-        tests.append(lambda flag: (reasons[flag["_id"]] is not None) is stale)
-    return lambda flag: all(test(flag) for test in tests)
+        stale = _stale_ids(snapshot, view)
+        ids = ids & stale if query.stale else ids - stale
+    if query.q:
+        ids = ids & index.containing(query.q.casefold())
+    return ids
 
 
 @dataclass(frozen=True)
@@ -205,36 +272,27 @@ def _decode_cursor(cursor: str, sort: str) -> tuple[Any, ...]:
 def select(snapshot: Snapshot, query: ListQuery, environment: str, view: View) -> Page:
     """Filter, sort and page the snapshot's flags as the query asks."""
     descending = query.sort.startswith("-")
-    ascending, keys = _ordered(snapshot, SORT_FIELDS[query.sort.lstrip("-")])
-    matches = _matcher(snapshot, query, environment, view)
-    matching = [flag for flag in ascending if matches(flag)]
-    total = len(matching)
-    if descending:
-        matching.reverse()
+    order = _order(snapshot, SORT_FIELDS[query.sort.lstrip("-")])
+    ids = _matching(snapshot, query, environment, view)
+    total = len(ids)
+    position = order.position.__getitem__
+    # Few matches: sort them; many: walk the order once. Either way ascending here.
+    ascending = sorted(ids, key=position) if total * 8 < len(order.ids) else [i for i in order.ids if i in ids]
     if query.cursor is not None:
         after = _decode_cursor(query.cursor, query.sort)
         if descending:
-            # matching runs from the largest key down: skip every key at or above the cursor's.
-            start = _first_below(matching, keys, after)
+            # Everything before the cursor's place in the whole order, nearest first.
+            cut = bisect.bisect_left(ascending, bisect.bisect_left(order.keys, after), key=position)
+            ascending = ascending[:cut]
         else:
-            start = bisect.bisect_right(matching, after, key=lambda flag: keys[flag["_id"]])
-        matching = matching[start:]
-    limit = query.limit if query.limit is not None else len(matching)
-    page = matching[:limit]
-    next_cursor = encode_cursor(query.sort, page[-1]) if page and len(matching) > limit else None
+            cut = bisect.bisect_left(ascending, bisect.bisect_right(order.keys, after), key=position)
+            ascending = ascending[cut:]
+    limit = query.limit if query.limit is not None else len(ascending)
+    # Descending: the last `limit` of the ascending run, largest first.
+    chosen = list(reversed(ascending[len(ascending) - limit :])) if descending else ascending[:limit]
+    page = [snapshot.by_id[flag_id] for flag_id in chosen]
+    next_cursor = encode_cursor(query.sort, page[-1]) if page and len(ascending) > limit else None
     return Page(page, total, next_cursor)
-
-
-def _first_below(descending: list[dict[str, Any]], keys: Mapping[str, tuple[Any, ...]], after: tuple[Any, ...]) -> int:
-    """Return the index of the first flag whose key is below after, in a list sorted by key from high to low."""
-    low, high = 0, len(descending)
-    while low < high:
-        middle = (low + high) // 2
-        if keys[descending[middle]["_id"]] >= after:
-            low = middle + 1
-        else:
-            high = middle
-    return low
 
 
 def tag_counts(flags: Iterable[dict[str, Any]]) -> list[dict[str, Any]]:

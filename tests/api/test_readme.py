@@ -49,6 +49,27 @@ def test_readme__api_examples__each_succeeds_in_order(live_server):
     assert deleted == ""
 
 
+def test_readme__hundreds_of_flags_examples__each_does_what_it_says(live_server):
+    require_tool("curl")
+    commands = readme_curl_commands("## Hundreds of flags")
+    assert len(commands) == 8
+
+    results = [run(command, live_server) for command in commands]
+
+    assert [status for status, _ in results] == [201, 200, 200, 200, 200, 200, 200, 200]
+    created, found, tags, marked, stale, archived, archive, revived = (body for _, body in results)
+    assert json.loads(created)["tags"] == ["backend", "payments"] and json.loads(created)["type"] == "experiment"
+    headers, _, found_body = found.partition("\n\n")  # text mode turned CRLF into LF
+    assert "X-Total-Count: 1" in headers
+    assert [flag["name"] for flag in json.loads(found_body)] == ["payments-retry"]
+    assert json.loads(tags) == [{"tag": "backend", "flags": 1}, {"tag": "payments", "flags": 1}]
+    assert json.loads(marked)["stale_reason"] == "marked"
+    assert [flag["name"] for flag in json.loads(stale)] == ["payments-retry"]
+    assert json.loads(archived)["archived_at"] is not None
+    assert [flag["name"] for flag in json.loads(archive)] == ["payments-retry"]
+    assert json.loads(revived)["archived_at"] is None
+
+
 def test_readme__token_example__creates_a_client_token(live_server):
     require_tool("curl")
     command = readme_curl_commands("## Access: tokens and roles")[0]

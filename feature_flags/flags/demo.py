@@ -17,24 +17,42 @@ DEMO_FLAGS = (
         "name": "new-checkout",
         "description": "The redesigned checkout flow",
         "environments": {"development": True, "staging": True},
+        "tags": ["checkout"],
     },
     {
         "name": "dark-mode",
         "description": "Offer the dark theme to users",
         "environments": {"development": True, "staging": True, "production": True},
+        "tags": ["ui"],
     },
     {
         "name": "beta-dashboard",
         "description": "The new analytics dashboard for beta customers",
         "environments": {"development": True},
+        "tags": ["analytics"],
+        "type": "permission",
     },
-    {"name": "search-v2", "description": "Search backed by the new index", "environments": {"development": True}},
+    {
+        "name": "search-v2",
+        "description": "Search backed by the new index",
+        "environments": {"development": True},
+        "tags": ["search"],
+        "type": "experiment",
+    },
     {
         "name": "recommendations",
         "description": "Personalised recommendations on the home page",
         "environments": {"development": True, "staging": True},
+        "tags": ["home"],
+        "type": "experiment",
     },
-    {"name": "maintenance-banner", "description": "Show the planned-maintenance banner", "environments": {}},
+    {
+        "name": "maintenance-banner",
+        "description": "Show the planned-maintenance banner",
+        "environments": {},
+        "tags": ["ui"],
+        "type": "operational",
+    },
 )
 
 

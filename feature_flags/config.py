@@ -119,6 +119,8 @@ class Config:
     cors_origins: tuple[str, ...] = ()
     trusted_proxies: int = 0
     max_body_bytes: int = MAX_BODY_BYTES
+    usage_tracking: bool = True
+    usage_flush_seconds: int = 10
 
     @property
     def default_environment(self) -> str:
@@ -172,4 +174,7 @@ class Config:
             metrics_token=env.get("FF_METRICS_TOKEN") or None,
             cors_origins=cors,
             trusted_proxies=int_setting(env, "FF_TRUSTED_PROXIES", 0, 0, 5),
+            usage_tracking=_bool(env, "FF_USAGE_TRACKING", True),
+            # Ten seconds at most: the usage answers promise counts no older than that.
+            usage_flush_seconds=int_setting(env, "FF_USAGE_FLUSH_SECONDS", 10, 1, 10),
         )

@@ -24,7 +24,7 @@ def create_app(config=None) -> Flask:
     # Logging first, so everything the rest of start-up says comes out as JSON.
     configure_logging(config.log_level, config.service_name, secrets=(config.admin_token, config.metrics_token))
 
-    from . import cache, metrics, preparation, storage, ui, web
+    from . import cache, metrics, preparation, storage, ui, usage, web
     from .audit.routes import bp as audit_bp
     from .evaluation.ofrep import bp as ofrep_bp
     from .flags.routes import bp as flags_bp
@@ -51,6 +51,7 @@ def create_app(config=None) -> Flask:
     metrics.init_app(app)
     storage.init_app(app)
     cache.init_app(app)
+    usage.init_app(app)
 
     for blueprint in (health_bp, openapi_bp, flags_bp, ofrep_bp, audit_bp, tokens_bp, ui.bp):
         app.register_blueprint(blueprint)

@@ -30,6 +30,7 @@ def create_app(config=None) -> Flask:
     from .flags.routes import bp as flags_bp
     from .tokens import access, cli
     from .tokens.routes import bp as tokens_bp
+    from .usage.routes import bp as usage_bp
     from .web.bodies import JSONProvider
     from .web.health import bp as health_bp
     from .web.openapi import bp as openapi_bp
@@ -53,7 +54,7 @@ def create_app(config=None) -> Flask:
     cache.init_app(app)
     usage.init_app(app)
 
-    for blueprint in (health_bp, openapi_bp, flags_bp, ofrep_bp, audit_bp, tokens_bp, ui.bp):
+    for blueprint in (health_bp, openapi_bp, flags_bp, usage_bp, ofrep_bp, audit_bp, tokens_bp, ui.bp):
         app.register_blueprint(blueprint)
     access.init_app(app)
     cli.init_app(app)

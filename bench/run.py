@@ -458,9 +458,10 @@ def measure_usage_cost(bench: BenchPass) -> None:
         samples: dict[str, list[dict[str, Any]]] = {mode: [] for mode in modes}
         for mode in modes:
             wrk(urls[mode], bench.post, WARM_UP_SECONDS)
-        # Several flush intervals per measurement would be fairer; alternating keeps drift out of the ratio.
-        for _ in range(ROUNDS):
-            for mode in modes:
+        # Alternating, and in the other order each round, so the machine's drift does not pass for the cost.
+        for round_number in range(ROUNDS):
+            order = list(modes) if round_number % 2 == 0 else list(reversed(modes))
+            for mode in order:
                 samples[mode].append(wrk(urls[mode], bench.post))
         for mode in modes:
             bench.record({"app": "service", "server": "gunicorn", "flags": count, "scenario": mode,

@@ -1,10 +1,13 @@
 """Entry point: `gunicorn app:app` in production, `python app.py` for development."""
 
+import atexit
 import logging
+import signal
 import sys
 
 from feature_flags import create_app
 from feature_flags.config import Config, ConfigError
+from feature_flags.usage import shutdown
 
 try:
     config = Config.from_env()
@@ -20,4 +23,8 @@ if __name__ == "__main__":
     logging.getLogger("feature_flags").info(
         f"open {url} (data: {config.data_location})", extra={"url": url, "data": config.data_location}
     )
+    # The evaluation counts not yet written go to the database on the way out; SIGTERM (a process manager's stop)
+    # would otherwise end the process without running exit handlers.
+    atexit.register(shutdown, app)
+    signal.signal(signal.SIGTERM, lambda signum, frame: sys.exit(0))
     app.run(host=config.host, port=config.port, threaded=True)

@@ -133,3 +133,13 @@ def post_worker_init(worker) -> None:
     from feature_flags.cache import warm_up
 
     warm_up(worker.wsgi)
+
+
+def worker_exit(server, worker) -> None:
+    """Write the evaluation counts a stopping worker still holds (SIGTERM, a recycle), so none are lost."""
+    from feature_flags.usage import shutdown
+
+    # gunicorn also calls this in the master for a worker already gone; only the worker itself holds counts.
+    app = getattr(worker, "wsgi", None)
+    if app is not None and worker.pid == os.getpid():
+        shutdown(app)

@@ -3,7 +3,8 @@
 For 50, 1,000 and 10,000 flags in a SecantusDB daemon it measures GET /flags?environment=production,
 GET /flags/<name>, OFREP single and bulk evaluation and toggles; beside them, in the same pass, a bare
 Flask app returning the same bytes under the same server (the framework's ceiling) and nginx serving the
-list as a static file (the machine's ceiling). Prints a table and writes bench/results.json.
+list as a static file (the machine's ceiling). It also measures what usage counting costs: OFREP single
+with FF_USAGE_TRACKING on and off, alternately. Prints a table and writes bench/results.json.
 Needs wrk and nginx (Debian packages) and granian (pip); whatever is missing is skipped and said so.
 """
 
@@ -241,12 +242,19 @@ def server_command(server: str, app: str, port: int) -> list[str]:
 
 
 def start_service(
-    server: str, uri: str, db_name: str, work: Path, name: str, target: str | None = TARGET_FLAG
+    server: str,
+    uri: str,
+    db_name: str,
+    work: Path,
+    name: str,
+    target: str | None = TARGET_FLAG,
+    settings: dict[str, str] | None = None,
 ) -> tuple[subprocess.Popen, str]:
     """Start the service under server on db_name, wait until its workers hold the flags; return it and its URL."""
     port = free_port()
     env = {
         **SERVER_ENV,
+        **(settings or {}),
         "MONGO_URI": uri,
         "MONGO_DB": db_name,
         "FF_ADMIN_TOKEN": TOKEN,
@@ -482,6 +490,34 @@ def measure_list_queries(uri: str, db_name: str, count: int) -> list[dict[str, A
     return measured
 
 
+def measure_usage_cost(bench: BenchPass) -> None:
+    """OFREP single with usage counting and without (FF_USAGE_TRACKING=false), two servers measured alternately."""
+    count = FLAG_COUNTS[0]
+    modes = {"ofrep_single_counted": "true", "ofrep_single_uncounted": "false"}
+    started = {
+        mode: start_service(
+            "gunicorn", bench.uri, f"bench_{count}", bench.work, mode, settings={"FF_USAGE_TRACKING": tracking}
+        )
+        for mode, tracking in modes.items()
+    }
+    try:
+        urls = {mode: f"{base}/ofrep/v1/evaluate/flags/{TARGET_FLAG}" for mode, (_, base) in started.items()}
+        samples: dict[str, list[dict[str, Any]]] = {mode: [] for mode in modes}
+        for mode in modes:
+            wrk(urls[mode], bench.post, WARM_UP_SECONDS)
+        # Alternating, and in the other order each round, so the machine's drift does not pass for the cost.
+        for round_number in range(ROUNDS):
+            order = list(modes) if round_number % 2 == 0 else list(reversed(modes))
+            for mode in order:
+                samples[mode].append(wrk(urls[mode], bench.post))
+        for mode in modes:
+            bench.record({"app": "service", "server": "gunicorn", "flags": count, "scenario": mode,
+                    **_median_run(samples[mode])})  # fmt: skip
+    finally:
+        for process, _ in started.values():
+            stop(process)
+
+
 def main() -> int:
     """Run every measurement, print the table, write bench/results.json."""
     if shutil.which("wrk") is None:
@@ -519,6 +555,7 @@ def main() -> int:
             measure_scale(bench)
         results["list_queries"] = measure_list_queries(uri, f"bench_{FLAG_COUNTS[-1]}", FLAG_COUNTS[-1])
         if "gunicorn" in servers:
+            measure_usage_cost(bench)
             bench.record(measure_worst_case(uri, work))
         static = run_nginx(work, bench.static_payload) if bench.static_payload else None
         if static is not None:
@@ -565,6 +602,10 @@ def check_targets(runs: list[dict[str, Any]]) -> list[dict[str, Any]]:
         ratio(f"gunicorn: ofrep_single at {largest:,} flags vs {smallest:,}", large["rps"] / small["rps"], 0.90)
     if large:
         ratio(f"gunicorn: worker RSS MB at {largest:,} flags", large.get("worker_rss_mb"), 150, False)
+    counted = _find(runs, app="service", server="gunicorn", scenario="ofrep_single_counted")
+    uncounted = _find(runs, app="service", server="gunicorn", scenario="ofrep_single_uncounted")
+    if counted and uncounted:
+        ratio("gunicorn: ofrep_single req/s with usage counting vs without", counted["rps"] / uncounted["rps"], 0.95)
     return targets
 
 
@@ -590,7 +631,7 @@ def print_list_queries(measured: list[dict[str, Any]]) -> None:
 def print_table(runs: list[dict[str, Any]], targets: list[dict[str, Any]]) -> None:
     """Print every run with its ratio to the bare app (same server and route) and to nginx."""
     static = _find(runs, app="nginx_static")
-    header = f"{'app':<12} {'server':<9} {'flags':>6} {'scenario':<13} {'req/s':>9} {'p50 ms':>8} {'p99 ms':>8}"
+    header = f"{'app':<12} {'server':<9} {'flags':>6} {'scenario':<22} {'req/s':>9} {'p50 ms':>8} {'p99 ms':>8}"
     header += f" {'bytes':>9} {'RSS MB':>7} {'vs bare':>8} {'vs nginx':>9}"
     print("\n" + header + "\n" + "-" * len(header))
     for run in runs:
@@ -599,7 +640,7 @@ def print_table(runs: list[dict[str, Any]], targets: list[dict[str, Any]]) -> No
         vs_nginx = f"{run['rps'] / static['rps']:.3f}" if static else ""
         size, rss = run.get("bytes") or "", run.get("worker_rss_mb") or ""
         print(
-            f"{run['app']:<12} {run['server']:<9} {run['flags']:>6} {run['scenario']:<13} {run['rps']:>9.1f}"
+            f"{run['app']:<12} {run['server']:<9} {run['flags']:>6} {run['scenario']:<22} {run['rps']:>9.1f}"
             f" {run['p50_ms']:>8.2f} {run['p99_ms']:>8.2f} {size:>9} {rss:>7} {vs_bare:>8} {vs_nginx:>9}"
         )
     print("\ntargets:")

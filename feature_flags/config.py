@@ -120,6 +120,8 @@ class Config:
     trusted_proxies: int = 0
     max_body_bytes: int = MAX_BODY_BYTES
     stale_after_days: int = 30
+    usage_tracking: bool = True
+    usage_flush_seconds: int = 10
 
     @property
     def default_environment(self) -> str:
@@ -174,4 +176,7 @@ class Config:
             cors_origins=cors,
             trusted_proxies=int_setting(env, "FF_TRUSTED_PROXIES", 0, 0, 5),
             stale_after_days=int_setting(env, "FF_STALE_AFTER_DAYS", 30, 1, 3650),
+            usage_tracking=_bool(env, "FF_USAGE_TRACKING", True),
+            # Ten seconds at most: the usage answers promise counts no older than that.
+            usage_flush_seconds=int_setting(env, "FF_USAGE_FLUSH_SECONDS", 10, 1, 10),
         )

@@ -16,6 +16,8 @@ CACHE_KEY = "feature_flags.flag_cache"
 PREPARATION_KEY = "feature_flags.preparation"
 EMBEDDED_DATABASE_KEY = "feature_flags.embedded"
 TOKEN_USE_KEY = "feature_flags.token_use"
+USAGE_KEY = "feature_flags.usage"
+LAST_SEEN_KEY = "feature_flags.last_seen"
 
 
 def get_store(app: Flask | None = None) -> Store:

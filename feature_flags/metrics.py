@@ -14,6 +14,7 @@ from prometheus_flask_exporter import PrometheusMetrics
 from prometheus_flask_exporter.multiprocess import GunicornInternalPrometheusMetrics
 
 from . import __version__
+from .evaluation.engine import REASONS
 from .extensions import METRICS_KEY
 
 # Buckets around what a flag read costs (sub-millisecond) up to the database timeout.
@@ -37,6 +38,9 @@ class Metrics:
     auth_failures: Counter
     flag_changes: Counter
     database_errors: Counter
+    # One child per (environment, reason), resolved at start: evaluation is the hot path, .labels() is a lookup
+    # with a lock. Both label sets are closed (configured environments, the engine's reasons); no flag label.
+    evaluations: dict[tuple[str, str], Counter]
 
 
 def _metrics_guard(token: str | None):
@@ -121,6 +125,12 @@ def init_app(app: Flask) -> None:
         exporter = PrometheusMetrics(app, registry=registry, **options)
     _count_requests(app, registry)
     exporter.info("feature_flags_info", "Version of the running service", version=__version__)
+    evaluations = Counter(
+        "feature_flags_evaluations",
+        "Flag evaluations (OFREP single and bulk entries) by environment and reason",
+        ["environment", "reason"],
+        registry=registry,
+    )
     app.extensions[METRICS_KEY] = Metrics(
         exporter=exporter,
         auth_failures=Counter(
@@ -135,4 +145,9 @@ def init_app(app: Flask) -> None:
             "Requests that failed because the database was unavailable",
             registry=registry,
         ),
+        evaluations={
+            (environment, reason): evaluations.labels(environment, reason)
+            for environment in config.environments
+            for reason in REASONS
+        },
     )

@@ -39,6 +39,10 @@ DEFAULT = "DEFAULT"
 TARGETING_MATCH = "TARGETING_MATCH"
 SPLIT = "SPLIT"
 DISABLED = "DISABLED"
+# OpenFeature's reason for an evaluation that failed (a bulk entry with an errorCode, say).
+ERROR = "ERROR"
+# Every reason an evaluation here can end with: the closed label set of the evaluations metric.
+REASONS = (STATIC, DEFAULT, TARGETING_MATCH, SPLIT, DISABLED, ERROR)
 
 # Bounds on an evaluation context, so one evaluation costs bounded time whatever a client sends.
 MAX_CONTEXT_BYTES = 32 * 1024

@@ -13,10 +13,12 @@ from flask import Blueprint, Response, current_app, request
 from ..cache import current_snapshot
 from ..errors import BodyTooLarge, InvalidJson, UnknownEnvironment
 from ..tokens.access import authenticate, environment_for_read
+from ..usage import usage_recorder
 from ..web.bodies import read_json_object, to_json
 from ..web.conditional import body_etag, prebuilt_response
 from ..web.openapi import documented
 from .engine import (
+    ERROR,
     GENERAL,
     INVALID_CONTEXT,
     MAX_CONTEXT_BYTES,
@@ -136,7 +138,15 @@ def evaluate_flag(key: str):
     flag = current_snapshot().served_by_name.get(key)
     if flag is None:
         raise OfrepFailure(404, FLAG_NOT_FOUND, f"No flag is named {key!r}.")
-    return _json(_success(flag, environment, context))
+    recorder = usage_recorder()
+    try:
+        answer = _success(flag, environment, context)
+    except EvaluationError:
+        recorder.count(flag["_id"], environment, None, ERROR)
+        raise
+    # By id: usage follows a flag through renames.
+    recorder.count(flag["_id"], environment, answer["variant"], answer["reason"])
+    return _json(answer)
 
 
 @bp.post("/evaluate/flags")
@@ -154,11 +164,18 @@ def evaluate_all_flags():
     # Checked once for the whole answer, not once per flag (null is no key, as single evaluation has it).
     check_targeting_key(context)
     results = []
+    outcomes = []
     for flag in current_snapshot().served:
         try:
-            results.append(_success(flag, environment, context))
+            answer = _success(flag, environment, context)
         except EvaluationError as error:
             results.append({"key": flag["name"], "errorCode": error.code, "errorDetails": error.message})
+            outcomes.append((flag["_id"], None, ERROR))
+            continue
+        results.append(answer)
+        outcomes.append((flag["_id"], answer["variant"], answer["reason"]))
+    # Counted together: one lock for the whole answer, not one per flag.
+    usage_recorder().count_many(environment, outcomes)
     body = to_json({"flags": results}).encode()
     # The ETag is the answer's own hash: equal answers share it, whatever changed elsewhere.
     return prebuilt_response(body, body_etag(body))

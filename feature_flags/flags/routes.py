@@ -13,6 +13,7 @@ from ..cache import current_snapshot
 from ..errors import ValidationFailed, VersionConflict
 from ..extensions import get_store
 from ..tokens.access import actor_name, authenticate, environment_for_read, require_admin
+from ..usage import last_seen
 from ..validation import parse
 from ..web.bodies import read_json_object, to_json
 from ..web.conditional import body_etag, prebuilt_response
@@ -60,20 +61,14 @@ def _bound_environment() -> str | None:
     return authenticate().environment
 
 
-class _NoEvaluations:
-    generation = 0
-
-    def of(self, flag_id: str) -> dict:
-        return {}
-
-
 def _view() -> View:
     """What answers add to flags now: staleness at this minute, last evaluations as this process knows them."""
     config = current_app.config["FF"]
     return View(
         now=clock(time.time()),
-        last_evaluations=_NoEvaluations(),
-        unused_after=timedelta(days=config.stale_after_days),
+        last_evaluations=last_seen(),
+        # Without counting, "never evaluated" would only mean "not counted": no flag is called unused then.
+        unused_after=timedelta(days=config.stale_after_days) if config.usage_tracking else None,
         environments=config.environments,
     )
 

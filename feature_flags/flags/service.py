@@ -4,14 +4,18 @@ the metric. Routes, the CLI and demo seeding all change flags through here.
 
 from __future__ import annotations
 
+import logging
 from typing import Any
 
 from flask import Flask, current_app
 
 from ..cache import flag_cache
+from ..errors import DatabaseUnavailable
 from ..extensions import get_metrics, get_store
 from ..storage import Written
 from .rules import check_flag_references, check_flag_size, flag_changes
+
+logger = logging.getLogger(__name__)
 
 
 def _finish(app: Flask, written: Written, action: str) -> dict[str, Any]:
@@ -62,7 +66,13 @@ def revive(ident: str, actor: str, request_id: str | None = None, expected_versi
 
 def delete(ident: str, actor: str, request_id: str | None = None, expected_version: int | None = None) -> dict:
     """Delete the flag; return it as it was."""
-    written = get_store().delete_flag(ident, actor, request_id, expected_version)
+    store = get_store()
+    written = store.delete_flag(ident, actor, request_id, expected_version)
     flag_cache().deleted(written.flag["_id"], written.revision)
+    try:
+        store.delete_usage(written.flag["_id"])
+    except DatabaseUnavailable:
+        # The flag is gone, which is what was asked; its counts expire with their buckets, its stamp is inert.
+        logger.warning("could not delete a deleted flag's usage", extra={"flag_id": written.flag["_id"]})
     get_metrics().flag_changes.labels(action="deleted").inc()
     return written.flag

@@ -1,4 +1,4 @@
-"""The Store: flags, tokens, the audit trail and the change feed over one MongoDB database."""
+"""The Store: flags, tokens, the audit trail, the change feed and evaluation counts over one MongoDB database."""
 
 from __future__ import annotations
 
@@ -17,6 +17,7 @@ from .changes import ChangeFeed
 from .client import create_client, translated_errors, utcnow
 from .flags import FlagStorage
 from .tokens import TokenStorage
+from .usage import UsageStorage
 
 
 def init_app(app: Flask) -> None:
@@ -34,8 +35,8 @@ def init_app(app: Flask) -> None:
     app.extensions[STORE_KEY] = Store(client, config.mongo_db, config.environments)
 
 
-class Store(FlagStorage, TokenStorage, AuditLog, ChangeFeed):
-    """Flags, tokens and the audit trail in one MongoDB database."""
+class Store(FlagStorage, TokenStorage, AuditLog, ChangeFeed, UsageStorage):
+    """Flags, tokens, the audit trail and evaluation counts in one MongoDB database."""
 
     def __init__(self, client: MongoClient, db_name: str, environments: tuple[str, ...]) -> None:
         self.client = client
@@ -45,6 +46,8 @@ class Store(FlagStorage, TokenStorage, AuditLog, ChangeFeed):
         self._tokens = self.db.tokens
         self._audit = self.db.audit
         self._meta = self.db.meta
+        self._usage_hours = self.db.usage_hours
+        self._flag_usage = self.db.flag_usage
         self._supports_transactions: bool | None = None
         # Called with the new flags revision after each flag write of this process (the flag cache listens).
 
@@ -65,7 +68,7 @@ class Store(FlagStorage, TokenStorage, AuditLog, ChangeFeed):
             self.client.admin.command("ping")
 
     def ensure_indexes(self) -> None:
-        """Create the indexes that uniqueness and the audit queries rely on."""
+        """Create the indexes that uniqueness, the audit and usage queries and the usage buckets' expiry rely on."""
         with translated_errors():
             self._flags.create_index([("name", ASCENDING)], unique=True, name="name_unique")
             self._tokens.create_index([("name", ASCENDING)], unique=True, name="name_unique")
@@ -81,6 +84,7 @@ class Store(FlagStorage, TokenStorage, AuditLog, ChangeFeed):
             self._audit.create_index([("actor", ASCENDING), ("_id", DESCENDING)], name="by_actor")
             self._audit.create_index([("action", ASCENDING), ("_id", DESCENDING)], name="by_action")
             self._audit.create_index([("at", DESCENDING)], name="by_time")
+            self._usage_indexes()
 
     def claim_once(self, marker: str) -> bool:
         """Return True for exactly one caller, ever, per marker (across processes and restarts)."""

@@ -16,6 +16,7 @@ PROTECTED = [
     ("delete", "/flags/existing"),
     ("post", "/flags/existing/toggle"),
     ("get", "/flags/existing/history"),
+    ("get", "/flags/existing/usage"),
     ("get", "/tokens"),
     ("post", "/tokens"),
     ("delete", "/tokens/0123456789abcdef01234567"),

@@ -7,6 +7,7 @@ from datetime import UTC, datetime, timedelta
 import pytest
 
 from feature_flags.extensions import get_store
+from feature_flags.usage import last_seen, usage_recorder
 
 
 def create(client, name="checkout", **fields):
@@ -238,3 +239,80 @@ def test_stale__stale_after_days_setting__moves_the_unused_bound(make_app):
     client = app.test_client()
     client.environ_base["HTTP_AUTHORIZATION"] = f"Bearer {app.config['FF'].admin_token}"
     assert client.get("/flags/quiet").json["stale_reason"] == "unused"
+
+
+# -- staleness and usage ---------------------------------------------------------------------------
+
+
+def _evaluated_and_flushed(app, client, name: str, environment: str = "production") -> None:
+    assert ofrep(client, name, environment).status_code == 200
+    usage_recorder(app).flush()
+    last_seen(app).refresh(get_store(app))
+
+
+def test_last_evaluated_at__after_an_evaluation_is_flushed__in_the_flag_and_the_list(app, client):
+    create(client, environments={"production": True})
+    assert client.get("/flags/checkout").json["last_evaluated_at"]["production"] is None
+    etag = client.get("/flags/checkout").headers["ETag"]
+
+    _evaluated_and_flushed(app, client, "checkout")
+
+    single = client.get("/flags/checkout")
+    seen = single.json["last_evaluated_at"]
+    assert seen["production"] is not None and seen["staging"] is None and seen["development"] is None
+    moment = datetime.fromisoformat(seen["production"].replace("Z", "+00:00"))
+    assert abs((datetime.now(UTC) - moment).total_seconds()) < 30
+    assert client.get("/flags").json[0]["last_evaluated_at"] == seen
+    # Same version, another answer: the old ETag no longer gets a 304, but still names the version for If-Match
+    assert single.headers["ETag"] != etag
+    assert client.get("/flags/checkout", headers={"If-None-Match": etag}).status_code == 200
+    assert client.put("/flags/checkout", json={"description": "x"}, headers={"If-Match": etag}).status_code == 200
+
+
+def test_stale__old_but_evaluated_recently__not_stale(app, client):
+    _stored(app, "busy", environments={"production": True})
+    _age(app, "busy", 35)
+    assert client.get("/flags/busy").json["stale_reason"] == "unused"
+
+    _evaluated_and_flushed(app, client, "busy")
+
+    flag = client.get("/flags/busy").json
+    assert (flag["stale"], flag["stale_reason"]) == (False, None)
+    assert client.get("/flags?stale=false").json[0]["name"] == "busy"
+
+
+def test_stale__last_evaluated_longer_ago_than_the_bound__unused(app, client):
+    _stored(app, "forgotten")
+    _age(app, "forgotten", 35)
+    flag_id = get_store(app).find_flag("forgotten")["_id"]
+    long_ago = datetime.now(UTC) - timedelta(days=31)
+    get_store(app).db.flag_usage.insert_one(
+        {"_id": flag_id, "last_evaluated_at": {"staging": long_ago}, "updated_at": datetime.now(UTC)}
+    )
+    last_seen(app).refresh(get_store(app))
+
+    flag = client.get("/flags/forgotten").json
+    assert flag["stale_reason"] == "unused"
+    assert flag["last_evaluated_at"]["staging"] is not None
+    assert [f["name"] for f in client.get("/flags?stale=true").json] == ["forgotten"]
+
+
+def test_stale__usage_tracking_off__never_called_unused(make_app):
+    app = make_app(usage_tracking=False)
+    _stored(app, "uncounted")
+    _age(app, "uncounted", 35)
+    client = app.test_client()
+    client.environ_base["HTTP_AUTHORIZATION"] = f"Bearer {app.config['FF'].admin_token}"
+    assert client.get("/flags/uncounted").json["stale_reason"] is None
+
+
+def test_delete__flag_with_usage__its_usage_goes_too(app, client):
+    create(client, environments={"production": True})
+    flag_id = client.get("/flags/checkout").json["_id"]
+    _evaluated_and_flushed(app, client, "checkout")
+    assert get_store(app).db.flag_usage.count_documents({"_id": flag_id}) == 1
+
+    assert client.delete("/flags/checkout").status_code == 204
+
+    assert get_store(app).db.flag_usage.count_documents({"_id": flag_id}) == 0
+    assert get_store(app).db.usage_hours.count_documents({"flag_id": flag_id}) == 0

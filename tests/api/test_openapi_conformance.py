@@ -57,6 +57,7 @@ def _config(flag_ids: dict[str, str], token_id: str) -> str:
             operation("DELETE /flags/{ident}", ident=flag_ids["delete"]),
             operation("POST /flags/{ident}/toggle", ident=flag_ids["toggle"]),
             operation("GET /flags/{ident}/history", ident=flag_ids["toggle"]),
+            sometimes("GET /flags/{ident}/usage", ident="flag-ids"),
             operation("DELETE /tokens/{token_id}", token_id=token_id),
         ]
     )

@@ -103,3 +103,16 @@ def test_readme__python_example__evaluates_through_openfeature(client, live_serv
     namespace = {"client_token": client_token["token"]}
     exec(compile(code, "README.md", "exec"), namespace)
     assert namespace["value"] is True
+
+
+def test_readme__usage_example__answers_the_flags_usage(client, live_server):
+    require_tool("curl")
+    client.post("/flags", json={"name": "dark-mode", "environments": {"production": True}})
+    command = readme_curl_commands("## Usage")[0]
+
+    status, body = run(command, live_server)
+
+    assert status == 200
+    answer = json.loads(body)
+    assert answer["name"] == "dark-mode"
+    assert set(answer["environments"]["production"]) == {"last_evaluated_at", "last_hour", "last_24_hours", "hours"}

@@ -15,6 +15,7 @@ from tests.support import require_tool
 
 ROOT = Path(__file__).resolve().parents[2]
 SCENARIOS = {"list", "flag", "ofrep_single", "ofrep_bulk", "toggle", "ofrep_worst"}
+USAGE_SCENARIOS = {"ofrep_single_counted", "ofrep_single_uncounted"}
 
 
 @pytest.mark.stack
@@ -48,6 +49,9 @@ def test_bench__short_pass__every_scenario_measured_without_errors(tmp_path):
         bare = {run["scenario"] for run in runs if run["app"] == "bare_flask" and run["server"] == server}
         assert bare == {"list", "flag", "ofrep_single"}, (server, bare)
     assert any(run["scenario"] == "ofrep_worst" for run in runs)
+    # And the cost of usage counting, with its ratio among the targets
+    assert {run["scenario"] for run in runs if run["server"] == "gunicorn"} >= USAGE_SCENARIOS
+    assert "usage counting" in finished.stdout
     assert any(run["app"] == "nginx_static" for run in runs)
     for run in runs:
         assert run["rps"] > 0 and run["non_2xx"] == 0, run

@@ -83,6 +83,10 @@ def test_mongo_uri__wins_over_seed_variables():
         ("FF_CORS_ORIGINS", "*"),
         ("LOG_LEVEL", "LOUD"),
         ("FF_DB_TIMEOUT_MS", "0"),
+        ("FF_USAGE_TRACKING", "sometimes"),
+        ("FF_USAGE_FLUSH_SECONDS", "0"),
+        ("FF_USAGE_FLUSH_SECONDS", "11"),
+        ("FF_USAGE_FLUSH_SECONDS", "2.5"),
     ],
 )
 def test_bad_value__config_error_names_the_variable(variable, value):
@@ -177,3 +181,13 @@ def test_start__python_app_py__logs_the_url_to_open_and_the_data_folder(tmp_path
     finally:
         process.terminate()
         process.wait(20)
+
+
+def test_usage_settings__defaults_and_values__read_as_typed():
+    # Given no usage settings, then both of them set
+    default = Config.from_env({})
+    chosen = Config.from_env({"FF_USAGE_TRACKING": "false", "FF_USAGE_FLUSH_SECONDS": "1"})
+
+    # Then counting is on with a 10 s flush by default, and the variables change both
+    assert (default.usage_tracking, default.usage_flush_seconds) == (True, 10)
+    assert (chosen.usage_tracking, chosen.usage_flush_seconds) == (False, 1)

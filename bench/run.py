@@ -490,6 +490,61 @@ def measure_list_queries(uri: str, db_name: str, count: int) -> list[dict[str, A
     return measured
 
 
+USAGE_COST_ROUNDS = 40
+USAGE_COST_BATCH = 100
+
+
+def measure_usage_cost_in_process(uri: str, db_name: str) -> dict[str, Any]:
+    """OFREP single in-process with counting on and off, batches interleaved so a busy machine loads both alike.
+
+    Two servers under wrk on a shared 2-core machine drift by more than the cost being measured; batches of a
+    hundred requests alternating between two apps see the same drift, so their difference is the counting.
+    """
+    from feature_flags import create_app
+    from feature_flags.config import Config
+    from feature_flags.usage import usage_recorder
+
+    apps = {
+        tracking: create_app(
+            Config(mongo_uri=uri, mongo_db=db_name, seed_demo=False, admin_token=TOKEN, log_level="WARNING",
+                   usage_tracking=tracking)
+        )
+        for tracking in (True, False)
+    }  # fmt: skip
+    clients = {}
+    for tracking, app in apps.items():
+        clients[tracking] = app.test_client()
+        clients[tracking].environ_base["HTTP_AUTHORIZATION"] = f"Bearer {TOKEN}"
+    url = f"/ofrep/v1/evaluate/flags/{TARGET_FLAG}"
+    per_request: dict[bool, list[float]] = {True: [], False: []}
+    try:
+        for client in clients.values():
+            for _ in range(USAGE_COST_BATCH):
+                client.post(url, data=CONTEXT_BODY, content_type="application/json")
+        for round_number in range(USAGE_COST_ROUNDS):
+            order = (True, False) if round_number % 2 == 0 else (False, True)
+            for tracking in order:
+                client = clients[tracking]
+                started = time.perf_counter()
+                for _ in range(USAGE_COST_BATCH):
+                    client.post(url, data=CONTEXT_BODY, content_type="application/json")
+                per_request[tracking].append((time.perf_counter() - started) / USAGE_COST_BATCH * 1e6)
+        # What one count costs by itself (the metric child, the lock, two dict updates): the floor under the noise.
+        recorder = usage_recorder(apps[True])
+        calls = 100_000
+        started = time.perf_counter()
+        for _ in range(calls):
+            recorder.count("0" * 24, "staging", "on", "STATIC")
+        count_us = (time.perf_counter() - started) / calls * 1e6
+    finally:
+        for app in apps.values():
+            app.extensions["feature_flags.store"].client.close()
+    counted, uncounted = statistics.median(per_request[True]), statistics.median(per_request[False])
+    return {"counted_us": round(counted, 1), "uncounted_us": round(uncounted, 1),
+            "ratio": round(uncounted / counted, 3), "requests": USAGE_COST_ROUNDS * USAGE_COST_BATCH,
+            "count_call_us": round(count_us, 2), "count_share": round(count_us / uncounted, 4)}  # fmt: skip
+
+
 def measure_usage_cost(bench: BenchPass) -> None:
     """OFREP single with usage counting and without (FF_USAGE_TRACKING=false), two servers measured alternately."""
     count = FLAG_COUNTS[0]
@@ -554,6 +609,7 @@ def main() -> int:
         if len(FLAG_COUNTS) > 1:
             measure_scale(bench)
         results["list_queries"] = measure_list_queries(uri, f"bench_{FLAG_COUNTS[-1]}", FLAG_COUNTS[-1])
+        results["usage_cost_in_process"] = measure_usage_cost_in_process(uri, f"bench_{FLAG_COUNTS[0]}")
         if "gunicorn" in servers:
             measure_usage_cost(bench)
             bench.record(measure_worst_case(uri, work))
@@ -566,8 +622,17 @@ def main() -> int:
         database.stop()
 
     results["targets"] = check_targets(runs) + list_query_targets(results.get("list_queries", []))
+    in_process = results.get("usage_cost_in_process")
+    if in_process:
+        results["targets"].append({"target": "in-process: ofrep_single throughput with usage counting vs without",
+            "value": in_process["ratio"], "limit": 0.95, "met": in_process["ratio"] >= 0.95})  # fmt: skip
     RESULTS.write_text(json.dumps(results, indent=2) + "\n")
     print_list_queries(results.get("list_queries", []))
+    if results.get("usage_cost_in_process"):
+        cost = results["usage_cost_in_process"]
+        print(f"\nusage counting, in-process OFREP single: {cost['counted_us']} µs counted, "
+              f"{cost['uncounted_us']} µs uncounted per request (throughput ratio {cost['ratio']}); one count() "
+              f"alone {cost['count_call_us']} µs, {cost['count_share']:.2%} of a request")  # fmt: skip
     print_table(runs, results["targets"])
     print(f"\nwrote {RESULTS}")
     shutil.rmtree(work, ignore_errors=True)

@@ -33,7 +33,17 @@ API_SERVICE = "feature-flags-api"
 WEB_SERVICE = "feature-flags-web"
 EVENT_STREAM_PATH = "/ofrep/v1/flag-changes"
 # The API prefixes, routed before the app has all of them, so the UI never answers a future API path.
-API_PREFIXES = ["/flags", "/tokens", "/audit", "/ofrep", "/segments", "/webhooks", "/export", "/import"]
+API_PREFIXES = [
+    "/flags",
+    "/tokens",
+    "/audit",
+    "/ofrep",
+    "/segments",
+    "/environments",
+    "/webhooks",
+    "/export",
+    "/import",
+]
 # Rules deliberately not sent to the API through the Ingress: the UI's own (the web image serves the exported copy),
 # the probes (the kubelet calls the pods) and /metrics (Prometheus scrapes the pods; it must not be public).
 NOT_ROUTED_TO_API = {"static", "ui.index", "ui.asset", "health.healthz", "health.readyz", "prometheus_metrics"}

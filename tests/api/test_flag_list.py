@@ -237,3 +237,30 @@ def test_tags__every_live_tag_with_its_count_in_natural_order(client, catalogue)
 
 def test_tags__needs_a_token(anonymous):
     assert anonymous.get("/tags").status_code == 401
+
+
+def test_openapi__documents_the_list_parameters_headers_and_new_operations(client):
+    document = client.get("/openapi.json").json
+    listing = document["paths"]["/flags"]["get"]
+    parameters = {parameter["name"]: parameter["schema"] for parameter in listing["parameters"]}
+    assert set(parameters) == {
+        "environment",
+        "q",
+        "tag",
+        "type",
+        "state",
+        "stale",
+        "archived",
+        "sort",
+        "limit",
+        "cursor",
+    }
+    assert parameters["limit"]["minimum"] == 1 and parameters["limit"]["maximum"] == 1000
+    assert parameters["tag"]["type"] == "array"
+    assert "natural" in listing["description"]
+    assert set(listing["responses"]["200"]["headers"]) == {"X-Total-Count", "Link"}
+    assert {"post"} <= set(document["paths"]["/flags/{ident}/archive"])
+    assert {"post"} <= set(document["paths"]["/flags/{ident}/revive"])
+    assert "get" in document["paths"]["/tags"]
+    flag = document["components"]["schemas"]["Flag"]["properties"]
+    assert {"tags", "type", "archived_at", "stale", "stale_reason", "last_evaluated_at"} <= set(flag)

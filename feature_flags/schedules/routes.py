@@ -48,13 +48,18 @@ def create_schedule(ident: str):
 @bp.get("/flags/<ident>/schedules")
 @documented(
     "A flag's schedules: the pending ones, soonest first, then the 50 latest applied, failed or cancelled",
+    description="A client token sees its own environment's schedules only, as it sees only that targeting.",
     response=list[Schedule],
     errors=[404],
 )
 def list_schedules(ident: str):
+    bound = authenticate().environment
     store = get_store()
     flag = store.find_flag(ident)
-    return jsonify(store.find_schedules(flag["_id"]))
+    schedules = store.find_schedules(flag["_id"])
+    if bound is not None:
+        schedules = [schedule for schedule in schedules if schedule["environment"] == bound]
+    return jsonify(schedules)
 
 
 @bp.delete("/flags/<ident>/schedules/<schedule_id>")

@@ -19,7 +19,7 @@ from flask import Flask
 from ..errors import DatabaseUnavailable
 from ..extensions import get_store
 from ..storage import StoreClosed
-from . import service
+from .service import apply
 
 logger = logging.getLogger(__name__)
 
@@ -78,7 +78,7 @@ class Scheduler:
             if schedule is None:
                 break
             claimed += 1
-            outcome = service.apply(self._app, schedule)
+            outcome = apply(self._app, schedule)
             logger.info("schedule %s", outcome, extra={"schedule_id": schedule["_id"], "flag_id": schedule["flag_id"]})
         return claimed
 

@@ -135,7 +135,9 @@ def test_schedules__create_list_cancel__audited_and_cancel_refused_twice(api, fl
     unknown = api.delete(f"/flags/{flag['_id']}/schedules/{'0' * 24}")
 
     # Then
-    assert listed.status_code == 200 and [s["_id"] for s in listed.json] == [schedule["_id"]]
+    # A production client sees no staging schedule, as it sees no staging targeting
+    assert listed.status_code == 200 and listed.json == []
+    assert [s["_id"] for s in api.get(f"/flags/{flag['_id']}/schedules").json] == [schedule["_id"]]
     assert forbidden.status_code == 403
     assert cancelled.status_code == 200 and cancelled.json["state"] == "cancelled"
     assert again.status_code == 409 and again.json["error"] == "schedule_not_pending"

@@ -5,7 +5,7 @@ import logging
 import signal
 import sys
 
-from feature_flags import create_app
+from feature_flags import create_app, schedules
 from feature_flags.config import Config, ConfigError
 from feature_flags.usage import shutdown
 
@@ -26,5 +26,7 @@ if __name__ == "__main__":
     # The evaluation counts not yet written go to the database on the way out; SIGTERM (a process manager's stop)
     # would otherwise end the process without running exit handlers.
     atexit.register(shutdown, app)
+    atexit.register(schedules.shutdown, app)
+    schedules.start(app)
     signal.signal(signal.SIGTERM, lambda signum, frame: sys.exit(0))
     app.run(host=config.host, port=config.port, threaded=True)

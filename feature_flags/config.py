@@ -122,6 +122,9 @@ class Config:
     stale_after_days: int = 30
     usage_tracking: bool = True
     usage_flush_seconds: int = 10
+    scheduler: bool = True
+    scheduler_poll_seconds: float = 1.0
+    schedule_lease_seconds: float = 30.0
 
     @property
     def default_environment(self) -> str:
@@ -179,4 +182,10 @@ class Config:
             usage_tracking=_bool(env, "FF_USAGE_TRACKING", True),
             # Ten seconds at most: the usage answers promise counts no older than that.
             usage_flush_seconds=int_setting(env, "FF_USAGE_FLUSH_SECONDS", 10, 1, 10),
+            scheduler=_bool(env, "FF_SCHEDULER", True),
+            # At most 4 s between looks, so a due change is applied within the 5 s promised.
+            scheduler_poll_seconds=int_setting(env, "FF_SCHEDULER_POLL_MS", 1000, 100, 4000) / 1000,
+            # Longer than one application can take (the database timeout bounds it); a killed claimer's
+            # schedules wait this long before another takes them.
+            schedule_lease_seconds=int_setting(env, "FF_SCHEDULE_LEASE_SECONDS", 30, 5, 3600),
         )

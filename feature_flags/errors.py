@@ -98,6 +98,22 @@ class FlagArchived(ApiError):
     message = "The flag is archived; revive it before changing it."
 
 
+class ScheduleNotFound(NotFound):
+    code = "schedule_not_found"
+    message = "This flag has no schedule with that id."
+
+
+class ScheduleNotPending(ApiError):
+    status_code = 409
+    code = "schedule_not_pending"
+    message = "The schedule is no longer pending: it was applied, failed or cancelled."
+
+
+class TooManySchedules(ValidationFailed):
+    code = "too_many_schedules"
+    message = "This flag has too many pending schedules."
+
+
 class Unauthorized(ApiError):
     status_code = 401
     code = "unauthorized"

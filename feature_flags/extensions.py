@@ -18,6 +18,7 @@ EMBEDDED_DATABASE_KEY = "feature_flags.embedded"
 TOKEN_USE_KEY = "feature_flags.token_use"
 USAGE_KEY = "feature_flags.usage"
 LAST_SEEN_KEY = "feature_flags.last_seen"
+SCHEDULER_KEY = "feature_flags.scheduler"
 
 
 def get_store(app: Flask | None = None) -> Store:

@@ -12,6 +12,11 @@ FLAG_ARCHIVED = "flag.archived"
 FLAG_REVIVED = "flag.revived"
 TOKEN_CREATED = "token.created"
 TOKEN_REVOKED = "token.revoked"
+SCHEDULE_CREATED = "schedule.created"
+SCHEDULE_CANCELLED = "schedule.cancelled"
+SCHEDULE_FAILED = "schedule.failed"
+# The actor of every change a schedule makes; who made the schedule is on the event as scheduled_by.
+SCHEDULE_ACTOR = "schedule"
 
 ALL = (
     FLAG_CREATED,
@@ -22,8 +27,12 @@ ALL = (
     FLAG_DELETED,
     TOKEN_CREATED,
     TOKEN_REVOKED,
+    SCHEDULE_CREATED,
+    SCHEDULE_CANCELLED,
+    SCHEDULE_FAILED,
 )
 TOKEN_ACTIONS = frozenset({TOKEN_CREATED, TOKEN_REVOKED})
+SCHEDULE_ACTIONS = frozenset({SCHEDULE_CREATED, SCHEDULE_CANCELLED, SCHEDULE_FAILED})
 # Actions after which the subject no longer exists; recovery checks for its absence instead of its presence.
 REMOVALS = frozenset({FLAG_DELETED, TOKEN_REVOKED})
 

@@ -55,6 +55,8 @@ class AuditEvent(BaseModel):
     token_id: str | None = None
     token_name: str | None = None
     environment: str | None = None
+    schedule_id: str | None = Field(None, description="The schedule an event is about, or that made the change")
+    scheduled_by: str | None = Field(None, description="Who made the schedule, on changes the actor 'schedule' made")
     before: dict[str, Any] | None = None
     after: dict[str, Any] | None = None
 

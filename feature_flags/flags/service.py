@@ -74,5 +74,10 @@ def delete(ident: str, actor: str, request_id: str | None = None, expected_versi
     except DatabaseUnavailable:
         # The flag is gone, which is what was asked; its counts expire with their buckets, its stamp is inert.
         logger.warning("could not delete a deleted flag's usage", extra={"flag_id": written.flag["_id"]})
+    try:
+        store.delete_schedules(written.flag["_id"])
+    except DatabaseUnavailable:
+        # Left behind, each fails harmlessly when due (no such flag) and expires with its history.
+        logger.warning("could not delete a deleted flag's schedules", extra={"flag_id": written.flag["_id"]})
     get_metrics().flag_changes.labels(action="deleted").inc()
     return written.flag

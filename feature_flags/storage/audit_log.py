@@ -134,8 +134,11 @@ class AuditLog:
         return settled
 
     def _event_applied(self, event: dict[str, Any]) -> bool:
-        subject = self._tokens if event["action"] in actions.TOKEN_ACTIONS else self._flags
-        target_id = event.get("token_id") or event.get("flag_id")
+        if event["action"] in actions.SCHEDULE_ACTIONS:
+            subject, target_id = self._schedules, event.get("schedule_id")
+        else:
+            subject = self._tokens if event["action"] in actions.TOKEN_ACTIONS else self._flags
+            target_id = event.get("token_id") or event.get("flag_id")
         document = subject.find_one({"_id": as_object_id(target_id)}, {"recent_events": 1})
         if event["action"] in actions.REMOVALS:
             return document is None

@@ -60,6 +60,6 @@ def as_object_id(value: str) -> ObjectId | None:
 
 def public_document(document: dict[str, Any]) -> dict[str, Any]:
     """Return a stored document as the API shows it: string id, no bookkeeping fields, no hash."""
-    out = {key: value for key, value in document.items() if key not in {"recent_events", "hash"}}
+    out = {key: value for key, value in document.items() if key not in {"recent_events", "applied_schedules", "hash"}}
     out["_id"] = str(document["_id"])
     return out

@@ -14,13 +14,22 @@ from pymongo.client_session import ClientSession
 from pymongo.errors import DuplicateKeyError
 
 from ..audit import actions
-from ..errors import DatabaseUnavailable, FlagArchived, FlagNameTaken, FlagNotFound, VersionConflict
+from ..errors import (
+    DatabaseUnavailable,
+    FlagArchived,
+    FlagNameTaken,
+    FlagNotFound,
+    ScheduleNotPending,
+    VersionConflict,
+)
 from ..evaluation.engine import with_defaults
 from .audit_log import RECENT_EVENT_IDS_KEPT
 from .client import as_object_id, public_document, translated_errors, utcnow
 
 # The writes allowed on an archived flag: the ones that archive or revive it.
 LIFECYCLE_ACTIONS = frozenset({actions.FLAG_ARCHIVED, actions.FLAG_REVIVED})
+# Schedule ids a flag remembers having applied: far more than can be retried within one lease.
+APPLIED_SCHEDULES_KEPT = 50
 # Optimistic writes retry when another writer got there first; this bounds the loop.
 MAX_WRITE_ATTEMPTS = 200
 
@@ -169,14 +178,22 @@ class FlagStorage:
         expected_version: int | None = None,
         action: str = actions.FLAG_UPDATED,
         environment: str | None = None,
+        once: str | None = None,
+        event_fields: dict[str, Any] | None = None,
+        also: Callable[[ClientSession | None], bool] | None = None,
     ) -> Written:
         """Apply changes (a dict, or a function of the current flag) atomically and record the event.
 
         ``environments`` in the changes merges key by key. Without ``expected_version`` a write
         that loses a race is retried on the fresh document; with it, a race is a VersionConflict.
+        ``once`` names the write (a schedule id): a flag that already carries it is left as it is.
+        ``also`` runs after the flag write, in its transaction where there is one; False there undoes both.
         """
         for attempt in range(MAX_WRITE_ATTEMPTS):
             current = self.find_flag(ident)
+            # Checked after the read: if the name lands later, the version read is gone and the write fails.
+            if once is not None and self._carries(current["_id"], once):
+                return Written(current, None)
             if expected_version is not None and current["version"] != expected_version:
                 raise VersionConflict(current_version=current["version"])
             # Checked on the document the conditional write is made against, so an archive racing in is seen.
@@ -210,6 +227,7 @@ class FlagStorage:
                 environment=environment,
                 before=before,
                 after={**after, "version": version + 1},
+                **(event_fields or {}),
             )
             if "name" in updates:
                 event["new_flag_name"] = updates["name"]
@@ -219,7 +237,11 @@ class FlagStorage:
                 "$inc": {"version": 1},
                 "$push": {"recent_events": {"$each": [event["_id"]], "$slice": -RECENT_EVENT_IDS_KEPT}},
             }
+            if once is not None:
+                update["$push"]["applied_schedules"] = {"$each": [once], "$slice": -APPLIED_SCHEDULES_KEPT}
             write = self._conditional(self._flags.update_one, current, update)
+            if also is not None:
+                write = self._followed_by(write, also)
             with translated_errors():
                 try:
                     applied = self._record(write, event)
@@ -231,6 +253,26 @@ class FlagStorage:
                 raise VersionConflict()
             time.sleep(random.uniform(0, 0.002 * min(attempt + 1, 10)))
         raise DatabaseUnavailable("The flag is changing too fast to apply this change; retry.")
+
+    def _carries(self, flag_id: str, once: str) -> bool:
+        with translated_errors():
+            return self._flags.count_documents({"_id": ObjectId(flag_id), "applied_schedules": once}, limit=1) == 1
+
+    @staticmethod
+    def _followed_by(
+        write: Callable[[ClientSession | None], bool], also: Callable[[ClientSession | None], bool]
+    ) -> Callable[[ClientSession | None], bool]:
+        """Return write, then also in the same session; also's False aborts a transaction (ScheduleNotPending)."""
+
+        def both(session: ClientSession | None) -> bool:
+            if not write(session):
+                return False
+            # Without a transaction the flag write has landed already: its event must be confirmed regardless.
+            if not also(session) and session is not None:
+                raise ScheduleNotPending()
+            return True
+
+        return both
 
     @staticmethod
     def _conditional(operation: Callable[..., Any], current: dict[str, Any], *args: Any) -> Callable:

@@ -1,4 +1,4 @@
-"""The Store: flags, tokens, the audit trail, the change feed and evaluation counts over one MongoDB database."""
+"""The Store: flags, schedules, tokens, the audit trail, the change feed and evaluation counts in one database."""
 
 from __future__ import annotations
 
@@ -16,6 +16,7 @@ from .audit_log import AuditLog
 from .changes import ChangeFeed
 from .client import create_client, translated_errors, utcnow
 from .flags import FlagStorage
+from .schedules import ScheduleStorage
 from .tokens import TokenStorage
 from .usage import UsageStorage
 
@@ -35,8 +36,8 @@ def init_app(app: Flask) -> None:
     app.extensions[STORE_KEY] = Store(client, config.mongo_db, config.environments)
 
 
-class Store(FlagStorage, TokenStorage, AuditLog, ChangeFeed, UsageStorage):
-    """Flags, tokens, the audit trail and evaluation counts in one MongoDB database."""
+class Store(FlagStorage, ScheduleStorage, TokenStorage, AuditLog, ChangeFeed, UsageStorage):
+    """Flags, their schedules, tokens, the audit trail and evaluation counts in one MongoDB database."""
 
     def __init__(self, client: MongoClient, db_name: str, environments: tuple[str, ...]) -> None:
         self.client = client
@@ -48,6 +49,7 @@ class Store(FlagStorage, TokenStorage, AuditLog, ChangeFeed, UsageStorage):
         self._meta = self.db.meta
         self._usage_hours = self.db.usage_hours
         self._flag_usage = self.db.flag_usage
+        self._schedules = self.db.schedules
         self._supports_transactions: bool | None = None
         # Called with the new flags revision after each flag write of this process (the flag cache listens).
 
@@ -85,6 +87,7 @@ class Store(FlagStorage, TokenStorage, AuditLog, ChangeFeed, UsageStorage):
             self._audit.create_index([("action", ASCENDING), ("_id", DESCENDING)], name="by_action")
             self._audit.create_index([("at", DESCENDING)], name="by_time")
             self._usage_indexes()
+            self._schedule_indexes()
 
     def claim_once(self, marker: str) -> bool:
         """Return True for exactly one caller, ever, per marker (across processes and restarts)."""

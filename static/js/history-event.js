@@ -39,8 +39,27 @@ function changes(event, environmentLabel) {
   return rows;
 }
 
+/** What a schedule does, in words: "switch on", "switch off" or "change targeting". */
+function scheduledChange(after) {
+  if (after?.enabled === true) return "switch on";
+  if (after?.enabled === false) return "switch off";
+  return "change targeting";
+}
+
+function moment(value) {
+  const date = new Date(value);
+  return Number.isNaN(date.getTime()) ? String(value) : date.toLocaleString();
+}
+
 function summary(event, environmentLabel) {
+  const where = event.environment ? ` in ${environmentLabel(event.environment)}` : "";
   switch (event.action) {
+    case "schedule.created":
+      return `Scheduled to ${scheduledChange(event.after)}${where} at ${moment(event.after?.at)}`;
+    case "schedule.cancelled":
+      return `Cancelled a scheduled change${where}`;
+    case "schedule.failed":
+      return `A scheduled change${where} failed: ${event.after?.reason || "no reason given"}`;
     case "flag.created":
       return "Created";
     case "flag.deleted":
@@ -85,6 +104,8 @@ export function eventItem(event, environmentLabel) {
       { className: "event-meta" },
       "by ",
       el("span", { className: "event-actor", text: event.actor }),
+      // A change a schedule made: who made the schedule is what a reader wants to know.
+      event.scheduled_by ? ` (scheduled by ${event.scheduled_by})` : null,
       ", ",
       timeElement(event.at),
     ),

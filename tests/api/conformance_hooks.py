@@ -6,11 +6,15 @@ are brought in line with those rules, so they reach the 201 and 200 paths; what 
 it depends on the stored flag (an update's variants against the serves it keeps), is not counted as a failure;
 nor is an evaluation refused for lacking the targetingKey its flag's split needs (ofrep.UNSTATED_CONTEXT_RULES),
 nor a list asked to continue from a cursor it never gave (the parameter says to take it from the Link header).
+A schedule's moment is brought within its bounds (a minute ago to 5 years ahead) and its targeting in line with
+the flag's variants; one refused for the clock, the pending bound or the flag as stored is not a failure either.
 """
 
 from __future__ import annotations
 
 import json
+import random
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import schemathesis
@@ -20,6 +24,8 @@ FLAG_BODIES = {"POST /flags", "PUT /flags/{ident}"}
 DEFAULT_VARIANTS = {"on": True, "off": False}
 UNSTATED_RULE_TYPES = {"unknown_variant", "missing_serve"}
 CURSOR_RULE_TYPES = {"invalid_cursor"}
+SCHEDULE_BODY = "POST /flags/{ident}/schedules"
+SCHEDULE_RULE_TYPES = UNSTATED_RULE_TYPES | {"at_in_past", "at_too_far", "too_many_schedules"}
 SPLIT_TOTAL = "percentages of a split add up to 100"
 
 
@@ -70,6 +76,14 @@ def map_case(context, case):
         body = json.loads(json.dumps(case.body))
         _coherent(body, environments, creating=label == "POST /flags")
         case.body = body
+    if label == SCHEDULE_BODY and case.meta.generation.mode == GenerationMode.POSITIVE and isinstance(case.body, dict):
+        body = json.loads(json.dumps(case.body))
+        body["at"] = (datetime.now(UTC) + timedelta(hours=random.randint(1, 1000))).isoformat()
+        if isinstance(body.get("targeting"), dict) and "environment" in body:
+            wrapped = {"targeting": {body["environment"]: body["targeting"]}}
+            _coherent(wrapped, [], creating=False)
+            body["targeting"] = wrapped["targeting"][body["environment"]]
+        case.body = body
     return case
 
 
@@ -100,6 +114,8 @@ def filter_failure(context, failure, case, response) -> bool:
     label = case.operation.label
     if label in FLAG_BODIES:
         return not _refused_for_unstated_rule(response)
+    if label == SCHEDULE_BODY:
+        return not _refused_for_unstated_rule(response, SCHEDULE_RULE_TYPES)
     if label == "GET /flags":
         return not _refused_for_unstated_rule(response, CURSOR_RULE_TYPES)
     if label == "POST /ofrep/v1/evaluate/flags/{key}":

@@ -7,6 +7,7 @@ import os
 import subprocess
 import sys
 import time
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 from tests.support import ADMIN_TOKEN
@@ -27,6 +28,7 @@ FLAGS = {
     "put": {"name": "conformance-put"},
     "toggle": {"name": "conformance-toggle"},
     "delete": {"name": "conformance-delete"},
+    "schedule": {"name": "conformance-schedule"},
     "split": {
         "name": "conformance-split",
         "environments": {"production": True},
@@ -35,7 +37,7 @@ FLAGS = {
 }
 
 
-def _config(flag_ids: dict[str, str], token_id: str) -> str:
+def _config(flag_ids: dict[str, str], token_id: str, schedule_id: str) -> str:
     def operation(name: str, **parameters: str) -> str:
         values = ", ".join(f"{key} = {json.dumps(value)}" for key, value in parameters.items())
         return f'[[operations]]\ninclude-name = "{name}"\nparameters = {{ {values} }}\n'
@@ -59,12 +61,17 @@ def _config(flag_ids: dict[str, str], token_id: str) -> str:
             operation("GET /flags/{ident}/history", ident=flag_ids["toggle"]),
             sometimes("GET /flags/{ident}/usage", ident="flag-ids"),
             operation("DELETE /tokens/{token_id}", token_id=token_id),
+            operation("POST /flags/{ident}/schedules", ident=flag_ids["schedule"]),
+            operation("GET /flags/{ident}/schedules", ident=flag_ids["schedule"]),
+            operation(
+                "DELETE /flags/{ident}/schedules/{schedule_id}", ident=flag_ids["schedule"], schedule_id=schedule_id
+            ),
         ]
     )
 
 
 def test_openapi__schemathesis_every_check__api_matches_document(live_server, client, tmp_path):
-    # Given: flags and a token for the path parameters, and changes in the audit trail
+    # Given: flags, a token and a schedule for the path parameters, and changes in the audit trail
     flag_ids = {}
     for role, flag in FLAGS.items():
         created = client.post("/flags", json=flag)
@@ -73,8 +80,13 @@ def test_openapi__schemathesis_every_check__api_matches_document(live_server, cl
     assert client.post(f"/flags/{flag_ids['toggle']}/toggle", json={}).status_code == 200
     token = client.post("/tokens", json={"name": "conformance", "role": "client", "environment": "production"})
     assert token.status_code == 201, token.json
+    at = (datetime.now(UTC) + timedelta(days=1)).isoformat()
+    schedule = client.post(
+        f"/flags/{flag_ids['schedule']}/schedules", json={"at": at, "environment": "production", "enabled": True}
+    )
+    assert schedule.status_code == 201, schedule.json
     config = tmp_path / "schemathesis.toml"
-    config.write_text(_config(flag_ids, token.json["id"]))
+    config.write_text(_config(flag_ids, token.json["id"], schedule.json["_id"]))
     report = tmp_path / "report.json"
     command = [
         str(SCHEMATHESIS), "--config-file", str(config), "run", f"{live_server}/openapi.json",

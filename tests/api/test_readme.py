@@ -116,3 +116,20 @@ def test_readme__usage_example__answers_the_flags_usage(client, live_server):
     answer = json.loads(body)
     assert answer["name"] == "dark-mode"
     assert set(answer["environments"]["production"]) == {"last_evaluated_at", "last_hour", "last_24_hours", "hours"}
+
+
+def test_readme__schedules_examples__schedule_list_and_cancel(live_server):
+    require_tool("curl")
+    commands = readme_curl_commands("## Scheduled changes")
+    assert len(commands) == 5
+
+    results = [run(command, live_server) for command in commands[:4]]
+    listed = json.loads(results[3][1])
+    cancelled = run(commands[4].replace("$SCHEDULE_ID", listed[-1]["_id"]), live_server)
+
+    assert [status for status, _ in results] == [201, 201, 201, 200]
+    assert [(s["state"], s.get("enabled"), s.get("targeting")) for s in listed] == [
+        ("pending", True, None),
+        ("pending", None, {"rules": [], "serve": "off"}),
+    ]
+    assert cancelled[0] == 200 and json.loads(cancelled[1])["state"] == "cancelled"

@@ -87,6 +87,10 @@ def test_mongo_uri__wins_over_seed_variables():
         ("FF_USAGE_FLUSH_SECONDS", "0"),
         ("FF_USAGE_FLUSH_SECONDS", "11"),
         ("FF_USAGE_FLUSH_SECONDS", "2.5"),
+        ("FF_SCHEDULER", "sometimes"),
+        ("FF_SCHEDULER_POLL_MS", "50"),
+        ("FF_SCHEDULER_POLL_MS", "5000"),
+        ("FF_SCHEDULE_LEASE_SECONDS", "1"),
     ],
 )
 def test_bad_value__config_error_names_the_variable(variable, value):
@@ -191,3 +195,13 @@ def test_usage_settings__defaults_and_values__read_as_typed():
     # Then counting is on with a 10 s flush by default, and the variables change both
     assert (default.usage_tracking, default.usage_flush_seconds) == (True, 10)
     assert (chosen.usage_tracking, chosen.usage_flush_seconds) == (False, 1)
+
+
+def test_scheduler_settings__defaults_and_values__read_as_typed():
+    # Given no scheduler settings, then each of them set
+    default = Config.from_env({})
+    chosen = Config.from_env({"FF_SCHEDULER": "off", "FF_SCHEDULER_POLL_MS": "250", "FF_SCHEDULE_LEASE_SECONDS": "60"})
+
+    # Then the scheduler runs, looking every second with a 30 s lease, by default; the variables change each
+    assert (default.scheduler, default.scheduler_poll_seconds, default.schedule_lease_seconds) == (True, 1.0, 30)
+    assert (chosen.scheduler, chosen.scheduler_poll_seconds, chosen.schedule_lease_seconds) == (False, 0.25, 60)

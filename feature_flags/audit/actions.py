@@ -12,6 +12,8 @@ FLAG_ARCHIVED = "flag.archived"
 FLAG_REVIVED = "flag.revived"
 TOKEN_CREATED = "token.created"
 TOKEN_REVOKED = "token.revoked"
+# One event for a whole import, beside one per flag it changed.
+FLAGS_IMPORTED = "flags.imported"
 
 ALL = (
     FLAG_CREATED,
@@ -22,6 +24,7 @@ ALL = (
     FLAG_DELETED,
     TOKEN_CREATED,
     TOKEN_REVOKED,
+    FLAGS_IMPORTED,
 )
 TOKEN_ACTIONS = frozenset({TOKEN_CREATED, TOKEN_REVOKED})
 # Actions after which the subject no longer exists; recovery checks for its absence instead of its presence.

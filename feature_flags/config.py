@@ -122,6 +122,8 @@ class Config:
     stale_after_days: int = 30
     usage_tracking: bool = True
     usage_flush_seconds: int = 10
+    # A feature-flags/v1 document applied at start-up when the database has no flags (a GitOps bootstrap).
+    import_file: Path | None = None
 
     @property
     def default_environment(self) -> str:
@@ -179,4 +181,5 @@ class Config:
             usage_tracking=_bool(env, "FF_USAGE_TRACKING", True),
             # Ten seconds at most: the usage answers promise counts no older than that.
             usage_flush_seconds=int_setting(env, "FF_USAGE_FLUSH_SECONDS", 10, 1, 10),
+            import_file=Path(env["FF_IMPORT_FILE"]) if (env.get("FF_IMPORT_FILE") or "").strip() else None,
         )

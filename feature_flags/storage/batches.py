@@ -28,6 +28,8 @@ from .client import translated_errors, utcnow
 # A journal younger than this may belong to a batch still being written by another process.
 BATCH_GRACE = timedelta(seconds=120)
 JOURNAL_BATCH = 200
+# A batch of 10,000 flags is one transaction: far more than one operation's ordinary timeout.
+BATCH_TIMEOUT_SECONDS = 120.0
 
 
 @dataclass
@@ -169,7 +171,7 @@ class FlagBatches:
                 if not self._apply(step, session):
                     raise _StaleWrite()
 
-        self._in_transaction(apply)
+        self._in_transaction(apply, BATCH_TIMEOUT_SECONDS)
 
     def _write_journalled(self, steps: list, events: list[dict[str, Any]]) -> None:
         batch = ObjectId()

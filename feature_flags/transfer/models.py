@@ -12,7 +12,7 @@ from .document import FORMAT, MAX_IMPORT_FLAGS
 
 
 class CopyRequest(RequestModel):
-    """Copy one environment's on/off state and targeting to another."""
+    """Copy one environment's on/off state and targeting to another (to differs from from)."""
 
     model_config = ConfigDict(populate_by_name=False)
 
@@ -21,7 +21,7 @@ class CopyRequest(RequestModel):
 
 
 class EnvironmentCopyRequest(RequestModel):
-    """Copy this environment's state and targeting to another, for the flags named (every live flag by default)."""
+    """Copy this environment's state and targeting to another (not itself), for the flags named (all live ones)."""
 
     to: EnvironmentName
     flags: list[FlagName] | None = Field(None, max_length=MAX_IMPORT_FLAGS, description="Flag names; all live flags")

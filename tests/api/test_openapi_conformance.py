@@ -27,6 +27,7 @@ FLAGS = {
     "put": {"name": "conformance-put"},
     "toggle": {"name": "conformance-toggle"},
     "delete": {"name": "conformance-delete"},
+    "copy": {"name": "conformance-copy", "environments": {"staging": True}},
     "split": {
         "name": "conformance-split",
         "environments": {"production": True},
@@ -59,6 +60,8 @@ def _config(flag_ids: dict[str, str], token_id: str) -> str:
             operation("GET /flags/{ident}/history", ident=flag_ids["toggle"]),
             sometimes("GET /flags/{ident}/usage", ident="flag-ids"),
             operation("DELETE /tokens/{token_id}", token_id=token_id),
+            operation("POST /environments/{source}/copy", source="staging"),
+            operation("POST /flags/{ident}/copy", ident=flag_ids["copy"]),
         ]
     )
 

@@ -2,10 +2,7 @@
 
 from __future__ import annotations
 
-import json
 import logging
-from pathlib import Path
-from typing import Any
 
 from flask import Flask
 
@@ -14,25 +11,15 @@ from ..config import ConfigError
 from ..errors import ApiError, FlagNameTaken
 from ..extensions import get_store
 from .cli import register_cli
-from .document import FORMAT, validated_document
+from .document import FORMAT, read_document, validated_document
 from .plan import make_plan
 from .routes import bp
 from .service import apply_plan
 
-__all__ = ["bootstrap_import", "bp", "init_app", "read_document"]
+__all__ = ["bootstrap_import", "bp", "init_app"]
 
 logger = logging.getLogger(__name__)
 IMPORT_FILE_KEY = "feature_flags.import_file"
-
-
-def read_document(path: Path) -> Any:
-    """Read a JSON document from a file; raise ValueError with a sentence naming the file."""
-    try:
-        return json.loads(path.read_text(encoding="utf-8"))
-    except OSError as error:
-        raise ValueError(f"cannot read {path}: {error.strerror or error}") from None
-    except (ValueError, RecursionError) as error:
-        raise ValueError(f"{path} is not valid JSON: {error}") from None
 
 
 def init_app(app: Flask) -> None:

@@ -10,8 +10,8 @@ from flask import Flask, current_app
 from flask.cli import AppGroup
 
 from ..errors import ApiError
-from . import service
-from .document import dumps
+from .document import dumps, read_document
+from .service import export, import_document
 
 
 def register_cli(app: Flask) -> None:
@@ -23,7 +23,7 @@ def register_cli(app: Flask) -> None:
     def export_command(file: Path) -> None:
         """Write every flag to FILE as a feature-flags/v1 document ('-' for standard output)."""
         try:
-            document = service.export(current_app)
+            document = export(current_app)
         except ApiError as error:
             raise click.ClickException(error.message) from None
         text = dumps(document)
@@ -39,10 +39,8 @@ def register_cli(app: Flask) -> None:
     @click.option("--replace", is_flag=True, help="Also remove flags the document lacks.")
     def import_command(file: Path, dry_run: bool, replace: bool) -> None:
         """Import FILE (a feature-flags/v1 document) all-or-nothing and print what changed."""
-        from . import read_document
-
         try:
-            answer = service.import_document(
+            answer = import_document(
                 current_app,
                 read_document(file),
                 actor="cli",

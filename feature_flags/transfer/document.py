@@ -7,6 +7,7 @@ change reads as a small diff in git.
 from __future__ import annotations
 
 import json
+from pathlib import Path
 from typing import Any
 
 from ..errors import ApiError, ValidationFailed
@@ -106,3 +107,13 @@ def validated_document(data: Any, environments: tuple[str, ...]) -> list[dict[st
         seen[content["name"]] = index
         contents.append(content)
     return contents
+
+
+def read_document(path: Path) -> Any:
+    """Read a JSON document from a file; raise ValueError with a sentence naming the file."""
+    try:
+        return json.loads(path.read_text(encoding="utf-8"))
+    except OSError as error:
+        raise ValueError(f"cannot read {path}: {error.strerror or error}") from None
+    except (ValueError, RecursionError) as error:
+        raise ValueError(f"{path} is not valid JSON: {error}") from None

@@ -14,10 +14,11 @@ from ..tokens.access import actor_name, authenticate, require_admin
 from ..validation import parse
 from ..web.bodies import read_json_object
 from ..web.openapi import documented
-from . import service
 from .document import MAX_IMPORT_BYTES, MAX_IMPORT_FLAGS, dumps
 from .models import CopyRequest, EnvironmentCopyRequest, EnvironmentCopyResult, ExportDocument, ImportPlan, ImportQuery
-from .service import MAX_CHANGES_WITHOUT_TRANSACTIONS
+from .service import MAX_CHANGES_WITHOUT_TRANSACTIONS, export, import_document
+from .service import copy_environment as copy_many
+from .service import copy_flag as copy_one
 
 bp = Blueprint("transfer", __name__)
 
@@ -55,7 +56,7 @@ def _same(source: str, target: str) -> None:
 )
 def export_flags():
     require_admin()
-    body = dumps(service.export(current_app))
+    body = dumps(export(current_app))
     return Response(body, mimetype="application/json")
 
 
@@ -87,7 +88,7 @@ def import_flags():
     # An import is larger than any other request; its own bound replaces the app's for this request only.
     request.max_content_length = MAX_IMPORT_BYTES
     data = read_json_object(max_bytes=MAX_IMPORT_BYTES)
-    answer = service.import_document(
+    answer = import_document(
         current_app,
         data,
         actor_name(),
@@ -113,9 +114,7 @@ def copy_flag(ident: str):
     require_admin()
     body = parse(CopyRequest, read_json_object(), _environments())
     _same(body.source, body.to)
-    flag = service.copy_flag(
-        current_app, ident, body.source, body.to, actor_name(), g.request_id, _expected_version(ident)
-    )
+    flag = copy_one(current_app, ident, body.source, body.to, actor_name(), g.request_id, _expected_version(ident))
     return _flag_response(flag)
 
 
@@ -138,5 +137,5 @@ def copy_environment(source: str):
         )
     body = parse(EnvironmentCopyRequest, read_json_object(), _environments())
     _same(source, body.to)
-    answer = service.copy_environment(current_app, source, body.to, body.flags, actor_name(), g.request_id)
+    answer = copy_many(current_app, source, body.to, body.flags, actor_name(), g.request_id)
     return current_app.json.response(answer)

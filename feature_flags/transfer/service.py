@@ -15,9 +15,9 @@ from ..errors import ApiError, FlagArchived, FlagNotFound, ValidationFailed
 from ..extensions import get_metrics, get_store
 from ..flags.rules import flag_changes
 from ..storage import BatchWritten, FlagWrite
-from . import unleash
 from .document import FORMAT, export_document, validated_document
 from .plan import Mode, Plan, make_plan
+from .unleash import mapped
 
 # Without transactions a batch is journalled and rolled back by hand, flag by flag: bounded, so a rollback
 # (or recovery after a crash) stays short.
@@ -51,7 +51,7 @@ def plan_import(
                 "environment: say which environment receives the Unleash state.",
                 details=[{"field": "environment", "message": "required with format=unleash", "type": "missing"}],
             )
-        wanted, unmapped = unleash.mapped(data, environment, current, environments)
+        wanted, unmapped = mapped(data, environment, current, environments)
         plan = make_plan(current, wanted, mode)
         plan.unmapped = unmapped
         return plan

@@ -24,7 +24,7 @@ def create_app(config=None) -> Flask:
     # Logging first, so everything the rest of start-up says comes out as JSON.
     configure_logging(config.log_level, config.service_name, secrets=(config.admin_token, config.metrics_token))
 
-    from . import cache, metrics, preparation, schedules, storage, ui, usage, web
+    from . import cache, metrics, preparation, schedules, storage, transfer, ui, usage, web
     from .audit.routes import bp as audit_bp
     from .evaluation.ofrep import bp as ofrep_bp
     from .flags.routes import bp as flags_bp
@@ -56,10 +56,22 @@ def create_app(config=None) -> Flask:
     usage.init_app(app)
     schedules.init_app(app)
 
-    for blueprint in (health_bp, openapi_bp, flags_bp, schedules_bp, usage_bp, ofrep_bp, audit_bp, tokens_bp, ui.bp):
+    for blueprint in (
+        health_bp,
+        openapi_bp,
+        flags_bp,
+        schedules_bp,
+        transfer.bp,
+        usage_bp,
+        ofrep_bp,
+        audit_bp,
+        tokens_bp,
+        ui.bp,
+    ):
         app.register_blueprint(blueprint)
     access.init_app(app)
     cli.init_app(app)
     ui.init_cli(app)
+    transfer.init_app(app)
     preparation.init_app(app)
     return app

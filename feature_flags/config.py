@@ -125,6 +125,8 @@ class Config:
     scheduler: bool = True
     scheduler_poll_seconds: float = 1.0
     schedule_lease_seconds: float = 30.0
+    # A feature-flags/v1 document applied at start-up when the database has no flags (a GitOps bootstrap).
+    import_file: Path | None = None
 
     @property
     def default_environment(self) -> str:
@@ -188,4 +190,5 @@ class Config:
             # Longer than one application can take (the database timeout bounds it); a killed claimer's
             # schedules wait this long before another takes them.
             schedule_lease_seconds=int_setting(env, "FF_SCHEDULE_LEASE_SECONDS", 30, 5, 3600),
+            import_file=Path(env["FF_IMPORT_FILE"]) if (env.get("FF_IMPORT_FILE") or "").strip() else None,
         )

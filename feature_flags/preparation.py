@@ -20,6 +20,7 @@ from .extensions import PREPARATION_KEY, get_store
 from .flags.demo import seed_demo_flags
 from .storage import StoreClosed
 from .tokens.service import bootstrap_admin_token
+from .transfer import bootstrap_import
 
 logger = logging.getLogger(__name__)
 
@@ -29,7 +30,7 @@ RETRY_SECONDS = 1.0
 # A request that arrives while preparation is finishing waits this long before it answers 503.
 REQUEST_WAIT_SECONDS = 1.0
 # The parts of the API that read or write the database; probes, metrics, the UI page and OpenAPI do not wait.
-PREPARED_BLUEPRINTS = frozenset({"flags", "schedules", "usage", "ofrep", "audit", "tokens"})
+PREPARED_BLUEPRINTS = frozenset({"flags", "schedules", "usage", "ofrep", "audit", "tokens", "transfer"})
 
 
 class DatabaseNotPrepared(DatabaseUnavailable):
@@ -63,7 +64,10 @@ class Preparation:
                 return
             with store.bounded(timeout_seconds):
                 store.ensure_indexes()
+                store.recover_flag_batches()
                 store.recover_pending_events()
+                # Before the demo flags: a bootstrap document makes the database non-empty, so they are not seeded.
+                bootstrap_import(self._app)
                 if config.seed_demo:
                     seed_demo_flags(self._app)
                 if config.auth_enabled and not config.admin_token:

@@ -17,6 +17,8 @@ SCHEDULE_CANCELLED = "schedule.cancelled"
 SCHEDULE_FAILED = "schedule.failed"
 # The actor of every change a schedule makes; who made the schedule is on the event as scheduled_by.
 SCHEDULE_ACTOR = "schedule"
+# One event for a whole import, beside one per flag it changed.
+FLAGS_IMPORTED = "flags.imported"
 
 ALL = (
     FLAG_CREATED,
@@ -30,6 +32,7 @@ ALL = (
     SCHEDULE_CREATED,
     SCHEDULE_CANCELLED,
     SCHEDULE_FAILED,
+    FLAGS_IMPORTED,
 )
 TOKEN_ACTIONS = frozenset({TOKEN_CREATED, TOKEN_REVOKED})
 SCHEDULE_ACTIONS = frozenset({SCHEDULE_CREATED, SCHEDULE_CANCELLED, SCHEDULE_FAILED})

@@ -103,6 +103,11 @@ class FlagCache:
         self._apply_changes([("delete", flag_id)])
         self._publish(revision)
 
+    def written_many(self, flags: list[dict[str, Any]], deleted_ids: list[str], revision: int | None) -> None:
+        """Apply a batch this process just wrote (an import) in one step, and tell the host's other processes."""
+        self._apply_changes([("upsert", flag) for flag in flags] + [("delete", flag_id) for flag_id in deleted_ids])
+        self._publish(revision)
+
     def _publish(self, revision: int | None) -> None:
         if revision is not None and self._shared is not None:
             self._shared.publish(revision)

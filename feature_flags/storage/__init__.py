@@ -1,8 +1,20 @@
 """Storage over PyMongo: the only package that imports it. Speaks plain dicts and the project's errors."""
 
+from .batches import BatchWritten, FlagWrite
 from .changes import ChangesLost, ChangesUnsupported, FlagChanges
 from .client import StoreClosed, utcnow
 from .flags import Written
 from .store import Store, init_app
 
-__all__ = ["ChangesLost", "ChangesUnsupported", "FlagChanges", "Store", "StoreClosed", "Written", "init_app", "utcnow"]
+__all__ = [
+    "BatchWritten",
+    "ChangesLost",
+    "ChangesUnsupported",
+    "FlagChanges",
+    "FlagWrite",
+    "Store",
+    "StoreClosed",
+    "Written",
+    "init_app",
+    "utcnow",
+]

@@ -72,8 +72,8 @@ class AuditLog:
 
         self._record(write, event)
 
-    def _in_transaction(self, apply: Callable[[ClientSession], None]) -> None:
-        """Run apply in a transaction, retried on transient errors within the operation timeout.
+    def _in_transaction(self, apply: Callable[[ClientSession], None], seconds: float | None = None) -> None:
+        """Run apply in a transaction, retried on transient errors within the operation timeout (or seconds).
 
         Whatever happens, a transaction this started is aborted before returning. pymongo's with_transaction
         does not do that once the deadline has passed (its abort runs under the expired timeout and is never
@@ -83,7 +83,7 @@ class AuditLog:
         session = self.client.start_session()
         try:
             # Without this bound transient errors would be retried for as long as the server keeps failing.
-            with pymongo.timeout(self.client.options.timeout):
+            with pymongo.timeout(seconds or self.client.options.timeout):
                 while True:
                     session.start_transaction()
                     try:

@@ -13,6 +13,7 @@ from pymongo.write_concern import WriteConcern
 
 from ..extensions import EMBEDDED_DATABASE_KEY, STORE_KEY
 from .audit_log import AuditLog
+from .batches import FlagBatches
 from .changes import ChangeFeed
 from .client import create_client, translated_errors, utcnow
 from .flags import FlagStorage
@@ -36,7 +37,7 @@ def init_app(app: Flask) -> None:
     app.extensions[STORE_KEY] = Store(client, config.mongo_db, config.environments)
 
 
-class Store(FlagStorage, ScheduleStorage, TokenStorage, AuditLog, ChangeFeed, UsageStorage):
+class Store(FlagStorage, FlagBatches, ScheduleStorage, TokenStorage, AuditLog, ChangeFeed, UsageStorage):
     """Flags, their schedules, tokens, the audit trail and evaluation counts in one MongoDB database."""
 
     def __init__(self, client: MongoClient, db_name: str, environments: tuple[str, ...]) -> None:
@@ -50,6 +51,7 @@ class Store(FlagStorage, ScheduleStorage, TokenStorage, AuditLog, ChangeFeed, Us
         self._usage_hours = self.db.usage_hours
         self._flag_usage = self.db.flag_usage
         self._schedules = self.db.schedules
+        self._batches = self.db.flag_batches
         self._supports_transactions: bool | None = None
         # Called with the new flags revision after each flag write of this process (the flag cache listens).
 
@@ -88,6 +90,7 @@ class Store(FlagStorage, ScheduleStorage, TokenStorage, AuditLog, ChangeFeed, Us
             self._audit.create_index([("at", DESCENDING)], name="by_time")
             self._usage_indexes()
             self._schedule_indexes()
+            self._batches.create_index([("batch", ASCENDING)], sparse=True, name="by_batch")
 
     def claim_once(self, marker: str) -> bool:
         """Return True for exactly one caller, ever, per marker (across processes and restarts)."""

@@ -45,7 +45,7 @@ def _refuse_truncated_stream(read: int) -> None:
     # Werkzeug stops reading such a body at the limit and returns what it has, so the first megabyte of a larger
     # body would be taken as the whole. Only a body that reached the limit can be longer: then one more byte
     # from the server's own stream tells (it ends at the last chunk, so this never waits for the client).
-    limit = current_app.config["MAX_CONTENT_LENGTH"]
+    limit = request.max_content_length
     if request.content_length is None and limit is not None and read >= limit and request.environ["wsgi.input"].read(1):
         raise RequestEntityTooLarge()
 

@@ -5,7 +5,8 @@ most generated flag bodies with variants or targeting would name variants they d
 are brought in line with those rules, so they reach the 201 and 200 paths; what a rule still refuses, because
 it depends on the stored flag (an update's variants against the serves it keeps), is not counted as a failure;
 nor is an evaluation refused for lacking the targetingKey its flag's split needs (ofrep.UNSTATED_CONTEXT_RULES),
-nor a list asked to continue from a cursor it never gave (the parameter says to take it from the Link header).
+nor a list asked to continue from a cursor it never gave (the parameter says to take it from the Link header);
+nor an import of repeated names, nor a copy to the environment it copies from (their descriptions say so).
 A schedule's moment is brought within its bounds (a minute ago to 5 years ahead) and its targeting in line with
 the flag's variants; one refused for the clock, the pending bound or the flag as stored is not a failure either.
 """
@@ -26,6 +27,11 @@ UNSTATED_RULE_TYPES = {"unknown_variant", "missing_serve"}
 CURSOR_RULE_TYPES = {"invalid_cursor"}
 SCHEDULE_BODY = "POST /flags/{ident}/schedules"
 SCHEDULE_RULE_TYPES = UNSTATED_RULE_TYPES | {"at_in_past", "at_too_far", "too_many_schedules"}
+IMPORT = "POST /import"
+# An import's flags are checked as POST /flags' body is, and its names are unique; a copy goes to another environment.
+IMPORT_RULE_TYPES = UNSTATED_RULE_TYPES | {"repeated"}
+COPIES = {"POST /flags/{ident}/copy", "POST /environments/{source}/copy"}
+COPY_RULE_TYPES = {"same_environment"}
 SPLIT_TOTAL = "percentages of a split add up to 100"
 
 
@@ -84,6 +90,16 @@ def map_case(context, case):
             _coherent(wrapped, [], creating=False)
             body["targeting"] = wrapped["targeting"][body["environment"]]
         case.body = body
+    if label == IMPORT and case.meta.generation.mode == GenerationMode.POSITIVE and isinstance(case.body, dict):
+        schema = case.operation.schema.raw_schema["components"]["schemas"]["FlagCreate"]
+        environments = schema["properties"]["targeting"]["propertyNames"]["enum"]
+        body = json.loads(json.dumps(case.body))
+        for flag in body.get("flags") or ():
+            if isinstance(flag, dict):
+                _coherent(flag, environments, creating=True)
+        case.body = body
+        # Replacing would remove the flags the other operations are given; an Unleash body is described in words.
+        case.query = {**(case.query or {}), "mode": "upsert", "format": "feature-flags"}
     return case
 
 
@@ -116,6 +132,10 @@ def filter_failure(context, failure, case, response) -> bool:
         return not _refused_for_unstated_rule(response)
     if label == SCHEDULE_BODY:
         return not _refused_for_unstated_rule(response, SCHEDULE_RULE_TYPES)
+    if label == IMPORT:
+        return not _refused_for_unstated_rule(response, IMPORT_RULE_TYPES)
+    if label in COPIES:
+        return not _refused_for_unstated_rule(response, COPY_RULE_TYPES)
     if label == "GET /flags":
         return not _refused_for_unstated_rule(response, CURSOR_RULE_TYPES)
     if label == "POST /ofrep/v1/evaluate/flags/{key}":

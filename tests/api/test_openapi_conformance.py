@@ -29,6 +29,7 @@ FLAGS = {
     "toggle": {"name": "conformance-toggle"},
     "delete": {"name": "conformance-delete"},
     "schedule": {"name": "conformance-schedule"},
+    "copy": {"name": "conformance-copy", "environments": {"staging": True}},
     "split": {
         "name": "conformance-split",
         "environments": {"production": True},
@@ -66,6 +67,8 @@ def _config(flag_ids: dict[str, str], token_id: str, schedule_id: str) -> str:
             operation(
                 "DELETE /flags/{ident}/schedules/{schedule_id}", ident=flag_ids["schedule"], schedule_id=schedule_id
             ),
+            operation("POST /environments/{source}/copy", source="staging"),
+            operation("POST /flags/{ident}/copy", ident=flag_ids["copy"]),
         ]
     )
 

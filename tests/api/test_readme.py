@@ -133,3 +133,22 @@ def test_readme__schedules_examples__schedule_list_and_cancel(live_server):
         ("pending", None, {"rules": [], "serve": "off"}),
     ]
     assert cancelled[0] == 200 and json.loads(cancelled[1])["state"] == "cancelled"
+
+
+def test_readme__moving_flags_examples__each_does_what_it_says(live_server, client, tmp_path):
+    require_tool("curl")
+    commands = readme_curl_commands("## Moving flags")
+    assert len(commands) == 6
+    client.post("/flags", json={"name": "new-checkout", "environments": {"staging": True}})
+
+    # The export writes flags.json where the commands run; the imports read it from there.
+    results = [run(f"cd {tmp_path} && {command}", live_server) for command in commands]
+
+    assert [status for status, _ in results] == [200] * 6
+    copied, many, _, planned, imported, unleash = (body for _, body in results)
+    assert json.loads(copied)["environments"]["production"] is True
+    assert json.loads(many) == {"updated": ["new-checkout"], "unchanged": []}
+    assert json.loads((tmp_path / "flags.json").read_text())["flags"][0]["name"] == "new-checkout"
+    assert json.loads(planned)["unchanged"] == ["new-checkout"]
+    assert json.loads(imported)["dry_run"] is False
+    assert json.loads(unleash)["created"] == ["unleash-rollout"] and json.loads(unleash)["unmapped"] == []

@@ -1,0 +1,242 @@
+"""Many flag writes as one: all land with their audit events, or none do (imports, environment copies).
+
+With transactions the batch is one transaction. Without them (a standalone server) it is journalled: each
+flag's stored document is saved before it is changed, the events are written held back (state "batch"),
+then the flags are written one by one on the versions read; a write that fails or finds its flag changed
+rolls every earlier one back from the journal. A crash in between leaves the journal, which
+recover_flag_batches() rolls back at the next start.
+"""
+
+from __future__ import annotations
+
+import contextlib
+from dataclasses import dataclass, field
+from datetime import timedelta
+from typing import Any, Literal
+
+import pymongo
+from bson import ObjectId
+from pymongo.client_session import ClientSession
+from pymongo.errors import DuplicateKeyError
+
+from ..audit import actions
+from ..errors import DatabaseUnavailable, FlagNameTaken, VersionConflict
+from .audit_log import RECENT_EVENT_IDS_KEPT, _StaleWrite
+from .changes import FULL_READ_TIMEOUT_SECONDS
+from .client import translated_errors, utcnow
+
+# A journal younger than this may belong to a batch still being written by another process.
+BATCH_GRACE = timedelta(seconds=120)
+JOURNAL_BATCH = 200
+# A batch of 10,000 flags is one transaction: far more than one operation's ordinary timeout.
+BATCH_TIMEOUT_SECONDS = 120.0
+
+
+@dataclass
+class FlagWrite:
+    """One flag's part in a batch: create it from fields, set fields on it, or delete it.
+
+    ``current`` is the flag as the caller read it (its id and version): the write is made on that version.
+    """
+
+    kind: Literal["create", "update", "delete"]
+    fields: dict[str, Any] = field(default_factory=dict)
+    current: dict[str, Any] | None = None
+    environment: str | None = None
+
+
+@dataclass(frozen=True)
+class BatchWritten:
+    """What a batch left: the flags created or updated, the ids deleted, and the flags revision reached."""
+
+    flags: list[dict[str, Any]]
+    deleted_ids: list[str]
+    revision: int | None
+
+
+class FlagBatches:
+    """Writing many flags all-or-nothing, each change with its event, plus one event for the whole batch."""
+
+    def find_all_flags(self) -> list[dict[str, Any]]:
+        """Return every flag, archived ones included, as the API shows them."""
+        # As the flag cache's full read: 10,000 flags take longer than one operation's ordinary timeout.
+        with translated_errors(), pymongo.timeout(FULL_READ_TIMEOUT_SECONDS):
+            return [self._flag_out(d) for d in self._flags.find({}, {"recent_events": 0}, batch_size=1000)]
+
+    def write_flags(
+        self,
+        writes: list[FlagWrite],
+        actor: str,
+        request_id: str | None = None,
+        summary: dict[str, Any] | None = None,
+    ) -> BatchWritten:
+        """Apply every write or none; raise VersionConflict if a flag changed since it was read, FlagNameTaken.
+
+        summary, when given, is recorded as one more event (its action and fields) for the batch as a whole.
+        """
+        now = utcnow()
+        with translated_errors():
+            raw = self._raw_documents(writes)
+        steps = [self._step(write, raw, actor, request_id, now) for write in writes]
+        events = [event for _, event, _, _ in steps]
+        if summary is not None:
+            events.append(self._event(summary.pop("action"), actor, request_id, **summary))
+        if not steps:
+            return BatchWritten([], [], None)
+        with translated_errors():
+            try:
+                if self.supports_transactions:
+                    self._write_in_transaction(steps, events)
+                else:
+                    self._write_journalled(steps, events)
+            except DuplicateKeyError:
+                raise FlagNameTaken("A flag name in the batch is taken by another flag; nothing was written.") from None
+            except _StaleWrite:
+                raise VersionConflict("A flag changed while the batch was written; nothing was written.") from None
+        flags = [self._flag_out(document) for document, _, kind, _ in steps if kind != "delete"]
+        deleted = [str(document["_id"]) for document, _, kind, _ in steps if kind == "delete"]
+        return BatchWritten(flags, deleted, self._bump_flags_revision())
+
+    def _raw_documents(self, writes: list[FlagWrite]) -> dict[str, dict[str, Any]]:
+        ids = [ObjectId(write.current["_id"]) for write in writes if write.current is not None]
+        found: dict[str, dict[str, Any]] = {}
+        for start in range(0, len(ids), 1000):
+            for document in self._flags.find({"_id": {"$in": ids[start : start + 1000]}}):
+                found[str(document["_id"])] = document
+        return found
+
+    def _step(
+        self, write: FlagWrite, raw: dict[str, dict[str, Any]], actor: str, request_id: str | None, now: Any
+    ) -> tuple[dict[str, Any], dict[str, Any], str, dict[str, Any] | None]:
+        """Return the document the write leaves (or deletes), its event, its kind and the stored document."""
+        if write.kind == "create":
+            fields = dict(write.fields)
+            archived_at = fields.pop("archived_at", None)
+            document, event = self._new_flag(fields, actor, request_id, now)
+            document["archived_at"] = archived_at
+            event["after"]["archived_at"] = archived_at
+            return document, event, "create", None
+        current = write.current or {}
+        stored = raw.get(current["_id"])
+        if stored is None or stored["version"] != current["version"]:
+            raise VersionConflict("A flag changed while the batch was prepared; nothing was written.")
+        if write.kind == "delete":
+            event = self._event(
+                actions.FLAG_DELETED,
+                actor,
+                request_id,
+                flag_id=current["_id"],
+                flag_name=current["name"],
+                before=self._snapshot(current),
+                after=None,
+            )
+            return stored, event, "delete", stored
+        before = {key: current.get(key) for key in write.fields}
+        version = stored["version"] + 1
+        event = self._event(
+            actions.FLAG_UPDATED,
+            actor,
+            request_id,
+            flag_id=current["_id"],
+            flag_name=current["name"],
+            environment=write.environment,
+            before=before,
+            after={**write.fields, "version": version},
+        )
+        recent = [*stored.get("recent_events", []), event["_id"]][-RECENT_EVENT_IDS_KEPT:]
+        document = {
+            **stored,
+            **write.fields,
+            "version": version,
+            "updated_at": now,
+            "updated_by": actor,
+            "recent_events": recent,
+        }
+        return document, event, "update", stored
+
+    def _apply(self, step: tuple, session: ClientSession | None) -> bool:
+        document, _, kind, _ = step
+        if kind == "create":
+            self._flags.insert_one(document, session=session)
+            return True
+        on_version = {"_id": document["_id"], "version": document["version"] - (kind == "update")}
+        if kind == "delete":
+            return self._flags.delete_one(on_version, session=session).deleted_count == 1
+        return self._flags.replace_one(on_version, document, session=session).modified_count == 1
+
+    def _write_in_transaction(self, steps: list, events: list[dict[str, Any]]) -> None:
+        def apply(session: ClientSession) -> None:
+            self._audit.insert_many(events, session=session)
+            for step in steps:
+                if not self._apply(step, session):
+                    raise _StaleWrite()
+
+        self._in_transaction(apply, BATCH_TIMEOUT_SECONDS)
+
+    def _write_journalled(self, steps: list, events: list[dict[str, Any]]) -> None:
+        batch = ObjectId()
+        self._batches.insert_one({"_id": batch, "state": "applying", "at": utcnow()})
+        entries = [
+            {
+                "batch": batch,
+                "flag_id": document["_id"],
+                "event_id": event["_id"],
+                # Updates and deletes come back as they were; a created flag is simply removed.
+                "before": before,
+            }
+            for document, event, _, before in steps
+        ]
+        try:
+            for start in range(0, len(entries), JOURNAL_BATCH):
+                self._batches.insert_many(entries[start : start + JOURNAL_BATCH], ordered=False)
+            self._audit.insert_many([{**event, "state": "batch", "batch": batch} for event in events])
+            for step in steps:
+                self._step_hook(step)
+                if not self._apply(step, None):
+                    raise _StaleWrite()
+        except BaseException:
+            # If the database is away, the journal stays and recovery at the next start rolls the batch back.
+            with contextlib.suppress(DatabaseUnavailable):
+                self._roll_back(batch)
+            raise
+        self._batches.update_one({"_id": batch}, {"$set": {"state": "committed"}})
+        self._finish(batch)
+
+    def _step_hook(self, step: tuple) -> None:
+        """Called before each journalled write: the place tests inject a failure half-way through."""
+
+    def _roll_back(self, batch: ObjectId) -> None:
+        with translated_errors():
+            for entry in self._batches.find({"batch": batch}):
+                before = entry["before"]
+                if before is None:
+                    self._flags.delete_one({"_id": entry["flag_id"], "recent_events": entry["event_id"]})
+                elif self._flags.find_one({"_id": entry["flag_id"]}, {"_id": 1}) is None:
+                    # If its name was taken meanwhile, the deleted flag stays deleted (its history keeps it).
+                    with contextlib.suppress(DuplicateKeyError):
+                        self._flags.insert_one(before)
+                else:
+                    # Only a flag this batch changed: its event is among the flag's recent ones.
+                    self._flags.replace_one({"_id": entry["flag_id"], "recent_events": entry["event_id"]}, before)
+            self._audit.delete_many({"batch": batch})
+            self._batches.delete_many({"batch": batch})
+            self._batches.delete_one({"_id": batch})
+
+    def _finish(self, batch: ObjectId) -> None:
+        with translated_errors():
+            self._audit.update_many({"batch": batch}, {"$unset": {"state": "", "batch": ""}})
+            self._batches.delete_many({"batch": batch})
+            self._batches.delete_one({"_id": batch})
+
+    def recover_flag_batches(self, grace: timedelta = BATCH_GRACE) -> int:
+        """Roll back batches a crash left half-written, finish committed ones; return how many were settled."""
+        settled = 0
+        with translated_errors():
+            headers = list(self._batches.find({"state": {"$exists": True}, "at": {"$lt": utcnow() - grace}}))
+        for header in headers:
+            if header["state"] == "committed":
+                self._finish(header["_id"])
+            else:
+                self._roll_back(header["_id"])
+            settled += 1
+        return settled

@@ -1,0 +1,119 @@
+"""The export document (format feature-flags/v1): what a flag is, without ids, versions, times or history.
+
+Written with sorted keys and flags in name order, so two exports of the same flags are the same bytes and a
+change reads as a small diff in git.
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any
+
+from ..errors import ApiError, ValidationFailed
+from ..flags.models import FlagCreate
+from ..flags.rules import FLAG_CONTENT_FIELDS, check_flag_references, check_flag_size
+from ..validation import parse
+
+FORMAT = "feature-flags/v1"
+MAX_IMPORT_FLAGS = 10_000
+# 10,000 flags of a few kilobytes each; a single flag is bounded by MAX_FLAG_BYTES besides.
+MAX_IMPORT_BYTES = 32 * 1024 * 1024
+DOCUMENT_FIELDS = frozenset({"format", "flags", "segments"})
+# What a flag carries in the document: its content, and whether it is archived.
+EXPORTED_FIELDS = (*FLAG_CONTENT_FIELDS, "archived")
+
+
+def exported_flag(flag: dict[str, Any]) -> dict[str, Any]:
+    """Return a stored flag as the document holds it."""
+    content = {key: flag[key] for key in FLAG_CONTENT_FIELDS}
+    # Prerequisites and segment references (built elsewhere) live inside targeting: passed through unchanged.
+    content["targeting"] = dict(flag["targeting"])
+    content["archived"] = flag.get("archived_at") is not None
+    return content
+
+
+def export_document(flags: list[dict[str, Any]]) -> dict[str, Any]:
+    """Return the export document of these flags (archived ones included), sorted by name."""
+    return {
+        "format": FORMAT,
+        "flags": [exported_flag(flag) for flag in sorted(flags, key=lambda flag: flag["name"])],
+        # The hook for segments, which live in a collection of their own once they exist.
+        "segments": [],
+    }
+
+
+def dumps(document: dict[str, Any]) -> str:
+    """Serialise a document deterministically: sorted keys, two-space indents, a final newline."""
+    return json.dumps(document, sort_keys=True, indent=2, ensure_ascii=False, allow_nan=False) + "\n"
+
+
+def _error(field: str, message: str, kind: str) -> ValidationFailed:
+    return ValidationFailed(f"{field}: {message}", details=[{"field": field, "message": message, "type": kind}])
+
+
+def _prefixed(error: ApiError, prefix: str) -> ValidationFailed:
+    details = error.details.get("details") or [{"field": "", "message": error.message, "type": error.code}]
+    moved = [{**item, "field": ".".join(filter(None, [prefix, item["field"]]))} for item in details]
+    first = moved[0]
+    return ValidationFailed(f"{first['field']}: {first['message']}", details=moved)
+
+
+def validated_flag(data: Any, environments: tuple[str, ...], path: str) -> dict[str, Any]:
+    """Validate one flag of a document as POST /flags would; return its content with archived; errors name path."""
+    if not isinstance(data, dict):
+        raise _error(path, "a flag is a JSON object", "invalid_type")
+    fields = dict(data)
+    archived = fields.pop("archived", False)
+    if not isinstance(archived, bool):
+        raise _error(f"{path}.archived", "give true or false", "bool_type")
+    try:
+        content = parse(FlagCreate, fields, environments).model_dump()
+        check_flag_references(content, environments)
+        check_flag_size(content)
+    except ApiError as error:
+        raise _prefixed(error, path) from None
+    content["environments"] = {env: bool(content["environments"].get(env, False)) for env in environments}
+    content["archived"] = archived
+    return content
+
+
+def validated_document(data: Any, environments: tuple[str, ...]) -> list[dict[str, Any]]:
+    """Validate a whole feature-flags/v1 document before anything is written; return its flags' contents."""
+    if not isinstance(data, dict):
+        raise _error("(body)", "the document is a JSON object", "invalid_type")
+    unknown = sorted(set(data) - DOCUMENT_FIELDS)
+    if unknown:
+        raise _error(unknown[0], "not a field of the document (format, flags, segments)", "extra_forbidden")
+    if data.get("format") != FORMAT:
+        raise _error("format", f"give {FORMAT!r}", "unknown_format")
+    flags = data.get("flags")
+    if not isinstance(flags, list):
+        raise _error("flags", "give a list of flags", "list_type")
+    if len(flags) > MAX_IMPORT_FLAGS:
+        raise _error("flags", f"a document holds at most {MAX_IMPORT_FLAGS:,} flags, not {len(flags):,}", "too_long")
+    segments = data.get("segments", [])
+    if segments != []:
+        # Segments are not stored by this version: refusing them is better than importing flags that name them.
+        raise _error("segments", "this version imports no segments; give an empty list", "unsupported")
+    contents: list[dict[str, Any]] = []
+    seen: dict[str, int] = {}
+    for index, flag in enumerate(flags):
+        content = validated_flag(flag, environments, f"flags.{index}")
+        if content["name"] in seen:
+            raise _error(
+                f"flags.{index}.name", f"{content['name']!r} is also flags.{seen[content['name']]}", "repeated"
+            )
+        seen[content["name"]] = index
+        contents.append(content)
+    return contents
+
+
+def read_document(path: Path) -> Any:
+    """Read a JSON document from a file; raise ValueError with a sentence naming the file."""
+    try:
+        return json.loads(path.read_text(encoding="utf-8"))
+    except OSError as error:
+        raise ValueError(f"cannot read {path}: {error.strerror or error}") from None
+    except (ValueError, RecursionError) as error:
+        raise ValueError(f"{path} is not valid JSON: {error}") from None

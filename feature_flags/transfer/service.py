@@ -1,0 +1,183 @@
+"""Moving flags as a whole: export, import (ours and Unleash's), copying an environment's settings to another.
+
+Every write here goes through the store's all-or-nothing batch, then reaches this process's flag cache.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from flask import Flask
+
+from ..audit import actions
+from ..cache import flag_cache
+from ..errors import ApiError, FlagArchived, FlagNotFound, ValidationFailed
+from ..extensions import get_metrics, get_store
+from ..flags.rules import flag_changes
+from ..storage import BatchWritten, FlagWrite
+from .document import FORMAT, export_document, validated_document
+from .plan import Mode, Plan, make_plan
+from .unleash import mapped
+
+# Without transactions a batch is journalled and rolled back by hand, flag by flag: bounded, so a rollback
+# (or recovery after a crash) stays short.
+MAX_CHANGES_WITHOUT_TRANSACTIONS = 1000
+
+
+class TooManyChanges(ApiError):
+    code = "too_many_changes"
+    message = "The import changes more flags than this database can change all at once."
+
+
+class UnmappedParts(ApiError):
+    code = "unmapped"
+    message = "Parts of the Unleash export cannot be expressed here; see unmapped, or pass allow_partial=true."
+
+
+def export(app: Flask) -> dict[str, Any]:
+    """Return every flag, archived ones too, as one feature-flags/v1 document."""
+    return export_document(get_store(app).find_all_flags())
+
+
+def plan_import(
+    app: Flask, data: Any, mode: Mode = "upsert", source: str = "feature-flags", environment: str | None = None
+) -> Plan:
+    """Validate the whole document and plan the import; nothing is written."""
+    environments = app.config["FF"].environments
+    current = get_store(app).find_all_flags()
+    if source == "unleash":
+        if environment is None:
+            raise ValidationFailed(
+                "environment: say which environment receives the Unleash state.",
+                details=[{"field": "environment", "message": "required with format=unleash", "type": "missing"}],
+            )
+        wanted, unmapped = mapped(data, environment, current, environments)
+        plan = make_plan(current, wanted, mode)
+        plan.unmapped = unmapped
+        return plan
+    return make_plan(current, validated_document(data, environments), mode)
+
+
+def apply_plan(
+    app: Flask, plan: Plan, actor: str, request_id: str | None = None, summary: dict[str, Any] | None = None
+) -> BatchWritten:
+    """Write a plan all-or-nothing, with its events, and bring this process's flag cache up to date."""
+    store = get_store(app)
+    if len(plan.writes) > MAX_CHANGES_WITHOUT_TRANSACTIONS and not store.supports_transactions:
+        raise TooManyChanges(
+            f"The import would change {len(plan.writes):,} flags; without transactions (a standalone database) "
+            f"at most {MAX_CHANGES_WITHOUT_TRANSACTIONS:,} change at once. Import it in parts, or use a replica set.",
+            changes=len(plan.writes),
+            limit=MAX_CHANGES_WITHOUT_TRANSACTIONS,
+        )
+    written = store.write_flags(plan.writes, actor, request_id, summary=summary if plan.writes else None)
+    flag_cache(app).written_many(written.flags, written.deleted_ids, written.revision)
+    metric = get_metrics(app).flag_changes
+    for action, names in (("created", plan.created), ("updated", plan.updated), ("deleted", plan.removed)):
+        if names:
+            metric.labels(action=action).inc(len(names))
+    return written
+
+
+def import_document(
+    app: Flask,
+    data: Any,
+    actor: str,
+    request_id: str | None = None,
+    *,
+    mode: Mode = "upsert",
+    dry_run: bool = False,
+    source: str = "feature-flags",
+    environment: str | None = None,
+    allow_partial: bool = False,
+) -> dict[str, Any]:
+    """Import a document (ours or an Unleash export) all-or-nothing; return the plan carried out (or not, if dry)."""
+    plan = plan_import(app, data, mode, source, environment)
+    if dry_run:
+        return {**plan.answer(), "dry_run": True}
+    if plan.unmapped and not allow_partial:
+        raise UnmappedParts(unmapped=plan.unmapped)
+    summary = {
+        "action": actions.FLAGS_IMPORTED,
+        "environment": environment,
+        "before": None,
+        "after": {
+            "format": FORMAT if source == "feature-flags" else "unleash",
+            "mode": mode,
+            "created": len(plan.created),
+            "updated": len(plan.updated),
+            "removed": len(plan.removed),
+        },
+    }
+    apply_plan(app, plan, actor, request_id, summary)
+    return {**plan.answer(), "dry_run": False}
+
+
+# -- copying between environments -------------------------------------------------------------
+
+
+def _copied(flag: dict[str, Any], source: str, target: str) -> dict[str, Any]:
+    """Return the changes that give target source's on/off state and targeting."""
+    return {
+        "environments": {target: flag["environments"].get(source, False)},
+        "targeting": {target: flag["targeting"].get(source)},
+    }
+
+
+def copy_flag(
+    app: Flask,
+    ident: str,
+    source: str,
+    target: str,
+    actor: str,
+    request_id: str | None = None,
+    expected_version: int | None = None,
+) -> dict[str, Any]:
+    """Copy one flag's state and targeting from one environment to another (an update audited with target)."""
+    environments = app.config["FF"].environments
+    written = get_store(app).update_flag(
+        ident,
+        lambda current: flag_changes(current, _copied(current, source, target), environments),
+        actor,
+        request_id,
+        expected_version,
+        environment=target,
+    )
+    flag_cache(app).written(written.flag, written.revision)
+    get_metrics(app).flag_changes.labels(action="updated").inc()
+    return written.flag
+
+
+def copy_environment(
+    app: Flask, source: str, target: str, names: list[str] | None, actor: str, request_id: str | None = None
+) -> dict[str, Any]:
+    """Copy source's state and targeting to target for the named flags (every live one by default), all or none."""
+    environments = app.config["FF"].environments
+    current = get_store(app).find_all_flags()
+    by_name = {flag["name"]: flag for flag in current}
+    if names is None:
+        chosen = [flag for flag in current if flag["archived_at"] is None]
+    else:
+        chosen = []
+        for index, name in enumerate(names):
+            flag = by_name.get(name)
+            if flag is None:
+                raise FlagNotFound(f"flags.{index}: no flag is named {name!r}.")
+            if flag["archived_at"] is not None:
+                raise FlagArchived(f"flags.{index}: {name!r} is archived; revive it before changing it.")
+            chosen.append(flag)
+    plan = Plan()
+    for flag in sorted(chosen, key=lambda flag: flag["name"]):
+        changes = flag_changes(flag, _copied(flag, source, target), environments)
+        merged = {
+            "environments": {**flag["environments"], **changes["environments"]},
+            **{key: value for key, value in changes.items() if key != "environments"},
+        }
+        differing = {key: value for key, value in merged.items() if flag.get(key) != value}
+        if not differing:
+            plan.unchanged.append(flag["name"])
+            continue
+        plan.updated.append(flag["name"])
+        plan.writes.append(FlagWrite("update", differing, flag, environment=target))
+    apply_plan(app, plan, actor, request_id)
+    return {"updated": sorted(plan.updated), "unchanged": sorted(plan.unchanged)}

@@ -28,6 +28,7 @@ def create_app(config=None) -> Flask:
     from .audit.routes import bp as audit_bp
     from .evaluation.ofrep import bp as ofrep_bp
     from .flags.routes import bp as flags_bp
+    from .segments.routes import bp as segments_bp
     from .tokens import access, cli
     from .tokens.routes import bp as tokens_bp
     from .usage.routes import bp as usage_bp
@@ -54,7 +55,7 @@ def create_app(config=None) -> Flask:
     cache.init_app(app)
     usage.init_app(app)
 
-    for blueprint in (health_bp, openapi_bp, flags_bp, usage_bp, ofrep_bp, audit_bp, tokens_bp, ui.bp):
+    for blueprint in (health_bp, openapi_bp, flags_bp, segments_bp, usage_bp, ofrep_bp, audit_bp, tokens_bp, ui.bp):
         app.register_blueprint(blueprint)
     access.init_app(app)
     cli.init_app(app)

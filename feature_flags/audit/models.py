@@ -54,6 +54,11 @@ class AuditEvent(BaseModel):
     flag_name: str | None = None
     token_id: str | None = None
     token_name: str | None = None
+    segment_id: str | None = None
+    segment_name: str | None = None
+    flag_ids: list[str] | None = Field(None, description="A segment change: the flags whose rules name the segment")
+    flag_names: list[str] | None = None
+    forced: bool | None = Field(None, description="Archived or deleted although other flags required it")
     environment: str | None = None
     before: dict[str, Any] | None = None
     after: dict[str, Any] | None = None

@@ -44,9 +44,9 @@ function summary(event, environmentLabel) {
     case "flag.created":
       return "Created";
     case "flag.deleted":
-      return "Deleted";
+      return event.forced ? "Deleted, although other flags required it" : "Deleted";
     case "flag.archived":
-      return "Archived";
+      return event.forced ? "Archived, although other flags required it" : "Archived";
     case "flag.revived":
       return "Revived";
     case "flag.toggled": {
@@ -57,6 +57,12 @@ function summary(event, environmentLabel) {
     }
     case "flag.updated":
       return "Edited";
+    case "segment.created":
+      return `Segment '${event.segment_name}' created`;
+    case "segment.updated":
+      return `Segment '${event.segment_name}' changed`;
+    case "segment.deleted":
+      return `Segment '${event.segment_name}' deleted`;
     default:
       return event.action;
   }

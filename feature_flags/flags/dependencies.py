@@ -134,6 +134,15 @@ def dependency_errors(flag: dict[str, Any], environments: Iterable[str], known: 
     return errors
 
 
+def names_others(flag: Mapping[str, Any]) -> bool:
+    """Whether the flag names any segment or prerequisite (else there is nothing to check it against)."""
+    return any(
+        (settings or {}).get("prerequisites")
+        or any("segment" in item for rule in (settings or {}).get("rules") or () for item in rule["when"])
+        for settings in (flag.get("targeting") or {}).values()
+    )
+
+
 def uses_segment(flag: Mapping[str, Any], segment: str) -> bool:
     """Whether any rule of the flag, in any environment, names the segment."""
     return any(

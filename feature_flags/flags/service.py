@@ -13,7 +13,7 @@ from ..cache import current_snapshot, flag_cache
 from ..errors import DatabaseUnavailable
 from ..extensions import get_metrics, get_store
 from ..storage import Written
-from .dependencies import refuse_if_required
+from .dependencies import names_others, refuse_if_required
 from .rules import check_flag_references, check_flag_size, flag_changes
 
 logger = logging.getLogger(__name__)
@@ -30,8 +30,8 @@ def create(fields: dict[str, Any], actor: str, request_id: str | None = None, ap
     app = app or current_app
     environments = app.config["FF"].environments
     # Segments and prerequisites are checked against the snapshot: this instance's writes at once, others' within
-    # the freshness bound.
-    check_flag_references(fields, environments, current_snapshot(app))
+    # the freshness bound. Only when named: seeding and imports of plain flags need no loaded cache.
+    check_flag_references(fields, environments, current_snapshot(app) if names_others(fields) else None)
     check_flag_size(fields)
     return _finish(app, get_store(app).create_flag(fields, actor, request_id), "created")
 

@@ -29,6 +29,7 @@ def create_app(config=None) -> Flask:
     from .evaluation.ofrep import bp as ofrep_bp
     from .flags.routes import bp as flags_bp
     from .schedules.routes import bp as schedules_bp
+    from .segments.routes import bp as segments_bp
     from .tokens import access, cli
     from .tokens.routes import bp as tokens_bp
     from .usage.routes import bp as usage_bp
@@ -61,6 +62,7 @@ def create_app(config=None) -> Flask:
         openapi_bp,
         flags_bp,
         schedules_bp,
+        segments_bp,
         transfer.bp,
         usage_bp,
         ofrep_bp,

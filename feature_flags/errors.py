@@ -61,6 +61,11 @@ class FlagNotFound(NotFound):
     message = "No flag has that id or name."
 
 
+class SegmentNotFound(NotFound):
+    code = "segment_not_found"
+    message = "No segment has that id or name."
+
+
 class TokenNotFound(NotFound):
     code = "token_not_found"
     message = "No token has that id."
@@ -79,6 +84,11 @@ class NameTaken(ApiError):
 class FlagNameTaken(NameTaken):
     code = "flag_name_taken"
     message = "A flag with that name already exists."
+
+
+class SegmentNameTaken(NameTaken):
+    code = "segment_name_taken"
+    message = "A segment with that name already exists."
 
 
 class TokenNameTaken(NameTaken):
@@ -112,6 +122,27 @@ class ScheduleNotPending(ApiError):
 class TooManySchedules(ValidationFailed):
     code = "too_many_schedules"
     message = "This flag has too many pending schedules."
+
+
+class InUse(ApiError):
+    """Refused because flags depend on the subject; details name them."""
+
+    status_code = 409
+
+    def __init__(self, message: str, flags: list[dict[str, Any]]) -> None:
+        names = ", ".join(repr(flag["name"]) for flag in flags[:20])
+        super().__init__(
+            f"{message} {names}{' and more' if len(flags) > 20 else ''}.",
+            details=[{"flag_id": flag["_id"], "flag": flag["name"], "type": self.code} for flag in flags],
+        )
+
+
+class SegmentInUse(InUse):
+    code = "segment_in_use"
+
+
+class FlagRequired(InUse):
+    code = "flag_required"
 
 
 class Unauthorized(ApiError):

@@ -63,6 +63,20 @@ class ErrorBody(BaseModel):
     details: list[dict[str, Any]] | None = None
 
 
+# The tags of the union a rule's `when` items are (flags.models.WhenItem): pydantic puts the tag in an error's
+# location, which a client never sent; left out, the field reads as sent (rules.0.when.1.op).
+WHEN_TAGS = frozenset({"condition", "segment"})
+
+
+def _location(loc: tuple[Any, ...]) -> str:
+    parts = [
+        part
+        for index, part in enumerate(loc)
+        if not (index >= 2 and part in WHEN_TAGS and loc[index - 2] == "when" and isinstance(loc[index - 1], int))
+    ]
+    return ".".join(str(part) for part in parts) or "(body)"
+
+
 def parse(model: type[RequestModel], data: Any, environments: tuple[str, ...]) -> RequestModel:
     """Validate data against a model; raise ValidationFailed listing each bad field."""
     try:
@@ -70,7 +84,7 @@ def parse(model: type[RequestModel], data: Any, environments: tuple[str, ...]) -
     except ValidationError as error:
         details = [
             {
-                "field": ".".join(str(part) for part in item["loc"]) or "(body)",
+                "field": _location(item["loc"]),
                 "message": item["msg"],
                 "type": item["type"],
             }

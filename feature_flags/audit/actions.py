@@ -10,6 +10,9 @@ FLAG_TOGGLED = "flag.toggled"
 FLAG_DELETED = "flag.deleted"
 FLAG_ARCHIVED = "flag.archived"
 FLAG_REVIVED = "flag.revived"
+SEGMENT_CREATED = "segment.created"
+SEGMENT_UPDATED = "segment.updated"
+SEGMENT_DELETED = "segment.deleted"
 TOKEN_CREATED = "token.created"
 TOKEN_REVOKED = "token.revoked"
 SCHEDULE_CREATED = "schedule.created"
@@ -27,6 +30,9 @@ ALL = (
     FLAG_ARCHIVED,
     FLAG_REVIVED,
     FLAG_DELETED,
+    SEGMENT_CREATED,
+    SEGMENT_UPDATED,
+    SEGMENT_DELETED,
     TOKEN_CREATED,
     TOKEN_REVOKED,
     SCHEDULE_CREATED,
@@ -36,7 +42,8 @@ ALL = (
 )
 TOKEN_ACTIONS = frozenset({TOKEN_CREATED, TOKEN_REVOKED})
 SCHEDULE_ACTIONS = frozenset({SCHEDULE_CREATED, SCHEDULE_CANCELLED, SCHEDULE_FAILED})
+SEGMENT_ACTIONS = frozenset({SEGMENT_CREATED, SEGMENT_UPDATED, SEGMENT_DELETED})
 # Actions after which the subject no longer exists; recovery checks for its absence instead of its presence.
-REMOVALS = frozenset({FLAG_DELETED, TOKEN_REVOKED})
+REMOVALS = frozenset({FLAG_DELETED, SEGMENT_DELETED, TOKEN_REVOKED})
 
 AuditAction = Literal[ALL]  # type: ignore[valid-type]

@@ -54,6 +54,11 @@ class AuditEvent(BaseModel):
     flag_name: str | None = None
     token_id: str | None = None
     token_name: str | None = None
+    segment_id: str | None = None
+    segment_name: str | None = None
+    flag_ids: list[str] | None = Field(None, description="A segment change: the flags whose rules name the segment")
+    flag_names: list[str] | None = None
+    forced: bool | None = Field(None, description="Archived or deleted although other flags required it")
     environment: str | None = None
     schedule_id: str | None = Field(None, description="The schedule an event is about, or that made the change")
     scheduled_by: str | None = Field(None, description="Who made the schedule, on changes the actor 'schedule' made")

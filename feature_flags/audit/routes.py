@@ -44,6 +44,8 @@ def _page(query: AuditQuery, flag: str | None):
 @bp.get("/flags/<ident>/history")
 @documented(
     "A flag's changes, newest first; answers after the flag is deleted too",
+    description="Changes to a segment the flag's rules name are part of its history (segment.* events, whose "
+    "flag_ids list it).",
     params={"limit": "1-500, default 50", "before": "event id to page from"},
     query=AuditQuery,
     response=AuditPage,

@@ -1,4 +1,7 @@
-"""The flags in memory: every read path (lists, single flags, evaluation) is served from a snapshot.
+"""The flags in memory: every read path (lists, single flags, segments, evaluation) is served from a snapshot.
+
+Segments are held and followed exactly as flags are (same stream, same revision counter), since changing one
+changes what the flags using it serve.
 
 Each process keeps one immutable Snapshot and replaces it as flags change. A background thread, started
 lazily on first use (so after gunicorn forks, never at import), follows a MongoDB change stream; where the
@@ -108,6 +111,16 @@ class FlagCache:
         self._apply_changes([("upsert", flag) for flag in flags] + [("delete", flag_id) for flag_id in deleted_ids])
         self._publish(revision)
 
+    def segment_written(self, segment: dict[str, Any], revision: int | None) -> None:
+        """Apply a segment this process just wrote, and tell the host's other processes."""
+        self._apply_changes([("segment", segment)])
+        self._publish(revision)
+
+    def segment_deleted(self, segment_id: str, revision: int | None) -> None:
+        """Drop a segment this process just deleted, and tell the host's other processes."""
+        self._apply_changes([("segment_delete", segment_id)])
+        self._publish(revision)
+
     def _publish(self, revision: int | None) -> None:
         if revision is not None and self._shared is not None:
             self._shared.publish(revision)
@@ -117,15 +130,17 @@ class FlagCache:
     @staticmethod
     def _applied(snapshot: Snapshot, changes: list[tuple[str, Any]]) -> Snapshot:
         by_id = dict(snapshot.by_id)
+        segments = dict(snapshot.segments)
         changed = False
         for kind, payload in changes:
-            if kind == "upsert" and newer(payload, by_id.get(payload["_id"])):
-                by_id[payload["_id"]] = payload
+            held = segments if kind in {"segment", "segment_delete"} else by_id
+            if kind in {"upsert", "segment"} and newer(payload, held.get(payload["_id"])):
+                held[payload["_id"]] = payload
                 changed = True
-            elif kind == "delete" and payload in by_id:
-                del by_id[payload]
+            elif kind in {"delete", "segment_delete"} and payload in held:
+                del held[payload]
                 changed = True
-        return Snapshot(by_id) if changed else snapshot
+        return Snapshot(by_id, segments) if changed else snapshot
 
     def _apply_changes(self, changes: list[tuple[str, Any]]) -> None:
         """Apply changes in order (from the stream or this process's writes); a revision marker comes last."""
@@ -148,9 +163,11 @@ class FlagCache:
         revision = self._store.flags_revision()
         # The revision is read first: a write landing during the read bumps it past this value, so it is read again.
         flags = self._store.load_flags()
+        segments = self._store.load_segments()
         with self._lock:
             later = [(kind, payload) for seq, kind, payload in self._changes if seq > started_seq]
-            self._snapshot = self._applied(Snapshot({flag["_id"]: flag for flag in flags}), later)
+            loaded = Snapshot({flag["_id"]: flag for flag in flags}, {segment["_id"]: segment for segment in segments})
+            self._snapshot = self._applied(loaded, later)
             self._revision = max([revision] + [payload for kind, payload in later if kind == "revision"])
             self._verified_at = time.monotonic()
             self._caught_up.notify_all()

@@ -1,4 +1,4 @@
-"""A Snapshot: every flag at one moment, indexed by id and name, with answers memoised per snapshot."""
+"""A Snapshot: every flag and segment at one moment, indexed by id and name, with answers memoised per snapshot."""
 
 from __future__ import annotations
 
@@ -7,7 +7,8 @@ from collections.abc import Callable
 from functools import cached_property
 from typing import Any
 
-from ..errors import FlagNotFound
+from ..errors import FlagNotFound, SegmentNotFound
+from ..evaluation.engine import Lookup
 
 _DIGITS = re.compile(r"(\d+)")
 
@@ -24,12 +25,31 @@ def natural_key(name: str) -> tuple[Any, ...]:
 
 
 class Snapshot:
-    """Every flag at one moment, indexed by id and by name; derived answers are memoised per snapshot."""
+    """Every flag and segment at one moment, indexed by id and by name; derived answers are memoised per snapshot."""
 
-    def __init__(self, by_id: dict[str, dict[str, Any]]) -> None:
+    def __init__(self, by_id: dict[str, dict[str, Any]], segments: dict[str, dict[str, Any]] | None = None) -> None:
         self.by_id = by_id
         self.by_name = {flag["name"]: flag for flag in by_id.values()}
+        # Segments by id; they change evaluation as flags do, so they live and change in the same snapshot.
+        self.segments = segments or {}
+        self.segments_by_name = {segment["name"]: segment for segment in self.segments.values()}
         self._memo: dict[Any, Any] = {}
+
+    @cached_property
+    def ordered_segments(self) -> list[dict[str, Any]]:
+        """Every segment, in natural name order."""
+        return sorted(self.segments.values(), key=lambda segment: natural_key(segment["name"]))
+
+    def find_segment(self, ident: str) -> dict[str, Any]:
+        """Return the segment with this id or name, or raise SegmentNotFound."""
+        segment = self.segments.get(ident) or self.segments_by_name.get(ident)
+        if segment is None:
+            raise SegmentNotFound()
+        return segment
+
+    def lookup(self) -> Lookup:
+        """Return a fresh evaluation lookup over this snapshot: one per request's context."""
+        return Lookup(self.segments_by_name, self.served_by_name)
 
     @cached_property
     def ordered(self) -> list[dict[str, Any]]:

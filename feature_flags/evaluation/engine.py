@@ -5,13 +5,18 @@ and per environment ``targeting``: ``{"rules": [{"when": [conditions], "serve": 
 Rules are tried in order and the first whose conditions all hold wins; a serve is a variant name or a
 percentage split ``{"on": 30, "off": 70}`` decided by Unleash's normalized hash of the stickiness attribute,
 so a user lands in the same bucket here as in Unleash, across restarts and instances.
+
+A rule's ``when`` may name a segment (``{"segment": "beta-users"}``), which holds when all the segment's
+conditions do; an environment's ``prerequisites`` name other flags that must serve one of the listed variants
+for the same context, or the flag serves its off variant. Both are looked up by name in a Lookup, one per
+context, which also evaluates each flag at most once.
 """
 
 from __future__ import annotations
 
 import math
 import re
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
@@ -39,10 +44,16 @@ DEFAULT = "DEFAULT"
 TARGETING_MATCH = "TARGETING_MATCH"
 SPLIT = "SPLIT"
 DISABLED = "DISABLED"
+# LaunchDarkly's name: a prerequisite did not serve one of the variants the flag requires of it.
+PREREQUISITE_FAILED = "PREREQUISITE_FAILED"
 # OpenFeature's reason for an evaluation that failed (a bulk entry with an errorCode, say).
 ERROR = "ERROR"
 # Every reason an evaluation here can end with: the closed label set of the evaluations metric.
-REASONS = (STATIC, DEFAULT, TARGETING_MATCH, SPLIT, DISABLED, ERROR)
+REASONS = (STATIC, DEFAULT, TARGETING_MATCH, SPLIT, DISABLED, PREREQUISITE_FAILED, ERROR)
+# How deep prerequisites may chain. Writes refuse cycles and deeper chains, but two concurrent writes could still
+# make one; evaluation then fails the prerequisite at this depth (or on meeting a flag it is evaluating) instead
+# of recursing without end.
+MAX_PREREQUISITE_DEPTH = 10
 
 # Bounds on an evaluation context, so one evaluation costs bounded time whatever a client sends.
 MAX_CONTEXT_BYTES = 32 * 1024
@@ -292,17 +303,86 @@ def _served(flag: Mapping[str, Any], variant: str, reason: str, metadata: dict[s
     return Evaluation(variants[variant], variant, reason, metadata)
 
 
-def evaluate(flag: Mapping[str, Any], environment: str, context: Mapping[str, Any]) -> Evaluation:
-    """Evaluate a flag in an environment for a context; raise EvaluationError when it cannot be."""
-    if not isinstance(context, Mapping):
-        raise EvaluationError(INVALID_CONTEXT, "the context must be an object")
-    check_targeting_key(context)
+def _holds(item: Mapping[str, Any], context: Mapping[str, Any], segments: Mapping[str, Mapping[str, Any]]) -> bool:
+    """Whether one item of a rule's `when` holds: a condition, or a segment all of whose conditions hold."""
+    if "segment" not in item:
+        return condition_holds(item, context)
+    segment = segments.get(item["segment"])
+    # A segment deleted under a flag that still names it (writes refuse that, a race may not): it matches no one.
+    if segment is None:
+        return False
+    return all(condition_holds(condition, context) for condition in segment["conditions"])
+
+
+class Lookup:
+    """The segments and flags evaluation may name, and the evaluations made so far for one context.
+
+    Use one per context (one request): each flag is evaluated once however many flags require it.
+    """
+
+    def __init__(
+        self,
+        segments: Mapping[str, Mapping[str, Any]] | None = None,
+        flags: Mapping[str, Mapping[str, Any]] | None = None,
+    ) -> None:
+        self.segments = segments or {}
+        # The flags evaluation serves, by name: an archived or missing prerequisite is not found, so it fails.
+        self.flags = flags or {}
+        self._done: dict[tuple[str, str], Evaluation | EvaluationError] = {}
+        self._open: set[tuple[str, str]] = set()
+
+    def evaluate(
+        self, flag: Mapping[str, Any], environment: str, context: Mapping[str, Any], depth: int = 0
+    ) -> Evaluation:
+        """Evaluate a flag once for this lookup's context; raise EvaluationError when it cannot be."""
+        key = (environment, flag["name"])
+        done = self._done.get(key)
+        if done is None:
+            self._open.add(key)
+            try:
+                done = _evaluated(flag, environment, context, self, depth)
+            except EvaluationError as error:
+                done = error
+            finally:
+                self._open.discard(key)
+            self._done[key] = done
+        if isinstance(done, EvaluationError):
+            raise done
+        return done
+
+    def failed_prerequisite(
+        self, prerequisites: Sequence[Mapping[str, Any]], environment: str, context: Mapping[str, Any], depth: int
+    ) -> str | None:
+        """Return the name of the first prerequisite that does not serve a listed variant; None if all do."""
+        for prerequisite in prerequisites:
+            name = prerequisite["flag"]
+            required = self.flags.get(name)
+            if required is None or depth >= MAX_PREREQUISITE_DEPTH or (environment, name) in self._open:
+                return name
+            try:
+                served = self.evaluate(required, environment, context, depth + 1)
+            except EvaluationError:
+                return name
+            if served.variant not in prerequisite["variants"]:
+                return name
+        return None
+
+
+def _evaluated(
+    flag: Mapping[str, Any], environment: str, context: Mapping[str, Any], lookup: Lookup, depth: int
+) -> Evaluation:
+    off_variant = flag.get("off_variant") or DEFAULT_OFF_VARIANT
     if not (flag.get("environments") or {}).get(environment, False):
-        return _served(flag, flag.get("off_variant") or DEFAULT_OFF_VARIANT, DISABLED, {})
+        return _served(flag, off_variant, DISABLED, {})
     targeting = (flag.get("targeting") or {}).get(environment) or {}
+    prerequisites = targeting.get("prerequisites") or ()
+    if prerequisites:
+        failed = lookup.failed_prerequisite(prerequisites, environment, context, depth)
+        if failed is not None:
+            return _served(flag, off_variant, PREREQUISITE_FAILED, {"prerequisite": failed})
     rules = targeting.get("rules") or ()
     for index, rule in enumerate(rules):
-        if all(condition_holds(condition, context) for condition in rule["when"]):
+        if all(_holds(item, context, lookup.segments) for item in rule["when"]):
             variant, split = _resolve(flag, rule["serve"], context)
             return _served(flag, variant, SPLIT if split else TARGETING_MATCH, {"rule": index})
     variant, split = _resolve(flag, targeting.get("serve", DEFAULT_SERVE), context)
@@ -310,3 +390,17 @@ def evaluate(flag: Mapping[str, Any], environment: str, context: Mapping[str, An
         return _served(flag, variant, SPLIT, {})
     # With rules that did not match, the value is a fallback, not the same for everyone.
     return _served(flag, variant, DEFAULT if rules else STATIC, {})
+
+
+def evaluate(
+    flag: Mapping[str, Any], environment: str, context: Mapping[str, Any], lookup: Lookup | None = None
+) -> Evaluation:
+    """Evaluate a flag in an environment for a context; raise EvaluationError when it cannot be.
+
+    lookup gives the segments and prerequisite flags the flag names (none without it) and remembers
+    evaluations made for the same context.
+    """
+    if not isinstance(context, Mapping):
+        raise EvaluationError(INVALID_CONTEXT, "the context must be an object")
+    check_targeting_key(context)
+    return (lookup or Lookup()).evaluate(flag, environment, context)

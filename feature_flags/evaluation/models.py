@@ -58,7 +58,7 @@ class OfrepEvaluation(BaseModel):
 
     key: str
     value: StrictBool | StrictStr | StrictInt | StrictFloat | dict[str, Any]
-    reason: str = Field(examples=["STATIC", "TARGETING_MATCH", "SPLIT", "DEFAULT", "DISABLED"])
+    reason: str = Field(examples=["STATIC", "TARGETING_MATCH", "SPLIT", "DEFAULT", "DISABLED", "PREREQUISITE_FAILED"])
     variant: str
     metadata: dict[str, StrictBool | StrictStr | StrictInt | StrictFloat]
 

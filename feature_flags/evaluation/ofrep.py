@@ -23,6 +23,7 @@ from .engine import (
     INVALID_CONTEXT,
     MAX_CONTEXT_BYTES,
     EvaluationError,
+    Lookup,
     check_context,
     check_targeting_key,
     evaluate,
@@ -43,7 +44,9 @@ FLAG_NOT_FOUND = "FLAG_NOT_FOUND"
 UNSTATED_CONTEXT_RULES = (
     "The context's attributes are all optional to the schema, but a flag decides what it needs: one that splits "
     "answers 400 TARGETING_KEY_MISSING without its stickiness attribute (targetingKey unless it names another), "
-    "and a rule comparing an attribute of the wrong kind answers 400 INVALID_CONTEXT."
+    "and a rule comparing an attribute of the wrong kind answers 400 INVALID_CONTEXT. A flag whose prerequisite "
+    "(another flag, evaluated for the same context) does not serve a required variant answers its off variant "
+    'with reason PREREQUISITE_FAILED and metadata {"prerequisite": "<name>"}.'
 )
 
 bp = Blueprint("ofrep", __name__, url_prefix="/ofrep/v1")
@@ -111,8 +114,8 @@ def _context_too_large() -> OfrepFailure:
     return OfrepFailure(400, INVALID_CONTEXT, f"The request is over {MAX_CONTEXT_BYTES} bytes, the bound of a context.")
 
 
-def _success(flag: dict[str, Any], environment: str, context: dict[str, Any]) -> dict[str, Any]:
-    result = evaluate(flag, environment, context)
+def _success(flag: dict[str, Any], environment: str, context: dict[str, Any], lookup: Lookup) -> dict[str, Any]:
+    result = evaluate(flag, environment, context, lookup)
     return {
         "key": flag["name"],
         "value": result.value,
@@ -135,12 +138,14 @@ def _success(flag: dict[str, Any], environment: str, context: dict[str, Any]) ->
 def evaluate_flag(key: str):
     environment = environment_for_read(request.args.get("environment"))
     context = _context()
-    flag = current_snapshot().served_by_name.get(key)
+    snapshot = current_snapshot()
+    flag = snapshot.served_by_name.get(key)
     if flag is None:
         raise OfrepFailure(404, FLAG_NOT_FOUND, f"No flag is named {key!r}.")
     recorder = usage_recorder()
     try:
-        answer = _success(flag, environment, context)
+        # Only the flag asked for is counted: its prerequisites were consulted, not evaluated for the caller.
+        answer = _success(flag, environment, context, snapshot.lookup())
     except EvaluationError:
         recorder.count(flag["_id"], environment, None, ERROR)
         raise
@@ -165,9 +170,12 @@ def evaluate_all_flags():
     check_targeting_key(context)
     results = []
     outcomes = []
-    for flag in current_snapshot().served:
+    snapshot = current_snapshot()
+    # One lookup for the whole answer: a flag many others require is evaluated once, and counted once.
+    lookup = snapshot.lookup()
+    for flag in snapshot.served:
         try:
-            answer = _success(flag, environment, context)
+            answer = _success(flag, environment, context, lookup)
         except EvaluationError as error:
             results.append({"key": flag["name"], "errorCode": error.code, "errorDetails": error.message})
             outcomes.append((flag["_id"], None, ERROR))

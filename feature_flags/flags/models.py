@@ -117,6 +117,12 @@ MAX_CONDITION_VALUE_LENGTH = evaluation.MAX_CONTEXT_STRING_LENGTH
 # flag is held in memory by every worker and sent whole in each list.
 MAX_FLAG_BYTES = 64 * 1024
 MAX_VALUE_DEPTH = 32
+# Segments and prerequisites add to a flag's cost: a segment holds at most MAX_SEGMENT_CONDITIONS conditions (and
+# MAX_FLAG_BYTES), an environment names at most MAX_SEGMENT_REFERENCES segments across its rules and
+# MAX_PREREQUISITES flags, and prerequisites chain at most evaluation.MAX_PREREQUISITE_DEPTH deep.
+MAX_SEGMENT_CONDITIONS = 100
+MAX_SEGMENT_REFERENCES = 10
+MAX_PREREQUISITES = 10
 VARIANT_NAME_PATTERN = r"^[A-Za-z0-9_-]{1,64}$"
 ATTRIBUTE_PATTERN = r"^[A-Za-z0-9_][A-Za-z0-9_.:@/-]{0,99}$"
 
@@ -325,16 +331,58 @@ class Condition(RequestModel):
         return values
 
 
-class Rule(RequestModel):
-    """Serve something to the contexts that meet every condition."""
+class SegmentReference(RequestModel):
+    """Holds when every condition of the named segment holds."""
 
-    when: list[Condition] = Field(min_length=1, max_length=MAX_CONDITIONS)
+    segment: FlagName = Field(description="A segment's name (GET /segments); names follow flag names' rules")
+
+
+def _when_kind(value: Any) -> str | None:
+    if isinstance(value, dict):
+        return "segment" if "segment" in value else "condition"
+    if isinstance(value, Condition | SegmentReference):
+        return "segment" if isinstance(value, SegmentReference) else "condition"
+    return None
+
+
+WhenItem = Annotated[
+    Annotated[Condition, Tag("condition")] | Annotated[SegmentReference, Tag("segment")],
+    Discriminator(
+        _when_kind,
+        custom_error_type="invalid_condition",
+        custom_error_message='a condition ({"attribute", "op", "values"}) or a segment ({"segment": "<name>"})',
+    ),
+]
+
+
+class Rule(RequestModel):
+    """Serve something to the contexts that meet every condition (a segment: all of its conditions)."""
+
+    when: list[WhenItem] = Field(min_length=1, max_length=MAX_CONDITIONS)
     serve: Serve
 
 
-class EnvironmentTargeting(RequestModel):
-    """What a flag serves in one environment while it is on: the first matching rule's serve, else serve."""
+class Prerequisite(RequestModel):
+    """Another flag that must serve one of these variants, for the same context in the same environment."""
 
+    flag: FlagName = Field(description="The required flag's name")
+    variants: list[VariantName] = Field(min_length=1, max_length=MAX_VARIANTS)
+
+
+class EnvironmentTargeting(RequestModel):
+    """What a flag serves in one environment while it is on: the first matching rule's serve, else serve.
+
+    Unless every prerequisite serves one of its listed variants: then the flag's off_variant.
+    """
+
+    prerequisites: list[Prerequisite] = Field(
+        default_factory=list,
+        max_length=MAX_PREREQUISITES,
+        # Left out when empty, so flags without prerequisites read and store as they always have.
+        exclude_if=lambda value: not value,
+        description="Flags this one requires here; while one does not serve a listed variant this environment "
+        "serves off_variant (reason PREREQUISITE_FAILED)",
+    )
     rules: list[Rule] = Field(default_factory=list, max_length=MAX_RULES)
     serve: Serve = evaluation.DEFAULT_SERVE
 
@@ -481,3 +529,9 @@ class TagCount(BaseModel):
 
     tag: str
     flags: int
+
+
+class RemovalQuery(BaseModel):
+    """The query string of archiving and deleting a flag."""
+
+    force: bool = Field(False, description="true removes a flag other flags require; the audit event records it")

@@ -19,11 +19,31 @@ from ..web.bodies import read_json_object, to_json
 from ..web.conditional import body_etag, prebuilt_response
 from ..web.openapi import documented
 from . import service
+from .dependencies import UNSTATED_DEPENDENCY_RULES
 from .listing import View, clock, derived_tag, presented, select, tag_counts
-from .models import Flag, FlagCreate, FlagUpdate, ListQuery, TagCount, ToggleRequest
+from .models import Flag, FlagCreate, FlagUpdate, ListQuery, RemovalQuery, TagCount, ToggleRequest
 from .rules import UNSTATED_FLAG_RULES
 
 bp = Blueprint("flags", __name__)
+
+FLAG_RULES = f"{UNSTATED_FLAG_RULES} {UNSTATED_DEPENDENCY_RULES}"
+REQUIRED = (
+    "A flag other live flags require as a prerequisite answers 409 flag_required, whose details name them, "
+    "unless ?force=true, which the audit event records as forced: true (the flags requiring it then serve their "
+    "off variant, reason PREREQUISITE_FAILED)."
+)
+FORCE_PARAMS = {"force": "true removes a flag other flags require (see the description)"}
+
+
+def _force() -> bool:
+    """Read ?force=: true or false, anything else a 400 naming it."""
+    value = request.args.get("force", "false")
+    if value not in {"true", "false"} or len(request.args.getlist("force")) > 1:
+        raise ValidationFailed(
+            "force: give true or false, once.",
+            details=[{"field": "force", "message": "give true or false", "type": "bool_parsing"}],
+        )
+    return value == "true"
 
 
 @bp.before_request
@@ -213,7 +233,7 @@ def list_tags():
 @bp.post("/flags")
 @documented(
     "Create a flag",
-    description=UNSTATED_FLAG_RULES,
+    description=FLAG_RULES,
     body=FlagCreate,
     response=Flag,
     status=201,
@@ -248,7 +268,8 @@ def get_flag(ident: str):
 @bp.put("/flags/<ident>")
 @documented(
     "Change a flag's fields; environments and targeting merge environment by environment; tags are replaced",
-    description=UNSTATED_FLAG_RULES + " An archived flag answers 409 flag_archived until it is revived.",
+    description=FLAG_RULES + " An archived flag answers 409 flag_archived until it is revived. A flag other flags "
+    "require keeps its name: renaming it answers 409 flag_required, naming them.",
     body=FlagUpdate,
     response=Flag,
     errors=[400, 404, 409, 412],
@@ -285,13 +306,16 @@ def toggle_flag(ident: str):
 @bp.post("/flags/<ident>/archive")
 @documented(
     "Archive a flag: evaluation no longer serves it and lists leave it out, but its name stays taken",
-    description="Archiving an archived flag changes nothing. Revive it to serve and change it again.",
+    description="Archiving an archived flag changes nothing. Revive it to serve and change it again. " + REQUIRED,
+    params=FORCE_PARAMS,
+    query=RemovalQuery,
     response=Flag,
-    errors=[404, 412],
+    errors=[400, 404, 409, 412],
 )
 def archive_flag(ident: str):
     require_admin()
-    return _flag_response(service.archive(ident, actor_name(), g.request_id, _expected_version(ident)))
+    force = _force()
+    return _flag_response(service.archive(ident, actor_name(), g.request_id, _expected_version(ident), force))
 
 
 @bp.post("/flags/<ident>/revive")
@@ -307,8 +331,16 @@ def revive_flag(ident: str):
 
 
 @bp.delete("/flags/<ident>")
-@documented("Delete a flag for good, archived or not", status=204, errors=[404, 412])
+@documented(
+    "Delete a flag for good, archived or not",
+    description=REQUIRED,
+    params=FORCE_PARAMS,
+    query=RemovalQuery,
+    status=204,
+    errors=[400, 404, 409, 412],
+)
 def delete_flag(ident: str):
     require_admin()
-    service.delete(ident, actor_name(), g.request_id, _expected_version(ident))
+    force = _force()
+    service.delete(ident, actor_name(), g.request_id, _expected_version(ident), force)
     return Response(status=204)

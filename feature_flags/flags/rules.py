@@ -7,6 +7,7 @@ from typing import Any
 
 from ..errors import FlagTooLarge, ValidationFailed
 from ..evaluation import engine as evaluation
+from .dependencies import Known, dependency_errors, refuse_if_required
 from .models import MAX_FLAG_BYTES
 
 
@@ -56,9 +57,13 @@ UNSTATED_FLAG_RULES = (
 )
 
 
-def check_flag_references(flag: dict[str, Any], environments: tuple[str, ...]) -> None:
-    """Raise ValidationFailed if the flag serves a variant it does not define; each error names its field."""
+def check_flag_references(flag: dict[str, Any], environments: tuple[str, ...], known: Known | None = None) -> None:
+    """Raise ValidationFailed if the flag serves a variant it does not define, or (given what is known) names a
+    segment or prerequisite wrongly; each error names its field.
+    """
     errors = _reference_errors(flag, environments)
+    if known is not None:
+        errors += dependency_errors(flag, environments, known)
     if errors:
         raise ValidationFailed(f"{errors[0]['field']}: {errors[0]['message']}", details=errors)
 
@@ -89,8 +94,15 @@ def check_flag_size(flag: dict[str, Any]) -> None:
         )
 
 
-def flag_changes(current: dict[str, Any], changes: dict[str, Any], environments: tuple[str, ...]) -> dict[str, Any]:
-    """Merge an update's targeting into the flag's, check the result serves only its variants; return the changes."""
+def flag_changes(
+    current: dict[str, Any], changes: dict[str, Any], environments: tuple[str, ...], known: Known | None = None
+) -> dict[str, Any]:
+    """Merge an update's targeting into the flag's, check the result serves only its variants; return the changes.
+
+    A flag other flags require keeps its name: their prerequisites name it (FlagRequired, 409).
+    """
+    if known is not None and changes.get("name", current["name"]) != current["name"]:
+        refuse_if_required(known.by_name.values(), current, "rename")
     merged = dict(changes)
     if "targeting" in changes:
         targeting = dict(current.get("targeting") or {})
@@ -100,6 +112,6 @@ def flag_changes(current: dict[str, Any], changes: dict[str, Any], environments:
             else:
                 targeting[environment] = settings
         merged["targeting"] = targeting
-    check_flag_references({**current, **merged}, environments)
+    check_flag_references({**current, **merged}, environments, known)
     check_flag_size({**current, **merged})
     return merged

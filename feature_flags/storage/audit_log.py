@@ -136,9 +136,12 @@ class AuditLog:
     def _event_applied(self, event: dict[str, Any]) -> bool:
         if event["action"] in actions.SCHEDULE_ACTIONS:
             subject, target_id = self._schedules, event.get("schedule_id")
+        elif event["action"] in actions.TOKEN_ACTIONS:
+            subject, target_id = self._tokens, event.get("token_id")
+        elif event["action"] in actions.SEGMENT_ACTIONS:
+            subject, target_id = self._segments, event.get("segment_id")
         else:
-            subject = self._tokens if event["action"] in actions.TOKEN_ACTIONS else self._flags
-            target_id = event.get("token_id") or event.get("flag_id")
+            subject, target_id = self._flags, event.get("flag_id")
         document = subject.find_one({"_id": as_object_id(target_id)}, {"recent_events": 1})
         if event["action"] in actions.REMOVALS:
             return document is None
@@ -162,8 +165,12 @@ class AuditLog:
     ) -> list[dict[str, Any]]:
         """Return confirmed audit events, newest first, filtered and paginated by event id."""
         query: dict[str, Any] = {"state": {"$exists": False}}
+        subjects = [{}]
         if flag is not None:
-            query["flag_id"] = {"$in": self._flag_ids_for(flag)}
+            ids = self._flag_ids_for(flag)
+            # The flag's own events, and the segment changes that changed it (they list the flags using the
+            # segment): two indexed queries merged, rather than one $or, which not every server answers from indexes.
+            subjects = [{"flag_id": {"$in": ids}}, {"flag_ids": {"$in": ids}}]
         if actor is not None:
             query["actor"] = actor
         if action is not None:
@@ -176,8 +183,15 @@ class AuditLog:
                 return []
             query["_id"] = {"$lt": before_id}
         with translated_errors():
-            cursor = self._audit.find(query).sort("_id", DESCENDING).limit(limit)
-            return [public_document(d) for d in cursor]
+            found = [
+                document
+                for subject in subjects
+                for document in self._audit.find({**query, **subject}).sort("_id", DESCENDING).limit(limit)
+            ]
+        newest = sorted(
+            {document["_id"]: document for document in found}.values(), key=lambda d: d["_id"], reverse=True
+        )
+        return [public_document(d) for d in newest[:limit]]
 
     def _flag_ids_for(self, ident: str) -> list[str]:
         """Resolve a flag id or name, live or deleted, to the flag ids whose history it names."""

@@ -47,8 +47,9 @@ def translated_changes() -> Iterator[None]:
 class FlagChanges:
     """A change stream over the flags, in the project's terms.
 
-    Changes are ("upsert", flag), ("delete", id), ("revision", n) when the flags revision reached n (every
-    change it counts came before it in the stream), and ("reload", None) when only a full read will do.
+    Changes are ("upsert", flag), ("delete", id), ("segment", segment), ("segment_delete", id), ("revision", n)
+    when the flags revision reached n (every change it counts came before it in the stream), and ("reload", None)
+    when only a full read will do.
     """
 
     def __init__(self, store: Store, stream: Any) -> None:
@@ -66,17 +67,23 @@ class FlagChanges:
                         raise ChangesLost("the change stream was closed by the server")
                     return changes
                 kind = event["operationType"]
-                if event.get("ns", {}).get("coll") == self._store._meta.name:
+                collection = event.get("ns", {}).get("coll")
+                segment = collection == self._store._segments.name
+                if collection == self._store._meta.name:
                     revision = _revision_of(event)
                     if revision is not None:
                         changes.append(("revision", revision))
                 elif kind in {"insert", "update", "replace"}:
                     document = event.get("fullDocument")
                     # No document: it was deleted since, and its delete event follows.
-                    if document is not None:
+                    if document is None:
+                        pass
+                    elif segment:
+                        changes.append(("segment", self._store._segment_out(document)))
+                    else:
                         changes.append(("upsert", self._store._flag_out(document)))
                 elif kind == "delete":
-                    changes.append(("delete", str(event["documentKey"]["_id"])))
+                    changes.append(("segment_delete" if segment else "delete", str(event["documentKey"]["_id"])))
                 else:
                     # drop, rename, dropDatabase, invalidate: start again from a full read.
                     changes.append(("reload", None))
@@ -138,12 +145,14 @@ class ChangeFeed:
             return [self._flag_out(d) for d in self._flags.find({}, {"recent_events": 0}, batch_size=1000)]
 
     def watch_flags(self) -> FlagChanges:
-        """Open a change stream on the flags; raise ChangesUnsupported where the deployment has none."""
+        """Open a change stream on the flags and segments; raise ChangesUnsupported where the deployment has none."""
         with translated_changes():
             try:
-                # The flags and the revision counter, in one stream: a revision event follows the changes it counts.
+                # The flags, segments and the revision counter, in one stream: a revision event follows the
+                # changes it counts.
+                watched = [self._flags.name, self._segments.name, self._meta.name]
                 stream = self.db.watch(
-                    [{"$match": {"ns.coll": {"$in": [self._flags.name, self._meta.name]}}}],
+                    [{"$match": {"ns.coll": {"$in": watched}}}],
                     full_document="updateLookup",
                     max_await_time_ms=CHANGE_WAIT_MS,
                 )

@@ -314,16 +314,32 @@ class FlagStorage:
         )
 
     def archive_flag(
-        self, ident: str, actor: str, request_id: str | None = None, expected_version: int | None = None
+        self,
+        ident: str,
+        actor: str,
+        request_id: str | None = None,
+        expected_version: int | None = None,
+        check: Callable[[dict[str, Any]], None] | None = None,
+        event_fields: dict[str, Any] | None = None,
     ) -> Written:
-        """Archive the flag (evaluation stops serving it, its name stays taken); an archived flag is left as it is."""
+        """Archive the flag (evaluation stops serving it, its name stays taken); an archived flag is left as it is.
+
+        check(flag), called with the flag as the write finds it, may refuse; event_fields go on the event.
+        """
+
+        def archived(current: dict[str, Any]) -> dict[str, Any]:
+            if check is not None and current["archived_at"] is None:
+                check(current)
+            return {"archived_at": current["archived_at"] or utcnow()}
+
         return self.update_flag(
             ident,
-            lambda current: {"archived_at": current["archived_at"] or utcnow()},
+            archived,
             actor,
             request_id,
             expected_version,
             action=actions.FLAG_ARCHIVED,
+            event_fields=event_fields,
         )
 
     def revive_flag(
@@ -335,13 +351,21 @@ class FlagStorage:
         )
 
     def delete_flag(
-        self, ident: str, actor: str, request_id: str | None = None, expected_version: int | None = None
+        self,
+        ident: str,
+        actor: str,
+        request_id: str | None = None,
+        expected_version: int | None = None,
+        check: Callable[[dict[str, Any]], None] | None = None,
+        event_fields: dict[str, Any] | None = None,
     ) -> Written:
-        """Delete the flag and record the event; return what was deleted."""
+        """Delete the flag and record the event; check(flag) may refuse first. Return what was deleted."""
         for _ in range(MAX_WRITE_ATTEMPTS):
             current = self.find_flag(ident)
             if expected_version is not None and current["version"] != expected_version:
                 raise VersionConflict(current_version=current["version"])
+            if check is not None:
+                check(current)
             event = self._event(
                 actions.FLAG_DELETED,
                 actor,
@@ -350,6 +374,7 @@ class FlagStorage:
                 flag_name=current["name"],
                 before=self._snapshot(current),
                 after=None,
+                **(event_fields or {}),
             )
 
             write = self._conditional(self._flags.delete_one, current)

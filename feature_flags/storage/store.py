@@ -18,6 +18,7 @@ from .changes import ChangeFeed
 from .client import create_client, translated_errors, utcnow
 from .flags import FlagStorage
 from .schedules import ScheduleStorage
+from .segments import SegmentStorage
 from .tokens import TokenStorage
 from .usage import UsageStorage
 
@@ -37,14 +38,17 @@ def init_app(app: Flask) -> None:
     app.extensions[STORE_KEY] = Store(client, config.mongo_db, config.environments)
 
 
-class Store(FlagStorage, FlagBatches, ScheduleStorage, TokenStorage, AuditLog, ChangeFeed, UsageStorage):
-    """Flags, their schedules, tokens, the audit trail and evaluation counts in one MongoDB database."""
+class Store(
+    FlagStorage, FlagBatches, SegmentStorage, ScheduleStorage, TokenStorage, AuditLog, ChangeFeed, UsageStorage
+):
+    """Flags, segments, schedules, tokens, the audit trail and evaluation counts in one MongoDB database."""
 
     def __init__(self, client: MongoClient, db_name: str, environments: tuple[str, ...]) -> None:
         self.client = client
         self.db = client.get_database(db_name, write_concern=WriteConcern(w="majority", j=True))
         self.environments = environments
         self._flags = self.db.flags
+        self._segments = self.db.segments
         self._tokens = self.db.tokens
         self._audit = self.db.audit
         self._meta = self.db.meta
@@ -75,6 +79,7 @@ class Store(FlagStorage, FlagBatches, ScheduleStorage, TokenStorage, AuditLog, C
         """Create the indexes that uniqueness, the audit and usage queries and the usage buckets' expiry rely on."""
         with translated_errors():
             self._flags.create_index([("name", ASCENDING)], unique=True, name="name_unique")
+            self._segments.create_index([("name", ASCENDING)], unique=True, name="name_unique")
             self._tokens.create_index([("name", ASCENDING)], unique=True, name="name_unique")
             self._tokens.create_index([("hash", ASCENDING)], unique=True, name="hash_unique")
             self._audit.create_index([("flag_id", ASCENDING), ("_id", DESCENDING)], name="by_flag")
@@ -83,6 +88,8 @@ class Store(FlagStorage, FlagBatches, ScheduleStorage, TokenStorage, AuditLog, C
             self._audit.create_index(
                 [("new_flag_name", ASCENDING), ("_id", DESCENDING)], sparse=True, name="by_new_flag_name"
             )
+            # Segment changes list the flags they changed: a flag's history finds them by this (multikey) index.
+            self._audit.create_index([("flag_ids", ASCENDING), ("_id", DESCENDING)], sparse=True, name="by_flag_ids")
             self._audit.create_index([("state", ASCENDING)], sparse=True, name="pending")
             # What GET /audit filters on, each with the newest-first order it pages in.
             self._audit.create_index([("actor", ASCENDING), ("_id", DESCENDING)], name="by_actor")

@@ -63,9 +63,9 @@ function summary(event, environmentLabel) {
     case "flag.created":
       return "Created";
     case "flag.deleted":
-      return "Deleted";
+      return event.forced ? "Deleted, although other flags required it" : "Deleted";
     case "flag.archived":
-      return "Archived";
+      return event.forced ? "Archived, although other flags required it" : "Archived";
     case "flag.revived":
       return "Revived";
     case "flag.toggled": {
@@ -76,6 +76,12 @@ function summary(event, environmentLabel) {
     }
     case "flag.updated":
       return "Edited";
+    case "segment.created":
+      return `Segment '${event.segment_name}' created`;
+    case "segment.updated":
+      return `Segment '${event.segment_name}' changed`;
+    case "segment.deleted":
+      return `Segment '${event.segment_name}' deleted`;
     default:
       return event.action;
   }

@@ -23,7 +23,10 @@ from schemathesis import GenerationMode
 
 FLAG_BODIES = {"POST /flags", "PUT /flags/{ident}"}
 DEFAULT_VARIANTS = {"on": True, "off": False}
-UNSTATED_RULE_TYPES = {"unknown_variant", "missing_serve"}
+# What the conformance test creates for generated rules and prerequisites to name (flags.dependencies' rules).
+KNOWN_SEGMENT = "conformance-segment"
+KNOWN_PREREQUISITE = {"flag": "conformance-read", "variants": ["on"]}
+UNSTATED_RULE_TYPES = {"unknown_variant", "missing_serve", "too_many_segments"}
 CURSOR_RULE_TYPES = {"invalid_cursor"}
 SCHEDULE_BODY = "POST /flags/{ident}/schedules"
 SCHEDULE_RULE_TYPES = UNSTATED_RULE_TYPES | {"at_in_past", "at_too_far", "too_many_schedules"}
@@ -62,6 +65,11 @@ def _coherent(body: dict[str, Any], environments: list[str], creating: bool) -> 
                 continue
             for rule in settings.get("rules", ()):
                 rule["serve"] = serve(rule["serve"])
+                for item in rule.get("when", ()):
+                    if isinstance(item, dict) and "segment" in item:
+                        item["segment"] = KNOWN_SEGMENT
+            if settings.get("prerequisites"):
+                settings["prerequisites"] = [dict(KNOWN_PREREQUISITE)]
             if "serve" in settings:
                 settings["serve"] = serve(settings["serve"])
             elif "on" not in variants:

@@ -38,7 +38,14 @@ FLAGS = {
 }
 
 
-def _config(flag_ids: dict[str, str], token_id: str, schedule_id: str) -> str:
+# The segment generated rules name (conformance_hooks.KNOWN_SEGMENT), and one each for PUT and DELETE.
+SEGMENTS = {
+    role: {"name": f"conformance-{role}", "conditions": [{"attribute": "plan", "op": "in", "values": ["pro"]}]}
+    for role in ("segment", "segment-put", "segment-delete")
+}
+
+
+def _config(flag_ids: dict[str, str], token_id: str, schedule_id: str, segment_ids: dict[str, str]) -> str:
     def operation(name: str, **parameters: str) -> str:
         values = ", ".join(f"{key} = {json.dumps(value)}" for key, value in parameters.items())
         return f'[[operations]]\ninclude-name = "{name}"\nparameters = {{ {values} }}\n'
@@ -54,6 +61,10 @@ def _config(flag_ids: dict[str, str], token_id: str, schedule_id: str) -> str:
             # Half the time an existing flag, half the time a generated name: the 404 bodies are checked too.
             f"[dictionaries.flag-keys]\nvalues = {json.dumps([FLAGS['split']['name'], FLAGS['read']['name']])}\n",
             f"[dictionaries.flag-ids]\nvalues = {json.dumps([flag_ids['read']])}\n",
+            f"[dictionaries.segment-ids]\nvalues = {json.dumps([segment_ids['segment']])}\n",
+            sometimes("GET /segments/{ident}", ident="segment-ids"),
+            operation("PUT /segments/{ident}", ident=segment_ids["segment-put"]),
+            operation("DELETE /segments/{ident}", ident=segment_ids["segment-delete"]),
             sometimes("GET /flags/{ident}", ident="flag-ids"),
             sometimes("POST /ofrep/v1/evaluate/flags/{key}", key="flag-keys"),
             operation("PUT /flags/{ident}", ident=flag_ids["put"]),
@@ -81,6 +92,11 @@ def test_openapi__schemathesis_every_check__api_matches_document(live_server, cl
         assert created.status_code == 201, created.json
         flag_ids[role] = created.json["_id"]
     assert client.post(f"/flags/{flag_ids['toggle']}/toggle", json={}).status_code == 200
+    segment_ids = {}
+    for role, segment in SEGMENTS.items():
+        created = client.post("/segments", json=segment)
+        assert created.status_code == 201, created.json
+        segment_ids[role] = created.json["_id"]
     token = client.post("/tokens", json={"name": "conformance", "role": "client", "environment": "production"})
     assert token.status_code == 201, token.json
     at = (datetime.now(UTC) + timedelta(days=1)).isoformat()
@@ -89,7 +105,7 @@ def test_openapi__schemathesis_every_check__api_matches_document(live_server, cl
     )
     assert schedule.status_code == 201, schedule.json
     config = tmp_path / "schemathesis.toml"
-    config.write_text(_config(flag_ids, token.json["id"], schedule.json["_id"]))
+    config.write_text(_config(flag_ids, token.json["id"], schedule.json["_id"], segment_ids))
     report = tmp_path / "report.json"
     command = [
         str(SCHEMATHESIS), "--config-file", str(config), "run", f"{live_server}/openapi.json",

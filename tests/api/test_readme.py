@@ -152,3 +152,21 @@ def test_readme__moving_flags_examples__each_does_what_it_says(live_server, clie
     assert json.loads(planned)["unchanged"] == ["new-checkout"]
     assert json.loads(imported)["dry_run"] is False
     assert json.loads(unleash)["created"] == ["unleash-rollout"] and json.loads(unleash)["unmapped"] == []
+
+
+def test_readme__segments_and_prerequisites_examples__each_does_what_it_says(live_server):
+    require_tool("curl")
+    commands = readme_curl_commands("## Segments and prerequisites")
+    assert len(commands) == 7
+
+    results = [run(command, live_server) for command in commands]
+
+    assert [status for status, _ in results] == [201, 201, 201, 200, 200, 200, 200]
+    segment, _gated, dependent, evaluated, widened, history, archived = (json.loads(body) for _, body in results)
+    assert segment["name"] == "beta-users"
+    assert dependent["targeting"]["production"]["prerequisites"] == [{"flag": "new-payments", "variants": ["on"]}]
+    assert (evaluated["reason"], evaluated["metadata"]) == ("PREREQUISITE_FAILED", {"prerequisite": "new-payments"})
+    assert widened["version"] == 2
+    assert [event["action"] for event in history["events"]] == ["segment.updated", "flag.created"]
+    assert history["events"][0]["flag_names"] == ["new-payments"]
+    assert archived["archived_at"] is not None

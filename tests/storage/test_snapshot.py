@@ -356,3 +356,56 @@ def test_shared_revision__left_by_replaced_database__reads_do_not_wait_for_it(co
         assert time.monotonic() - started < 1.0
     finally:
         _close(app)
+
+
+def _segment_changes_reach_the_other(first, second) -> None:
+    """A segment changed through one instance changes what the other's flags serve within the freshness bound."""
+    a, b = _client(first), _client(second)
+    segment = {"name": "beta-users", "conditions": [{"attribute": "plan", "op": "in", "values": ["beta"]}]}
+    assert a.post("/segments", json=segment).status_code == 201
+    rule = {"when": [{"segment": "beta-users"}], "serve": "on"}
+    flag = {
+        "name": "gated",
+        "environments": {"production": True},
+        "targeting": {"production": {"rules": [rule], "serve": "off"}},
+    }
+    # Created on the other instance: the segment must be there already, and it is, within the bound
+    assert _seconds_until(lambda: b.post("/flags", json=flag).status_code == 201) < FRESHNESS_SECONDS
+
+    def served(client, plan: str) -> object:
+        context = {"plan": plan}
+        return client.post("/ofrep/v1/evaluate/flags/gated?environment=production", json={"context": context}).json
+
+    assert _seconds_until(lambda: served(a, "beta").get("value") is True) < FRESHNESS_SECONDS
+    for writer, reader, plan in ((a, b, "pro"), (b, a, "free"), (a, b, "beta")):
+        # When one instance changes the segment's conditions
+        conditions = [{"attribute": "plan", "op": "in", "values": [plan]}]
+        assert writer.put("/segments/beta-users", json={"conditions": conditions}).status_code == 200
+        # Then the other serves by them within a second, and reads the segment as changed
+        assert _seconds_until(lambda p=plan, r=reader: served(r, p).get("value") is True) < FRESHNESS_SECONDS
+        assert reader.get("/segments/beta-users").json["conditions"] == conditions
+    # And a delete (once no flag names it) is seen too
+    assert a.delete("/flags/gated").status_code == 204
+    assert _seconds_until(lambda: b.delete("/segments/beta-users").status_code == 204) < FRESHNESS_SECONDS
+    assert _seconds_until(lambda: a.get("/segments/beta-users").status_code == 404) < FRESHNESS_SECONDS
+
+
+def test_two_instances__segment_changed__other_evaluates_by_it_within_a_second(make_app):
+    first, second = make_app(), make_app()
+    _client(first).get("/flags")
+    _client(second).get("/flags")
+    _wait_for_mode(first, "change_stream")
+    _wait_for_mode(second, "change_stream")
+    _segment_changes_reach_the_other(first, second)
+
+
+def test_two_instances__segment_changed_without_change_streams__seen_by_polling(standalone_database):
+    first, second = _apps_on(standalone_database, 2)
+    try:
+        _client(first).get("/flags")
+        _client(second).get("/flags")
+        _wait_for_mode(first, "polling")
+        _wait_for_mode(second, "polling")
+        _segment_changes_reach_the_other(first, second)
+    finally:
+        _close(first, second)

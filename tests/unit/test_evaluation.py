@@ -12,11 +12,14 @@ from feature_flags.evaluation.engine import (
     DISABLED,
     GENERAL,
     INVALID_CONTEXT,
+    MAX_PREREQUISITE_DEPTH,
+    PREREQUISITE_FAILED,
     SPLIT,
     STATIC,
     TARGETING_KEY_MISSING,
     TARGETING_MATCH,
     EvaluationError,
+    Lookup,
     bucket,
     compare_semver,
     evaluate,
@@ -327,3 +330,81 @@ def test_with_defaults__stored_seed_flag__boolean_defaults():
         {},
         "targetingKey",
     )
+
+
+# -- segments and prerequisites: looked up by name, each flag evaluated once per lookup ----------------------------
+
+
+def requiring(name: str, *required: str, on: bool = True) -> dict:
+    prerequisites = [{"flag": flag, "variants": ["on"]} for flag in required]
+    return make_flag(name, on, targeting={"production": {"prerequisites": prerequisites}})
+
+
+class CountingFlags(dict):
+    """Flags by name that count how often evaluation looks each one up."""
+
+    def __init__(self, *flags: dict) -> None:
+        super().__init__((flag["name"], flag) for flag in flags)
+        self.looked_up: dict[str, int] = {}
+
+    def get(self, name, default=None):
+        self.looked_up[name] = self.looked_up.get(name, 0) + 1
+        return super().get(name, default)
+
+
+def test_segment__all_its_conditions_hold__rule_matches():
+    segments = {"beta": {"name": "beta", "conditions": [{"attribute": "plan", "op": "in", "values": ["beta"]}]}}
+    flag = with_rules({"when": [{"segment": "beta"}], "serve": "on"}, serve="off")
+    assert evaluate(flag, "production", {"plan": "beta"}, Lookup(segments)).reason == TARGETING_MATCH
+    assert evaluate(flag, "production", {"plan": "free"}, Lookup(segments)).variant == "off"
+    # A segment gone (a race with a delete) matches no one
+    assert evaluate(flag, "production", {"plan": "beta"}, Lookup({})).variant == "off"
+
+
+def test_prerequisite__off_missing_or_wrong_variant__off_variant_prerequisite_failed():
+    off = make_flag("payments", on=False)
+    for flags in ({"payments": off}, {}):
+        result = evaluate(requiring("checkout", "payments"), "production", {}, Lookup(flags=flags))
+        assert (result.variant, result.reason, result.metadata) == (
+            "off",
+            PREREQUISITE_FAILED,
+            {"prerequisite": "payments"},
+        )
+    on = make_flag("payments")
+    assert evaluate(requiring("checkout", "payments"), "production", {}, Lookup(flags={"payments": on})).variant == "on"
+
+
+def test_prerequisite__cycle_made_by_racing_writes__evaluation_ends_and_fails():
+    # Given a cycle writes refuse but two racing writes could make: a -> b -> c -> a
+    flags = CountingFlags(requiring("a", "b"), requiring("b", "c"), requiring("c", "a"))
+    # Then evaluating any of them ends, failing the prerequisite that closes the loop
+    result = evaluate(flags["a"], "production", {}, Lookup(flags=flags))
+    assert result.reason == PREREQUISITE_FAILED
+    assert sum(flags.looked_up.values()) <= 3
+
+
+def test_prerequisite__chain_past_the_depth_bound__fails_not_recurses():
+    chain = [make_flag("f0")] + [requiring(f"f{i}", f"f{i - 1}") for i in range(1, MAX_PREREQUISITE_DEPTH + 3)]
+    lookup = Lookup(flags={flag["name"]: flag for flag in chain})
+    assert evaluate(chain[-1], "production", {}, lookup).reason == PREREQUISITE_FAILED
+    assert evaluate(chain[MAX_PREREQUISITE_DEPTH], "production", {}, Lookup(flags=lookup.flags)).variant == "on"
+
+
+class CountedFlag(dict):
+    """A flag that counts its evaluations (each reads its environments once)."""
+
+    evaluations = 0
+
+    def get(self, key, default=None):
+        if key == "environments":
+            self.evaluations += 1
+        return super().get(key, default)
+
+
+def test_prerequisite__many_flags_require_one__it_is_evaluated_once_per_lookup():
+    base = CountedFlag(make_flag("base"))
+    users = [requiring(f"user{i}", "base") for i in range(50)]
+    lookup = Lookup(flags={flag["name"]: flag for flag in [base, *users]})
+    results = [evaluate(flag, "production", {}, lookup) for flag in [*users, base]]
+    assert {result.variant for result in results} == {"on"}
+    assert base.evaluations == 1

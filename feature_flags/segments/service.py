@@ -1,0 +1,79 @@
+"""The write path of segments: bounds, the store (with its audit event naming the flags changed), the cache."""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+from flask import current_app
+
+from ..cache import current_snapshot, flag_cache
+from ..errors import FlagTooLarge, SegmentInUse
+from ..extensions import get_store
+from ..flags.dependencies import uses_segment
+from ..flags.models import MAX_FLAG_BYTES
+
+
+def flags_using(segment: dict[str, Any]) -> list[dict[str, Any]]:
+    """Return the flags (archived ones too: reviving one brings its rules back) whose rules name the segment."""
+    return [
+        {"_id": flag["_id"], "name": flag["name"]}
+        for flag in current_snapshot().ordered
+        if uses_segment(flag, segment["name"])
+    ]
+
+
+def _check_size(segment: dict[str, Any]) -> None:
+    # The bound flags have: every rule naming the segment evaluates all of it, in every worker's memory.
+    content = {key: segment.get(key) for key in ("name", "description", "conditions")}
+    size = len(json.dumps(content, separators=(",", ":"), ensure_ascii=False).encode())
+    if size > MAX_FLAG_BYTES:
+        raise FlagTooLarge(
+            f"The segment would be {size:,} bytes; a segment holds at most {MAX_FLAG_BYTES:,}.",
+            limit_bytes=MAX_FLAG_BYTES,
+            size_bytes=size,
+        )
+
+
+def _refuse_if_used(segment: dict[str, Any], doing: str) -> None:
+    users = flags_using(segment)
+    if users:
+        raise SegmentInUse(f"Cannot {doing} segment {segment['name']!r}: the rules of these flags name it:", users)
+
+
+def create(fields: dict[str, Any], actor: str, request_id: str | None = None) -> dict[str, Any]:
+    """Create a segment from validated fields; raise FlagTooLarge or SegmentNameTaken."""
+    _check_size(fields)
+    written = get_store().create_segment(fields, actor, request_id, flags=flags_using)
+    flag_cache().segment_written(written.segment, written.revision)
+    return written.segment
+
+
+def update(
+    ident: str, changes: dict[str, Any], actor: str, request_id: str | None = None, expected_version: int | None = None
+) -> dict[str, Any]:
+    """Apply validated changes; every flag naming the segment serves by its new conditions (a rename in use: 409)."""
+
+    def changed(current: dict[str, Any]) -> dict[str, Any]:
+        if changes.get("name", current["name"]) != current["name"]:
+            _refuse_if_used(current, "rename")
+        _check_size({**current, **changes})
+        return changes
+
+    written = get_store().update_segment(ident, changed, actor, request_id, expected_version, flags=flags_using)
+    flag_cache().segment_written(written.segment, written.revision)
+    return written.segment
+
+
+def delete(ident: str, actor: str, request_id: str | None = None, expected_version: int | None = None) -> dict:
+    """Delete a segment no flag names (else SegmentInUse, naming them); return it as it was."""
+    written = get_store().delete_segment(
+        ident, actor, request_id, expected_version, check=lambda current: _refuse_if_used(current, "delete")
+    )
+    flag_cache().segment_deleted(written.segment["_id"], written.revision)
+    return written.segment
+
+
+def environments() -> tuple[str, ...]:
+    """Return this deployment's environments."""
+    return current_app.config["FF"].environments

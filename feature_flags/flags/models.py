@@ -420,7 +420,8 @@ class FlagCreate(RequestModel):
     type: FlagTypeField = DEFAULT_FLAG_TYPE
 
 
-UPDATABLE_FIELDS = (
+# What a flag holds that people set: what a PUT may change (and the stale mark besides), what the size bound counts.
+FLAG_CONTENT_FIELDS = (
     "name",
     "description",
     "environments",
@@ -430,8 +431,8 @@ UPDATABLE_FIELDS = (
     "stickiness",
     "tags",
     "type",
-    "stale",
 )
+UPDATABLE_FIELDS = (*FLAG_CONTENT_FIELDS, "stale")
 
 
 class FlagUpdate(RequestModel):

@@ -8,7 +8,7 @@ from typing import Any
 from ..errors import FlagTooLarge, ValidationFailed
 from ..evaluation import engine as evaluation
 from .dependencies import Known, dependency_errors, refuse_if_required
-from .models import MAX_FLAG_BYTES
+from .models import FLAG_CONTENT_FIELDS, MAX_FLAG_BYTES
 
 
 def _reference_errors(flag: dict[str, Any], environments: tuple[str, ...]) -> list[dict[str, str]]:
@@ -66,19 +66,6 @@ def check_flag_references(flag: dict[str, Any], environments: tuple[str, ...], k
         errors += dependency_errors(flag, environments, known)
     if errors:
         raise ValidationFailed(f"{errors[0]['field']}: {errors[0]['message']}", details=errors)
-
-
-FLAG_CONTENT_FIELDS = (
-    "name",
-    "description",
-    "environments",
-    "variants",
-    "off_variant",
-    "targeting",
-    "stickiness",
-    "tags",
-    "type",
-)
 
 
 def check_flag_size(flag: dict[str, Any]) -> None:

@@ -40,6 +40,8 @@ class View:
     last_evaluations: LastEvaluations
     unused_after: timedelta | None
     environments: tuple[str, ...]
+    # Flags that live flags require: evaluated on their behalf, so in use whatever their own counts say.
+    required: frozenset[str] = frozenset()
 
     @property
     def key(self) -> tuple[int, int]:
@@ -66,7 +68,7 @@ def stale_reason(flag: dict[str, Any], view: View) -> str | None:
     age = view.now - flag["created_at"]
     if age > timedelta(days=lifetime):
         return "lifetime"
-    if view.unused_after is not None and age > view.unused_after:
+    if view.unused_after is not None and age > view.unused_after and flag["name"] not in view.required:
         latest = max(view.last_evaluations.of(flag["_id"]).values(), default=None)
         if latest is None or view.now - latest > view.unused_after:
             return "unused"
@@ -91,6 +93,20 @@ def derived_tag(flag: dict[str, Any], view: View) -> str:
     seen = view.last_evaluations.of(flag["_id"])
     text = repr((stale_reason(flag, view), sorted((env, moment.isoformat()) for env, moment in seen.items())))
     return format(zlib.crc32(text.encode()), "08x")
+
+
+def required_flags(snapshot: Snapshot) -> frozenset[str]:
+    """Return the names of the flags that live flags name as prerequisites, in any environment."""
+
+    def build() -> frozenset[str]:
+        return frozenset(
+            prerequisite["flag"]
+            for flag in snapshot.served
+            for settings in flag["targeting"].values()
+            for prerequisite in settings.get("prerequisites") or ()
+        )
+
+    return snapshot.memo(("required",), build)
 
 
 # -- the list -----------------------------------------------------------------------------------------------

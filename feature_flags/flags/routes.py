@@ -20,7 +20,7 @@ from ..web.conditional import body_etag, prebuilt_response
 from ..web.openapi import documented
 from . import service
 from .dependencies import UNSTATED_DEPENDENCY_RULES
-from .listing import View, clock, derived_tag, presented, select, tag_counts
+from .listing import View, clock, derived_tag, presented, required_flags, select, tag_counts
 from .models import Flag, FlagCreate, FlagUpdate, ListQuery, RemovalQuery, TagCount, ToggleRequest
 from .rules import UNSTATED_FLAG_RULES
 
@@ -90,6 +90,7 @@ def _view() -> View:
         # Without counting, "never evaluated" would only mean "not counted": no flag is called unused then.
         unused_after=timedelta(days=config.stale_after_days) if config.usage_tracking else None,
         environments=config.environments,
+        required=required_flags(current_snapshot()),
     )
 
 

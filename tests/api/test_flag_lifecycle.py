@@ -316,3 +316,24 @@ def test_delete__flag_with_usage__its_usage_goes_too(app, client):
 
     assert get_store(app).db.flag_usage.count_documents({"_id": flag_id}) == 0
     assert get_store(app).db.usage_hours.count_documents({"flag_id": flag_id}) == 0
+
+
+def test_stale__never_evaluated_itself_but_required_by_a_live_flag__not_unused(app, client):
+    # Its evaluations happen on the dependent flag's behalf, and only the flag asked for is counted.
+    _stored(app, "payments-enabled")
+    _stored(
+        app,
+        "new-checkout",
+        targeting={
+            "production": {
+                "rules": [],
+                "serve": "on",
+                "prerequisites": [{"flag": "payments-enabled", "variants": ["on"]}],
+            }
+        },
+    )
+    _age(app, "payments-enabled", 35)
+    assert client.get("/flags/payments-enabled").json["stale_reason"] is None
+    client.post("/flags/new-checkout/archive", query_string={"force": "true"})
+    # Once nothing live requires it, it is as unused as its counts say
+    assert client.get("/flags/payments-enabled").json["stale_reason"] == "unused"

@@ -62,6 +62,11 @@ class SegmentStorage:
             raise SegmentNotFound()
         return self._segment_out(document)
 
+    def find_all_segments(self) -> list[dict[str, Any]]:
+        """Return every segment as the API shows them (for export and import)."""
+        with translated_errors(), pymongo.timeout(FULL_READ_TIMEOUT_SECONDS):
+            return [self._segment_out(d) for d in self._segments.find({}, {"recent_events": 0})]
+
     def load_segments(self) -> list[dict[str, Any]]:
         """Return every segment, for a change follower's full read (raises ChangesLost, not DatabaseUnavailable)."""
         with translated_changes(), pymongo.timeout(FULL_READ_TIMEOUT_SECONDS):

@@ -16,6 +16,10 @@ SPLIT = {"staging": {"rules": [{"when": [{"attribute": "plan", "op": "in", "valu
                      "serve": {"on": 30, "off": 70}}}  # fmt: skip
 
 
+SEGMENT = {"name": "pro", "description": "", "conditions": [{"attribute": "plan", "op": "in", "values": ["pro"]}]}
+NO_SEGMENTS = {"created": [], "updated": [], "unchanged": [], "removed": []}
+
+
 def create(client, name, **fields):
     response = client.post("/flags", json={"name": name, **fields})
     assert response.status_code == 201, response.json
@@ -248,6 +252,7 @@ def test_import__upsert__creates_updates_audits_and_serves_at_once(client):
     assert response.status_code == 200, response.json
     assert response.json == {
         "created": ["new"], "updated": ["changed"], "unchanged": ["kept"], "removed": [], "dry_run": False,
+        "segments": NO_SEGMENTS,
     }  # fmt: skip
     actions = [event["action"] for event in client.get("/audit").json["events"]][:3]
     assert sorted(actions) == ["flag.created", "flag.updated", "flags.imported"]
@@ -263,7 +268,10 @@ def test_import__dry_run__answers_the_plan_and_writes_nothing(client):
     response = client.post("/import?dry_run=true&mode=replace", json=document({"name": "new"}))
 
     assert response.status_code == 200
-    assert response.json == {"created": ["new"], "updated": [], "unchanged": [], "removed": ["old"], "dry_run": True}
+    assert response.json == {
+        "created": ["new"], "updated": [], "unchanged": [], "removed": ["old"], "dry_run": True,
+        "segments": NO_SEGMENTS,
+    }  # fmt: skip
     assert state(client) == before
 
 
@@ -291,14 +299,17 @@ def test_import__replace__removes_flags_the_document_lacks(client):
         (document({"name": "a", "variants": {"on": "x" * 70000, "off": "y"}}), "", "flags.0"),
         (document("not a flag"), "", "flags.0"),
         ({"format": "other", "flags": []}, "", "format"),
-        ({"format": FORMAT, "flags": [], "segments": [{"name": "s"}]}, "", "segments"),
+        ({"format": FORMAT, "flags": [], "segments": [{"name": "s"}]}, "", "segments.0.conditions"),
+        ({"format": FORMAT, "flags": [], "segments": [SEGMENT, SEGMENT]}, "", "segments.1.name"),
+        ({"format": FORMAT, "flags": [], "segments": {}}, "", "segments"),
         ({"format": FORMAT, "flags": {}}, "", "flags"),
         ({"format": FORMAT, "flags": [{"name": f"f{i}"} for i in range(10_001)]}, "", "flags"),
         (document({"name": "a"}), "?mode=merge", "mode"),
         (document({"name": "a"}), "?format=unleash", "environment"),
     ],
     ids=["unknown-serve", "repeated-name", "unknown-environment", "archived-type", "unknown-field", "too-large",
-         "not-an-object", "format", "segments", "flags-type", "too-many", "mode", "unleash-without-environment"],
+         "not-an-object", "format", "segment-without-conditions", "repeated-segment", "segments-type",
+         "flags-type", "too-many", "mode", "unleash-without-environment"],
 )  # fmt: skip
 def test_import__bad_document__400_naming_the_path_and_nothing_written(client, body, query, field):
     create(client, "a", description="as it was")

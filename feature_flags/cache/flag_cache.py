@@ -106,9 +106,20 @@ class FlagCache:
         self._apply_changes([("delete", flag_id)])
         self._publish(revision)
 
-    def written_many(self, flags: list[dict[str, Any]], deleted_ids: list[str], revision: int | None) -> None:
+    def written_many(
+        self,
+        flags: list[dict[str, Any]],
+        deleted_ids: list[str],
+        revision: int | None,
+        segments: list[dict[str, Any]] | None = None,
+        deleted_segment_ids: list[str] | None = None,
+    ) -> None:
         """Apply a batch this process just wrote (an import) in one step, and tell the host's other processes."""
-        self._apply_changes([("upsert", flag) for flag in flags] + [("delete", flag_id) for flag_id in deleted_ids])
+        # Segments first, as the batch wrote them: no snapshot holds a flag naming a segment it lacks.
+        changes: list[tuple[str, Any]] = [("segment", segment) for segment in segments or ()]
+        changes += [("segment_delete", segment_id) for segment_id in deleted_segment_ids or ()]
+        changes += [("upsert", flag) for flag in flags] + [("delete", flag_id) for flag_id in deleted_ids]
+        self._apply_changes(changes)
         self._publish(revision)
 
     def segment_written(self, segment: dict[str, Any], revision: int | None) -> None:

@@ -9,7 +9,7 @@ from typing import Any
 from flask import Flask
 
 from ..audit import actions
-from ..cache import flag_cache
+from ..cache import current_snapshot, flag_cache
 from ..errors import FlagArchived, FlagNotFound, FlagTooLarge, ScheduleNotPending, ValidationFailed
 from ..extensions import get_metrics, get_store
 from ..flags.rules import flag_changes
@@ -36,7 +36,13 @@ def create(app: Flask, ident: str, request: ScheduleCreate, actor: str, request_
     change = request.change()
     flag = store.find_flag(ident)
     # The same rules as a PUT, against the flag as it is now; they are checked again when it applies.
-    flag_changes(flag, _flag_changes({"environment": request.environment, **change}), app.config["FF"].environments)
+    # Segments and prerequisites too, against the snapshot, as flags.service.update checks them.
+    flag_changes(
+        flag,
+        _flag_changes({"environment": request.environment, **change}),
+        app.config["FF"].environments,
+        current_snapshot(app),
+    )
     return store.create_schedule(
         flag, change, request.at, request.environment, actor, request_id, max_pending=MAX_PENDING_PER_FLAG
     )
@@ -51,7 +57,7 @@ def apply(app: Flask, schedule: dict[str, Any]) -> str:
     action = actions.FLAG_TOGGLED if "environments" in change else actions.FLAG_UPDATED
     try:
         written = store.apply_schedule(
-            schedule, lambda current: flag_changes(current, change, environments), late, action
+            schedule, lambda current: flag_changes(current, change, environments, current_snapshot(app)), late, action
         )
     except FlagArchived:
         store.release_schedule(schedule["_id"], schedule["claimed_by"], ARCHIVED_RETRY)

@@ -23,7 +23,8 @@ def flags_using(segment: dict[str, Any]) -> list[dict[str, Any]]:
     ]
 
 
-def _check_size(segment: dict[str, Any]) -> None:
+def check_segment_size(segment: dict[str, Any]) -> None:
+    """Raise FlagTooLarge if the segment's content is over MAX_FLAG_BYTES as compact JSON."""
     # The bound flags have: every rule naming the segment evaluates all of it, in every worker's memory.
     content = {key: segment.get(key) for key in ("name", "description", "conditions")}
     size = len(json.dumps(content, separators=(",", ":"), ensure_ascii=False).encode())
@@ -43,7 +44,7 @@ def _refuse_if_used(segment: dict[str, Any], doing: str) -> None:
 
 def create(fields: dict[str, Any], actor: str, request_id: str | None = None) -> dict[str, Any]:
     """Create a segment from validated fields; raise FlagTooLarge or SegmentNameTaken."""
-    _check_size(fields)
+    check_segment_size(fields)
     written = get_store().create_segment(fields, actor, request_id, flags=flags_using)
     flag_cache().segment_written(written.segment, written.revision)
     return written.segment
@@ -57,7 +58,7 @@ def update(
     def changed(current: dict[str, Any]) -> dict[str, Any]:
         if changes.get("name", current["name"]) != current["name"]:
             _refuse_if_used(current, "rename")
-        _check_size({**current, **changes})
+        check_segment_size({**current, **changes})
         return changes
 
     written = get_store().update_segment(ident, changed, actor, request_id, expected_version, flags=flags_using)

@@ -1,6 +1,6 @@
 """Storage over PyMongo: the only package that imports it. Speaks plain dicts and the project's errors."""
 
-from .batches import BatchWritten, FlagWrite
+from .batches import BatchWritten, FlagWrite, SegmentWrite
 from .changes import ChangesLost, ChangesUnsupported, FlagChanges
 from .client import StoreClosed, utcnow
 from .flags import Written
@@ -12,6 +12,7 @@ __all__ = [
     "ChangesUnsupported",
     "FlagChanges",
     "FlagWrite",
+    "SegmentWrite",
     "Store",
     "StoreClosed",
     "Written",

@@ -1,10 +1,10 @@
-"""Many flag writes as one: all land with their audit events, or none do (imports, environment copies).
+"""Many flag (and segment) writes as one: all land with their audit events, or none do (imports, copies).
 
-With transactions the batch is one transaction. Without them (a standalone server) it is journalled: each
-flag's stored document is saved before it is changed, the events are written held back (state "batch"),
-then the flags are written one by one on the versions read; a write that fails or finds its flag changed
-rolls every earlier one back from the journal. A crash in between leaves the journal, which
-recover_flag_batches() rolls back at the next start.
+With transactions the batch is one transaction over both collections. Without them (a standalone server) it
+is journalled: each flag's or segment's stored document is saved before it is changed, the events are written
+held back (state "batch"), then the documents are written one by one (segments first) on the versions read; a
+write that fails or finds its document changed rolls every earlier one back from the journal. A crash in
+between leaves the journal, which recover_flag_batches() rolls back at the next start.
 """
 
 from __future__ import annotations
@@ -24,6 +24,7 @@ from ..errors import DatabaseUnavailable, FlagNameTaken, VersionConflict
 from .audit_log import RECENT_EVENT_IDS_KEPT, _StaleWrite
 from .changes import FULL_READ_TIMEOUT_SECONDS
 from .client import translated_errors, utcnow
+from .segments import SEGMENT_CONTENT_FIELDS
 
 # A journal younger than this may belong to a batch still being written by another process.
 BATCH_GRACE = timedelta(seconds=120)
@@ -45,13 +46,28 @@ class FlagWrite:
     environment: str | None = None
 
 
+@dataclass
+class SegmentWrite:
+    """One segment's part in a batch, as FlagWrite is a flag's (``current`` carries its id and version)."""
+
+    kind: Literal["create", "update", "delete"]
+    fields: dict[str, Any] = field(default_factory=dict)
+    current: dict[str, Any] | None = None
+
+
 @dataclass(frozen=True)
 class BatchWritten:
-    """What a batch left: the flags created or updated, the ids deleted, and the flags revision reached."""
+    """What a batch left: the flags and segments created or updated, the ids deleted, the flags revision reached."""
 
     flags: list[dict[str, Any]]
     deleted_ids: list[str]
     revision: int | None
+    segments: list[dict[str, Any]] = field(default_factory=list)
+    deleted_segment_ids: list[str] = field(default_factory=list)
+
+
+# A step: the document the write leaves (or deletes), its event, its kind, the stored document, its collection.
+Step = tuple[dict[str, Any], dict[str, Any], str, dict[str, Any] | None, str]
 
 
 class FlagBatches:
@@ -69,16 +85,21 @@ class FlagBatches:
         actor: str,
         request_id: str | None = None,
         summary: dict[str, Any] | None = None,
+        segment_writes: list[SegmentWrite] | None = None,
     ) -> BatchWritten:
         """Apply every write or none; raise VersionConflict if a flag changed since it was read, FlagNameTaken.
 
         summary, when given, is recorded as one more event (its action and fields) for the batch as a whole.
+        Segment writes come first, so flags naming a new segment never land before it.
         """
         now = utcnow()
+        segment_writes = segment_writes or []
         with translated_errors():
-            raw = self._raw_documents(writes)
-        steps = [self._step(write, raw, actor, request_id, now) for write in writes]
-        events = [event for _, event, _, _ in steps]
+            raw = self._raw_documents(self._flags, writes)
+            raw_segments = self._raw_documents(self._segments, segment_writes)
+        steps = [self._segment_step(write, raw_segments, actor, request_id, now) for write in segment_writes]
+        steps += [self._step(write, raw, actor, request_id, now) for write in writes]
+        events = [step[1] for step in steps]
         if summary is not None:
             events.append(self._event(summary.pop("action"), actor, request_id, **summary))
         if not steps:
@@ -90,36 +111,90 @@ class FlagBatches:
                 else:
                     self._write_journalled(steps, events)
             except DuplicateKeyError:
-                raise FlagNameTaken("A flag name in the batch is taken by another flag; nothing was written.") from None
+                raise FlagNameTaken(
+                    "A flag or segment name in the batch is taken by another; nothing was written."
+                ) from None
             except _StaleWrite:
                 raise VersionConflict("A flag changed while the batch was written; nothing was written.") from None
-        flags = [self._flag_out(document) for document, _, kind, _ in steps if kind != "delete"]
-        deleted = [str(document["_id"]) for document, _, kind, _ in steps if kind == "delete"]
-        return BatchWritten(flags, deleted, self._bump_flags_revision())
+        out = {self._flags.name: self._flag_out, self._segments.name: self._segment_out}
+        kept: dict[str, list[dict[str, Any]]] = {name: [] for name in out}
+        deleted: dict[str, list[str]] = {name: [] for name in out}
+        for document, _, kind, _, collection in steps:
+            if kind == "delete":
+                deleted[collection].append(str(document["_id"]))
+            else:
+                kept[collection].append(out[collection](document))
+        flags, segments = self._flags.name, self._segments.name
+        return BatchWritten(kept[flags], deleted[flags], self._bump_flags_revision(), kept[segments], deleted[segments])
 
-    def _raw_documents(self, writes: list[FlagWrite]) -> dict[str, dict[str, Any]]:
+    @staticmethod
+    def _raw_documents(collection: Any, writes: list[FlagWrite] | list[SegmentWrite]) -> dict[str, dict[str, Any]]:
         ids = [ObjectId(write.current["_id"]) for write in writes if write.current is not None]
         found: dict[str, dict[str, Any]] = {}
         for start in range(0, len(ids), 1000):
-            for document in self._flags.find({"_id": {"$in": ids[start : start + 1000]}}):
+            for document in collection.find({"_id": {"$in": ids[start : start + 1000]}}):
                 found[str(document["_id"])] = document
         return found
 
+    @staticmethod
+    def _changed(stored: dict[str, Any], fields: dict[str, Any], event: dict[str, Any], actor: str, now: Any) -> dict:
+        """Return the stored document with fields set, one version on, and the event among its recent ones."""
+        recent = [*stored.get("recent_events", []), event["_id"]][-RECENT_EVENT_IDS_KEPT:]
+        return {
+            **stored,
+            **fields,
+            "version": stored["version"] + 1,
+            "updated_at": now,
+            "updated_by": actor,
+            "recent_events": recent,
+        }
+
+    @staticmethod
+    def _stored(raw: dict[str, dict[str, Any]], current: dict[str, Any], what: str) -> dict[str, Any]:
+        stored = raw.get(current["_id"])
+        if stored is None or stored["version"] != current["version"]:
+            raise VersionConflict(f"A {what} changed while the batch was prepared; nothing was written.")
+        return stored
+
+    def _segment_step(
+        self, write: SegmentWrite, raw: dict[str, dict[str, Any]], actor: str, request_id: str | None, now: Any
+    ) -> Step:
+        """Return a segment write's step, its event as the segment's own writes record it."""
+        collection = self._segments.name
+        if write.kind == "create":
+            document, event = self._new_segment(write.fields, actor, request_id, now)
+            return document, event, "create", None, collection
+        current = write.current or {}
+        stored = self._stored(raw, current, "segment")
+        ids = {"segment_id": current["_id"], "segment_name": current["name"]}
+        if write.kind == "delete":
+            before = {**{key: current.get(key) for key in SEGMENT_CONTENT_FIELDS}, "version": current["version"]}
+            event = self._event(actions.SEGMENT_DELETED, actor, request_id, **ids, before=before, after=None)
+            return stored, event, "delete", stored, collection
+        event = self._event(
+            actions.SEGMENT_UPDATED,
+            actor,
+            request_id,
+            **ids,
+            before={key: current.get(key) for key in write.fields},
+            after={**write.fields, "version": stored["version"] + 1},
+        )
+        return self._changed(stored, write.fields, event, actor, now), event, "update", stored, collection
+
     def _step(
         self, write: FlagWrite, raw: dict[str, dict[str, Any]], actor: str, request_id: str | None, now: Any
-    ) -> tuple[dict[str, Any], dict[str, Any], str, dict[str, Any] | None]:
-        """Return the document the write leaves (or deletes), its event, its kind and the stored document."""
+    ) -> Step:
+        """Return a flag write's step: the document it leaves (or deletes), its event, kind, stored document."""
+        collection = self._flags.name
         if write.kind == "create":
             fields = dict(write.fields)
             archived_at = fields.pop("archived_at", None)
             document, event = self._new_flag(fields, actor, request_id, now)
             document["archived_at"] = archived_at
             event["after"]["archived_at"] = archived_at
-            return document, event, "create", None
+            return document, event, "create", None, collection
         current = write.current or {}
-        stored = raw.get(current["_id"])
-        if stored is None or stored["version"] != current["version"]:
-            raise VersionConflict("A flag changed while the batch was prepared; nothing was written.")
+        stored = self._stored(raw, current, "flag")
         if write.kind == "delete":
             event = self._event(
                 actions.FLAG_DELETED,
@@ -130,7 +205,7 @@ class FlagBatches:
                 before=self._snapshot(current),
                 after=None,
             )
-            return stored, event, "delete", stored
+            return stored, event, "delete", stored, collection
         before = {key: current.get(key) for key in write.fields}
         version = stored["version"] + 1
         event = self._event(
@@ -143,26 +218,22 @@ class FlagBatches:
             before=before,
             after={**write.fields, "version": version},
         )
-        recent = [*stored.get("recent_events", []), event["_id"]][-RECENT_EVENT_IDS_KEPT:]
-        document = {
-            **stored,
-            **write.fields,
-            "version": version,
-            "updated_at": now,
-            "updated_by": actor,
-            "recent_events": recent,
-        }
-        return document, event, "update", stored
+        return self._changed(stored, write.fields, event, actor, now), event, "update", stored, collection
 
-    def _apply(self, step: tuple, session: ClientSession | None) -> bool:
-        document, _, kind, _ = step
+    def _collection(self, name: str | None) -> Any:
+        # Journal entries written before segments joined batches name no collection: they are flags'.
+        return self._segments if name == self._segments.name else self._flags
+
+    def _apply(self, step: Step, session: ClientSession | None) -> bool:
+        document, _, kind, _, name = step
+        collection = self._collection(name)
         if kind == "create":
-            self._flags.insert_one(document, session=session)
+            collection.insert_one(document, session=session)
             return True
         on_version = {"_id": document["_id"], "version": document["version"] - (kind == "update")}
         if kind == "delete":
-            return self._flags.delete_one(on_version, session=session).deleted_count == 1
-        return self._flags.replace_one(on_version, document, session=session).modified_count == 1
+            return collection.delete_one(on_version, session=session).deleted_count == 1
+        return collection.replace_one(on_version, document, session=session).modified_count == 1
 
     def _write_in_transaction(self, steps: list, events: list[dict[str, Any]]) -> None:
         def apply(session: ClientSession) -> None:
@@ -180,11 +251,12 @@ class FlagBatches:
             {
                 "batch": batch,
                 "flag_id": document["_id"],
+                "collection": collection,
                 "event_id": event["_id"],
-                # Updates and deletes come back as they were; a created flag is simply removed.
+                # Updates and deletes come back as they were; a created flag or segment is simply removed.
                 "before": before,
             }
-            for document, event, _, before in steps
+            for document, event, _, before, collection in steps
         ]
         try:
             for start in range(0, len(entries), JOURNAL_BATCH):
@@ -202,22 +274,23 @@ class FlagBatches:
         self._batches.update_one({"_id": batch}, {"$set": {"state": "committed"}})
         self._finish(batch)
 
-    def _step_hook(self, step: tuple) -> None:
+    def _step_hook(self, step: Step) -> None:
         """Called before each journalled write: the place tests inject a failure half-way through."""
 
     def _roll_back(self, batch: ObjectId) -> None:
         with translated_errors():
             for entry in self._batches.find({"batch": batch}):
                 before = entry["before"]
+                collection = self._collection(entry.get("collection"))
                 if before is None:
-                    self._flags.delete_one({"_id": entry["flag_id"], "recent_events": entry["event_id"]})
-                elif self._flags.find_one({"_id": entry["flag_id"]}, {"_id": 1}) is None:
-                    # If its name was taken meanwhile, the deleted flag stays deleted (its history keeps it).
+                    collection.delete_one({"_id": entry["flag_id"], "recent_events": entry["event_id"]})
+                elif collection.find_one({"_id": entry["flag_id"]}, {"_id": 1}) is None:
+                    # If its name was taken meanwhile, the deleted document stays deleted (its history keeps it).
                     with contextlib.suppress(DuplicateKeyError):
-                        self._flags.insert_one(before)
+                        collection.insert_one(before)
                 else:
-                    # Only a flag this batch changed: its event is among the flag's recent ones.
-                    self._flags.replace_one({"_id": entry["flag_id"], "recent_events": entry["event_id"]}, before)
+                    # Only a document this batch changed: its event is among its recent ones.
+                    collection.replace_one({"_id": entry["flag_id"], "recent_events": entry["event_id"]}, before)
             self._audit.delete_many({"batch": batch})
             self._batches.delete_many({"batch": batch})
             self._batches.delete_one({"_id": batch})

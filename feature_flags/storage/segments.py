@@ -62,16 +62,20 @@ class SegmentStorage:
             raise SegmentNotFound()
         return self._segment_out(document)
 
+    def find_all_segments(self) -> list[dict[str, Any]]:
+        """Return every segment as the API shows them (for export and import)."""
+        with translated_errors(), pymongo.timeout(FULL_READ_TIMEOUT_SECONDS):
+            return [self._segment_out(d) for d in self._segments.find({}, {"recent_events": 0})]
+
     def load_segments(self) -> list[dict[str, Any]]:
         """Return every segment, for a change follower's full read (raises ChangesLost, not DatabaseUnavailable)."""
         with translated_changes(), pymongo.timeout(FULL_READ_TIMEOUT_SECONDS):
             return [self._segment_out(d) for d in self._segments.find({}, {"recent_events": 0})]
 
-    def create_segment(
-        self, fields: dict[str, Any], actor: str, request_id: str | None = None, flags: FlagsUsing | None = None
-    ) -> SegmentWritten:
-        """Insert a segment with its created event; raise SegmentNameTaken on a clash."""
-        now = utcnow()
+    def _new_segment(
+        self, fields: dict[str, Any], actor: str, request_id: str | None, now: Any
+    ) -> tuple[dict[str, Any], dict[str, Any]]:
+        """Return a new segment's document and its created event (shared with flag batches)."""
         document = {
             "_id": ObjectId(),
             "name": fields["name"],
@@ -93,8 +97,15 @@ class SegmentStorage:
             before=None,
             after={**content, "version": 1},
         )
-        _users(event, flags(self._segment_out(document)) if flags else [])
         document["recent_events"] = [event["_id"]]
+        return document, event
+
+    def create_segment(
+        self, fields: dict[str, Any], actor: str, request_id: str | None = None, flags: FlagsUsing | None = None
+    ) -> SegmentWritten:
+        """Insert a segment with its created event; raise SegmentNameTaken on a clash."""
+        document, event = self._new_segment(fields, actor, request_id, utcnow())
+        _users(event, flags(self._segment_out(document)) if flags else [])
         with translated_errors():
             try:
                 self._insert_recorded(self._segments, document, event)

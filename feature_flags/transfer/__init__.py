@@ -12,9 +12,8 @@ from ..errors import ApiError, FlagNameTaken
 from ..extensions import get_store
 from .cli import register_cli
 from .document import FORMAT, read_document, validated_document
-from .plan import make_plan
 from .routes import bp
-from .service import apply_plan
+from .service import apply_plan, plan_contents
 
 __all__ = ["bootstrap_import", "bp", "init_app"]
 
@@ -43,7 +42,7 @@ def bootstrap_import(app: Flask) -> int:
     store = get_store(app)
     if contents is None or store.count_flags() > 0:
         return 0
-    plan = make_plan([], contents, "upsert")
+    plan = plan_contents(app, contents, "upsert", current=[])
     summary = {
         "action": actions.FLAGS_IMPORTED,
         "before": None,

@@ -1,27 +1,41 @@
-"""The export document (format feature-flags/v1): what a flag is, without ids, versions, times or history.
+"""The export document (format feature-flags/v1): what flags and segments are, without ids, versions, times or
+history.
 
-Written with sorted keys and flags in name order, so two exports of the same flags are the same bytes and a
+Written with sorted keys, flags and segments in name order, so two exports of the same flags are the same bytes and a
 change reads as a small diff in git.
 """
 
 from __future__ import annotations
 
 import json
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 from ..errors import ApiError, ValidationFailed
 from ..flags.models import FlagCreate
 from ..flags.rules import FLAG_CONTENT_FIELDS, check_flag_references, check_flag_size
+from ..segments.models import SegmentCreate
+from ..segments.service import check_segment_size
 from ..validation import parse
 
 FORMAT = "feature-flags/v1"
 MAX_IMPORT_FLAGS = 10_000
+MAX_IMPORT_SEGMENTS = 10_000
 # 10,000 flags of a few kilobytes each; a single flag is bounded by MAX_FLAG_BYTES besides.
 MAX_IMPORT_BYTES = 32 * 1024 * 1024
 DOCUMENT_FIELDS = frozenset({"format", "flags", "segments"})
 # What a flag carries in the document: its content, and whether it is archived.
 EXPORTED_FIELDS = (*FLAG_CONTENT_FIELDS, "archived")
+EXPORTED_SEGMENT_FIELDS = ("name", "description", "conditions")
+
+
+@dataclass(frozen=True)
+class Contents:
+    """A validated document: its flags' contents (with archived) and its segments', each in document order."""
+
+    flags: list[dict[str, Any]]
+    segments: list[dict[str, Any]]
 
 
 def exported_flag(flag: dict[str, Any]) -> dict[str, Any]:
@@ -33,13 +47,17 @@ def exported_flag(flag: dict[str, Any]) -> dict[str, Any]:
     return content
 
 
-def export_document(flags: list[dict[str, Any]]) -> dict[str, Any]:
-    """Return the export document of these flags (archived ones included), sorted by name."""
+def exported_segment(segment: dict[str, Any]) -> dict[str, Any]:
+    """Return a stored segment as the document holds it."""
+    return {key: segment[key] for key in EXPORTED_SEGMENT_FIELDS}
+
+
+def export_document(flags: list[dict[str, Any]], segments: list[dict[str, Any]]) -> dict[str, Any]:
+    """Return the export document of these flags (archived ones included) and segments, each sorted by name."""
     return {
         "format": FORMAT,
         "flags": [exported_flag(flag) for flag in sorted(flags, key=lambda flag: flag["name"])],
-        # The hook for segments, which live in a collection of their own once they exist.
-        "segments": [],
+        "segments": [exported_segment(segment) for segment in sorted(segments, key=lambda segment: segment["name"])],
     }
 
 
@@ -78,8 +96,30 @@ def validated_flag(data: Any, environments: tuple[str, ...], path: str) -> dict[
     return content
 
 
-def validated_document(data: Any, environments: tuple[str, ...]) -> list[dict[str, Any]]:
-    """Validate a whole feature-flags/v1 document before anything is written; return its flags' contents."""
+def validated_segment(data: Any, environments: tuple[str, ...], path: str) -> dict[str, Any]:
+    """Validate one segment of a document as POST /segments would; return its content; errors name path."""
+    if not isinstance(data, dict):
+        raise _error(path, "a segment is a JSON object", "invalid_type")
+    try:
+        content = parse(SegmentCreate, data, environments).model_dump()
+        check_segment_size(content)
+    except ApiError as error:
+        raise _prefixed(error, path) from None
+    return content
+
+
+def _unique(contents: list[dict[str, Any]], what: str) -> None:
+    seen: dict[str, int] = {}
+    for index, content in enumerate(contents):
+        if content["name"] in seen:
+            raise _error(
+                f"{what}.{index}.name", f"{content['name']!r} is also {what}.{seen[content['name']]}", "repeated"
+            )
+        seen[content["name"]] = index
+
+
+def validated_document(data: Any, environments: tuple[str, ...]) -> Contents:
+    """Validate a whole feature-flags/v1 document on its own before anything is written; return its contents."""
     if not isinstance(data, dict):
         raise _error("(body)", "the document is a JSON object", "invalid_type")
     unknown = sorted(set(data) - DOCUMENT_FIELDS)
@@ -93,19 +133,17 @@ def validated_document(data: Any, environments: tuple[str, ...]) -> list[dict[st
     if len(flags) > MAX_IMPORT_FLAGS:
         raise _error("flags", f"a document holds at most {MAX_IMPORT_FLAGS:,} flags, not {len(flags):,}", "too_long")
     segments = data.get("segments", [])
-    if segments != []:
-        # Segments are not stored by this version: refusing them is better than importing flags that name them.
-        raise _error("segments", "this version imports no segments; give an empty list", "unsupported")
-    contents: list[dict[str, Any]] = []
-    seen: dict[str, int] = {}
-    for index, flag in enumerate(flags):
-        content = validated_flag(flag, environments, f"flags.{index}")
-        if content["name"] in seen:
-            raise _error(
-                f"flags.{index}.name", f"{content['name']!r} is also flags.{seen[content['name']]}", "repeated"
-            )
-        seen[content["name"]] = index
-        contents.append(content)
+    if not isinstance(segments, list):
+        raise _error("segments", "give a list of segments", "list_type")
+    if len(segments) > MAX_IMPORT_SEGMENTS:
+        message = f"a document holds at most {MAX_IMPORT_SEGMENTS:,} segments, not {len(segments):,}"
+        raise _error("segments", message, "too_long")
+    contents = Contents(
+        [validated_flag(flag, environments, f"flags.{index}") for index, flag in enumerate(flags)],
+        [validated_segment(segment, environments, f"segments.{index}") for index, segment in enumerate(segments)],
+    )
+    _unique(contents.flags, "flags")
+    _unique(contents.segments, "segments")
     return contents
 
 

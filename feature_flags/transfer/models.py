@@ -2,13 +2,14 @@
 
 from __future__ import annotations
 
-from typing import Any, Literal
+from typing import Literal
 
 from pydantic import BaseModel, ConfigDict, Field, StrictBool
 
 from ..flags.models import FlagCreate, FlagName
+from ..segments.models import SegmentCreate
 from ..validation import EnvironmentName, RequestModel
-from .document import FORMAT, MAX_IMPORT_FLAGS
+from .document import FORMAT, MAX_IMPORT_FLAGS, MAX_IMPORT_SEGMENTS
 
 
 class CopyRequest(RequestModel):
@@ -39,12 +40,12 @@ class ExportedFlag(FlagCreate):
 
 
 class ExportDocument(RequestModel):
-    """Every flag, in a form that diffs well: sorted keys, flags by name, no ids, versions, times or history."""
+    """Every flag and segment, in a form that diffs well: sorted keys, each by name, no ids, versions or times."""
 
     format: Literal[FORMAT] = Field(description=f"Always {FORMAT}")  # type: ignore[valid-type]
     flags: list[ExportedFlag] = Field(max_length=MAX_IMPORT_FLAGS)
-    segments: list[Any] = Field(
-        default_factory=list, max_length=0, description="Reserved for segments; empty in this version"
+    segments: list[SegmentCreate] = Field(
+        default_factory=list, max_length=MAX_IMPORT_SEGMENTS, description="Segments (name, description, conditions)"
     )
 
 
@@ -74,8 +75,17 @@ class Unmapped(BaseModel):
     why: str
 
 
+class SegmentImportPlan(BaseModel):
+    """Segment names per outcome."""
+
+    created: list[str]
+    updated: list[str]
+    unchanged: list[str]
+    removed: list[str]
+
+
 class ImportPlan(BaseModel):
-    """What the import did, or with dry_run would do: flag names per outcome."""
+    """What the import did, or with dry_run would do: flag names per outcome, and segment names under segments."""
 
     created: list[str]
     updated: list[str]
@@ -83,3 +93,6 @@ class ImportPlan(BaseModel):
     removed: list[str]
     dry_run: bool
     unmapped: list[Unmapped] | None = Field(None, description="With format=unleash: what could not be mapped")
+    segments: SegmentImportPlan | None = Field(
+        None, description="With format=feature-flags: the document's segments (replace also removes the others)"
+    )

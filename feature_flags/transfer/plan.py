@@ -1,4 +1,4 @@
-"""What an import would do to the flags there are: which it creates, updates, leaves alone and removes."""
+"""What an import would do to the flags and segments there are: which it creates, updates, leaves and removes."""
 
 from __future__ import annotations
 
@@ -6,10 +6,25 @@ from dataclasses import dataclass, field
 from typing import Any, Literal
 
 from ..flags.rules import FLAG_CONTENT_FIELDS
-from ..storage import FlagWrite, utcnow
-from .document import exported_flag
+from ..storage import FlagWrite, SegmentWrite, utcnow
+from .document import EXPORTED_SEGMENT_FIELDS, exported_flag, exported_segment
 
 Mode = Literal["upsert", "replace"]
+
+
+@dataclass
+class SegmentPlan:
+    """The segment names each list holds, and the writes that carry them out."""
+
+    created: list[str] = field(default_factory=list)
+    updated: list[str] = field(default_factory=list)
+    unchanged: list[str] = field(default_factory=list)
+    removed: list[str] = field(default_factory=list)
+    writes: list[SegmentWrite] = field(default_factory=list)
+
+    def answer(self) -> dict[str, list[str]]:
+        """Return the segment plan as the API answers it."""
+        return {key: sorted(getattr(self, key)) for key in ("created", "updated", "unchanged", "removed")}
 
 
 @dataclass
@@ -22,6 +37,13 @@ class Plan:
     removed: list[str] = field(default_factory=list)
     writes: list[FlagWrite] = field(default_factory=list)
     unmapped: list[dict[str, str]] | None = None
+    # None where the source has no segments of its own (an Unleash export inlines them into rules).
+    segments: SegmentPlan | None = None
+
+    @property
+    def changes(self) -> int:
+        """How many documents the plan writes, flags and segments together."""
+        return len(self.writes) + (len(self.segments.writes) if self.segments else 0)
 
     def answer(self) -> dict[str, Any]:
         """Return the plan as the API answers it."""
@@ -33,6 +55,8 @@ class Plan:
         }
         if self.unmapped is not None:
             answer["unmapped"] = self.unmapped
+        if self.segments is not None:
+            answer["segments"] = self.segments.answer()
         return answer
 
 
@@ -70,4 +94,30 @@ def make_plan(current: list[dict[str, Any]], wanted: list[dict[str, Any]], mode:
             if flag["name"] not in names:
                 plan.removed.append(flag["name"])
                 plan.writes.append(FlagWrite("delete", current=flag))
+    return plan
+
+
+def plan_segments(current: list[dict[str, Any]], wanted: list[dict[str, Any]], mode: Mode) -> SegmentPlan:
+    """Compare the segments there are with the document's (matched by name) and plan the writes."""
+    plan = SegmentPlan()
+    by_name = {segment["name"]: segment for segment in current}
+    for content in wanted:
+        existing = by_name.get(content["name"])
+        if existing is None:
+            plan.created.append(content["name"])
+            plan.writes.append(SegmentWrite("create", dict(content)))
+            continue
+        was = exported_segment(existing)
+        changes = {key: content[key] for key in EXPORTED_SEGMENT_FIELDS if was[key] != content[key]}
+        if not changes:
+            plan.unchanged.append(content["name"])
+            continue
+        plan.updated.append(content["name"])
+        plan.writes.append(SegmentWrite("update", changes, existing))
+    if mode == "replace":
+        names = {content["name"] for content in wanted}
+        for segment in current:
+            if segment["name"] not in names:
+                plan.removed.append(segment["name"])
+                plan.writes.append(SegmentWrite("delete", current=segment))
     return plan

@@ -26,9 +26,12 @@ IMPORT_DESCRIPTION = (
     f"Validates the whole document before writing anything, then writes all of it or none. At most "
     f"{MAX_IMPORT_FLAGS:,} flags and {MAX_IMPORT_BYTES // (1024 * 1024)} MiB; without transactions (a standalone "
     f"database) at most {MAX_CHANGES_WITHOUT_TRANSACTIONS:,} changes. Each flag: {UNSTATED_FLAG_RULES} Names are "
-    "unique in a document. With format=unleash the body is an Unleash feature export ({version, features, "
-    "segments}) instead, mapped onto the environment given; what cannot be mapped is listed as unmapped, and a "
-    "real import with unmapped parts is refused (400 unmapped) unless allow_partial=true."
+    "unique in a document. Segments are matched by name like flags; every segment a rule names and every "
+    "prerequisite must be in the document or (upsert) exist, with no cycle across the result (400 naming the "
+    "path); mode=replace refuses to remove a segment a remaining flag names (409 segment_in_use). With "
+    "format=unleash the body is an Unleash feature export ({version, features, segments}) instead, mapped onto "
+    "the environment given; what cannot be mapped is listed as unmapped, and a real import with unmapped parts "
+    "is refused (400 unmapped) unless allow_partial=true."
 )
 
 

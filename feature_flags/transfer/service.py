@@ -15,8 +15,9 @@ from ..errors import ApiError, FlagArchived, FlagNotFound, ValidationFailed
 from ..extensions import get_metrics, get_store
 from ..flags.rules import flag_changes
 from ..storage import BatchWritten, FlagWrite
-from .document import FORMAT, export_document, validated_document
-from .plan import Mode, Plan, make_plan
+from .document import FORMAT, Contents, export_document, validated_document
+from .plan import Mode, Plan, make_plan, plan_segments
+from .references import check_references, refuse_removing_used, resulting
 from .unleash import mapped
 
 # Without transactions a batch is journalled and rolled back by hand, flag by flag: bounded, so a rollback
@@ -26,7 +27,7 @@ MAX_CHANGES_WITHOUT_TRANSACTIONS = 1000
 
 class TooManyChanges(ApiError):
     code = "too_many_changes"
-    message = "The import changes more flags than this database can change all at once."
+    message = "The import changes more flags and segments than this database can change all at once."
 
 
 class UnmappedParts(ApiError):
@@ -35,8 +36,22 @@ class UnmappedParts(ApiError):
 
 
 def export(app: Flask) -> dict[str, Any]:
-    """Return every flag, archived ones too, as one feature-flags/v1 document."""
-    return export_document(get_store(app).find_all_flags())
+    """Return every flag, archived ones too, and every segment as one feature-flags/v1 document."""
+    store = get_store(app)
+    return export_document(store.find_all_flags(), store.find_all_segments())
+
+
+def plan_contents(app: Flask, contents: Contents, mode: Mode, current: list[dict[str, Any]] | None = None) -> Plan:
+    """Check what a validated document's flags name against the set the import leaves, and plan it."""
+    store = get_store(app)
+    current = store.find_all_flags() if current is None else current
+    segments = store.find_all_segments()
+    result = resulting(contents, current, segments, replace=mode == "replace")
+    check_references(contents, result, app.config["FF"].environments)
+    plan = make_plan(current, contents.flags, mode)
+    plan.segments = plan_segments(segments, contents.segments, mode)
+    refuse_removing_used(plan.segments.removed, result)
+    return plan
 
 
 def plan_import(
@@ -55,7 +70,7 @@ def plan_import(
         plan = make_plan(current, wanted, mode)
         plan.unmapped = unmapped
         return plan
-    return make_plan(current, validated_document(data, environments), mode)
+    return plan_contents(app, validated_document(data, environments), mode, current)
 
 
 def apply_plan(
@@ -63,15 +78,21 @@ def apply_plan(
 ) -> BatchWritten:
     """Write a plan all-or-nothing, with its events, and bring this process's flag cache up to date."""
     store = get_store(app)
-    if len(plan.writes) > MAX_CHANGES_WITHOUT_TRANSACTIONS and not store.supports_transactions:
+    if plan.changes > MAX_CHANGES_WITHOUT_TRANSACTIONS and not store.supports_transactions:
         raise TooManyChanges(
-            f"The import would change {len(plan.writes):,} flags; without transactions (a standalone database) "
-            f"at most {MAX_CHANGES_WITHOUT_TRANSACTIONS:,} change at once. Import it in parts, or use a replica set.",
-            changes=len(plan.writes),
+            f"The import would change {plan.changes:,} flags and segments; without transactions (a standalone "
+            f"database) at most {MAX_CHANGES_WITHOUT_TRANSACTIONS:,} change at once. Import it in parts, or use a "
+            "replica set.",
+            changes=plan.changes,
             limit=MAX_CHANGES_WITHOUT_TRANSACTIONS,
         )
-    written = store.write_flags(plan.writes, actor, request_id, summary=summary if plan.writes else None)
-    flag_cache(app).written_many(written.flags, written.deleted_ids, written.revision)
+    segment_writes = plan.segments.writes if plan.segments else []
+    written = store.write_flags(
+        plan.writes, actor, request_id, summary=summary if plan.changes else None, segment_writes=segment_writes
+    )
+    flag_cache(app).written_many(
+        written.flags, written.deleted_ids, written.revision, written.segments, written.deleted_segment_ids
+    )
     metric = get_metrics(app).flag_changes
     for action, names in (("created", plan.created), ("updated", plan.updated), ("deleted", plan.removed)):
         if names:
@@ -107,6 +128,11 @@ def import_document(
             "created": len(plan.created),
             "updated": len(plan.updated),
             "removed": len(plan.removed),
+            **(
+                {"segments": {key: len(names) for key, names in plan.segments.answer().items()}}
+                if plan.segments
+                else {}
+            ),
         },
     }
     apply_plan(app, plan, actor, request_id, summary)

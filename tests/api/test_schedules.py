@@ -82,8 +82,12 @@ def flag(api):
         ({"at": "+1h", "environment": "production", "targeting": {"serve": "blue"}}, "targeting.production.serve"),
         ({"at": "+1h", "environment": "production", "targeting": {"serve": {"on": 30}}}, "targeting.serve.split"),
         ({"at": "+1h", "environment": "production", "enabled": True, "extra": 1}, "extra"),
+        ({"at": "+1h", "environment": "production", "targeting": {"rules": [{"when": [{"segment": "nowhere"}],
+          "serve": "on"}]}}, "targeting.production.rules.0.when.0.segment"),
+        ({"at": "+1h", "environment": "production", "targeting": {"prerequisites": [{"flag": "missing",
+          "variants": ["on"]}]}}, "targeting.production.prerequisites.0.flag"),
     ],
-)
+)  # fmt: skip
 def test_create_schedule__bad_input__400_naming_the_field_and_nothing_written(api, flag, body, field):
     # Given: a body with one thing wrong ("+1h" stands for an hour from now)
     if body["at"] == "+1h":

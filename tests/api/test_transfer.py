@@ -16,18 +16,31 @@ SPLIT = {"staging": {"rules": [{"when": [{"attribute": "plan", "op": "in", "valu
                      "serve": {"on": 30, "off": 70}}}  # fmt: skip
 
 
+SEGMENT = {"name": "pro", "description": "", "conditions": [{"attribute": "plan", "op": "in", "values": ["pro"]}]}
+USING_PRO = {"production": {"rules": [{"when": [{"segment": "pro"}], "serve": "on"}], "serve": "off"}}
+NO_SEGMENTS = {"created": [], "updated": [], "unchanged": [], "removed": []}
+
+
 def create(client, name, **fields):
     response = client.post("/flags", json={"name": name, **fields})
     assert response.status_code == 201, response.json
     return response.json
 
 
+def requiring(*names, variants=("on",), environment="production") -> dict:
+    return {environment: {"prerequisites": [{"flag": name, "variants": list(variants)} for name in names]}}
+
+
 def document(*flags) -> dict:
     return {"format": FORMAT, "flags": list(flags), "segments": []}
 
 
+def with_segments(body: dict, *segments) -> dict:
+    return {**body, "segments": list(segments)}
+
+
 def state(client) -> tuple[bytes, list[str]]:
-    """The flags as exported and the audit trail's actions: what 'nothing changed' compares."""
+    """The flags and segments as exported and the audit trail's actions: what 'nothing changed' compares."""
     events = client.get("/audit?limit=500").json["events"]
     return client.get("/export").data, [event["_id"] for event in events]
 
@@ -216,7 +229,13 @@ def test_export_import__into_an_empty_instance__identical_bytes(client, make_app
            targeting={env: {"serve": "green"} for env in ("development", "staging", "production")})  # fmt: skip
     create(client, "gamma")
     client.post("/flags/gamma/archive")
+    # and segments, one named by a rule, with a flag requiring another
+    assert client.post("/segments", json=SEGMENT).status_code == 201
+    assert client.post("/segments", json={**SEGMENT, "name": "aaa-unused", "description": "d"}).status_code == 201
+    create(client, "delta", targeting=USING_PRO)
+    create(client, "epsilon", targeting=requiring("delta"))
     exported = client.get("/export").data
+    assert [segment["name"] for segment in json.loads(exported)["segments"]] == ["aaa-unused", "pro"]
 
     # When it is imported into an empty instance and exported from there
     other = make_app(mongo_db=f"{config.mongo_db}_copy")
@@ -230,7 +249,8 @@ def test_export_import__into_an_empty_instance__identical_bytes(client, make_app
 
     # Then
     assert imported.status_code == 200, imported.json
-    assert imported.json["created"] == ["alpha", "beta", "gamma"]
+    assert imported.json["created"] == ["alpha", "beta", "delta", "epsilon", "gamma"]
+    assert imported.json["segments"]["created"] == ["aaa-unused", "pro"]
     assert again == exported
 
 
@@ -248,6 +268,7 @@ def test_import__upsert__creates_updates_audits_and_serves_at_once(client):
     assert response.status_code == 200, response.json
     assert response.json == {
         "created": ["new"], "updated": ["changed"], "unchanged": ["kept"], "removed": [], "dry_run": False,
+        "segments": NO_SEGMENTS,
     }  # fmt: skip
     actions = [event["action"] for event in client.get("/audit").json["events"]][:3]
     assert sorted(actions) == ["flag.created", "flag.updated", "flags.imported"]
@@ -263,7 +284,10 @@ def test_import__dry_run__answers_the_plan_and_writes_nothing(client):
     response = client.post("/import?dry_run=true&mode=replace", json=document({"name": "new"}))
 
     assert response.status_code == 200
-    assert response.json == {"created": ["new"], "updated": [], "unchanged": [], "removed": ["old"], "dry_run": True}
+    assert response.json == {
+        "created": ["new"], "updated": [], "unchanged": [], "removed": ["old"], "dry_run": True,
+        "segments": NO_SEGMENTS,
+    }  # fmt: skip
     assert state(client) == before
 
 
@@ -291,14 +315,17 @@ def test_import__replace__removes_flags_the_document_lacks(client):
         (document({"name": "a", "variants": {"on": "x" * 70000, "off": "y"}}), "", "flags.0"),
         (document("not a flag"), "", "flags.0"),
         ({"format": "other", "flags": []}, "", "format"),
-        ({"format": FORMAT, "flags": [], "segments": [{"name": "s"}]}, "", "segments"),
+        ({"format": FORMAT, "flags": [], "segments": [{"name": "s"}]}, "", "segments.0.conditions"),
+        ({"format": FORMAT, "flags": [], "segments": [SEGMENT, SEGMENT]}, "", "segments.1.name"),
+        ({"format": FORMAT, "flags": [], "segments": {}}, "", "segments"),
         ({"format": FORMAT, "flags": {}}, "", "flags"),
         ({"format": FORMAT, "flags": [{"name": f"f{i}"} for i in range(10_001)]}, "", "flags"),
         (document({"name": "a"}), "?mode=merge", "mode"),
         (document({"name": "a"}), "?format=unleash", "environment"),
     ],
     ids=["unknown-serve", "repeated-name", "unknown-environment", "archived-type", "unknown-field", "too-large",
-         "not-an-object", "format", "segments", "flags-type", "too-many", "mode", "unleash-without-environment"],
+         "not-an-object", "format", "segment-without-conditions", "repeated-segment", "segments-type",
+         "flags-type", "too-many", "mode", "unleash-without-environment"],
 )  # fmt: skip
 def test_import__bad_document__400_naming_the_path_and_nothing_written(client, body, query, field):
     create(client, "a", description="as it was")
@@ -309,6 +336,133 @@ def test_import__bad_document__400_naming_the_path_and_nothing_written(client, b
     assert response.status_code == 400, response.json
     assert response.json["details"][0]["field"] == field
     assert state(client) == before
+
+
+def test_export__segments__sorted_by_name_without_ids_versions_or_times(client):
+    # Given two segments, the second changed since it was made
+    client.post("/segments", json={**SEGMENT, "name": "zeta"})
+    client.post("/segments", json=SEGMENT)
+    client.put("/segments/zeta", json={"description": "changed"})
+
+    # When
+    response = client.get("/export")
+
+    # Then each is its name, description and conditions, by name, the same bytes every time
+    assert response.json["segments"] == [SEGMENT, {**SEGMENT, "name": "zeta", "description": "changed"}]
+    assert client.get("/export").data == response.data
+
+
+def test_import__segments__created_updated_unchanged_and_served_at_once(client):
+    # Given one segment as the document has it and one it changes
+    client.post("/segments", json=SEGMENT)
+    client.post("/segments", json={**SEGMENT, "name": "old-conditions"})
+    conditions = [{"attribute": "country", "op": "in", "values": ["NL"]}]
+    changed = {**SEGMENT, "name": "old-conditions", "conditions": conditions}
+    new = {**SEGMENT, "name": "new", "description": "fresh"}
+    targeting = {"production": {"rules": [{"when": [{"segment": "new"}], "serve": "on"}], "serve": "off"}}
+    flag = {"name": "flag", "environments": {"production": True}, "targeting": targeting}
+    body = with_segments(document(flag), SEGMENT, changed, new)
+
+    # When
+    response = client.post("/import", json=body)
+
+    # Then the plan names them, each change is audited, and this process serves them at once
+    assert response.status_code == 200, response.json
+    assert response.json["segments"] == {
+        "created": ["new"], "updated": ["old-conditions"], "unchanged": ["pro"], "removed": []
+    }  # fmt: skip
+    assert client.get("/segments/old-conditions").json["conditions"] == conditions
+    actions = [event["action"] for event in client.get("/audit").json["events"]][:4]
+    assert sorted(actions) == ["flag.created", "flags.imported", "segment.created", "segment.updated"]
+    evaluated = client.post("/ofrep/v1/evaluate/flags/flag?environment=production", json={"context": {"plan": "pro"}})
+    assert evaluated.json["reason"] == "TARGETING_MATCH" and evaluated.json["value"] is True
+
+
+def test_import__replace__removes_segments_the_document_lacks(client):
+    client.post("/segments", json=SEGMENT)
+    client.post("/segments", json={**SEGMENT, "name": "gone"})
+
+    dry = client.post("/import?mode=replace&dry_run=true", json=with_segments(document(), SEGMENT))
+    response = client.post("/import?mode=replace", json=with_segments(document(), SEGMENT))
+
+    assert dry.json["segments"]["removed"] == ["gone"]
+    assert response.status_code == 200, response.json
+    assert response.json["segments"] == {"created": [], "updated": [], "unchanged": ["pro"], "removed": ["gone"]}
+    assert client.get("/segments/gone").status_code == 404
+    assert client.get("/audit?action=segment.deleted").json["events"][0]["segment_name"] == "gone"
+
+
+def test_import__replace_removing_a_segment_a_kept_flag_names__409_and_nothing_written(client):
+    # Given a flag naming a segment, and a document keeping the flag but lacking the segment
+    client.post("/segments", json=SEGMENT)
+    create(client, "uses", targeting=USING_PRO)
+    before = state(client)
+
+    # When
+    response = client.post("/import?mode=replace", json=document({"name": "uses", "targeting": USING_PRO}))
+
+    # Then
+    assert response.status_code == 409, response.json
+    assert response.json["error"] == "segment_in_use"
+    assert response.json["details"][0]["flag"] == "uses"
+    assert state(client) == before
+
+
+UNKNOWN_SEGMENT_RULE = {"when": [{"attribute": "plan", "op": "in", "values": ["x"]}, {"segment": "nowhere"}],
+                        "serve": "on"}  # fmt: skip
+
+
+@pytest.mark.parametrize(
+    ("flags", "mode", "field", "kind"),
+    [
+        ([{"name": "a"}, {"name": "b"}, {"name": "c", "targeting": {"production": {"rules": [UNKNOWN_SEGMENT_RULE]}}}],
+         "upsert", "flags.2.targeting.production.rules.0.when.1.segment", "unknown_segment"),
+        ([{"name": "a", "targeting": requiring("missing")}], "upsert",
+         "flags.0.targeting.production.prerequisites.0.flag", "unknown_flag"),
+        ([{"name": "a", "targeting": requiring("existing", variants=("blue",))}], "upsert",
+         "flags.0.targeting.production.prerequisites.0.variants.0", "unknown_prerequisite_variant"),
+        ([{"name": "a", "targeting": requiring("b")}, {"name": "b", "targeting": requiring("a")}], "upsert",
+         "flags.0.targeting.production.prerequisites.0.flag", "prerequisite_cycle"),
+        ([{"name": "a", "targeting": requiring("existing")}, {"name": "existing", "targeting": requiring("a")}],
+         "upsert", "flags.0.targeting.production.prerequisites.0.flag", "prerequisite_cycle"),
+        # replace removes the flags the document lacks: requiring one of them names nothing
+        ([{"name": "a", "targeting": requiring("existing")}], "replace",
+         "flags.0.targeting.production.prerequisites.0.flag", "unknown_flag"),
+    ],
+    ids=["unknown-segment", "unknown-prerequisite", "unknown-variant", "cycle-in-document", "cycle-with-existing",
+         "prerequisite-replaced-away"],
+)  # fmt: skip
+def test_import__bad_reference__400_naming_the_path_and_nothing_written(client, flags, mode, field, kind):
+    # Given a flag that exists, and a document naming what the result would not have
+    create(client, "existing")
+    before = state(client)
+
+    # When
+    response = client.post(f"/import?mode={mode}", json=with_segments(document(*flags), SEGMENT))
+
+    # Then
+    assert response.status_code == 400, response.json
+    assert (response.json["details"][0]["field"], response.json["details"][0]["type"]) == (field, kind)
+    assert state(client) == before
+
+
+def test_import__names_existing_or_document_segments_and_flags__accepted(client):
+    # Given an existing segment and flag the document does not mention (upsert keeps them)
+    client.post("/segments", json=SEGMENT)
+    create(client, "existing")
+    staging = requiring("existing", "b", environment="staging")
+    using_new = {"production": {"rules": [{"when": [{"segment": "new"}], "serve": "on"}]}}
+    body = with_segments(
+        document({"name": "a", "targeting": {**USING_PRO, **staging}}, {"name": "b", "targeting": using_new}),
+        {**SEGMENT, "name": "new"},
+    )
+
+    # When
+    response = client.post("/import", json=body)
+
+    # Then
+    assert response.status_code == 200, response.json
+    assert response.json["created"] == ["a", "b"]
 
 
 def test_import__over_the_standalone_bound__refused_with_a_clear_message(app, client):
@@ -325,23 +479,27 @@ def test_import__over_the_standalone_bound__refused_with_a_clear_message(app, cl
 
 @pytest.mark.parametrize("transactions", [False, True], ids=["journalled", "transaction"])
 def test_import__failure_half_way__nothing_changed(app, client, monkeypatch, transactions):
-    # Given flags to update, delete and create, and a database that fails on the fourth write
+    # Given segments and flags to update, delete and create, and a database that fails on the sixth write
     for name in ("a", "b", "c"):
         create(client, name)
     store = app.extensions["feature_flags.store"]
     store._supports_transactions = transactions
-    monkeypatch.setattr(store, "_step_hook", FailingStep(4))
+    monkeypatch.setattr(store, "_step_hook", FailingStep(6))
     if transactions:
         original = store._apply
-        failing = FailingStep(4)
+        failing = FailingStep(6)
 
         def apply(step, session):
             failing(step)
             return original(step, session)
 
         monkeypatch.setattr(store, "_apply", apply)
+    client.post("/segments", json=SEGMENT)
+    client.post("/segments", json={**SEGMENT, "name": "gone"})
     before = state(client)
-    body = document({"name": "a", "description": "x"}, {"name": "b", "description": "y"}, {"name": "d"}, {"name": "e"})
+    flags = document({"name": "a", "description": "x"}, {"name": "b", "description": "y"}, {"name": "d"}, {"name": "e"})
+    # The segments are written first: a created, an updated and a removed one before the flags that fail
+    body = with_segments(flags, {**SEGMENT, "description": "changed"}, {**SEGMENT, "name": "new"})
 
     # When
     response = client.post("/import?mode=replace", json=body)
@@ -349,6 +507,9 @@ def test_import__failure_half_way__nothing_changed(app, client, monkeypatch, tra
     # Then
     assert response.status_code == 503
     assert state(client) == before
+    # Read from the database: this test forces the journal onto a server whose change stream saw the writes
+    segments = store.find_all_segments()
+    assert sorted((segment["name"], segment["description"]) for segment in segments) == [("gone", ""), ("pro", "")]
     assert store.db.flag_batches.count_documents({}) == 0
 
 

@@ -29,7 +29,9 @@ KNOWN_PREREQUISITE = {"flag": "conformance-read", "variants": ["on"]}
 UNSTATED_RULE_TYPES = {"unknown_variant", "missing_serve", "too_many_segments"}
 CURSOR_RULE_TYPES = {"invalid_cursor"}
 SCHEDULE_BODY = "POST /flags/{ident}/schedules"
-SCHEDULE_RULE_TYPES = UNSTATED_RULE_TYPES | {"at_in_past", "at_too_far", "too_many_schedules"}
+# A schedule's targeting names segments and flags as stored; the schema's examples may name ones that do not exist.
+DEPENDENCY_RULE_TYPES = {"unknown_segment", "unknown_flag", "prerequisite_cycle", "archived_flag"}
+SCHEDULE_RULE_TYPES = UNSTATED_RULE_TYPES | DEPENDENCY_RULE_TYPES | {"at_in_past", "at_too_far", "too_many_schedules"}
 IMPORT = "POST /import"
 # An import's flags are checked as POST /flags' body is, and its names are unique; a copy goes to another environment.
 IMPORT_RULE_TYPES = UNSTATED_RULE_TYPES | {"repeated"}

@@ -75,6 +75,10 @@ def test_flush__database_down__counts_kept_and_written_exactly_once_when_it_is_b
         assert usage_recorder(app).pending() == 4
         # And once it is back, 3 more are evaluated before the next flush
         server.start()
+        # The app reconnects on its own; evaluations are served again once its flags are confirmed fresh.
+        deadline = time.monotonic() + 20
+        while client.get("/flags/kept").status_code != 200 and time.monotonic() < deadline:
+            time.sleep(0.2)
         evaluate(client, "kept", 3)
         usage_recorder(app).flush()
 

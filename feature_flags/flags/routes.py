@@ -10,13 +10,13 @@ from urllib.parse import urlencode
 from flask import Blueprint, Response, current_app, g, jsonify, request
 
 from ..cache import Snapshot, current_snapshot, flag_cache
-from ..errors import ValidationFailed, VersionConflict
+from ..errors import ValidationFailed
 from ..extensions import get_store
 from ..tokens.access import actor_name, authenticate, environment_for_read, require_admin
 from ..usage import last_seen
 from ..validation import parse
 from ..web.bodies import read_json_object, to_json
-from ..web.conditional import body_etag, prebuilt_response
+from ..web.conditional import body_etag, expected_version, prebuilt_response
 from ..web.openapi import documented
 from . import service
 from .dependencies import UNSTATED_DEPENDENCY_RULES
@@ -112,23 +112,14 @@ def _representation_tag(flag: dict[str, Any], view: View, bound: str | None) -> 
 
 
 def _matches_version(tag: str, flag: dict[str, Any]) -> bool:
+    # Any tag of this version will do: what follows the version only describes the answer it came with.
     version = etag_of(flag)
     return tag == version or tag.startswith(f"{version}.")
 
 
 def _expected_version(ident: str) -> int | None:
-    """Turn If-Match into the version a write must find; raise VersionConflict if already stale."""
-    if not request.if_match:
-        return None
-    current = get_store().find_flag(ident)
-    if request.if_match.star_tag:
-        return None
-    # Weak comparison on purpose: the tag names a version, not bytes, and a compressing proxy (nginx's gzip)
-    # turns it into W/"..." on the way out, which a client then sends back. Any tag of this version will do:
-    # what follows the version only describes the answer it came with.
-    if not any(_matches_version(tag, current) for tag in request.if_match.as_set(include_weak=True)):
-        raise VersionConflict(current_version=current["version"])
-    return current["version"]
+    """Turn If-Match into the version a write to this flag must find; raise VersionConflict if already stale."""
+    return expected_version(lambda: get_store().find_flag(ident), _matches_version)
 
 
 def _flag_response(flag: dict[str, Any], status: int = 200, environment: str | None = None) -> Response:

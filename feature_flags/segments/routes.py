@@ -4,15 +4,15 @@ from __future__ import annotations
 
 from typing import Any
 
-from flask import Blueprint, Response, g, jsonify, request
+from flask import Blueprint, Response, g, jsonify
 
 from ..cache import current_snapshot
-from ..errors import ValidationFailed, VersionConflict
+from ..errors import ValidationFailed
 from ..extensions import get_store
 from ..tokens.access import actor_name, authenticate, require_admin
 from ..validation import parse
 from ..web.bodies import read_json_object, to_json
-from ..web.conditional import body_etag, prebuilt_response
+from ..web.conditional import body_etag, expected_version, prebuilt_response
 from ..web.openapi import documented
 from . import service
 from .models import UPDATABLE_FIELDS, Segment, SegmentCreate, SegmentUpdate
@@ -37,15 +37,8 @@ def etag_of(segment: dict[str, Any]) -> str:
 
 
 def _expected_version(ident: str) -> int | None:
-    """Turn If-Match into the version a write must find; raise VersionConflict if already stale."""
-    if not request.if_match:
-        return None
-    current = get_store().find_segment(ident)
-    if request.if_match.star_tag:
-        return None
-    if etag_of(current) not in request.if_match.as_set(include_weak=True):
-        raise VersionConflict(current_version=current["version"])
-    return current["version"]
+    """Turn If-Match into the version a write to this segment must find; raise VersionConflict if already stale."""
+    return expected_version(lambda: get_store().find_segment(ident), lambda tag, segment: tag == etag_of(segment))
 
 
 def _segment_response(segment: dict[str, Any], status: int = 200) -> Response:

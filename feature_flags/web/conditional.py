@@ -3,8 +3,12 @@
 from __future__ import annotations
 
 import hashlib
+from collections.abc import Callable
+from typing import Any
 
 from flask import Response, current_app, request
+
+from ..errors import VersionConflict
 
 
 def body_etag(body: bytes) -> str:
@@ -22,3 +26,20 @@ def prebuilt_response(body: bytes, etag: str) -> Response:
         response = current_app.response_class(body, mimetype="application/json")
     response.set_etag(etag)
     return response
+
+
+def expected_version(load: Callable[[], dict[str, Any]], matches: Callable[[str, dict[str, Any]], bool]) -> int | None:
+    """Turn If-Match into the version a write must find; raise VersionConflict if already stale.
+
+    load reads the subject as stored (raising its 404 when there is none); matches says whether a tag names it.
+    """
+    if not request.if_match:
+        return None
+    current = load()
+    if request.if_match.star_tag:
+        return None
+    # Weak comparison on purpose: the tag names a version, not bytes, and a compressing proxy (nginx's gzip)
+    # turns it into W/"..." on the way out, which a client then sends back.
+    if not any(matches(tag, current) for tag in request.if_match.as_set(include_weak=True)):
+        raise VersionConflict(current_version=current["version"])
+    return current["version"]

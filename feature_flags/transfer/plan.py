@@ -13,28 +13,30 @@ Mode = Literal["upsert", "replace"]
 
 
 @dataclass
-class SegmentPlan:
-    """The segment names each list holds, and the writes that carry them out."""
+class _Names:
+    """The names an import creates, updates, leaves unchanged and removes."""
 
     created: list[str] = field(default_factory=list)
     updated: list[str] = field(default_factory=list)
     unchanged: list[str] = field(default_factory=list)
     removed: list[str] = field(default_factory=list)
-    writes: list[SegmentWrite] = field(default_factory=list)
 
-    def answer(self) -> dict[str, list[str]]:
-        """Return the segment plan as the API answers it."""
+    def answer(self) -> dict[str, Any]:
+        """Return the names as the API answers them, each list sorted."""
         return {key: sorted(getattr(self, key)) for key in ("created", "updated", "unchanged", "removed")}
 
 
 @dataclass
-class Plan:
+class SegmentPlan(_Names):
+    """The segment names each list holds, and the writes that carry them out."""
+
+    writes: list[SegmentWrite] = field(default_factory=list)
+
+
+@dataclass
+class Plan(_Names):
     """The names each list holds, and the writes that carry the plan out."""
 
-    created: list[str] = field(default_factory=list)
-    updated: list[str] = field(default_factory=list)
-    unchanged: list[str] = field(default_factory=list)
-    removed: list[str] = field(default_factory=list)
     writes: list[FlagWrite] = field(default_factory=list)
     unmapped: list[dict[str, str]] | None = None
     # None where the source has no segments of its own (an Unleash export inlines them into rules).
@@ -47,12 +49,7 @@ class Plan:
 
     def answer(self) -> dict[str, Any]:
         """Return the plan as the API answers it."""
-        answer: dict[str, Any] = {
-            "created": sorted(self.created),
-            "updated": sorted(self.updated),
-            "unchanged": sorted(self.unchanged),
-            "removed": sorted(self.removed),
-        }
+        answer = super().answer()
         if self.unmapped is not None:
             answer["unmapped"] = self.unmapped
         if self.segments is not None:

@@ -196,15 +196,7 @@ class FlagBatches:
         current = write.current or {}
         stored = self._stored(raw, current, "flag")
         if write.kind == "delete":
-            event = self._event(
-                actions.FLAG_DELETED,
-                actor,
-                request_id,
-                flag_id=current["_id"],
-                flag_name=current["name"],
-                before=self._snapshot(current),
-                after=None,
-            )
+            event = self._deleted_event(current, actor, request_id)
             return stored, event, "delete", stored, collection
         before = {key: current.get(key) for key in write.fields}
         version = stored["version"] + 1

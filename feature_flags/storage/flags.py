@@ -350,6 +350,19 @@ class FlagStorage:
             ident, {"archived_at": None}, actor, request_id, expected_version, action=actions.FLAG_REVIVED
         )
 
+    def _deleted_event(self, flag: dict[str, Any], actor: str, request_id: str | None, **fields: Any) -> dict:
+        """Return the audit event of a flag's deletion: the flag as it was, and nothing after."""
+        return self._event(
+            actions.FLAG_DELETED,
+            actor,
+            request_id,
+            flag_id=flag["_id"],
+            flag_name=flag["name"],
+            before=self._snapshot(flag),
+            after=None,
+            **fields,
+        )
+
     def delete_flag(
         self,
         ident: str,
@@ -366,16 +379,7 @@ class FlagStorage:
                 raise VersionConflict(current_version=current["version"])
             if check is not None:
                 check(current)
-            event = self._event(
-                actions.FLAG_DELETED,
-                actor,
-                request_id,
-                flag_id=current["_id"],
-                flag_name=current["name"],
-                before=self._snapshot(current),
-                after=None,
-                **(event_fields or {}),
-            )
+            event = self._deleted_event(current, actor, request_id, **(event_fields or {}))
 
             write = self._conditional(self._flags.delete_one, current)
 

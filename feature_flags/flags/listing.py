@@ -39,7 +39,6 @@ class View:
     now: datetime
     last_evaluations: LastEvaluations
     unused_after: timedelta | None
-    environments: tuple[str, ...]
     # Flags that live flags require: evaluated on their behalf, so in use whatever their own counts say.
     required: frozenset[str] = frozenset()
 

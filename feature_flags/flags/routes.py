@@ -93,7 +93,6 @@ def _view(snapshot: Snapshot | None) -> View:
         last_evaluations=last_seen(),
         # Without counting, "never evaluated" would only mean "not counted": no flag is called unused then.
         unused_after=timedelta(days=config.stale_after_days) if config.usage_tracking else None,
-        environments=config.environments,
         required=frozenset() if snapshot is None else required_flags(snapshot),
     )
 

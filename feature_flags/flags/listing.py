@@ -53,8 +53,11 @@ def clock(seconds: float) -> datetime:
     return datetime.fromtimestamp(seconds // STALE_CLOCK_SECONDS * STALE_CLOCK_SECONDS, UTC)
 
 
-def stale_reason(flag: dict[str, Any], view: View) -> str | None:
-    """Say why the flag is (potentially) stale: marked, lifetime or unused; None when it is not."""
+def stale_reason(flag: dict[str, Any], view: View, seen: Mapping[str, datetime] | None = None) -> str | None:
+    """Say why the flag is (potentially) stale: marked, lifetime or unused; None when it is not.
+
+    seen is the flag's last evaluations when the caller has read them already.
+    """
     if flag.get("marked_stale"):
         return "marked"
     lifetime = EXPECTED_LIFETIME_DAYS.get(flag.get("type", "release"))
@@ -68,7 +71,9 @@ def stale_reason(flag: dict[str, Any], view: View) -> str | None:
     if age > timedelta(days=lifetime):
         return "lifetime"
     if view.unused_after is not None and age > view.unused_after and flag["name"] not in view.required:
-        latest = max(view.last_evaluations.of(flag["_id"]).values(), default=None)
+        if seen is None:
+            seen = view.last_evaluations.of(flag["_id"])
+        latest = max(seen.values(), default=None)
         if latest is None or view.now - latest > view.unused_after:
             return "unused"
     return None
@@ -76,8 +81,8 @@ def stale_reason(flag: dict[str, Any], view: View) -> str | None:
 
 def presented(flag: dict[str, Any], view: View) -> dict[str, Any]:
     """Return the flag as answers show it: its stored fields, staleness and last evaluation per environment."""
-    reason = stale_reason(flag, view)
     seen = view.last_evaluations.of(flag["_id"])
+    reason = stale_reason(flag, view, seen)
     shown = {key: value for key, value in flag.items() if key != "marked_stale"}
     shown.update(
         stale=reason is not None,
@@ -90,7 +95,7 @@ def presented(flag: dict[str, Any], view: View) -> dict[str, Any]:
 def derived_tag(flag: dict[str, Any], view: View) -> str:
     """Return a short tag of what an answer adds to the flag, so the ETag changes when it does."""
     seen = view.last_evaluations.of(flag["_id"])
-    text = repr((stale_reason(flag, view), sorted((env, moment.isoformat()) for env, moment in seen.items())))
+    text = repr((stale_reason(flag, view, seen), sorted((env, moment.isoformat()) for env, moment in seen.items())))
     return format(zlib.crc32(text.encode()), "08x")
 
 

@@ -2,9 +2,10 @@
 
 A flag carries ``variants`` (name -> value), an ``off_variant`` served while it is off in an environment,
 and per environment ``targeting``: ``{"rules": [{"when": [conditions], "serve": serve}], "serve": serve}``.
-Rules are tried in order and the first whose conditions all hold wins; a serve is a variant name or a
+Rules are tried in order and the first whose conditions all hold wins; a serve is a variant name, a
 percentage split ``{"on": 30, "off": 70}`` decided by Unleash's normalized hash of the stickiness attribute,
-so a user lands in the same bucket here as in Unleash, across restarts and instances.
+so a user lands in the same bucket here as in Unleash, across restarts and instances, or a weighted split
+``{"weights": {"a": 500, "b": 500}, "seed": 86028157, "group": "..."}`` hashed as Unleash hashes variants.
 
 A rule's ``when`` may name a segment (``{"segment": "beta-users"}``), which holds when all the segment's
 conditions do; an environment's ``prerequisites`` name other flags that must serve one of the listed variants
@@ -27,6 +28,10 @@ DEFAULT_VARIANTS: dict[str, Any] = {"on": True, "off": False}
 DEFAULT_OFF_VARIANT = "off"
 DEFAULT_SERVE = "on"
 DEFAULT_STICKINESS = "targetingKey"
+# A weighted split's bounds: Unleash's variant weights add up to 1000; what is hashed before the value is a
+# flag name or an Unleash groupId.
+MAX_TOTAL_WEIGHT = 100_000
+MAX_GROUP_LENGTH = 200
 # Unleash's convention: an absent currentTime means "now", so before/after rules schedule a flag.
 CURRENT_TIME_ATTRIBUTE = "currentTime"
 
@@ -128,6 +133,11 @@ def as_text(value: Any) -> str:
 def bucket(flag_name: str, stickiness_value: Any) -> int:
     """Return the user's bucket, 1 to 100, for this flag: Unleash's normalizedHash with seed 0."""
     return mmh3.hash(f"{flag_name}:{as_text(stickiness_value)}", 0, signed=False) % 100 + 1
+
+
+def weighted_point(group: str, stickiness_value: Any, seed: int, total: int) -> int:
+    """Return the user's point, 1 to total, for a weighted split: Unleash's normalizedHash with its seed."""
+    return mmh3.hash(f"{group}:{as_text(stickiness_value)}", seed, signed=False) % total + 1
 
 
 def parse_semver(text: str) -> tuple[tuple[int, int, int], tuple[str, ...]] | None:
@@ -268,32 +278,62 @@ def check_context(context: Mapping[str, Any]) -> None:
             )
 
 
-def _split_variant(flag: Mapping[str, Any], split: Mapping[str, int], context: Mapping[str, Any]) -> tuple[str, bool]:
-    """Pick a variant from a percentage split; return it and whether the hash decided it."""
-    weighted = [(name, weight) for name, weight in split.items() if weight > 0]
-    if len(weighted) == 1:
-        # Everyone gets the same variant: no key needed, nothing was split.
-        return weighted[0][0], False
-    stickiness = flag.get("stickiness") or DEFAULT_STICKINESS
+def _pick(weighted: list[tuple[str, int]], point: int) -> str:
+    total = 0
+    for name, weight in weighted:
+        total += weight
+        if point <= total:
+            return name
+    return weighted[-1][0]
+
+
+def _split_key(flag: Mapping[str, Any], stickiness: str | None, context: Mapping[str, Any]) -> Any:
+    stickiness = stickiness or flag.get("stickiness") or DEFAULT_STICKINESS
     key = context.get(stickiness)
     if key is None or key == "":
         raise EvaluationError(
             TARGETING_KEY_MISSING, f"this flag splits by {stickiness!r}; send it in the evaluation context"
         )
     _scalar(key, stickiness)
-    point = bucket(flag["name"], key)
-    total = 0
-    for name, weight in weighted:
-        total += weight
-        if point <= total:
-            return name, True
-    return weighted[-1][0], True
+    return key
+
+
+def _split_variant(flag: Mapping[str, Any], split: Mapping[str, int], context: Mapping[str, Any]) -> tuple[str, bool]:
+    """Pick a variant from a percentage split; return it and whether the hash decided it."""
+    weighted = [(name, weight) for name, weight in split.items() if weight > 0]
+    if len(weighted) == 1:
+        # Everyone gets the same variant: no key needed, nothing was split.
+        return weighted[0][0], False
+    return _pick(weighted, bucket(flag["name"], _split_key(flag, None, context))), True
+
+
+def _weighted_variant(
+    flag: Mapping[str, Any], split: Mapping[str, Any], context: Mapping[str, Any]
+) -> tuple[str, bool]:
+    """Pick a variant from a weighted split; return it and whether the hash decided it."""
+    weighted = [(name, weight) for name, weight in split["weights"].items() if weight > 0]
+    if len(weighted) == 1:
+        return weighted[0][0], False
+    key = _split_key(flag, split.get("stickiness"), context)
+    total = sum(weight for _, weight in weighted)
+    point = weighted_point(split.get("group") or flag["name"], key, split.get("seed", 0), total)
+    return _pick(weighted, point), True
 
 
 def _resolve(flag: Mapping[str, Any], serve: Any, context: Mapping[str, Any]) -> tuple[str, bool]:
     if isinstance(serve, str):
         return serve, False
+    if isinstance(serve.get("weights"), dict):
+        return _weighted_variant(flag, serve, context)
     return _split_variant(flag, serve, context)
+
+
+def served_variants(serve: Any) -> list[str]:
+    """The variant names a serve can give: one name, or a split's."""
+    if isinstance(serve, str):
+        return [serve]
+    weights = serve.get("weights")
+    return list(weights) if isinstance(weights, dict) else list(serve)
 
 
 def _served(flag: Mapping[str, Any], variant: str, reason: str, metadata: dict[str, Any]) -> Evaluation:

@@ -253,22 +253,71 @@ Split = Annotated[
 ]
 
 
+Weight = Annotated[int, Field(ge=0, le=evaluation.MAX_TOTAL_WEIGHT), BeforeValidator(_whole_number)]
+
+
+def _weights(value: dict[str, int]) -> dict[str, int]:
+    total = sum(value.values())
+    if not 1 <= total <= evaluation.MAX_TOTAL_WEIGHT:
+        raise ValueError(f"the weights of a split add up to 1 to {evaluation.MAX_TOTAL_WEIGHT:,}, not {total:,}")
+    return value
+
+
+class WeightedSplit(RequestModel):
+    """A split by weights, hashed as Unleash hashes its variants: murmur3 of "group:value" with a seed.
+
+    A user's point is hash % total weight + 1, and the variants cover the points in the order given. So a
+    migrated Unleash variant split (seed 86028157, weights out of 1000, groupId) keeps every user's variant.
+    """
+
+    weights: Annotated[
+        dict[VariantName, Weight],
+        AfterValidator(_weights),
+        Field(
+            min_length=1,
+            max_length=MAX_VARIANTS,
+            description=f"Variant name to weight; the weights add up to 1 to {evaluation.MAX_TOTAL_WEIGHT:,}",
+        ),
+    ]
+    seed: int = Field(
+        0, ge=0, le=2**32 - 1, description="The murmur3 seed (Unleash: 0 for rollouts, 86028157 for variants)"
+    )
+    group: str | None = Field(
+        None,
+        min_length=1,
+        max_length=evaluation.MAX_GROUP_LENGTH,
+        exclude_if=lambda value: value is None,
+        description="What is hashed before the stickiness value (Unleash's groupId); the flag's name if left out",
+    )
+    stickiness: AttributeName | None = Field(
+        None,
+        exclude_if=lambda value: value is None,
+        description="The context attribute hashed; the flag's stickiness if left out",
+    )
+
+
 def _serve_kind(value: Any) -> str | None:
     if isinstance(value, str):
         return "variant"
+    if isinstance(value, WeightedSplit):
+        return "weighted"
     if isinstance(value, dict):
-        return "split"
+        return "weighted" if isinstance(value.get("weights"), dict) else "split"
     return None
 
 
 Serve = Annotated[
-    Annotated[VariantName, Tag("variant")] | Annotated[Split, Tag("split")],
+    Annotated[VariantName, Tag("variant")] | Annotated[Split, Tag("split")] | Annotated[WeightedSplit, Tag("weighted")],
     Discriminator(
         _serve_kind,
         custom_error_type="invalid_serve",
-        custom_error_message='a serve is a variant name or a percentage split like {"on": 30, "off": 70}',
+        custom_error_message='a serve is a variant name, a percentage split like {"on": 30, "off": 70} or a '
+        'weighted split like {"weights": {"a": 500, "b": 500}, "seed": 86028157}',
     ),
-    Field(description='A variant name, or a percentage split like {"on": 30, "off": 70} (integers adding up to 100)'),
+    Field(
+        description='A variant name, a percentage split like {"on": 30, "off": 70} (integers adding up to 100), or '
+        'a weighted split {"weights", "seed"?, "group"?, "stickiness"?} (Unleash\'s variant hashing)'
+    ),
 ]
 
 ConditionOp = Literal[evaluation.OPS]  # type: ignore[valid-type]

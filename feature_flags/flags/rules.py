@@ -17,7 +17,7 @@ def _reference_errors(flag: dict[str, Any], environments: tuple[str, ...]) -> li
     errors: list[dict[str, str]] = []
 
     def check(serve: Any, field: str) -> None:
-        names = [serve] if isinstance(serve, str) else list(serve)
+        names = evaluation.served_variants(serve)
         for name in names:
             if name not in variants:
                 errors.append(
@@ -53,7 +53,8 @@ def _reference_errors(flag: dict[str, Any], environments: tuple[str, ...]) -> li
 UNSTATED_FLAG_RULES = (
     "Checked beyond the schema, as a 400 naming the field: off_variant and every serve name one of the flag's "
     "variants (after an update, of the variants it will have); an environment without targeting serves 'on', so "
-    "a flag without an 'on' variant gives every environment a serve; a split's percentages add up to 100."
+    "a flag without an 'on' variant gives every environment a serve; a split's percentages add up to 100 and a "
+    "weighted split's weights to 1 to 100,000."
 )
 
 

@@ -37,7 +37,7 @@ IMPORT = "POST /import"
 IMPORT_RULE_TYPES = UNSTATED_RULE_TYPES | {"repeated"}
 COPIES = {"POST /flags/{ident}/copy", "POST /environments/{source}/copy"}
 COPY_RULE_TYPES = {"same_environment"}
-SPLIT_TOTAL = "percentages of a split add up to 100"
+SPLIT_TOTAL = "of a split add up to"
 
 
 def _split(serve: dict[str, Any], names: list[str]) -> dict[str, int]:
@@ -52,6 +52,9 @@ def _coherent(body: dict[str, Any], environments: list[str], creating: bool) -> 
     names = sorted(variants)
 
     def serve(value: Any) -> Any:
+        if isinstance(value, dict) and isinstance(value.get("weights"), dict):
+            # A weighted split's weights add up to 1 to 100,000: the percentages do.
+            return {**value, "weights": _split(value["weights"], names)}
         if isinstance(value, dict):
             return _split(value, names)
         return value if value in variants else names[0]

@@ -287,3 +287,34 @@ def test_update__invalid_evaluation_fields__400_and_unchanged(client, body, fiel
     assert response.status_code == 400, response.json
     assert any(detail["field"].startswith(field.split(".[key]")[0]) for detail in response.json["details"])
     assert client.get("/flags/button-colour").json["version"] == 1
+
+
+def test_create__weighted_split__stored_and_served_as_given(client):
+    split = {"weights": {"a": 600, "b": 400}, "seed": 86028157, "group": "exp-1", "stickiness": "userId"}
+    body = {"name": "w", "variants": {"a": "A", "b": "B"}, "off_variant": "a", "environments": {"production": True},
+            "targeting": {env: {"serve": split} for env in ("development", "staging", "production")}}  # fmt: skip
+
+    response = client.post("/flags", json=body)
+
+    assert response.status_code == 201, response.json
+    assert client.get("/flags/w").json["targeting"]["production"]["serve"] == split
+
+
+@pytest.mark.parametrize(
+    ("serve", "field"),
+    [
+        ({"weights": {"on": 0, "off": 0}}, "targeting.production.serve.weighted.weights"),
+        ({"weights": {"on": 1, "blue": 1}}, "targeting.production.serve"),
+        ({"weights": {"on": 1}, "seed": -1}, "targeting.production.serve.weighted.seed"),
+        ({"weights": {"on": 1}, "group": ""}, "targeting.production.serve.weighted.group"),
+        ({"weights": {"on": 1}, "stickiness": "$where"}, "targeting.production.serve.weighted.stickiness"),
+        ({"weights": {"on": 100_001}}, "targeting.production.serve.weighted.weights.on"),
+        ({"weights": {"on": 1}, "extra": 1}, "targeting.production.serve.weighted.extra"),
+    ],
+)
+def test_create__bad_weighted_split__400_naming_the_field_and_nothing_written(client, serve, field):
+    response = client.post("/flags", json={"name": "w", "targeting": {"production": {"serve": serve}}})
+
+    assert response.status_code == 400, response.json
+    assert field in [item["field"] for item in response.json["details"]], response.json
+    assert client.get("/flags/w").status_code == 404

@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
+import mmh3
 import pytest
 
 from feature_flags.evaluation.engine import (
@@ -284,6 +285,34 @@ def test_evaluate__rule_serving_split__split_reason_with_rule():
     flag = with_rules(rule("plan", "in", ["pro"], serve={"on": 50, "off": 50}), serve="off")
     result = evaluate(flag, "production", {"plan": "pro", "targetingKey": "k"})
     assert (result.reason, result.metadata) == (SPLIT, {"rule": 0})
+
+
+def test_evaluate__weighted_split__unleash_variant_point_with_its_seed_group_and_stickiness():
+    # Unleash's variant hashing: murmur3("<group>:<value>", 86028157) % total weight + 1, variants in order
+    split = {"weights": {"on": 250, "off": 750}, "seed": 86028157, "group": "spring", "stickiness": "accountId"}
+    flag = make_flag(targeting={"production": {"serve": split}})
+    for account in (f"a{number}" for number in range(200)):
+        point = mmh3.hash(f"spring:{account}", 86028157, signed=False) % 1000 + 1
+        result = evaluate(flag, "production", {"accountId": account, "targetingKey": "ignored"})
+        assert (result.variant, result.reason) == ("on" if point <= 250 else "off", SPLIT), account
+
+
+def test_evaluate__weighted_split_defaults__flag_name_seed_zero_flag_stickiness():
+    # Without group, seed or stickiness: the flag's name, 0 and its stickiness, so weights out of 100 are a split
+    weighted = make_flag(targeting={"production": {"serve": {"weights": {"on": 30, "off": 70}}}})
+    plain = make_flag(targeting={"production": {"serve": {"on": 30, "off": 70}}})
+    for user in (f"u{number}" for number in range(200)):
+        context = {"targetingKey": user}
+        assert evaluate(weighted, "production", context).variant == evaluate(plain, "production", context).variant
+
+
+def test_evaluate__weighted_split_one_weight__no_key_needed_and_key_missing_otherwise():
+    single = make_flag(targeting={"production": {"serve": {"weights": {"on": 5, "off": 0}}}})
+    assert (evaluate(single, "production", {}).variant, evaluate(single, "production", {}).reason) == ("on", STATIC)
+    split = make_flag(targeting={"production": {"serve": {"weights": {"on": 5, "off": 5}, "stickiness": "userId"}}})
+    with pytest.raises(EvaluationError) as raised:
+        evaluate(split, "production", {"targetingKey": "u1"})
+    assert raised.value.code == TARGETING_KEY_MISSING
 
 
 def test_evaluate__custom_stickiness__hashes_that_attribute():

@@ -1,7 +1,8 @@
 """The flags in memory: every read path (lists, single flags, segments, evaluation) is served from a snapshot.
 
 Segments are held and followed exactly as flags are (same stream, same revision counter), since changing one
-changes what the flags using it serve.
+changes what the flags using it serve. So are API tokens (their hashes), so no request waits on the database to
+learn who is calling, and a revoked token stops working within the same bound as a flag change.
 
 Each process keeps one immutable Snapshot and replaces it as flags change. A background thread, started
 lazily on first use (so after gunicorn forks, never at import), follows a MongoDB change stream; where the
@@ -25,6 +26,7 @@ from typing import Any
 
 from ..errors import DatabaseUnavailable
 from ..storage import ChangesLost, ChangesUnsupported, Store, StoreClosed
+from ..storage.tokens import HELD_FIELDS as HELD_TOKEN_FIELDS
 from .shared_revision import SharedRevision
 from .snapshot import Snapshot, newer
 
@@ -132,6 +134,16 @@ class FlagCache:
         self._apply_changes([("segment_delete", segment_id)])
         self._publish(revision)
 
+    def token_written(self, token: dict[str, Any], revision: int | None) -> None:
+        """Hold a token this process just created, so it works here at once, and tell the host's other processes."""
+        self._apply_changes([("token", {"_id": token["_id"], **{key: token.get(key) for key in HELD_TOKEN_FIELDS}})])
+        self._publish(revision)
+
+    def token_deleted(self, token_id: str, revision: int | None) -> None:
+        """Drop a token this process just revoked, so it stops working here at once; tell the host's others."""
+        self._apply_changes([("token_delete", token_id)])
+        self._publish(revision)
+
     def _publish(self, revision: int | None) -> None:
         if revision is not None and self._shared is not None:
             self._shared.publish(revision)
@@ -142,8 +154,16 @@ class FlagCache:
     def _applied(snapshot: Snapshot, changes: list[tuple[str, Any]]) -> Snapshot:
         by_id = dict(snapshot.by_id)
         segments = dict(snapshot.segments)
-        changed = False
+        tokens = dict(snapshot.tokens)
+        changed = tokens_changed = False
         for kind, payload in changes:
+            if kind == "token":
+                tokens_changed |= tokens.get(payload["_id"]) != payload
+                tokens[payload["_id"]] = payload
+                continue
+            if kind == "token_delete":
+                tokens_changed |= tokens.pop(payload, None) is not None
+                continue
             held = segments if kind in {"segment", "segment_delete"} else by_id
             if kind in {"upsert", "segment"} and newer(payload, held.get(payload["_id"])):
                 held[payload["_id"]] = payload
@@ -151,7 +171,9 @@ class FlagCache:
             elif kind in {"delete", "segment_delete"} and payload in held:
                 del held[payload]
                 changed = True
-        return Snapshot(by_id, segments) if changed else snapshot
+        if changed:
+            return Snapshot(by_id, segments, tokens)
+        return snapshot.with_tokens(tokens) if tokens_changed else snapshot
 
     def _apply_changes(self, changes: list[tuple[str, Any]]) -> None:
         """Apply changes in order (from the stream or this process's writes); a revision marker comes last."""
@@ -175,9 +197,14 @@ class FlagCache:
         # The revision is read first: a write landing during the read bumps it past this value, so it is read again.
         flags = self._store.load_flags()
         segments = self._store.load_segments()
+        tokens = self._store.load_tokens()
         with self._lock:
             later = [(kind, payload) for seq, kind, payload in self._changes if seq > started_seq]
-            loaded = Snapshot({flag["_id"]: flag for flag in flags}, {segment["_id"]: segment for segment in segments})
+            loaded = Snapshot(
+                {flag["_id"]: flag for flag in flags},
+                {segment["_id"]: segment for segment in segments},
+                {token["_id"]: token for token in tokens},
+            )
             self._snapshot = self._applied(loaded, later)
             self._revision = max([revision] + [payload for kind, payload in later if kind == "revision"])
             self._verified_at = time.monotonic()

@@ -27,13 +27,32 @@ def natural_key(name: str) -> tuple[Any, ...]:
 class Snapshot:
     """Every flag and segment at one moment, indexed by id and by name; derived answers are memoised per snapshot."""
 
-    def __init__(self, by_id: dict[str, dict[str, Any]], segments: dict[str, dict[str, Any]] | None = None) -> None:
+    def __init__(
+        self,
+        by_id: dict[str, dict[str, Any]],
+        segments: dict[str, dict[str, Any]] | None = None,
+        tokens: dict[str, dict[str, Any]] | None = None,
+    ) -> None:
         self.by_id = by_id
         self.by_name = {flag["name"]: flag for flag in by_id.values()}
         # Segments by id; they change evaluation as flags do, so they live and change in the same snapshot.
         self.segments = segments or {}
         self.segments_by_name = {segment["name"]: segment for segment in self.segments.values()}
+        # API tokens by id (name, role, environment, hash): every request is authenticated from memory.
+        self.tokens = tokens or {}
         self._memo: dict[Any, Any] = {}
+
+    def with_tokens(self, tokens: dict[str, dict[str, Any]]) -> Snapshot:
+        """Return this snapshot with other tokens; the flags' memoised answers stay, since tokens change none."""
+        changed = Snapshot.__new__(Snapshot)
+        changed.__dict__.update({key: value for key, value in self.__dict__.items() if key != "tokens_by_hash"})
+        changed.tokens = tokens
+        return changed
+
+    @cached_property
+    def tokens_by_hash(self) -> dict[str, dict[str, Any]]:
+        """The tokens by the hash of their secret."""
+        return {token["hash"]: token for token in self.tokens.values()}
 
     @cached_property
     def ordered_segments(self) -> list[dict[str, Any]]:

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import logging
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager, suppress
 from typing import TYPE_CHECKING, Any
 
@@ -47,7 +47,8 @@ def translated_changes() -> Iterator[None]:
 class FlagChanges:
     """A change stream over the flags, in the project's terms.
 
-    Changes are ("upsert", flag), ("delete", id), ("segment", segment), ("segment_delete", id), ("revision", n)
+    Changes are ("upsert", flag), ("delete", id), ("segment", segment), ("segment_delete", id), ("token", token),
+    ("token_delete", id), ("revision", n)
     when the flags revision reached n (every change it counts came before it in the stream), and ("reload", None)
     when only a full read will do.
     """
@@ -69,7 +70,9 @@ class FlagChanges:
                 kind = event["operationType"]
                 collection = event.get("ns", {}).get("coll")
                 segment = collection == self._store._segments.name
-                if collection == self._store._meta.name:
+                if collection == self._store._tokens.name:
+                    changes += _token_change(event, self._store._token_out)
+                elif collection == self._store._meta.name:
                     revision = _revision_of(event)
                     if revision is not None:
                         changes.append(("revision", revision))
@@ -95,6 +98,16 @@ class FlagChanges:
         """Close the stream, ignoring a database that is already gone."""
         with suppress(PyMongoError):
             self._stream.close()
+
+
+def _token_change(event: dict[str, Any], held: Callable[[dict[str, Any]], dict[str, Any]]) -> list[tuple[str, Any]]:
+    """A token created or revoked; its last-use stamps are not changes anyone follows."""
+    kind = event["operationType"]
+    if kind in {"insert", "replace"} and event.get("fullDocument"):
+        return [("token", held(event["fullDocument"]))]
+    if kind == "delete":
+        return [("token_delete", str(event["documentKey"]["_id"]))]
+    return []
 
 
 def _revision_of(event: dict[str, Any]) -> int | None:
@@ -145,14 +158,15 @@ class ChangeFeed:
             return [self._flag_out(d) for d in self._flags.find({}, {"recent_events": 0}, batch_size=1000)]
 
     def watch_flags(self) -> FlagChanges:
-        """Open a change stream on the flags and segments; raise ChangesUnsupported where the deployment has none."""
+        """Open a change stream on flags, segments and tokens; raise ChangesUnsupported where there are none."""
         with translated_changes():
             try:
-                # The flags, segments and the revision counter, in one stream: a revision event follows the
-                # changes it counts.
+                # The flags, segments, tokens and the revision counter, in one stream: a revision event follows
+                # the changes it counts. Of tokens only creation and revocation: a last-use stamp is no change.
                 watched = [self._flags.name, self._segments.name, self._meta.name]
+                tokens = {"ns.coll": self._tokens.name, "operationType": {"$in": ["insert", "replace", "delete"]}}
                 stream = self.db.watch(
-                    [{"$match": {"ns.coll": {"$in": watched}}}],
+                    [{"$match": {"$or": [{"ns.coll": {"$in": watched}}, tokens]}}],
                     full_document="updateLookup",
                     max_await_time_ms=CHANGE_WAIT_MS,
                 )

@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from datetime import timedelta
 from typing import Any
 
+import pymongo
 from bson import ObjectId
 from pymongo.client_session import ClientSession
 from pymongo.errors import DuplicateKeyError
@@ -12,6 +14,7 @@ from pymongo.write_concern import WriteConcern
 
 from ..audit import actions
 from ..errors import NameTaken, TokenNameTaken, TokenNotFound
+from .changes import FULL_READ_TIMEOUT_SECONDS, translated_changes
 from .client import as_object_id, public_document, translated_errors, utcnow
 
 # A token's last use is stamped at most this often, so a busy client costs one write a minute, not one a request.
@@ -19,14 +22,31 @@ LAST_USED_EVERY_SECONDS = 60
 LAST_USED_RESOLUTION = timedelta(seconds=LAST_USED_EVERY_SECONDS)
 
 
+# What authentication needs of a token: who it is, and the hash it is found by. Held in every process's memory.
+HELD_FIELDS = ("name", "role", "environment", "hash")
+
+
+@dataclass(frozen=True)
+class TokenWritten:
+    """A token created or revoked (as listed, hash included), and the flags revision the write reached."""
+
+    token: dict[str, Any]
+    revision: int | None
+
+
 class TokenStorage:
     """Creating, finding, stamping and revoking tokens."""
+
+    @staticmethod
+    def _token_out(document: dict[str, Any]) -> dict[str, Any]:
+        """Return a stored token as processes hold it in memory: its id and HELD_FIELDS."""
+        return {"_id": str(document["_id"]), **{key: document.get(key) for key in HELD_FIELDS}}
 
     # -- tokens ------------------------------------------------------------------------------
 
     def create_token(
         self, fields: dict[str, Any], token_hash: str, actor: str, request_id: str | None = None
-    ) -> dict[str, Any]:
+    ) -> TokenWritten:
         """Store a token by its hash with its created event; raise TokenNameTaken on a clash."""
         document = {
             "_id": ObjectId(),
@@ -56,7 +76,8 @@ class TokenStorage:
                 if "hash" in str(error.details or {}).split("keyPattern", 1)[-1]:
                     raise NameTaken("That token already exists.") from None
                 raise TokenNameTaken() from None
-        return public
+        # Tokens are followed as flags are: the revision tells processes without a change stream to read again.
+        return TokenWritten(public, self._bump_flags_revision())
 
     def find_all_tokens(self) -> list[dict[str, Any]]:
         """Return every token without its hash, oldest first."""
@@ -68,22 +89,23 @@ class TokenStorage:
         with translated_errors():
             return self._tokens.count_documents({})
 
-    def find_token_by_hash(self, token_hash: str) -> dict[str, Any] | None:
-        """Return the token stored under this hash (hash included, for a constant-time check)."""
-        with translated_errors():
-            document = self._tokens.find_one({"hash": token_hash}, {"recent_events": 0})
-        return None if document is None else {**document, "_id": str(document["_id"])}
+    def load_tokens(self) -> list[dict[str, Any]]:
+        """Return every token as held in memory, for a full read by a change follower (raises ChangesLost)."""
+        with translated_changes(), pymongo.timeout(FULL_READ_TIMEOUT_SECONDS):
+            projection = dict.fromkeys(HELD_FIELDS, 1)
+            return [self._token_out(document) for document in self._tokens.find({}, projection)]
 
-    def touch_token(self, token_id: str) -> None:
-        """Record that a token was used, at most once a minute so reads stay cheap."""
+    def touch_tokens(self, token_ids: list[str]) -> None:
+        """Record that these tokens were used now; a token stamped within the last minute is left as it is."""
         now = utcnow()
         # Usage stamps are a convenience, not a change: they need no majority round trip.
         quick = self._tokens.with_options(write_concern=WriteConcern(w=1))
         stale = [{"last_used_at": None}, {"last_used_at": {"$lt": now - LAST_USED_RESOLUTION}}]
+        ids = [ObjectId(token_id) for token_id in token_ids if ObjectId.is_valid(token_id)]
         with translated_errors():
-            quick.update_one({"_id": ObjectId(token_id), "$or": stale}, {"$set": {"last_used_at": now}})
+            quick.update_many({"_id": {"$in": ids}, "$or": stale}, {"$set": {"last_used_at": now}})
 
-    def revoke_token(self, token_id: str, actor: str, request_id: str | None = None) -> dict[str, Any]:
+    def revoke_token(self, token_id: str, actor: str, request_id: str | None = None) -> TokenWritten:
         """Delete a token and record the event; raise TokenNotFound if it does not exist."""
         object_id = as_object_id(token_id)
         if object_id is None:
@@ -108,4 +130,4 @@ class TokenStorage:
 
             if not self._record(write, event):
                 raise TokenNotFound()
-        return public
+        return TokenWritten(public, self._bump_flags_revision())

@@ -4,15 +4,15 @@ from __future__ import annotations
 
 import hmac
 import logging
-import time
 from dataclasses import dataclass
 
 from flask import Flask, current_app, g, request
 
+from ..cache import current_snapshot
 from ..errors import Forbidden, Unauthorized, UnknownEnvironment
 from ..extensions import TOKEN_USE_KEY, get_metrics, get_store
-from ..storage.tokens import LAST_USED_EVERY_SECONDS
 from .service import BOOTSTRAP_ACTOR, hash_secret
+from .use import TokenUse
 
 logger = logging.getLogger(__name__)
 
@@ -63,22 +63,23 @@ def authenticate() -> Principal:
         g.principal = Principal(name=BOOTSTRAP_ACTOR, role="admin")
         return g.principal
     digest = hash_secret(secret)
-    token = get_store().find_token_by_hash(digest)
+    # From memory, as flags are: the snapshot holds every token's hash and follows their changes.
+    token = current_snapshot().tokens_by_hash.get(digest)
     if token is None or not hmac.compare_digest(token["hash"], digest):
         raise _fail("unknown")
-    _note_use(token["_id"])
+    token_use(current_app).note(token["_id"])
     g.principal = Principal(token["name"], token["role"], token.get("environment"), token["_id"])
     return g.principal
 
 
-def _note_use(token_id: str) -> None:
-    # Remember locally when this instance last stamped the token, so a busy client costs one
-    # database write a minute, not one per request.
-    stamped = current_app.extensions.setdefault(TOKEN_USE_KEY, {})
-    now = time.monotonic()
-    if now - stamped.get(token_id, -LAST_USED_EVERY_SECONDS) >= LAST_USED_EVERY_SECONDS:
-        stamped[token_id] = now
-        get_store().touch_token(token_id)
+def token_active(token_id: str) -> bool:
+    """Whether the token with this id still exists (has not been revoked), as this process knows it."""
+    return token_id in current_snapshot().tokens
+
+
+def token_use(app: Flask) -> TokenUse:
+    """Return the app's recorder of token use."""
+    return app.extensions[TOKEN_USE_KEY]
 
 
 def require_admin() -> Principal:
@@ -111,6 +112,7 @@ def actor_name() -> str:
 
 
 def init_app(app: Flask) -> None:
-    """Warn on every start while checks are off, so it is never left that way unnoticed."""
+    """Give the app its token-use recorder; warn on every start while checks are off, so it is never left so."""
+    app.extensions[TOKEN_USE_KEY] = TokenUse(get_store(app))
     if not app.config["FF"].auth_enabled:
         logger.warning("FF_AUTH is off: every request is treated as an admin. Never run it like this in production.")

@@ -1,4 +1,8 @@
-"""`flask tokens create|list|revoke`: what the API does, from the command line (actor `cli`)."""
+"""`flask tokens create|list|revoke`: what the API does, from the command line (actor `cli`).
+
+The command's own cache publishes the write's revision, so the service's workers on this host catch up before
+their next request; elsewhere a token is known or forgotten within the flags' one-second bound.
+"""
 
 from __future__ import annotations
 
@@ -6,11 +10,12 @@ import click
 from flask import Flask, current_app
 from flask.cli import AppGroup
 
+from ..cache import flag_cache
 from ..errors import ApiError
 from ..extensions import get_store
 from ..validation import parse
 from .models import ROLES, TokenCreate
-from .service import create_token
+from .service import create_token, revoke_token
 
 
 def init_app(app: Flask) -> None:
@@ -26,7 +31,7 @@ def init_app(app: Flask) -> None:
         config = current_app.config["FF"]
         try:
             fields = parse(TokenCreate, {"name": name, "role": role, "environment": environment}, config.environments)
-            created = create_token(get_store(), fields.model_dump(), actor="cli")
+            created = create_token(get_store(), fields.model_dump(), actor="cli", cache=flag_cache())
         except ApiError as error:
             raise click.ClickException(error.message) from None
         click.echo(f"{created['id']}\t{created['name']}\t{created['role']}\t{created['environment'] or '-'}")
@@ -44,7 +49,7 @@ def init_app(app: Flask) -> None:
     def revoke_command(token_id: str) -> None:
         """Revoke a token by id."""
         try:
-            revoked = get_store().revoke_token(token_id, actor="cli")
+            revoked = revoke_token(get_store(), token_id, actor="cli", cache=flag_cache())
         except ApiError as error:
             raise click.ClickException(error.message) from None
         click.echo(f"revoked {revoked['_id']} ({revoked['name']})")

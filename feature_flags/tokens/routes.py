@@ -4,13 +4,14 @@ from __future__ import annotations
 
 from flask import Blueprint, Response, current_app, g, jsonify
 
+from ..cache import flag_cache
 from ..extensions import get_store
 from ..validation import parse
 from ..web.bodies import read_json_object
 from ..web.openapi import documented
 from .access import actor_name, require_admin
 from .models import CreatedToken, Token, TokenCreate
-from .service import create_token, listed
+from .service import create_token, listed, revoke_token
 
 bp = Blueprint("tokens", __name__)
 
@@ -31,7 +32,7 @@ def admins_only():
 def create():
     config = current_app.config["FF"]
     fields = parse(TokenCreate, read_json_object(), config.environments).model_dump()
-    created = create_token(get_store(), fields, actor_name(), g.request_id)
+    created = create_token(get_store(), fields, actor_name(), g.request_id, flag_cache())
     response = jsonify(created)
     response.status_code = 201
     response.headers["Cache-Control"] = "no-store"
@@ -45,7 +46,11 @@ def list_tokens():
 
 
 @bp.delete("/tokens/<token_id>")
-@documented("Revoke a token; it stops working at once", status=204, errors=[404])
+@documented(
+    "Revoke a token; it stops working at once here and within a second on every other instance",
+    status=204,
+    errors=[404],
+)
 def revoke(token_id: str):
-    get_store().revoke_token(token_id, actor_name(), g.request_id)
+    revoke_token(get_store(), token_id, actor_name(), g.request_id, flag_cache())
     return Response(status=204)

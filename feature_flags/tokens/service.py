@@ -8,6 +8,7 @@ import secrets
 import sys
 from typing import Any
 
+from ..cache import FlagCache
 from ..errors import NameTaken
 from ..storage import Store
 
@@ -41,11 +42,28 @@ def listed(token: dict[str, Any]) -> dict[str, Any]:
     }
 
 
-def create_token(store: Store, fields: dict[str, Any], actor: str, request_id: str | None = None) -> dict[str, Any]:
-    """Create a token and return its listing plus the secret, which exists nowhere else afterwards."""
+def create_token(
+    store: Store, fields: dict[str, Any], actor: str, request_id: str | None = None, cache: FlagCache | None = None
+) -> dict[str, Any]:
+    """Create a token and return its listing plus the secret, which exists nowhere else afterwards.
+
+    Given this process's cache, the token works here at once; other processes learn of it as of a flag change.
+    """
     secret = new_secret(fields["role"])
-    token = store.create_token(fields, hash_secret(secret), actor, request_id)
-    return {**listed(token), "token": secret}
+    written = store.create_token(fields, hash_secret(secret), actor, request_id)
+    if cache is not None:
+        cache.token_written(written.token, written.revision)
+    return {**listed(written.token), "token": secret}
+
+
+def revoke_token(
+    store: Store, token_id: str, actor: str, request_id: str | None = None, cache: FlagCache | None = None
+) -> dict[str, Any]:
+    """Revoke a token and return it as it was; given this process's cache, it stops working here at once."""
+    written = store.revoke_token(token_id, actor, request_id)
+    if cache is not None:
+        cache.token_deleted(written.token["_id"], written.revision)
+    return written.token
 
 
 def bootstrap_admin_token(store: Store, stream=None) -> str | None:

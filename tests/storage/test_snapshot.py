@@ -409,3 +409,96 @@ def test_two_instances__segment_changed_without_change_streams__seen_by_polling(
         _segment_changes_reach_the_other(first, second)
     finally:
         _close(first, second)
+
+
+def _bearer(app, secret: str):
+    test_client = app.test_client()
+    test_client.environ_base["HTTP_AUTHORIZATION"] = f"Bearer {secret}"
+    return test_client
+
+
+def _tokens_reach_the_other(first, second) -> None:
+    """A token created or revoked through either instance is known or forgotten by the other within a second."""
+    for writer, reader in ((first, second), (second, first)):
+        # Given a client token created through one instance
+        created = _client(writer).post(
+            "/tokens", json={"name": f"app-{uuid.uuid4().hex[:6]}", "role": "client", "environment": "production"}
+        )
+        assert created.status_code == 201, created.json
+        here, there = _bearer(writer, created.json["token"]), _bearer(reader, created.json["token"])
+        # Then it works there at once, and on the other instance within a second
+        assert here.post("/ofrep/v1/evaluate/flags", json={"context": {}}).status_code == 200
+        assert _seconds_until(lambda t=there: t.get("/flags").status_code == 200) < FRESHNESS_SECONDS
+        # When it is revoked through the same instance
+        assert _client(writer).delete(f"/tokens/{created.json['id']}").status_code == 204
+        # Then it stops there at once, and on the other within a second
+        assert here.get("/flags").status_code == 401
+        assert _seconds_until(lambda t=there: t.get("/flags").status_code == 401) < FRESHNESS_SECONDS
+
+
+def test_two_instances__token_created_and_revoked__other_knows_within_a_second(make_app):
+    first, second = make_app(), make_app()
+    _client(first).get("/flags")
+    _client(second).get("/flags")
+    _wait_for_mode(first, "change_stream")
+    _wait_for_mode(second, "change_stream")
+    _tokens_reach_the_other(first, second)
+
+
+def test_two_instances__token_revoked_without_change_streams__seen_by_polling(standalone_database):
+    first, second = _apps_on(standalone_database, 2)
+    try:
+        _client(first).get("/flags")
+        _client(second).get("/flags")
+        _wait_for_mode(first, "polling")
+        _wait_for_mode(second, "polling")
+        _tokens_reach_the_other(first, second)
+    finally:
+        _close(first, second)
+
+
+class _TokenCommands(monitoring.CommandListener):
+    """Records which thread sent each command on one database's tokens (a recorder, not a stand-in)."""
+
+    def __init__(self, db_name: str) -> None:
+        self.db_name = db_name
+        self.threads: list[tuple[str, str]] = []
+
+    def started(self, event: monitoring.CommandStartedEvent) -> None:
+        if event.database_name == self.db_name and event.command.get(event.command_name) == "tokens":
+            self.threads.append((event.command_name, threading.current_thread().name))
+
+    def succeeded(self, event: monitoring.CommandSucceededEvent) -> None:
+        pass
+
+    def failed(self, event: monitoring.CommandFailedEvent) -> None:
+        pass
+
+
+def test_client_token__many_evaluations__no_database_round_trip_and_use_stamped_by_its_thread(config):
+    # Given a client token, and recorders on every client created from now on
+    reads, commands = _FlagReads(config.mongo_db), _TokenCommands(config.mongo_db)
+    monitoring.register(reads)
+    monitoring.register(commands)
+    app = create_app(config)
+    try:
+        admin = _client(app)
+        admin.post("/flags", json={"name": "hot", "environments": {"production": True}})
+        secret = admin.post("/tokens", json={"name": "web", "role": "client", "environment": "production"}).json
+        admin.get("/flags")
+        _wait_for_mode(app, "change_stream")
+        before, sent_before = reads.count, len(commands.threads)
+        application = _bearer(app, secret["token"])
+
+        # When it is used for 200 evaluations, single and bulk
+        for _ in range(100):
+            assert application.post("/ofrep/v1/evaluate/flags/hot", json={"context": {}}).status_code == 200
+            assert application.post("/ofrep/v1/evaluate/flags", json={"context": {}}).status_code == 200
+
+        # Then nothing was read from the database, and its use was stamped once, by the token-use thread
+        assert reads.count == before
+        _seconds_until(lambda: admin.get("/tokens").json[0]["last_used_at"] is not None)
+        writes = [sent for sent in commands.threads[sent_before:] if sent[0] != "find"]  # finds: GET /tokens
+        assert writes == [("update", "token-use")]
+    finally:
+        _close(app)

@@ -3,8 +3,10 @@
 For 50, 1,000 and 10,000 flags in a SecantusDB daemon it measures GET /flags?environment=production,
 GET /flags/<name>, OFREP single and bulk evaluation and toggles; beside them, in the same pass, a bare
 Flask app returning the same bytes under the same server (the framework's ceiling) and nginx serving the
-list as a static file (the machine's ceiling). It also measures what usage counting costs: OFREP single
-with FF_USAGE_TRACKING on and off, alternately. Prints a table and writes bench/results.json.
+list as a static file (the machine's ceiling). OFREP is measured with a client token, as applications call
+it, and beside the admin token alternately (they should match: both are checked in memory). It also measures
+what usage counting costs: OFREP single with FF_USAGE_TRACKING on and off, alternately. Prints a table and
+writes bench/results.json.
 Needs wrk and nginx (Debian packages) and granian (pip); whatever is missing is skipped and said so.
 """
 
@@ -109,11 +111,18 @@ def _ms(text: str) -> float:
     return round(float(value) * {"us": 0.001, "ms": 1.0, "s": 1000.0}[unit], 3)
 
 
-def lua_script(directory: Path, name: str, method: str, body: str | None, paths: list[str] | None = None) -> Path:
-    """Write a wrk script sending method with the bench token (and body), rotating over paths if given."""
+def lua_script(
+    directory: Path,
+    name: str,
+    method: str,
+    body: str | None,
+    paths: list[str] | None = None,
+    token: str = TOKEN,
+) -> Path:
+    """Write a wrk script sending method with a token (the admin's unless given) and body, rotating over paths."""
     lines = [
         f'wrk.method = "{method}"',
-        'wrk.headers["Authorization"] = "Bearer ' + TOKEN + '"',
+        'wrk.headers["Authorization"] = "Bearer ' + token + '"',
         'wrk.headers["Content-Type"] = "application/json"',
     ]
     if body is not None:
@@ -276,6 +285,12 @@ def start_service(
     return process, base
 
 
+def client_token(base: str, name: str) -> str:
+    """Create a client token for production through the API, as an application holds one; return its secret."""
+    body = json.dumps({"name": f"bench-{name}", "role": "client", "environment": "production"})
+    return json.loads(fetch(f"{base}/tokens", body))["token"]
+
+
 def run_nginx(work: Path, list_file: Path) -> dict[str, Any] | None:
     """Serve the list's bytes as a static file from nginx and measure it."""
     nginx = shutil.which("nginx")
@@ -383,13 +398,21 @@ def measure_server(bench: BenchPass, server: str, count: int, db_name: str) -> N
                 "flag": f"{bare_base}/one",
                 "ofrep_single": f"{bare_base}/one",
             }
+        # Applications evaluate with a client token: that is what the OFREP scenarios send.
+        client_post = lua_script(
+            bench.work,
+            f"post-client-{server}-{count}",
+            "POST",
+            CONTEXT_BODY,
+            token=client_token(base, f"{server}-{count}"),
+        )
         toggle_paths = [f"/flags/flag-{i:05d}/toggle" for i in range(0, min(count, 200), 2)]
         toggle = lua_script(bench.work, "toggle", "POST", '{"environment": "staging"}', toggle_paths)
         scenarios = [
             ("list", list_url, bench.get),
             ("flag", one_url, bench.get),
-            ("ofrep_single", ofrep_url, bench.post),
-            ("ofrep_bulk", bulk_url, bench.post),
+            ("ofrep_single", ofrep_url, client_post),
+            ("ofrep_bulk", bulk_url, client_post),
             ("toggle", f"{base}/", toggle),
         ]
         for name, url, script in scenarios:
@@ -573,6 +596,35 @@ def measure_usage_cost(bench: BenchPass) -> None:
             stop(process)
 
 
+def measure_token_kinds(bench: BenchPass) -> None:
+    """OFREP single and bulk with a client token and with FF_ADMIN_TOKEN, alternately, from one server.
+
+    A client token is looked up in the worker's memory as the admin token is compared: they should match.
+    """
+    count = FLAG_COUNTS[0]
+    process, base = start_service("gunicorn", bench.uri, f"bench_{count}", bench.work, "token-kinds")
+    try:
+        scripts = {"admin_token": bench.post, "client_token": lua_script(
+            bench.work, "post-client-kinds", "POST", CONTEXT_BODY, token=client_token(base, "kinds"))}  # fmt: skip
+        urls = {
+            "ofrep_single": f"{base}/ofrep/v1/evaluate/flags/{TARGET_FLAG}",
+            "ofrep_bulk": f"{base}/ofrep/v1/evaluate/flags",
+        }
+        for scenario, url in urls.items():
+            samples: dict[str, list[dict[str, Any]]] = {kind: [] for kind in scripts}
+            for script in scripts.values():
+                wrk(url, script, WARM_UP_SECONDS)
+            for round_number in range(ROUNDS):
+                kinds = list(scripts) if round_number % 2 == 0 else list(reversed(scripts))
+                for kind in kinds:
+                    samples[kind].append(wrk(url, scripts[kind]))
+            for kind in scripts:
+                bench.record({"app": "service", "server": "gunicorn", "flags": count,
+                        "scenario": f"{scenario}_{kind}", **_median_run(samples[kind])})  # fmt: skip
+    finally:
+        stop(process)
+
+
 def main() -> int:
     """Run every measurement, print the table, write bench/results.json."""
     if shutil.which("wrk") is None:
@@ -611,6 +663,7 @@ def main() -> int:
         results["list_queries"] = measure_list_queries(uri, f"bench_{FLAG_COUNTS[-1]}", FLAG_COUNTS[-1])
         results["usage_cost_in_process"] = measure_usage_cost_in_process(uri, f"bench_{FLAG_COUNTS[0]}")
         if "gunicorn" in servers:
+            measure_token_kinds(bench)
             measure_usage_cost(bench)
             bench.record(measure_worst_case(uri, work))
         static = run_nginx(work, bench.static_payload) if bench.static_payload else None
@@ -667,6 +720,13 @@ def check_targets(runs: list[dict[str, Any]]) -> list[dict[str, Any]]:
         ratio(f"gunicorn: ofrep_single at {largest:,} flags vs {smallest:,}", large["rps"] / small["rps"], 0.90)
     if large:
         ratio(f"gunicorn: worker RSS MB at {largest:,} flags", large.get("worker_rss_mb"), 150, False)
+    for scenario in ("ofrep_single", "ofrep_bulk"):
+        client = _find(runs, app="service", server="gunicorn", scenario=f"{scenario}_client_token")
+        admin = _find(runs, app="service", server="gunicorn", scenario=f"{scenario}_admin_token")
+        if client and admin:
+            ratio(
+                f"gunicorn: {scenario} req/s with a client token vs the admin token", client["rps"] / admin["rps"], 0.95
+            )
     counted = _find(runs, app="service", server="gunicorn", scenario="ofrep_single_counted")
     uncounted = _find(runs, app="service", server="gunicorn", scenario="ofrep_single_uncounted")
     if counted and uncounted:

@@ -291,8 +291,10 @@ def test_update__invalid_evaluation_fields__400_and_unchanged(client, body, fiel
 
 def test_create__weighted_split__stored_and_served_as_given(client):
     split = {"weights": {"a": 600, "b": 400}, "seed": 86028157, "group": "exp-1", "stickiness": "userId"}
+    # 86028157.0 is the integer 86028157 to JSON, as a whole percentage is
+    written = {**split, "seed": 86028157.0}
     body = {"name": "w", "variants": {"a": "A", "b": "B"}, "off_variant": "a", "environments": {"production": True},
-            "targeting": {env: {"serve": split} for env in ("development", "staging", "production")}}  # fmt: skip
+            "targeting": {env: {"serve": written} for env in ("development", "staging", "production")}}  # fmt: skip
 
     response = client.post("/flags", json=body)
 

@@ -279,7 +279,7 @@ class WeightedSplit(RequestModel):
             description=f"Variant name to weight; the weights add up to 1 to {evaluation.MAX_TOTAL_WEIGHT:,}",
         ),
     ]
-    seed: int = Field(
+    seed: Annotated[int, BeforeValidator(_whole_number)] = Field(
         0, ge=0, le=2**32 - 1, description="The murmur3 seed (Unleash: 0 for rollouts, 86028157 for variants)"
     )
     group: str | None = Field(

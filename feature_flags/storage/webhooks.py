@@ -204,11 +204,12 @@ class WebhookStorage:
         return latest["seq"] if latest else 0
 
     def sequence_events(self, limit: int = 500) -> int:
-        """Number the confirmed events not numbered yet, oldest id first, after the latest; return how many."""
+        """Number the confirmed events not numbered yet, oldest first, after the latest; return how many."""
         with translated_errors():
             waiting = list(
                 self._audit.find({"unsequenced": True, "state": {"$exists": False}}, {"_id": 1})
-                .sort("_id", ASCENDING)
+                # By time before id: ids of events made in one second by two processes need not follow their order.
+                .sort([("at", ASCENDING), ("_id", ASCENDING)])
                 .limit(limit)
             )
             if not waiting:

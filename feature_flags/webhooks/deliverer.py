@@ -215,7 +215,12 @@ class Deliverer:
             return True
         recorded = self._record(webhook, event, delivery, attempt, "retrying")
         # The last attempt is made when the window closes, however long the backoff has grown.
-        store.schedule_retry(delivery, webhook["_id"], min(now + self._backoff(recorded["attempts"]), give_up_at))
+        retry_at = min(now + self._backoff(recorded["attempts"]), give_up_at)
+        store.schedule_retry(delivery, webhook["_id"], retry_at)
+        logger.info(
+            "webhook delivery will be retried",
+            extra={**self._about(webhook), "delivery_id": delivery, "reason": attempt.error, "retry_at": retry_at},
+        )
         return False
 
     def _send_pings(self, webhook: dict[str, Any]) -> None:
@@ -246,10 +251,11 @@ class Deliverer:
 
     def _post(self, webhook: dict[str, Any], event: dict[str, Any], delivery: str) -> Attempt:
         """POST one body to the webhook's receiver within the timeout; never raises for what the receiver does."""
-        sent = request_body(webhook, event, delivery, self.service_name, self._app.json.dumps)
-        sent_headers = headers(webhook, event["action"], delivery, sent)
         started = time.monotonic()
         try:
+            # Inside: an event that cannot be sent is retried and then failed like any other, never stuck.
+            sent = request_body(webhook, event, delivery, self.service_name, self._app.json.dumps)
+            sent_headers = headers(webhook, event["action"], delivery, sent)
             address = urllib3.util.parse_url(webhook["url"])
             url = webhook["url"]
             if address.auth:

@@ -5,82 +5,17 @@ from __future__ import annotations
 import hashlib
 import hmac
 import json
-import threading
 import time
 from dataclasses import replace
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 import pytest
 from pymongo import MongoClient
 
 from feature_flags.extensions import get_store
 from feature_flags.webhooks import deliverer, shutdown
-from tests.support import ADMIN_TOKEN, free_port
+from tests.support import ADMIN_TOKEN, Receiver, free_port, wait_for
 
 SECRET = "whsec-0123456789abcdef"
-
-
-class Receiver:
-    """A webhook receiver on 127.0.0.1 that records what it is sent; it can stop, and start again on its port."""
-
-    def __init__(self, port: int | None = None, status: int = 204, delay: float = 0.0) -> None:
-        self.port = port or free_port()
-        self.status = status
-        self.delay = delay
-        self.received: list[tuple[dict[str, str], bytes]] = []
-        self._server: ThreadingHTTPServer | None = None
-
-    @property
-    def url(self) -> str:
-        return f"http://127.0.0.1:{self.port}/hook"
-
-    def start(self) -> Receiver:
-        receiver = self
-
-        class Handler(BaseHTTPRequestHandler):
-            def do_POST(self):
-                body = self.rfile.read(int(self.headers["Content-Length"]))
-                time.sleep(receiver.delay)
-                receiver.received.append((dict(self.headers), body))
-                self.send_response(receiver.status)
-                self.send_header("Content-Length", "0")
-                self.end_headers()
-
-            def log_message(self, *args):
-                pass
-
-        self._server = ThreadingHTTPServer(("127.0.0.1", self.port), Handler)
-        self._server.daemon_threads = True
-        threading.Thread(target=self._server.serve_forever, daemon=True).start()
-        return self
-
-    def stop(self) -> None:
-        """Close the listening socket: connections are refused until start() again."""
-        if self._server is not None:
-            self._server.shutdown()
-            self._server.server_close()
-            self._server = None
-
-    def events(self) -> list[dict]:
-        return [json.loads(body)["event"] for _, body in self.received]
-
-    def unique_actions(self) -> list[tuple[str, str]]:
-        """The (flag name, action) of each delivery, de-duplicated by delivery id as a receiver would."""
-        seen: dict[str, tuple[str, str]] = {}
-        for headers, body in self.received:
-            event = json.loads(body)["event"]
-            seen.setdefault(headers["X-Webhook-Delivery"], (event.get("flag_name"), event["action"]))
-        return list(seen.values())
-
-
-def _wait_for(condition, seconds: float = 10.0):
-    deadline = time.monotonic() + seconds
-    while time.monotonic() < deadline:
-        result = condition()
-        if result:
-            return result
-        time.sleep(0.02)
-    raise AssertionError("the condition did not hold in time")
 
 
 def _admin(application):
@@ -138,7 +73,7 @@ def test_delivery__signed_event__arrives_once_in_order_with_headers(client, rece
     expected = _changes(client, "checkout", 3)
 
     # Then the four flag events arrive, in order, each signed over its exact bytes, with its ids in the headers
-    _wait_for(lambda: len(receiver.received) >= 4)
+    wait_for(lambda: len(receiver.received) >= 4)
     time.sleep(0.2)  # nothing more is coming: the segment event is not this webhook's
     assert receiver.unique_actions() == expected and len(receiver.received) == 4
     for headers, body in receiver.received:
@@ -175,7 +110,7 @@ def test_delivery__changes_before_the_webhook__not_sent(client, receivers):
     client.post("/flags/old/toggle", json={})
 
     # Then only that change arrives
-    _wait_for(lambda: receiver.received)
+    wait_for(lambda: receiver.received)
     time.sleep(0.2)
     assert receiver.unique_actions() == [("old", "flag.toggled")]
 
@@ -187,7 +122,7 @@ def test_delivery__slack_format_without_secret__one_line_text_unsigned(client, r
     client.post("/flags", json={"name": "dark-mode"})
     client.post("/flags/dark-mode/toggle", json={"environment": "production"})
 
-    _wait_for(lambda: len(receiver.received) >= 2)
+    wait_for(lambda: len(receiver.received) >= 2)
     texts = [json.loads(body) for _, body in receiver.received]
     assert all(set(text) == {"text"} and "\n" not in text["text"] for text in texts)
     assert "created flag dark-mode" in texts[0]["text"]
@@ -201,12 +136,12 @@ def test_delivery__receiver_down_then_back__every_event_arrives_in_order(client,
     receiver = receivers()
     webhook = _webhook(client, receiver.url)
     expected = _changes(client, "first", 0)
-    _wait_for(lambda: receiver.received)
+    wait_for(lambda: receiver.received)
 
     # When the receiver goes away (connections refused) while more changes are made
     receiver.stop()
     expected += _changes(client, "second", 2)
-    failing = _wait_for(
+    failing = wait_for(
         lambda: [d for d in client.get(f"/webhooks/{webhook['id']}/deliveries").json if d["status"] == "retrying"]
     )
     assert failing[0]["error"] == "could not connect" and failing[0]["next_attempt_at"] is not None
@@ -215,7 +150,7 @@ def test_delivery__receiver_down_then_back__every_event_arrives_in_order(client,
     receiver.start()
 
     # Then every event arrives, de-duplicated by delivery id, in the order they were made
-    _wait_for(lambda: len(receiver.unique_actions()) >= len(expected))
+    wait_for(lambda: len(receiver.unique_actions()) >= len(expected))
     assert receiver.unique_actions() == expected
     statuses = {d["status"] for d in client.get(f"/webhooks/{webhook['id']}/deliveries").json}
     assert statuses == {"delivered"}
@@ -233,7 +168,7 @@ def test_delivery__slow_receiver__delays_neither_another_webhook_nor_requests(cl
     _changes(client, "busy", 2)
 
     # Then the quick receiver has all three while the slow one is still on its first
-    _wait_for(lambda: len(fast.received) >= 3, seconds=1.5)
+    wait_for(lambda: len(fast.received) >= 3, seconds=1.5)
     assert time.monotonic() - started < 1.5
     assert slow.received == []
     # And requests answer quickly meanwhile
@@ -241,7 +176,7 @@ def test_delivery__slow_receiver__delays_neither_another_webhook_nor_requests(cl
     assert client.get("/flags/busy").status_code == 200
     assert client.post("/flags/busy/toggle", json={}).status_code == 200
     assert time.monotonic() - before < 0.5
-    _wait_for(lambda: len(fast.received) >= 4, seconds=1.0)
+    wait_for(lambda: len(fast.received) >= 4, seconds=1.0)
 
 
 def test_delivery__new_instance_over_the_same_database__continues_from_the_cursor(make_app, receivers):
@@ -251,10 +186,10 @@ def test_delivery__new_instance_over_the_same_database__continues_from_the_curso
     api = _admin(first)
     _webhook(api, receiver.url)
     expected = _changes(api, "kept", 0)
-    _wait_for(lambda: receiver.received)
+    wait_for(lambda: receiver.received)
     receiver.stop()
     expected += _changes(api, "kept-later", 1)
-    _wait_for(lambda: get_store(first).webhooks_for_delivery()[0]["next_attempt_at"].year > 1970)
+    wait_for(lambda: get_store(first).webhooks_for_delivery()[0]["next_attempt_at"].year > 1970)
     shutdown(first)
 
     # When the receiver is back and a new instance starts over the same database
@@ -263,7 +198,7 @@ def test_delivery__new_instance_over_the_same_database__continues_from_the_curso
     deliverer(second).start()
 
     # Then the two missed changes arrive after the first, nothing lost
-    _wait_for(lambda: len(receiver.unique_actions()) >= len(expected))
+    wait_for(lambda: len(receiver.unique_actions()) >= len(expected))
     assert receiver.unique_actions() == expected
 
 
@@ -281,7 +216,7 @@ def test_delivery__two_instances__one_delivers_and_the_other_takes_over(make_app
     expected = _changes(api, "shared", 3) + _changes(_admin(two), "shared-too", 3)
 
     # Then each event arrives exactly once (no takeover happened), in order, from the one holding the lease
-    _wait_for(lambda: len(receiver.received) >= len(expected))
+    wait_for(lambda: len(receiver.received) >= len(expected))
     time.sleep(0.3)
     assert receiver.unique_actions() == expected and len(receiver.received) == len(expected)
     lease = MongoClient(config.mongo_uri)[config.mongo_db].meta.find_one({"_id": "webhook-deliverer"})
@@ -294,7 +229,7 @@ def test_delivery__two_instances__one_delivers_and_the_other_takes_over(make_app
     later = _changes(_admin(other), "after-takeover", 1)
 
     # Then the other takes over once the lease has run out, and nothing is lost
-    _wait_for(lambda: len(receiver.unique_actions()) >= len(expected + later), seconds=10)
+    wait_for(lambda: len(receiver.unique_actions()) >= len(expected + later), seconds=10)
     assert receiver.unique_actions() == expected + later
 
 
@@ -308,7 +243,7 @@ def test_delivery__past_the_retry_window__failed_and_the_next_event_goes_on(make
 
     # When a change is made and its window passes
     api.post("/flags", json={"name": "lost"})
-    records = _wait_for(
+    records = wait_for(
         lambda: [d for d in api.get(f"/webhooks/{webhook['id']}/deliveries").json if d["status"] == "failed"], 5
     )
 
@@ -318,7 +253,7 @@ def test_delivery__past_the_retry_window__failed_and_the_next_event_goes_on(make
     # And once the receiver is there the next change arrives; the failed one is not sent again
     receiver = receivers(port=port)
     api.post("/flags/lost/toggle", json={})
-    _wait_for(lambda: receiver.received)
+    wait_for(lambda: receiver.received)
     time.sleep(0.2)
     assert receiver.unique_actions() == [("lost", "flag.toggled")]
     metrics = api.get("/metrics").get_data(as_text=True)
@@ -331,9 +266,9 @@ def test_delivery__receiver_answers_500__retried_until_it_accepts(client, receiv
     webhook = _webhook(client, receiver.url)
 
     client.post("/flags", json={"name": "flaky"})
-    _wait_for(lambda: len(receiver.received) >= 2)
+    wait_for(lambda: len(receiver.received) >= 2)
     receiver.status = 200
-    _wait_for(lambda: client.get(f"/webhooks/{webhook['id']}/deliveries").json[0]["status"] == "delivered")
+    wait_for(lambda: client.get(f"/webhooks/{webhook['id']}/deliveries").json[0]["status"] == "delivered")
 
     record = client.get(f"/webhooks/{webhook['id']}/deliveries").json[0]
     assert record["attempts"] >= 3 and record["response_code"] == 200 and record["error"] is None
@@ -346,11 +281,11 @@ def test_test_delivery__sent_as_ping_and_recorded(client, receivers):
 
     queued = client.post(f"/webhooks/{webhook['id']}/test")
 
-    _wait_for(lambda: receiver.received)
+    wait_for(lambda: receiver.received)
     headers, body = receiver.received[0]
     assert headers["X-Webhook-Event"] == "ping" and headers["X-Webhook-Delivery"] == queued.json["id"]
     assert headers["X-Webhook-Signature-256"] == "sha256=" + hmac.new(SECRET.encode(), body, "sha256").hexdigest()
-    record = _wait_for(
+    record = wait_for(
         lambda: [d for d in client.get(f"/webhooks/{webhook['id']}/deliveries").json if d["status"] == "delivered"]
     )
     assert (record[0]["id"], record[0]["action"], record[0]["attempts"]) == (queued.json["id"], "ping", 1)
@@ -360,7 +295,7 @@ def test_deleted_webhook__nothing_more_sent(client, receivers):
     receiver = receivers()
     webhook = _webhook(client, receiver.url)
     client.post("/flags", json={"name": "before"})
-    _wait_for(lambda: receiver.received)
+    wait_for(lambda: receiver.received)
 
     client.delete(f"/webhooks/{webhook['id']}")
     client.post("/flags", json={"name": "after"})

@@ -147,7 +147,7 @@ class WebhookStorage:
             raise WebhookNotFound()
         now = utcnow()
         delivery = {
-            "_id": uuid.uuid4().hex,
+            "_id": str(uuid.uuid4()),
             "webhook_id": webhook_id,
             "event_id": None,
             "action": PING,

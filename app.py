@@ -5,7 +5,7 @@ import logging
 import signal
 import sys
 
-from feature_flags import create_app, schedules
+from feature_flags import create_app, schedules, webhooks
 from feature_flags.config import Config, ConfigError
 from feature_flags.usage import shutdown
 
@@ -27,6 +27,8 @@ if __name__ == "__main__":
     # would otherwise end the process without running exit handlers.
     atexit.register(shutdown, app)
     atexit.register(schedules.shutdown, app)
+    atexit.register(webhooks.shutdown, app)
     schedules.start(app)
+    webhooks.start(app)
     signal.signal(signal.SIGTERM, lambda signum, frame: sys.exit(0))
     app.run(host=config.host, port=config.port, threaded=True)

@@ -129,18 +129,20 @@ def child_exit(server, worker) -> None:
 
 
 def post_worker_init(worker) -> None:
-    """Load the flags and start the scheduler as each worker starts, so its first requests do not wait."""
+    """Load the flags and start the scheduler and webhook deliverer as each worker starts, so nothing waits."""
+    from feature_flags import webhooks
     from feature_flags.cache import warm_up
     from feature_flags.schedules import start
 
     warm_up(worker.wsgi)
     # Due schedules are applied from the worker's start, whether or not a request ever comes.
     start(worker.wsgi)
+    webhooks.start(worker.wsgi)
 
 
 def worker_exit(server, worker) -> None:
     """Write the evaluation counts a stopping worker still holds (SIGTERM, a recycle), so none are lost."""
-    from feature_flags import schedules
+    from feature_flags import schedules, webhooks
     from feature_flags.usage import shutdown
 
     # gunicorn also calls this in the master for a worker already gone; only the worker itself holds counts.
@@ -148,4 +150,5 @@ def worker_exit(server, worker) -> None:
     if app is not None and worker.pid == os.getpid():
         # The scheduler first: a schedule it is applying finishes rather than being cut off by the exit.
         schedules.shutdown(app)
+        webhooks.shutdown(app)
         shutdown(app)

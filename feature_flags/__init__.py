@@ -24,7 +24,7 @@ def create_app(config=None) -> Flask:
     # Logging first, so everything the rest of start-up says comes out as JSON.
     configure_logging(config.log_level, config.service_name, secrets=(config.admin_token, config.metrics_token))
 
-    from . import cache, metrics, preparation, schedules, storage, transfer, ui, usage, web
+    from . import cache, metrics, preparation, schedules, storage, transfer, ui, usage, web, webhooks
     from .audit.routes import bp as audit_bp
     from .evaluation.ofrep import bp as ofrep_bp
     from .flags.routes import bp as flags_bp
@@ -56,6 +56,7 @@ def create_app(config=None) -> Flask:
     cache.init_app(app)
     usage.init_app(app)
     schedules.init_app(app)
+    webhooks.init_app(app)
 
     for blueprint in (
         health_bp,
@@ -68,6 +69,7 @@ def create_app(config=None) -> Flask:
         ofrep_bp,
         audit_bp,
         tokens_bp,
+        webhooks.bp,
         ui.bp,
     ):
         app.register_blueprint(blueprint)

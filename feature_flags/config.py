@@ -125,6 +125,14 @@ class Config:
     scheduler: bool = True
     scheduler_poll_seconds: float = 1.0
     schedule_lease_seconds: float = 30.0
+    webhooks: bool = True
+    webhook_poll_seconds: float = 0.5
+    # Not read from the environment: the delivery promises (README, Webhooks) are stated with these values.
+    webhook_lease_seconds: float = 30.0
+    webhook_timeout_seconds: float = 5.0
+    webhook_retry_window_seconds: float = 24 * 3600.0
+    webhook_backoff_seconds: float = 1.0
+    webhook_backoff_cap_seconds: float = 600.0
     # A feature-flags/v1 document applied at start-up when the database has no flags (a GitOps bootstrap).
     import_file: Path | None = None
 
@@ -190,5 +198,7 @@ class Config:
             # Longer than one application can take (the database timeout bounds it); a killed claimer's
             # schedules wait this long before another takes them.
             schedule_lease_seconds=int_setting(env, "FF_SCHEDULE_LEASE_SECONDS", 30, 5, 3600),
+            webhooks=_bool(env, "FF_WEBHOOKS", True),
+            webhook_poll_seconds=int_setting(env, "FF_WEBHOOK_POLL_MS", 500, 50, 10000) / 1000,
             import_file=Path(env["FF_IMPORT_FILE"]) if (env.get("FF_IMPORT_FILE") or "").strip() else None,
         )

@@ -71,6 +71,11 @@ class TokenNotFound(NotFound):
     message = "No token has that id."
 
 
+class WebhookNotFound(NotFound):
+    code = "webhook_not_found"
+    message = "No webhook has that id."
+
+
 class NameTaken(ApiError):
     status_code = 409
     code = "name_taken"
@@ -122,6 +127,11 @@ class ScheduleNotPending(ApiError):
 class TooManySchedules(ValidationFailed):
     code = "too_many_schedules"
     message = "This flag has too many pending schedules."
+
+
+class TooManyWebhooks(ValidationFailed):
+    code = "too_many_webhooks"
+    message = "There are too many webhooks."
 
 
 class InUse(ApiError):

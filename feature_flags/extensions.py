@@ -19,6 +19,7 @@ TOKEN_USE_KEY = "feature_flags.token_use"
 USAGE_KEY = "feature_flags.usage"
 LAST_SEEN_KEY = "feature_flags.last_seen"
 SCHEDULER_KEY = "feature_flags.scheduler"
+DELIVERER_KEY = "feature_flags.webhook_deliverer"
 
 
 def get_store(app: Flask | None = None) -> Store:

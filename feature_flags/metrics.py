@@ -41,6 +41,8 @@ class Metrics:
     # One child per (environment, reason), resolved at start: evaluation is the hot path, .labels() is a lookup
     # with a lock. Both label sets are closed (configured environments, the engine's reasons); no flag label.
     evaluations: dict[tuple[str, str], Counter]
+    # One child per outcome of a delivery attempt: delivered, retried (another attempt is due) or failed for good.
+    webhook_deliveries: dict[str, Counter]
 
 
 def _metrics_guard(token: str | None):
@@ -131,6 +133,9 @@ def init_app(app: Flask) -> None:
         ["environment", "reason"],
         registry=registry,
     )
+    deliveries = Counter(
+        "feature_flags_webhook_deliveries", "Webhook delivery attempts by outcome", ["outcome"], registry=registry
+    )
     app.extensions[METRICS_KEY] = Metrics(
         exporter=exporter,
         auth_failures=Counter(
@@ -150,4 +155,5 @@ def init_app(app: Flask) -> None:
             for environment in config.environments
             for reason in REASONS
         },
+        webhook_deliveries={outcome: deliveries.labels(outcome) for outcome in ("delivered", "retried", "failed")},
     )

@@ -30,7 +30,7 @@ RETRY_SECONDS = 1.0
 # A request that arrives while preparation is finishing waits this long before it answers 503.
 REQUEST_WAIT_SECONDS = 1.0
 # The parts of the API that read or write the database; probes, metrics, the UI page and OpenAPI do not wait.
-PREPARED_BLUEPRINTS = frozenset({"flags", "schedules", "usage", "ofrep", "audit", "tokens", "transfer"})
+PREPARED_BLUEPRINTS = frozenset({"flags", "schedules", "usage", "ofrep", "audit", "tokens", "transfer", "webhooks"})
 
 
 class DatabaseNotPrepared(DatabaseUnavailable):

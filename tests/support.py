@@ -1,14 +1,17 @@
-"""What the tests and the benchmarks share: a database server of their own, free ports, tools, tokens."""
+"""What the tests and the benchmarks share: a database server of their own, free ports, tools, tokens, receivers."""
 
 from __future__ import annotations
 
+import json
 import os
 import shutil
 import socket
 import subprocess
 import sys
+import threading
 import time
 from dataclasses import replace
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 
 import pytest
@@ -102,3 +105,68 @@ def app_on(server: DatabaseServer, db_name: str = "app", **changes):
 def auth(token: str = ADMIN_TOKEN) -> dict[str, str]:
     """Return the Authorization header for a token."""
     return {"Authorization": f"Bearer {token}"}
+
+
+class Receiver:
+    """A webhook receiver on 127.0.0.1 that records what it is sent; it can stop, and start again on its port."""
+
+    def __init__(self, port: int | None = None, status: int = 204, delay: float = 0.0) -> None:
+        self.port = port or free_port()
+        self.status = status
+        self.delay = delay
+        self.received: list[tuple[dict[str, str], bytes]] = []
+        self._server: ThreadingHTTPServer | None = None
+
+    @property
+    def url(self) -> str:
+        return f"http://127.0.0.1:{self.port}/hook"
+
+    def start(self) -> Receiver:
+        receiver = self
+
+        class Handler(BaseHTTPRequestHandler):
+            def do_POST(self):
+                body = self.rfile.read(int(self.headers["Content-Length"]))
+                time.sleep(receiver.delay)
+                receiver.received.append((dict(self.headers), body))
+                self.send_response(receiver.status)
+                self.send_header("Content-Length", "0")
+                self.end_headers()
+
+            def log_message(self, *args):
+                pass
+
+        self._server = ThreadingHTTPServer(("127.0.0.1", self.port), Handler)
+        self._server.daemon_threads = True
+        threading.Thread(target=self._server.serve_forever, daemon=True).start()
+        return self
+
+    def stop(self) -> None:
+        """Close the listening socket: connections are refused until start() again."""
+        if self._server is not None:
+            self._server.shutdown()
+            self._server.server_close()
+            self._server = None
+
+    def events(self) -> list[dict]:
+        """The audit events of the json deliveries received, in arrival order."""
+        return [json.loads(body)["event"] for _, body in self.received]
+
+    def unique_actions(self) -> list[tuple[str, str]]:
+        """The (flag name, action) of each delivery, de-duplicated by delivery id as a receiver would."""
+        seen: dict[str, tuple[str, str]] = {}
+        for headers, body in self.received:
+            event = json.loads(body)["event"]
+            seen.setdefault(headers["X-Webhook-Delivery"], (event.get("flag_name"), event["action"]))
+        return list(seen.values())
+
+
+def wait_for(condition, seconds: float = 10.0):
+    """Return condition()'s first true result, polling until the deadline; fail the test past it."""
+    deadline = time.monotonic() + seconds
+    while time.monotonic() < deadline:
+        result = condition()
+        if result:
+            return result
+        time.sleep(0.02)
+    raise AssertionError("the condition did not hold in time")

@@ -18,6 +18,8 @@ TOKEN_REVOKED = "token.revoked"
 SCHEDULE_CREATED = "schedule.created"
 SCHEDULE_CANCELLED = "schedule.cancelled"
 SCHEDULE_FAILED = "schedule.failed"
+WEBHOOK_CREATED = "webhook.created"
+WEBHOOK_DELETED = "webhook.deleted"
 # The actor of every change a schedule makes; who made the schedule is on the event as scheduled_by.
 SCHEDULE_ACTOR = "schedule"
 # One event for a whole import, beside one per flag it changed.
@@ -38,12 +40,15 @@ ALL = (
     SCHEDULE_CREATED,
     SCHEDULE_CANCELLED,
     SCHEDULE_FAILED,
+    WEBHOOK_CREATED,
+    WEBHOOK_DELETED,
     FLAGS_IMPORTED,
 )
 TOKEN_ACTIONS = frozenset({TOKEN_CREATED, TOKEN_REVOKED})
 SCHEDULE_ACTIONS = frozenset({SCHEDULE_CREATED, SCHEDULE_CANCELLED, SCHEDULE_FAILED})
 SEGMENT_ACTIONS = frozenset({SEGMENT_CREATED, SEGMENT_UPDATED, SEGMENT_DELETED})
+WEBHOOK_ACTIONS = frozenset({WEBHOOK_CREATED, WEBHOOK_DELETED})
 # Actions after which the subject no longer exists; recovery checks for its absence instead of its presence.
-REMOVALS = frozenset({FLAG_DELETED, SEGMENT_DELETED, TOKEN_REVOKED})
+REMOVALS = frozenset({FLAG_DELETED, SEGMENT_DELETED, TOKEN_REVOKED, WEBHOOK_DELETED})
 
 AuditAction = Literal[ALL]  # type: ignore[valid-type]

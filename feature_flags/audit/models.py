@@ -62,6 +62,7 @@ class AuditEvent(BaseModel):
     environment: str | None = None
     schedule_id: str | None = Field(None, description="The schedule an event is about, or that made the change")
     scheduled_by: str | None = Field(None, description="Who made the schedule, on changes the actor 'schedule' made")
+    webhook_id: str | None = Field(None, description="The webhook a webhook.* event is about")
     before: dict[str, Any] | None = None
     after: dict[str, Any] | None = None
 

@@ -140,6 +140,8 @@ class AuditLog:
             subject, target_id = self._tokens, event.get("token_id")
         elif event["action"] in actions.SEGMENT_ACTIONS:
             subject, target_id = self._segments, event.get("segment_id")
+        elif event["action"] in actions.WEBHOOK_ACTIONS:
+            subject, target_id = self._webhooks, event.get("webhook_id")
         else:
             subject, target_id = self._flags, event.get("flag_id")
         document = subject.find_one({"_id": as_object_id(target_id)}, {"recent_events": 1})
@@ -149,7 +151,9 @@ class AuditLog:
 
     @staticmethod
     def _event(action: str, actor: str, request_id: str | None, **fields: Any) -> dict[str, Any]:
-        return {"_id": ObjectId(), "at": utcnow(), "actor": actor, "action": action, "request_id": request_id, **fields}
+        # Unsequenced until the webhook deliverer numbers it in the order it became visible (storage/webhooks.py).
+        event = {"_id": ObjectId(), "at": utcnow(), "actor": actor, "action": action, "request_id": request_id}
+        return {**event, **fields, "unsequenced": True}
 
     # -- audit -------------------------------------------------------------------------------
 

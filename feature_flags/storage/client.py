@@ -58,8 +58,12 @@ def as_object_id(value: str) -> ObjectId | None:
     return ObjectId(value) if ObjectId.is_valid(value) else None
 
 
+# Never shown: recovery's event ids, secrets' hashes, the audit trail's delivery order (storage/webhooks.py).
+BOOKKEEPING_FIELDS = frozenset({"recent_events", "applied_schedules", "hash", "seq", "unsequenced"})
+
+
 def public_document(document: dict[str, Any]) -> dict[str, Any]:
     """Return a stored document as the API shows it: string id, no bookkeeping fields, no hash."""
-    out = {key: value for key, value in document.items() if key not in {"recent_events", "applied_schedules", "hash"}}
+    out = {key: value for key, value in document.items() if key not in BOOKKEEPING_FIELDS}
     out["_id"] = str(document["_id"])
     return out

@@ -21,6 +21,7 @@ from .schedules import ScheduleStorage
 from .segments import SegmentStorage
 from .tokens import TokenStorage
 from .usage import UsageStorage
+from .webhooks import WebhookStorage
 
 
 def init_app(app: Flask) -> None:
@@ -39,7 +40,15 @@ def init_app(app: Flask) -> None:
 
 
 class Store(
-    FlagStorage, FlagBatches, SegmentStorage, ScheduleStorage, TokenStorage, AuditLog, ChangeFeed, UsageStorage
+    FlagStorage,
+    FlagBatches,
+    SegmentStorage,
+    ScheduleStorage,
+    TokenStorage,
+    AuditLog,
+    ChangeFeed,
+    UsageStorage,
+    WebhookStorage,
 ):
     """Flags, segments, schedules, tokens, the audit trail and evaluation counts in one MongoDB database."""
 
@@ -56,6 +65,8 @@ class Store(
         self._flag_usage = self.db.flag_usage
         self._schedules = self.db.schedules
         self._batches = self.db.flag_batches
+        self._webhooks = self.db.webhooks
+        self._deliveries = self.db.webhook_deliveries
         self._supports_transactions: bool | None = None
         # Called with the new flags revision after each flag write of this process (the flag cache listens).
 
@@ -97,6 +108,7 @@ class Store(
             self._audit.create_index([("at", DESCENDING)], name="by_time")
             self._usage_indexes()
             self._schedule_indexes()
+            self._webhook_indexes()
             self._batches.create_index([("batch", ASCENDING)], sparse=True, name="by_batch")
 
     def claim_once(self, marker: str) -> bool:

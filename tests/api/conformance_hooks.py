@@ -6,7 +6,8 @@ are brought in line with those rules, so they reach the 201 and 200 paths; what 
 it depends on the stored flag (an update's variants against the serves it keeps), is not counted as a failure;
 nor is an evaluation refused for lacking the targetingKey its flag's split needs (ofrep.UNSTATED_CONTEXT_RULES),
 nor a list asked to continue from a cursor it never gave (the parameter says to take it from the Link header);
-nor an import of repeated names, nor a copy to the environment it copies from (their descriptions say so).
+nor an import of repeated names, nor a copy to the environment it copies from, nor a webhook past their bound
+(their descriptions say so).
 A schedule's moment is brought within its bounds (a minute ago to 5 years ahead) and its targeting in line with
 the flag's variants; one refused for the clock, the pending bound or the flag as stored is not a failure either.
 """
@@ -37,6 +38,8 @@ IMPORT = "POST /import"
 IMPORT_RULE_TYPES = UNSTATED_RULE_TYPES | {"repeated"}
 COPIES = {"POST /flags/{ident}/copy", "POST /environments/{source}/copy"}
 COPY_RULE_TYPES = {"same_environment"}
+# The number of webhooks is bounded (the operation's description says so); generated bodies reach the bound.
+WEBHOOK_RULE_TYPES = {"too_many_webhooks"}
 SPLIT_TOTAL = "of a split add up to"
 
 
@@ -151,6 +154,8 @@ def filter_failure(context, failure, case, response) -> bool:
         return not _refused_for_unstated_rule(response, COPY_RULE_TYPES)
     if label == "GET /flags":
         return not _refused_for_unstated_rule(response, CURSOR_RULE_TYPES)
+    if label == "POST /webhooks":
+        return not _refused_for_unstated_rule(response, WEBHOOK_RULE_TYPES)
     if label == "POST /ofrep/v1/evaluate/flags/{key}":
         return not _split_without_key(response)
     return True

@@ -124,6 +124,14 @@ def test_create__split_percentage_written_with_fraction_zero__stored_as_integer(
     assert served == {"on": 30, "off": 70} and type(served["on"]) is int
 
 
+def test_create__weighted_seed_written_with_fraction_zero__stored_as_integer(client):
+    serve = {"weights": {"on": 1, "off": 1}, "seed": 4799.0}
+    response = client.post("/flags", json={"name": "f", "targeting": {"production": {"serve": serve}}})
+    assert response.status_code == 201, response.json
+    seed = client.get("/flags/f").json["targeting"]["production"]["serve"]["seed"]
+    assert seed == 4799 and type(seed) is int
+
+
 def test_update__variants_and_stickiness__replaced(client):
     client.post("/flags", json={"name": "f"})
     body = {

@@ -7,8 +7,11 @@ import os
 import subprocess
 import sys
 import time
+from dataclasses import replace
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
+
+import pytest
 
 from tests.support import ADMIN_TOKEN
 
@@ -45,7 +48,19 @@ SEGMENTS = {
 }
 
 
-def _config(flag_ids: dict[str, str], token_id: str, schedule_id: str, segment_ids: dict[str, str]) -> str:
+# A webhook for the operations that read one, and one for DELETE; their address refuses connections at once.
+WEBHOOKS = {role: {"url": "http://127.0.0.1:9/conformance", "events": ["*"]} for role in ("webhook", "webhook-delete")}
+
+
+@pytest.fixture
+def config(config):
+    """No deliveries: sending to the generated webhooks' addresses would only slow the run down."""
+    return replace(config, webhooks=False)
+
+
+def _config(
+    flag_ids: dict[str, str], token_id: str, schedule_id: str, segment_ids: dict[str, str], webhook_ids: dict[str, str]
+) -> str:
     def operation(name: str, **parameters: str) -> str:
         values = ", ".join(f"{key} = {json.dumps(value)}" for key, value in parameters.items())
         return f'[[operations]]\ninclude-name = "{name}"\nparameters = {{ {values} }}\n'
@@ -80,6 +95,11 @@ def _config(flag_ids: dict[str, str], token_id: str, schedule_id: str, segment_i
             ),
             operation("POST /environments/{source}/copy", source="staging"),
             operation("POST /flags/{ident}/copy", ident=flag_ids["copy"]),
+            f"[dictionaries.webhook-ids]\nvalues = {json.dumps([webhook_ids['webhook']])}\n",
+            sometimes("GET /webhooks/{webhook_id}", webhook_id="webhook-ids"),
+            sometimes("GET /webhooks/{webhook_id}/deliveries", webhook_id="webhook-ids"),
+            operation("POST /webhooks/{webhook_id}/test", webhook_id=webhook_ids["webhook"]),
+            operation("DELETE /webhooks/{webhook_id}", webhook_id=webhook_ids["webhook-delete"]),
         ]
     )
 
@@ -104,8 +124,13 @@ def test_openapi__schemathesis_every_check__api_matches_document(live_server, cl
         f"/flags/{flag_ids['schedule']}/schedules", json={"at": at, "environment": "production", "enabled": True}
     )
     assert schedule.status_code == 201, schedule.json
+    webhook_ids = {}
+    for role, webhook in WEBHOOKS.items():
+        created = client.post("/webhooks", json=webhook)
+        assert created.status_code == 201, created.json
+        webhook_ids[role] = created.json["id"]
     config = tmp_path / "schemathesis.toml"
-    config.write_text(_config(flag_ids, token.json["id"], schedule.json["_id"], segment_ids))
+    config.write_text(_config(flag_ids, token.json["id"], schedule.json["_id"], segment_ids, webhook_ids))
     report = tmp_path / "report.json"
     command = [
         str(SCHEMATHESIS), "--config-file", str(config), "run", f"{live_server}/openapi.json",

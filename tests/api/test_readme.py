@@ -7,7 +7,7 @@ import re
 import subprocess
 from pathlib import Path
 
-from tests.support import ADMIN_TOKEN, require_tool
+from tests.support import ADMIN_TOKEN, Receiver, require_tool, wait_for
 
 README = Path(__file__).resolve().parents[2] / "README.md"
 
@@ -170,3 +170,43 @@ def test_readme__segments_and_prerequisites_examples__each_does_what_it_says(liv
     assert [event["action"] for event in history["events"]] == ["segment.updated", "flag.created"]
     assert history["events"][0]["flag_names"] == ["new-payments"]
     assert archived["archived_at"] is not None
+
+
+def test_readme__webhooks_examples__create_test_list_and_delete(live_server):
+    require_tool("curl")
+    commands = readme_curl_commands("## Webhooks")
+    assert len(commands) == 6
+    receiver = Receiver().start()
+    to_receiver = [
+        command.replace("https://hooks.example.com/feature-flags", receiver.url).replace(
+            "https://hooks.slack.com/services/T000/B000/XXXX", receiver.url
+        )
+        for command in commands
+    ]
+
+    try:
+        results = [run(command, live_server) for command in to_receiver[:3]]
+        webhook_id = json.loads(results[0][1])["id"]
+        queued = run(to_receiver[3].replace("$WEBHOOK_ID", webhook_id), live_server)
+        ping = wait_for(lambda: [r for r in receiver.received if r[0]["X-Webhook-Event"] == "ping"])[0]
+        records = wait_for(
+            lambda: [d for d in json.loads(run(to_receiver[4].replace("$WEBHOOK_ID", webhook_id), live_server)[1])
+                     if d["action"] == "ping" and d["status"] == "delivered"]
+        )  # fmt: skip
+        deleted = run(to_receiver[5].replace("$WEBHOOK_ID", webhook_id), live_server)
+    finally:
+        receiver.stop()
+
+    assert [status for status, _ in results] == [201, 201, 200]
+    assert [w["format"] for w in json.loads(results[2][1])] == ["json", "slack"]
+    assert queued[0] == 202 and records[0]["id"] == json.loads(queued[1])["id"]
+    assert deleted[0] == 204
+    # And the README's signature check accepts the ping it was sent, and nothing else
+    text = README.read_text()
+    code = re.search(r"```python\n(.*?)```", text[text.index("## Webhooks") :], re.S).group(1)
+    namespace: dict = {}
+    exec(compile(code, "README.md", "exec"), namespace)
+    headers, body = ping
+    secret = re.search(r'"secret": "([^"]+)"', commands[0]).group(1)
+    assert namespace["signed_by"](secret, body, headers["X-Webhook-Signature-256"]) is True
+    assert namespace["signed_by"](secret, body + b" ", headers["X-Webhook-Signature-256"]) is False

@@ -88,6 +88,9 @@ def test_mongo_uri__wins_over_seed_variables():
         ("FF_USAGE_FLUSH_SECONDS", "11"),
         ("FF_USAGE_FLUSH_SECONDS", "2.5"),
         ("FF_SCHEDULER", "sometimes"),
+        ("FF_WEBHOOKS", "sometimes"),
+        ("FF_WEBHOOK_POLL_MS", "10"),
+        ("FF_WEBHOOK_POLL_MS", "half a second"),
         ("FF_SCHEDULER_POLL_MS", "50"),
         ("FF_SCHEDULER_POLL_MS", "5000"),
         ("FF_SCHEDULE_LEASE_SECONDS", "1"),
@@ -205,3 +208,13 @@ def test_scheduler_settings__defaults_and_values__read_as_typed():
     # Then the scheduler runs, looking every second with a 30 s lease, by default; the variables change each
     assert (default.scheduler, default.scheduler_poll_seconds, default.schedule_lease_seconds) == (True, 1.0, 30)
     assert (chosen.scheduler, chosen.scheduler_poll_seconds, chosen.schedule_lease_seconds) == (False, 0.25, 60)
+
+
+def test_webhook_settings__defaults_and_values__read_as_typed():
+    # Given no webhook settings, then each of them set
+    default = Config.from_env({})
+    chosen = Config.from_env({"FF_WEBHOOKS": "false", "FF_WEBHOOK_POLL_MS": "2000"})
+
+    # Then delivery runs, looking every half second, by default; the variables change both
+    assert (default.webhooks, default.webhook_poll_seconds) == (True, 0.5)
+    assert (chosen.webhooks, chosen.webhook_poll_seconds) == (False, 2.0)

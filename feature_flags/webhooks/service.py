@@ -1,0 +1,36 @@
+"""The write path of webhooks: the bound on their number, the store with an event that never holds the secret."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from ..extensions import get_store
+from .models import MAX_WEBHOOKS, shown_url
+
+
+def described(webhook: dict[str, Any]) -> dict[str, Any]:
+    """Return what the audit trail records of a webhook: where it goes (without credentials), never the secret."""
+    # A stored webhook says has_secret; fields on their way in still hold the secret itself.
+    has_secret = webhook["has_secret"] if "has_secret" in webhook else bool(webhook.get("secret"))
+    return {
+        "url": shown_url(webhook["url"]),
+        "events": list(webhook["events"]),
+        "format": webhook["format"],
+        "has_secret": has_secret,
+    }
+
+
+def create_webhook(fields: dict[str, Any], actor: str, request_id: str | None = None) -> dict[str, Any]:
+    """Create a webhook from validated fields, delivering from the next event on; raise TooManyWebhooks."""
+    return get_store().create_webhook(fields, described(fields), actor, request_id, max_webhooks=MAX_WEBHOOKS)
+
+
+def delete_webhook(webhook_id: str, actor: str, request_id: str | None = None) -> None:
+    """Delete a webhook and its delivery records; raise WebhookNotFound."""
+    store = get_store()
+    store.delete_webhook(webhook_id, described(store.find_webhook(webhook_id)), actor, request_id)
+
+
+def queue_test(webhook_id: str) -> dict[str, Any]:
+    """Queue a test delivery (action ping) for the deliverer; return its record."""
+    return get_store().queue_ping(webhook_id)

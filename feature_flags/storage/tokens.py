@@ -74,6 +74,14 @@ class TokenStorage:
             document = self._tokens.find_one({"hash": token_hash}, {"recent_events": 0})
         return None if document is None else {**document, "_id": str(document["_id"])}
 
+    def token_exists(self, token_id: str) -> bool:
+        """Return whether a token with this id exists (is not revoked)."""
+        object_id = as_object_id(token_id)
+        if object_id is None:
+            return False
+        with translated_errors():
+            return self._tokens.count_documents({"_id": object_id}, limit=1) == 1
+
     def touch_token(self, token_id: str) -> None:
         """Record that a token was used, at most once a minute so reads stay cheap."""
         now = utcnow()

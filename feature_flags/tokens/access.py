@@ -10,11 +10,16 @@ from dataclasses import dataclass
 from flask import Flask, current_app, g, request
 
 from ..errors import Forbidden, Unauthorized, UnknownEnvironment
-from ..extensions import TOKEN_USE_KEY, get_metrics, get_store
+from ..extensions import TOKEN_ACTIVE_KEY, TOKEN_USE_KEY, get_metrics, get_store
 from ..storage.tokens import LAST_USED_EVERY_SECONDS
 from .service import BOOTSTRAP_ACTOR, hash_secret
 
 logger = logging.getLogger(__name__)
+
+# How long a "still active" answer is trusted: a revoked token's event streams stop within this of the revocation.
+TOKEN_ACTIVE_SECONDS = 1.0
+# Answers remembered at most; past it, the expired ones are dropped (a ticket names only real tokens).
+TOKEN_ACTIVE_KEPT = 10000
 
 
 @dataclass(frozen=True)
@@ -79,6 +84,21 @@ def _note_use(token_id: str) -> None:
     if now - stamped.get(token_id, -LAST_USED_EVERY_SECONDS) >= LAST_USED_EVERY_SECONDS:
         stamped[token_id] = now
         get_store().touch_token(token_id)
+
+
+def token_active(token_id: str) -> bool:
+    """Return whether the token still exists, asking the store at most once a second per token."""
+    answers: dict[str, tuple[float, bool]] = current_app.extensions.setdefault(TOKEN_ACTIVE_KEY, {})
+    now = time.monotonic()
+    held = answers.get(token_id)
+    if held is not None and now - held[0] < TOKEN_ACTIVE_SECONDS:
+        return held[1]
+    active = get_store().token_exists(token_id)
+    if len(answers) >= TOKEN_ACTIVE_KEPT:
+        for stale in [key for key, (at, _) in answers.items() if now - at >= TOKEN_ACTIVE_SECONDS]:
+            del answers[stale]
+    answers[token_id] = (now, active)
+    return active
 
 
 def require_admin() -> Principal:

@@ -2,11 +2,7 @@
 
 from __future__ import annotations
 
-import http.client
 import json
-import queue
-import socket
-import threading
 import time
 from dataclasses import replace
 from urllib.parse import parse_qs, urlsplit
@@ -15,7 +11,7 @@ import pytest
 import requests
 
 from feature_flags.evaluation.stream_tickets import MAX_TICKET_CHARS
-from tests.support import auth
+from tests.support import EventStream, auth
 
 HEARTBEAT_SECONDS = 0.3
 # Long enough for a loaded machine to deliver a change; every wait below ends as soon as its answer is in.
@@ -74,70 +70,13 @@ def _stream_url(base: str, token: str) -> str:
     return answer.json()["eventStreams"][0]["url"]
 
 
-class Stream:
-    """An SSE connection read on a thread of its own: what arrives is queued, each wait is bounded."""
-
-    def __init__(self, url: str, last_event_id: str | None = None) -> None:
-        parts = urlsplit(url)
-        self._connection = http.client.HTTPConnection(parts.hostname, parts.port, timeout=10)
-        headers = {"Accept": "text/event-stream", **({"Last-Event-ID": last_event_id} if last_event_id else {})}
-        self._connection.request("GET", f"{parts.path}?{parts.query}", headers=headers)
-        self.response = self._connection.getresponse()
-        self.status = self.response.status
-        self.received: queue.Queue = queue.Queue()
-        self.last_id: str | None = None
-        self.ended = threading.Event()
-        threading.Thread(target=self._read, daemon=True).start()
-
-    def _read(self) -> None:
-        fields: dict[str, str] = {}
-        try:
-            while line := self.response.readline():
-                line = line.decode().rstrip("\r\n")
-                if line.startswith(":"):
-                    self.received.put(("comment", line))
-                elif line:
-                    name, _, value = line.partition(":")
-                    fields[name] = value.removeprefix(" ")
-                    if name == "id":
-                        self.last_id = fields["id"]
-                elif "data" in fields:
-                    self.received.put(("event", fields))
-                    fields = {}
-                else:
-                    fields = {}
-        except (OSError, ValueError, http.client.HTTPException):
-            # Closed by the test, or cut by the server.
-            pass
-        finally:
-            self.ended.set()
-
-    def next(self, kind: str, seconds: float = DEADLINE_SECONDS) -> dict | str | None:
-        """Return the next item of this kind ("event" or "comment") within seconds, or None."""
-        deadline = time.monotonic() + seconds
-        while (left := deadline - time.monotonic()) > 0:
-            try:
-                got, value = self.received.get(timeout=left)
-            except queue.Empty:
-                return None
-            if got == kind:
-                return value
-        return None
-
-    def close(self) -> None:
-        if self._connection.sock is not None:
-            # Shut down first: the reader thread is blocked in a read, which this ends at once.
-            self._connection.sock.shutdown(socket.SHUT_RDWR)
-        self._connection.close()
-
-
 @pytest.fixture
 def streams():
     """Open streams, closed at the end of the test."""
-    opened: list[Stream] = []
+    opened: list[EventStream] = []
 
-    def open_stream(url: str, last_event_id: str | None = None) -> Stream:
-        stream = Stream(url, last_event_id)
+    def open_stream(url: str, last_event_id: str | None = None) -> EventStream:
+        stream = EventStream(url, last_event_id)
         assert stream.status == 200, stream.response.read(2000)
         opened.append(stream)
         return stream
@@ -162,7 +101,7 @@ def test_bulk__event_streams__sse_url_carries_a_ticket_not_the_token(live_server
     assert answer.status_code == 200
     (entry,) = answer.json()["eventStreams"]
     assert entry["type"] == "sse" and entry["inactivityDelaySec"] == 120
-    assert entry["url"].startswith(f"{live_server}/ofrep/v1/events?ticket=")
+    assert entry["url"].startswith(f"{live_server}/ofrep/v1/flag-changes?ticket=")
     assert production["token"] not in entry["url"] and production["token"] not in answer.text
 
 

@@ -83,7 +83,9 @@ def open_streams(app: Flask | None = None) -> OpenStreams:
 
 
 def end_streams(app: Flask) -> None:
-    """End every stream of this process at its next wake-up (a stopping worker), and accept no more."""
+    """End every stream of this process now (a stopping worker), and accept no more; clients reconnect elsewhere."""
+    if STREAMS_KEY not in getattr(app, "extensions", {}):
+        return
     open_streams(app).stopping = True
     change_notices(app).wake_all()
 
@@ -136,7 +138,7 @@ def _events(app: Flask, ticket: Ticket, known: str, slots: OpenStreams) -> Itera
             yield ": ping\n\n"
 
 
-@bp.get("/events")
+@bp.get("/flag-changes")
 @documented(
     "Event stream of one environment's flag changes (OFREP ADR-0008, Server-Sent Events)",
     description=(
@@ -151,7 +153,7 @@ def _events(app: Flask, ticket: Ticket, known: str, slots: OpenStreams) -> Itera
     public=True,
     errors=(400, 401, 503),
 )
-def events():
+def flag_changes():
     ticket = verify(request.args.get("ticket"))
     last_event_id = request.headers.get("Last-Event-ID")
     if last_event_id is not None and len(last_event_id) > MAX_LAST_EVENT_ID_CHARS:

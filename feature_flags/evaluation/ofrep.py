@@ -175,14 +175,14 @@ def _flag_config_etag() -> str | None:
 def _event_streams(environment: str, config_etag: str) -> list[dict[str, Any]]:
     principal = authenticate()
     ticket = stream_tickets.issue(environment, principal.token_id, principal.name, config_etag)
-    return [stream_entry(url_for("ofrep_events.events", ticket=ticket, _external=True))]
+    return [stream_entry(url_for("ofrep_events.flag_changes", ticket=ticket, _external=True))]
 
 
 @bp.post("/evaluate/flags")
 @documented(
     "Evaluate every flag for a context (OFREP bulk); ETag and If-None-Match; eventStreams",
     description=(
-        "The answer's eventStreams names this environment's event stream (GET /ofrep/v1/events). A re-fetch an "
+        "The answer's eventStreams names this environment's event stream (GET /ofrep/v1/flag-changes). A re-fetch an "
         "event caused sends its etag as flagConfigEtag: the answer reflects at least that configuration, and "
         "If-None-Match decides a 304 only while the configuration is still the event's."
     ),

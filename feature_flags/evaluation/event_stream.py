@@ -159,7 +159,8 @@ def flag_changes():
     if last_event_id is not None and len(last_event_id) > MAX_LAST_EVENT_ID_CHARS:
         raise LastEventIdTooLong()
     app = current_app._get_current_object()
-    if not _still_allowed(app, ticket):
+    # Asked directly: a database that does not answer is a 503 here, not a revoked token.
+    if ticket.token_id is not None and not token_active(ticket.token_id):
         raise TokenRevoked()
     # Read before taking a slot: a database that does not answer is a 503 with nothing to give back.
     change_notices().state(ticket.environment)

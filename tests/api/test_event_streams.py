@@ -302,3 +302,16 @@ def test_bulk__flag_config_parameter_too_long__400_general(live_server, flag, pr
     answer = _bulk(live_server, production["token"], params={name: "x" * 200})
 
     assert answer.status_code == 400 and answer.json()["errorCode"] == "GENERAL"
+
+
+def test_stream__token_revoked_before_connecting__401(app, client, flag, production):
+    # Given: a stream URL whose token is then revoked
+    anonymous = app.test_client()
+    url = anonymous.post(BULK, json={}, headers=auth(production["token"])).json["eventStreams"][0]["url"]
+    assert client.delete(f"/tokens/{production['id']}").status_code == 204
+
+    # When
+    answer = anonymous.get(url)
+
+    # Then
+    assert answer.status_code == 401 and answer.json["error"] == "unauthorized"

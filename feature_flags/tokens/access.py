@@ -4,13 +4,14 @@ from __future__ import annotations
 
 import hmac
 import logging
+import threading
 import time
 from dataclasses import dataclass
 
 from flask import Flask, current_app, g, request
 
-from ..errors import Forbidden, Unauthorized, UnknownEnvironment
-from ..extensions import TOKEN_ACTIVE_KEY, TOKEN_USE_KEY, get_metrics, get_store
+from ..errors import DatabaseUnavailable, Forbidden, Unauthorized, UnknownEnvironment
+from ..extensions import TOKEN_ACTIVE_KEY, TOKEN_LOOKUP_LOCKS_KEY, TOKEN_USE_KEY, get_metrics, get_store
 from ..storage.tokens import LAST_USED_EVERY_SECONDS
 from .service import BOOTSTRAP_ACTOR, hash_secret
 
@@ -20,6 +21,7 @@ logger = logging.getLogger(__name__)
 TOKEN_ACTIVE_SECONDS = 1.0
 # Answers remembered at most; past it, the expired ones are dropped (a ticket names only real tokens).
 TOKEN_ACTIVE_KEPT = 10000
+TOKEN_LOOKUP_LOCKS = 64
 
 
 @dataclass(frozen=True)
@@ -88,17 +90,48 @@ def _note_use(token_id: str) -> None:
 
 def token_active(token_id: str) -> bool:
     """Return whether the token still exists, asking the store at most once a second per token."""
-    answers: dict[str, tuple[float, bool]] = current_app.extensions.setdefault(TOKEN_ACTIVE_KEY, {})
-    now = time.monotonic()
+    answers: dict[str, tuple[float, bool | None]] = current_app.extensions.setdefault(TOKEN_ACTIVE_KEY, {})
+    held = _fresh(answers, token_id)
+    if held is None:
+        # One lookup at a time: thousands of streams of one token wake together at an event, and the first
+        # lookup answers them all rather than each sending its own.
+        with _lookup_lock(token_id):
+            held = _fresh(answers, token_id)
+            if held is None:
+                try:
+                    active = get_store().token_exists(token_id)
+                except DatabaseUnavailable:
+                    # Remembered too: the callers queued behind a failed lookup fail with it, not one timeout each.
+                    _remember(answers, token_id, None)
+                    raise
+                _remember(answers, token_id, active)
+                held = (time.monotonic(), active)
+    if held[1] is None:
+        raise DatabaseUnavailable()
+    return held[1]
+
+
+def _fresh(answers: dict[str, tuple[float, bool | None]], token_id: str) -> tuple[float, bool | None] | None:
     held = answers.get(token_id)
-    if held is not None and now - held[0] < TOKEN_ACTIVE_SECONDS:
-        return held[1]
-    active = get_store().token_exists(token_id)
+    return held if held is not None and time.monotonic() - held[0] < TOKEN_ACTIVE_SECONDS else None
+
+
+def _remember(answers: dict[str, tuple[float, bool | None]], token_id: str, active: bool | None) -> None:
+    now = time.monotonic()
     if len(answers) >= TOKEN_ACTIVE_KEPT:
         for stale in [key for key, (at, _) in answers.items() if now - at >= TOKEN_ACTIVE_SECONDS]:
             del answers[stale]
     answers[token_id] = (now, active)
-    return active
+
+
+def _lookup_lock(token_id: str) -> threading.Lock:
+    # A small fixed set of locks, chosen by the token: bounded, and created after gunicorn's fork and patching.
+    locks = current_app.extensions.get(TOKEN_LOOKUP_LOCKS_KEY)
+    if locks is None:
+        locks = current_app.extensions.setdefault(
+            TOKEN_LOOKUP_LOCKS_KEY, [threading.Lock() for _ in range(TOKEN_LOOKUP_LOCKS)]
+        )
+    return locks[hash(token_id) % TOKEN_LOOKUP_LOCKS]
 
 
 def require_admin() -> Principal:

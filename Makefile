@@ -6,7 +6,7 @@ BIN := $(VENV)/bin
 RUN_STAMP := $(VENV)/.installed-run
 STAMP := $(VENV)/.installed
 
-.PHONY: run test lint format bench bench-ui clean install screenshots k8s-rules
+.PHONY: run test lint format bench bench-stream bench-ui clean install screenshots k8s-rules
 
 install: $(STAMP)
 
@@ -49,6 +49,10 @@ format: $(STAMP)
 ## Measure the service under gunicorn and granian with wrk, beside bare Flask and nginx (needs: apt-get install wrk nginx)
 bench: $(STAMP)
 	$(BIN)/python -m bench.run
+
+## Hold 10,000 OFREP event streams open under gunicorn: delivery latency, memory and descriptors per worker (needs wrk)
+bench-stream: $(STAMP)
+	$(BIN)/python -m bench.stream_bench
 
 ## Benchmark the admin UI with 1,000 flags in headless Chromium (needs /usr/bin/chromium)
 bench-ui: $(STAMP)

@@ -99,6 +99,13 @@ def _mongo_uri_from_seed_variables(env: Mapping[str, str]) -> str | None:
     return f"mongodb://{credentials}{host}/" + (f"?{options}" if options else "")
 
 
+def _stream_secret(env: Mapping[str, str]) -> str | None:
+    secret = env.get("FF_STREAM_SECRET") or None
+    if secret is not None and len(secret) < 32:
+        raise ConfigError("FF_STREAM_SECRET must be at least 32 characters long (openssl rand -hex 32 makes one)")
+    return secret
+
+
 @dataclass(frozen=True)
 class Config:
     """Every setting of the service, with the defaults a newcomer gets."""
@@ -135,6 +142,12 @@ class Config:
     webhook_backoff_cap_seconds: float = 600.0
     # A feature-flags/v1 document applied at start-up when the database has no flags (a GitOps bootstrap).
     import_file: Path | None = None
+    # OFREP event streams: the key signing their tickets (one is kept in the database when unset), how long a
+    # ticket admits a connection, how often an idle stream sends a comment, and how many one worker holds.
+    stream_secret: str | None = field(default=None, repr=False)
+    stream_ticket_seconds: float = 600.0
+    stream_heartbeat_seconds: float = 15.0
+    stream_max_per_worker: int = 4500
 
     @property
     def default_environment(self) -> str:
@@ -201,4 +214,9 @@ class Config:
             webhooks=_bool(env, "FF_WEBHOOKS", True),
             webhook_poll_seconds=int_setting(env, "FF_WEBHOOK_POLL_MS", 500, 50, 10000) / 1000,
             import_file=Path(env["FF_IMPORT_FILE"]) if (env.get("FF_IMPORT_FILE") or "").strip() else None,
+            stream_secret=_stream_secret(env),
+            stream_ticket_seconds=int_setting(env, "FF_STREAM_TICKET_SECONDS", 600, 10, 86400),
+            # Below the 30 s proxies commonly time idle connections out after (nginx.conf's own timeout is longer).
+            stream_heartbeat_seconds=int_setting(env, "FF_STREAM_HEARTBEAT_SECONDS", 15, 1, 25),
+            stream_max_per_worker=int_setting(env, "FF_STREAM_MAX_PER_WORKER", 4500, 0, 100000),
         )

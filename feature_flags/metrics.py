@@ -9,7 +9,7 @@ from dataclasses import dataclass
 from functools import wraps
 
 from flask import Flask, Response, g, request
-from prometheus_client import CollectorRegistry, Counter, Histogram
+from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram
 from prometheus_flask_exporter import PrometheusMetrics
 from prometheus_flask_exporter.multiprocess import GunicornInternalPrometheusMetrics
 
@@ -43,6 +43,9 @@ class Metrics:
     evaluations: dict[tuple[str, str], Counter]
     # One child per outcome of a delivery attempt: delivered, retried (another attempt is due) or failed for good.
     webhook_deliveries: dict[str, Counter]
+    # OFREP event streams held open, and refetchEvaluation events sent, per (configured) environment.
+    streams_open: Gauge
+    stream_events: dict[str, Counter]
 
 
 def _metrics_guard(token: str | None):
@@ -98,6 +101,8 @@ def _count_requests(app: Flask, registry: CollectorRegistry) -> None:
     def start_timer():
         g.metrics_started = time.perf_counter()
 
+    # An event stream is observed when its response starts, not when it ends hours later: the histogram sees
+    # the time to open it, a request like the others.
     @app.after_request
     def observe(response: Response) -> Response:
         if _counted():
@@ -136,6 +141,12 @@ def init_app(app: Flask) -> None:
     deliveries = Counter(
         "feature_flags_webhook_deliveries", "Webhook delivery attempts by outcome", ["outcome"], registry=registry
     )
+    stream_events = Counter(
+        "feature_flags_event_stream_events",
+        "refetchEvaluation events sent on OFREP event streams, by environment",
+        ["environment"],
+        registry=registry,
+    )
     app.extensions[METRICS_KEY] = Metrics(
         exporter=exporter,
         auth_failures=Counter(
@@ -156,4 +167,12 @@ def init_app(app: Flask) -> None:
             for reason in REASONS
         },
         webhook_deliveries={outcome: deliveries.labels(outcome) for outcome in ("delivered", "retried", "failed")},
+        # Summed over the live workers; a dead worker's streams went with it.
+        streams_open=Gauge(
+            "feature_flags_event_streams_open",
+            "OFREP event streams open",
+            registry=registry,
+            multiprocess_mode="livesum",
+        ),
+        stream_events={environment: stream_events.labels(environment) for environment in config.environments},
     )

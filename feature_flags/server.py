@@ -74,6 +74,12 @@ class JsonErrorGeventWorker(GeventWorker):
         # quietly, with no error page. Requests in flight are not waiting here and finish (then close).
         for served, timeout in list(self._waiting.items()):
             served.kill(timeout, block=False)
+        # Event streams never finish by themselves: ended now, they reconnect to another worker or pod rather than
+        # holding this one for the whole graceful timeout. Imported here: the master loads this module, and the app's
+        # modules must be first imported in the worker, after gevent's patching.
+        from .evaluation.event_stream import end_streams
+
+        end_streams(self.wsgi)
 
     def init_process(self) -> None:
         # Worker.handle_error picks the status and logs the refusal, then writes its HTML page through this one

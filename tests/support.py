@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import http.client
 import json
 import os
+import queue
 import shutil
 import socket
 import subprocess
@@ -13,6 +15,7 @@ import time
 from dataclasses import replace
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
+from urllib.parse import urlsplit
 
 import pytest
 from pymongo import MongoClient
@@ -170,3 +173,61 @@ def wait_for(condition, seconds: float = 10.0):
             return result
         time.sleep(0.02)
     raise AssertionError("the condition did not hold in time")
+
+
+class EventStream:
+    """An SSE connection read on a thread of its own: what arrives is queued, each wait is bounded."""
+
+    def __init__(self, url: str, last_event_id: str | None = None) -> None:
+        parts = urlsplit(url)
+        self._connection = http.client.HTTPConnection(parts.hostname, parts.port, timeout=10)
+        headers = {"Accept": "text/event-stream", **({"Last-Event-ID": last_event_id} if last_event_id else {})}
+        self._connection.request("GET", f"{parts.path}?{parts.query}", headers=headers)
+        self.response = self._connection.getresponse()
+        self.status = self.response.status
+        self.received: queue.Queue = queue.Queue()
+        self.last_id: str | None = None
+        self.ended = threading.Event()
+        threading.Thread(target=self._read, daemon=True).start()
+
+    def _read(self) -> None:
+        fields: dict[str, str] = {}
+        try:
+            while line := self.response.readline():
+                line = line.decode().rstrip("\r\n")
+                if line.startswith(":"):
+                    self.received.put(("comment", line))
+                elif line:
+                    name, _, value = line.partition(":")
+                    fields[name] = value.removeprefix(" ")
+                    if name == "id":
+                        self.last_id = fields["id"]
+                elif "data" in fields:
+                    self.received.put(("event", fields))
+                    fields = {}
+                else:
+                    fields = {}
+        except (OSError, ValueError, AttributeError, http.client.HTTPException):
+            # Closed by the test, or cut by the server.
+            pass
+        finally:
+            self.ended.set()
+
+    def next(self, kind: str, seconds: float = 5.0) -> dict | str | None:
+        """Return the next item of this kind ("event" or "comment") within seconds, or None."""
+        deadline = time.monotonic() + seconds
+        while (left := deadline - time.monotonic()) > 0:
+            try:
+                got, value = self.received.get(timeout=left)
+            except queue.Empty:
+                return None
+            if got == kind:
+                return value
+        return None
+
+    def close(self) -> None:
+        """Hang up."""
+        if self._connection.sock is not None:
+            # Shut down first: the reader thread is blocked in a read, which this ends at once.
+            self._connection.sock.shutdown(socket.SHUT_RDWR)
+        self._connection.close()

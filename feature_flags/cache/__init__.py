@@ -7,8 +7,9 @@ import logging
 from flask import Flask, current_app
 
 from ..errors import DatabaseUnavailable
-from ..extensions import CACHE_KEY, get_store
+from ..extensions import CACHE_KEY, NOTICES_KEY, get_store
 from .flag_cache import FRESHNESS_SECONDS, FlagCache
+from .notices import ChangeNotices, ConfigState
 from .shared_revision import SharedRevision, shared_revision_path
 from .snapshot import Snapshot
 
@@ -16,9 +17,12 @@ logger = logging.getLogger(__name__)
 
 __all__ = [
     "FRESHNESS_SECONDS",
+    "ChangeNotices",
+    "ConfigState",
     "FlagCache",
     "SharedRevision",
     "Snapshot",
+    "change_notices",
     "current_snapshot",
     "flag_cache",
     "init_app",
@@ -46,6 +50,7 @@ def init_app(app: Flask) -> None:
     """Give the app its flag cache; nothing is read or started until the first request needs it."""
     shared = SharedRevision(shared_revision_path(app.config["FF"]))
     app.extensions[CACHE_KEY] = FlagCache(get_store(app), shared)
+    app.extensions[NOTICES_KEY] = ChangeNotices(app.extensions[CACHE_KEY], app.config["FF"].environments)
 
 
 def flag_cache(app: Flask | None = None) -> FlagCache:
@@ -56,3 +61,8 @@ def flag_cache(app: Flask | None = None) -> FlagCache:
 def current_snapshot(app: Flask | None = None) -> Snapshot:
     """Return the flags as they are now (within the freshness bound)."""
     return flag_cache(app).get()
+
+
+def change_notices(app: Flask | None = None) -> ChangeNotices:
+    """Return the app's per-environment change notices (configuration ETags, and events to wait on)."""
+    return (app or current_app).extensions[NOTICES_KEY]

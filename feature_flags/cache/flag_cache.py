@@ -22,6 +22,7 @@ import logging
 import os
 import threading
 import time
+from collections.abc import Callable
 from typing import Any
 
 from ..errors import DatabaseUnavailable
@@ -70,6 +71,8 @@ class FlagCache:
         # Every change applied since start, numbered, so a full read that overlapped them can re-apply them.
         self._changes: list[tuple[int, str, Any]] = []
         self._change_seq = 0
+        # Called (without arguments, outside the lock) after the snapshot was replaced by a different one.
+        self._listeners: list[Callable[[], None]] = []
         self.mode = "idle"
 
     # -- what the routes use -----------------------------------------------------------------
@@ -97,6 +100,27 @@ class FlagCache:
                 if self._revision >= wanted and self._snapshot is not None:
                     return self._snapshot
         return self._verify_now(wanted)
+
+    def confirmed(self) -> Snapshot:
+        """Return the snapshot after asking the database for its revision now, whatever the freshness bound says.
+
+        For a client that heard of a change (an event stream's etag) this process may not have applied yet.
+        """
+        self._ensure_following()
+        self._verified_at = 0.0
+        return self._verify_now()
+
+    def add_listener(self, listener: Callable[[], None]) -> None:
+        """Call listener after every change of the snapshot; it reads `loaded` itself, so it always sees the latest."""
+        self._listeners.append(listener)
+
+    def _notify(self) -> None:
+        for listener in self._listeners:
+            try:
+                listener()
+            except Exception:
+                # A listener's bug must not stop the follower, nor fail the write that changed the snapshot.
+                logger.exception("flag cache listener failed")
 
     def written(self, flag: dict[str, Any], revision: int | None) -> None:
         """Apply a flag this process just wrote, so its next read sees it, and tell the host's other processes."""
@@ -182,12 +206,16 @@ class FlagCache:
                 self._change_seq += 1
                 self._changes.append((self._change_seq, kind, payload))
             del self._changes[:-CHANGES_KEPT]
-            if self._snapshot is not None:
-                self._snapshot = self._applied(self._snapshot, changes)
+            held = self._snapshot
+            if held is not None:
+                self._snapshot = self._applied(held, changes)
                 revisions = [payload for kind, payload in changes if kind == "revision"]
                 if revisions:
                     self._revision = max(self._revision, *revisions)
                     self._caught_up.notify_all()
+            changed = self._snapshot is not held
+        if changed:
+            self._notify()
 
     def _reload(self) -> Snapshot:
         """Read every flag and replace the snapshot, re-applying the changes that arrived meanwhile."""
@@ -209,7 +237,9 @@ class FlagCache:
             self._revision = max([revision] + [payload for kind, payload in later if kind == "revision"])
             self._verified_at = time.monotonic()
             self._caught_up.notify_all()
-            return self._snapshot
+            snapshot = self._snapshot
+        self._notify()
+        return snapshot
 
     def _verify_now(self, wanted: int = -1) -> Snapshot:
         """Check the revision in the request's own time; reload if anything changed."""

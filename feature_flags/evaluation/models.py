@@ -14,6 +14,7 @@ from pydantic import (
     StrictStr,
 )
 
+from ..validation import ENVIRONMENT_VALUE
 from . import engine as evaluation
 
 OfrepErrorCode = Literal["PARSE_ERROR", "TARGETING_KEY_MISSING", "INVALID_CONTEXT", "GENERAL"]
@@ -79,10 +80,43 @@ class OfrepFlagNotFound(BaseModel):
     errorDetails: str
 
 
+# Bounds of the query parameters a provider sends back from an event stream's event (ADR-0008).
+MAX_FLAG_CONFIG_ETAG_CHARS = 128
+MAX_FLAG_CONFIG_LAST_MODIFIED_CHARS = 64
+
+
+class OfrepBulkQuery(BaseModel):
+    """The bulk evaluation's query string."""
+
+    environment: str | None = Field(
+        None, description="An admin token's choice of environment", json_schema_extra=ENVIRONMENT_VALUE
+    )
+    flagConfigEtag: str | None = Field(
+        None,
+        max_length=MAX_FLAG_CONFIG_ETAG_CHARS,
+        description="The etag of the event that caused this request: a server behind it checks the database first, "
+        "and one that differs from the current configuration is answered in full (never 304)",
+    )
+    flagConfigLastModified: str | None = Field(
+        None,
+        max_length=MAX_FLAG_CONFIG_LAST_MODIFIED_CHARS,
+        description="The event's lastModified; accepted and not needed (the etag decides)",
+    )
+
+
+class OfrepEventStream(BaseModel):
+    """Where to hear of changes: an SSE URL whose ticket admits this caller to its environment's stream."""
+
+    type: Literal["sse"]
+    url: str = Field(description="Opaque and sensitive (it carries a ticket): never log or store it")
+    inactivityDelaySec: int = Field(ge=1)
+
+
 class OfrepBulkEvaluation(BaseModel):
     """Every flag's value for the context, or why one could not be evaluated."""
 
     flags: list[OfrepEvaluation | OfrepEvaluationFailure]
+    eventStreams: list[OfrepEventStream] | None = None
 
 
 class OfrepBulkFailure(BaseModel):

@@ -8,15 +8,16 @@ from __future__ import annotations
 
 from typing import Any
 
-from flask import Blueprint, Response, current_app, request
+from flask import Blueprint, Response, current_app, request, url_for
 
-from ..cache import current_snapshot
+from ..cache import change_notices, current_snapshot, flag_cache
 from ..errors import BodyTooLarge, InvalidJson, UnknownEnvironment
 from ..tokens.access import authenticate, environment_for_read
 from ..usage import usage_recorder
 from ..web.bodies import read_json_object, to_json
 from ..web.conditional import body_etag, prebuilt_response
 from ..web.openapi import documented
+from . import stream_tickets
 from .engine import (
     ERROR,
     GENERAL,
@@ -28,9 +29,13 @@ from .engine import (
     check_targeting_key,
     evaluate,
 )
+from .event_stream import stream_entry
 from .models import (
+    MAX_FLAG_CONFIG_ETAG_CHARS,
+    MAX_FLAG_CONFIG_LAST_MODIFIED_CHARS,
     OfrepBulkEvaluation,
     OfrepBulkFailure,
+    OfrepBulkQuery,
     OfrepEvaluation,
     OfrepEvaluationFailure,
     OfrepFlagNotFound,
@@ -154,10 +159,35 @@ def evaluate_flag(key: str):
     return _json(answer)
 
 
+def _flag_config_etag() -> str | None:
+    """Return the flagConfigEtag of an event-triggered re-fetch (unquoted), checking both parameters' bounds."""
+    etag = request.args.get("flagConfigEtag")
+    if etag is not None and len(etag) > MAX_FLAG_CONFIG_ETAG_CHARS:
+        raise OfrepFailure(400, GENERAL, f"flagConfigEtag is over {MAX_FLAG_CONFIG_ETAG_CHARS} characters.")
+    last_modified = request.args.get("flagConfigLastModified")
+    if last_modified is not None and len(last_modified) > MAX_FLAG_CONFIG_LAST_MODIFIED_CHARS:
+        raise OfrepFailure(
+            400, GENERAL, f"flagConfigLastModified is over {MAX_FLAG_CONFIG_LAST_MODIFIED_CHARS} characters."
+        )
+    return etag.removeprefix("W/").strip('"') if etag is not None else None
+
+
+def _event_streams(environment: str, config_etag: str) -> list[dict[str, Any]]:
+    principal = authenticate()
+    ticket = stream_tickets.issue(environment, principal.token_id, principal.name, config_etag)
+    return [stream_entry(url_for("ofrep_events.flag_changes", ticket=ticket, _external=True))]
+
+
 @bp.post("/evaluate/flags")
 @documented(
-    "Evaluate every flag for a context (OFREP bulk); ETag and If-None-Match",
-    params=["environment"],
+    "Evaluate every flag for a context (OFREP bulk); ETag and If-None-Match; eventStreams",
+    description=(
+        "The answer's eventStreams names this environment's event stream (GET /ofrep/v1/flag-changes). A re-fetch an "
+        "event caused sends its etag as flagConfigEtag: the answer reflects at least that configuration, and "
+        "If-None-Match decides a 304 only while the configuration is still the event's."
+    ),
+    params=["environment", "flagConfigEtag", "flagConfigLastModified"],
+    query=OfrepBulkQuery,
     body=OfrepRequest,
     body_required=False,
     response=OfrepBulkEvaluation,
@@ -165,12 +195,19 @@ def evaluate_flag(key: str):
 )
 def evaluate_all_flags():
     environment = environment_for_read(request.args.get("environment"))
+    heard = _flag_config_etag()
     context = _context()
     # Checked once for the whole answer, not once per flag (null is no key, as single evaluation has it).
     check_targeting_key(context)
     results = []
     outcomes = []
     snapshot = current_snapshot()
+    notices = change_notices()
+    config_etag = notices.etags(snapshot)[environment]
+    if heard is not None and heard != config_etag:
+        # The event may come from a worker or instance that saw the change first: ask the database, not the clock.
+        snapshot = flag_cache().confirmed()
+        config_etag = notices.etags(snapshot)[environment]
     # One lookup for the whole answer: a flag many others require is evaluated once, and counted once.
     lookup = snapshot.lookup()
     for flag in snapshot.served:
@@ -184,6 +221,8 @@ def evaluate_all_flags():
         outcomes.append((flag["_id"], answer["variant"], answer["reason"]))
     # Counted together: one lock for the whole answer, not one per flag.
     usage_recorder().count_many(environment, outcomes)
-    body = to_json({"flags": results}).encode()
-    # The ETag is the answer's own hash: equal answers share it, whatever changed elsewhere.
-    return prebuilt_response(body, body_etag(body))
+    body = to_json({"flags": results, "eventStreams": _event_streams(environment, config_etag)}).encode()
+    # The ETag is the answer's own hash: equal answers share it, whatever changed elsewhere. The ticket in it
+    # stays the same for half its lifetime, so it does not defeat If-None-Match.
+    # An event whose configuration is no longer current is answered in full: the client's copy may predate both.
+    return prebuilt_response(body, body_etag(body), conditional=heard is None or heard == config_etag)

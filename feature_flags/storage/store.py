@@ -2,12 +2,13 @@
 
 from __future__ import annotations
 
+import secrets
 from collections.abc import Iterator
 from contextlib import contextmanager
 
 import pymongo
 from flask import Flask
-from pymongo import ASCENDING, DESCENDING, MongoClient
+from pymongo import ASCENDING, DESCENDING, MongoClient, ReturnDocument
 from pymongo.errors import DuplicateKeyError
 from pymongo.write_concern import WriteConcern
 
@@ -119,6 +120,23 @@ class Store(
             except DuplicateKeyError:
                 return False
         return True
+
+    def shared_secret(self, name: str) -> str:
+        """Return the random secret stored under name, creating it on first use (the same for every instance)."""
+        key = {"_id": f"secret:{name}"}
+        with translated_errors():
+            try:
+                # One atomic upsert: instances starting together all read the value the first one wrote.
+                document = self._meta.find_one_and_update(
+                    key,
+                    {"$setOnInsert": {"value": secrets.token_urlsafe(32), "at": utcnow()}},
+                    upsert=True,
+                    return_document=ReturnDocument.AFTER,
+                )
+            except DuplicateKeyError:
+                # Two upserts raced to insert: the other one's value is there now.
+                document = self._meta.find_one(key)
+        return document["value"]
 
     @property
     def supports_transactions(self) -> bool:

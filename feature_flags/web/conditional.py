@@ -16,11 +16,11 @@ def body_etag(body: bytes) -> str:
     return hashlib.blake2b(body, digest_size=16).hexdigest()
 
 
-def prebuilt_response(body: bytes, etag: str) -> Response:
-    """Answer with bytes built ahead of time, or 304 when the client holds them already."""
+def prebuilt_response(body: bytes, etag: str, conditional: bool = True) -> Response:
+    """Answer with bytes built ahead of time, or 304 when the client holds them already (unless not conditional)."""
     # Weak comparison, as RFC 9110 has it for If-None-Match: a compressing proxy sends the tag back as W/"...".
     # A direct check rather than make_conditional, which would also process Range headers on every read.
-    if request.if_none_match.contains_weak(etag):
+    if conditional and request.if_none_match.contains_weak(etag):
         response = current_app.response_class(status=304)
     else:
         response = current_app.response_class(body, mimetype="application/json")

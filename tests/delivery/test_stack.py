@@ -22,6 +22,7 @@ import uuid
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
+from urllib.parse import urlsplit
 
 import pytest
 import requests
@@ -29,7 +30,7 @@ from pymongo import MongoClient
 
 from feature_flags.web.hooks import CONTENT_SECURITY_POLICY
 from tests.delivery.test_delivery import NGINX_CONF, ROOT, dockerfile_stages, exec_form, nginx_binary
-from tests.support import ADMIN_TOKEN, auth, free_port
+from tests.support import ADMIN_TOKEN, EventStream, auth, free_port
 
 pytestmark = pytest.mark.stack
 VENV_BIN = Path(sys.executable).parent
@@ -395,11 +396,46 @@ def test_stack__gunicorn__json_error_log_and_no_control_socket(stack: Stack):
     assert not (Path(stack.app.env["HOME"]) / ".gunicorn").exists()
 
 
+def _event_stream(stack: Stack, name: str) -> tuple[EventStream, dict]:
+    """Open a production client token's event stream through nginx; return it and the token."""
+    token = requests.post(
+        f"{stack.url}/tokens", json={"name": name, "role": "client", "environment": "production"}, headers=auth()
+    ).json()
+    bulk = requests.post(f"{stack.url}/ofrep/v1/evaluate/flags", json={}, headers=auth(token["token"]), timeout=5)
+    url = urlsplit(bulk.json()["eventStreams"][0]["url"])
+    stream = EventStream(f"{stack.url}{url.path}?{url.query}")
+    assert stream.status == 200 and stream.response.getheader("Content-Type").startswith("text/event-stream")
+    return stream, token
+
+
+def test_stack__event_stream_through_nginx__toggle_arrives_unbuffered(stack: Stack):
+    # Given: a stream through nginx to either gevent worker
+    created = requests.post(f"{stack.url}/flags", json={"name": "stack-stream"}, headers=auth(), timeout=5)
+    assert created.status_code == 201
+    stream, _ = _event_stream(stack, "stack-stream-reader")
+
+    # When: toggled through whichever worker nginx picks
+    toggled = requests.post(
+        f"{stack.url}/flags/stack-stream/toggle", json={"environment": "production"}, headers=auth(), timeout=5
+    )
+
+    # Then: the event is not held in a buffer
+    assert toggled.status_code == 200
+    try:
+        event = stream.next("event")
+        assert event is not None and json.loads(event["data"])["type"] == "refetchEvaluation"
+    finally:
+        stream.close()
+
+
 def test_stack__sigterm__gunicorn_stops_gracefully(stack: Stack):
-    # Last in this module: it stops the app. Kubernetes sends SIGTERM on every rollout.
+    # Last in this module: it stops the app. Kubernetes sends SIGTERM on every rollout. An open event stream is
+    # ended rather than waited for (it would hold its worker for the whole graceful timeout).
+    stream, _ = _event_stream(stack, "stack-sigterm-reader")
     started = time.monotonic()
     assert stack.app.stop() == 0
-    assert time.monotonic() - started < 20
+    assert time.monotonic() - started < 10
+    assert stream.ended.wait(1)
     messages = [line.get("message", "") for line in stack.app.log_lines() if line.get("logger") == "gunicorn.error"]
     assert "Shutting down: Master" in messages
 

@@ -1,0 +1,185 @@
+"""OFREP event streams (ADR-0008): Server-Sent Events telling a static-context provider to evaluate again.
+
+The bulk answer's eventStreams URL carries a ticket (stream_tickets), not the token. The stream sends
+`refetchEvaluation` whenever the environment's configuration ETag (cache.notices) moves; the event id is that
+ETag, the same on every worker and instance, so a reconnect with Last-Event-ID (or a ticket) naming an older one
+is told at once. Nothing here reads the database per stream: every worker's flag cache follows the changes and
+wakes the streams it holds. A revoked token's stream ends before its next event or heartbeat.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import threading
+from collections.abc import Iterator
+
+from flask import Blueprint, Flask, Response, current_app, request
+
+from ..cache import ConfigState, change_notices
+from ..errors import ApiError, DatabaseUnavailable, Unauthorized
+from ..extensions import STREAMS_KEY, get_metrics
+from ..tokens.access import token_active
+from ..web.openapi import documented
+from .stream_tickets import Ticket, verify
+
+logger = logging.getLogger(__name__)
+
+# How long EventSource waits before reconnecting after the connection drops.
+RETRY_MILLISECONDS = 2000
+# What an id of ours can be: a configuration ETag (32 hex digits).
+MAX_LAST_EVENT_ID_CHARS = 64
+# Seconds of a hidden tab or backgrounded app after which the provider closes its stream (ADR-0008's default).
+INACTIVITY_DELAY_SECONDS = 120
+
+bp = Blueprint("ofrep_events", __name__, url_prefix="/ofrep/v1")
+
+
+class StreamsFull(ApiError):
+    status_code = 503
+    code = "too_many_streams"
+    message = "This worker holds as many event streams as it may; retry shortly (or poll meanwhile)."
+
+
+class LastEventIdTooLong(ApiError):
+    code = "last_event_id_too_long"
+    message = f"Last-Event-ID is over {MAX_LAST_EVENT_ID_CHARS} characters; it is not an id this service sent."
+
+
+class TokenRevoked(Unauthorized):
+    message = "The token this stream was opened for is revoked."
+
+
+class OpenStreams:
+    """The event streams one worker process holds: a bound, and a way to end them all."""
+
+    def __init__(self, limit: int) -> None:
+        self.limit = limit
+        self.count = 0
+        self.stopping = False
+        self._lock = threading.Lock()
+
+    def acquire(self) -> bool:
+        """Take a slot for one more stream, if the bound allows."""
+        with self._lock:
+            if self.stopping or self.count >= self.limit:
+                return False
+            self.count += 1
+            return True
+
+    def release(self) -> None:
+        """Give a stream's slot back."""
+        with self._lock:
+            self.count -= 1
+
+
+def open_streams(app: Flask | None = None) -> OpenStreams:
+    """Return this process's open streams of the app."""
+    app = app or current_app
+    held = app.extensions.get(STREAMS_KEY)
+    if held is None:
+        held = app.extensions[STREAMS_KEY] = OpenStreams(app.config["FF"].stream_max_per_worker)
+    return held
+
+
+def end_streams(app: Flask) -> None:
+    """End every stream of this process now (a stopping worker), and accept no more; clients reconnect elsewhere."""
+    if STREAMS_KEY not in getattr(app, "extensions", {}):
+        return
+    open_streams(app).stopping = True
+    change_notices(app).wake_all()
+
+
+def stream_entry(url: str) -> dict:
+    """Return a bulk answer's eventStreams entry for a stream URL."""
+    return {"type": "sse", "url": url, "inactivityDelaySec": INACTIVITY_DELAY_SECONDS}
+
+
+def _event(state: ConfigState) -> str:
+    data = json.dumps({"type": "refetchEvaluation", "etag": state.etag, "lastModified": state.last_modified})
+    return f"id: {state.etag}\nevent: message\ndata: {data}\n\n"
+
+
+def _still_allowed(app: Flask, ticket: Ticket) -> bool:
+    if ticket.token_id is None:
+        # FF_ADMIN_TOKEN and the anonymous caller have no token to revoke.
+        return True
+    with app.app_context():
+        try:
+            return token_active(ticket.token_id)
+        except DatabaseUnavailable:
+            # Unconfirmed is not allowed: the client reconnects, and is admitted again once the database answers.
+            return False
+
+
+def _events(app: Flask, ticket: Ticket, known: str, slots: OpenStreams) -> Iterator[str]:
+    """Yield the stream: the retry delay, then an event whenever the configuration differs from what was sent."""
+    notices = change_notices(app)
+    metrics = get_metrics(app)
+    heartbeat = app.config["FF"].stream_heartbeat_seconds
+    sent = known
+    held = notices.peek(ticket.environment)
+    # An id with no data sets the client's Last-Event-ID without an event: a reconnect says what it had. Only
+    # ours is written, never the client's: an event is due at once otherwise, and carries the id.
+    yield f"retry: {RETRY_MILLISECONDS}\n" + (f"id: {sent}\n\n" if held.etag == sent else "\n")
+    while not slots.stopping:
+        held = notices.peek(ticket.environment)
+        if held.etag != sent:
+            if not _still_allowed(app, ticket):
+                return
+            yield _event(held)
+            metrics.stream_events[ticket.environment].inc()
+            sent = held.etag
+            continue
+        if not held.changed.wait(heartbeat) and not slots.stopping:
+            if not _still_allowed(app, ticket):
+                return
+            # A comment: proxies see traffic and keep the connection; EventSource ignores it.
+            yield ": ping\n\n"
+
+
+@bp.get("/flag-changes")
+@documented(
+    "Event stream of one environment's flag changes (OFREP ADR-0008, Server-Sent Events)",
+    description=(
+        "Connect to the URL of a bulk evaluation's eventStreams: its ticket is the credential (no token header). "
+        "Answers text/event-stream: `retry:`, then `event: message` with data "
+        '{"type": "refetchEvaluation", "etag": ..., "lastModified": ...} whenever a change can alter the '
+        "environment's answers, and `: ping` comments in between. The event id is the configuration ETag; "
+        "a Last-Event-ID naming an older one gets an event at once. An expired or forged ticket answers 401: "
+        "evaluate (bulk) again for a new URL."
+    ),
+    params={"ticket": "From the eventStreams URL of a bulk evaluation"},
+    public=True,
+    errors=(400, 401, 503),
+)
+def flag_changes():
+    ticket = verify(request.args.get("ticket"))
+    last_event_id = request.headers.get("Last-Event-ID")
+    if last_event_id is not None and len(last_event_id) > MAX_LAST_EVENT_ID_CHARS:
+        raise LastEventIdTooLong()
+    app = current_app._get_current_object()
+    # Asked directly: a database that does not answer is a 503 here, not a revoked token.
+    if ticket.token_id is not None and not token_active(ticket.token_id):
+        raise TokenRevoked()
+    # Read before taking a slot: a database that does not answer is a 503 with nothing to give back.
+    change_notices().state(ticket.environment)
+    slots = open_streams()
+    if not slots.acquire():
+        raise StreamsFull()
+    metrics = get_metrics()
+    metrics.streams_open.inc()
+    # What the client holds: the id of the last event it saw, else the configuration its bulk answer reflected.
+    known = last_event_id or ticket.config_etag
+    response = Response(_events(app, ticket, known, slots), mimetype="text/event-stream")
+
+    @response.call_on_close
+    def _closed() -> None:
+        # Here rather than in the generator: one never started (the client left first) runs no finally.
+        slots.release()
+        metrics.streams_open.dec()
+
+    response.headers["Cache-Control"] = "no-cache"
+    # nginx passes each event on at once rather than filling its buffer first.
+    response.headers["X-Accel-Buffering"] = "no"
+    return response

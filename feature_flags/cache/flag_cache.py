@@ -19,13 +19,13 @@ Without a writable temporary directory the sharing is off and other workers catc
 from __future__ import annotations
 
 import logging
-import os
 import threading
 import time
 from collections.abc import Callable
 from typing import Any
 
 from ..errors import DatabaseUnavailable
+from ..process import current_pid
 from ..storage import ChangesLost, ChangesUnsupported, Store, StoreClosed
 from ..storage.tokens import HELD_FIELDS as HELD_TOKEN_FIELDS
 from .shared_revision import SharedRevision
@@ -271,7 +271,7 @@ class FlagCache:
     # -- the follower thread -----------------------------------------------------------------
 
     def _ensure_following(self) -> None:
-        pid = os.getpid()
+        pid = current_pid()
         if self._pid == pid:
             return
         with _START_LOCK:

@@ -18,6 +18,7 @@ from flask import Flask
 
 from ..errors import DatabaseUnavailable
 from ..extensions import get_store
+from ..process import current_pid
 from ..storage import StoreClosed
 from .service import apply
 
@@ -47,7 +48,7 @@ class Scheduler:
 
     def start(self) -> None:
         """Start the thread in this process if it is not running (after a fork the parent's stays behind)."""
-        pid = os.getpid()
+        pid = current_pid()
         if not self.enabled or self._pid == pid:
             return
         with _START_LOCK:
@@ -62,7 +63,7 @@ class Scheduler:
 
     def stop(self) -> None:
         """Stop the thread, letting a schedule it is applying finish (bounded by STOP_WAIT_SECONDS)."""
-        if self._pid != os.getpid():
+        if self._pid != current_pid():
             return
         self._stopping.set()
         thread = self._thread

@@ -3,11 +3,11 @@
 from __future__ import annotations
 
 import logging
-import os
 import threading
 import time
 
 from ..errors import DatabaseUnavailable
+from ..process import current_pid
 from ..storage import Store, StoreClosed
 from ..storage.tokens import LAST_USED_EVERY_SECONDS
 
@@ -38,7 +38,7 @@ class TokenUse:
         now = time.monotonic()
         if now - self._stamped.get(token_id, -self.every_seconds) < self.every_seconds:
             return
-        if self._pid != os.getpid():
+        if self._pid != current_pid():
             self._start()
         with self._lock:
             self._stamped[token_id] = now
@@ -59,7 +59,7 @@ class TokenUse:
             raise
 
     def _start(self) -> None:
-        pid = os.getpid()
+        pid = current_pid()
         with _START_LOCK:
             if self._pid == pid:
                 return

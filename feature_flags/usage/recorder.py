@@ -8,7 +8,6 @@ database sees one update per flag touched, however many evaluations there were.
 from __future__ import annotations
 
 import logging
-import os
 import threading
 import time
 import uuid
@@ -18,6 +17,7 @@ from datetime import UTC, datetime
 from typing import Any
 
 from ..errors import DatabaseUnavailable
+from ..process import current_pid
 from ..storage import Store, StoreClosed
 from .last_seen import LastSeen
 
@@ -101,7 +101,7 @@ class UsageRecorder:
         """Count one evaluation; variant None (it failed) counts in the metric only, under its reason."""
         if not self.enabled:
             return
-        if self._pid != os.getpid():
+        if self._pid != current_pid():
             self.start()
         child = self._evaluations.get((environment, reason))
         if child is not None:
@@ -118,7 +118,7 @@ class UsageRecorder:
         """Count a bulk evaluation's (flag id, variant, reason) outcomes under one lock."""
         if not self.enabled:
             return
-        if self._pid != os.getpid():
+        if self._pid != current_pid():
             self.start()
         now = time.time()
         hour = int(now // SECONDS_PER_HOUR)
@@ -168,7 +168,7 @@ class UsageRecorder:
 
     def start(self) -> None:
         """Start the flusher in this process if it is not running (after a fork, say: the thread stays behind)."""
-        pid = os.getpid()
+        pid = current_pid()
         if self._pid == pid:
             return
         with _START_LOCK:
@@ -183,7 +183,7 @@ class UsageRecorder:
 
     def close(self) -> None:
         """Stop the flusher and write what is still counted (graceful shutdown); a failure is logged, not raised."""
-        if self._pid != os.getpid():
+        if self._pid != current_pid():
             return  # nothing was counted in this process
         self._stopping.set()
         thread = self._thread

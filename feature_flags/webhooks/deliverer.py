@@ -35,6 +35,7 @@ from urllib3.exceptions import TimeoutError as HttpTimeout
 
 from ..errors import DatabaseUnavailable
 from ..extensions import get_metrics, get_store
+from ..process import current_pid
 from ..storage import StoreClosed, utcnow
 from .models import shown_url, wanted_actions
 from .payloads import delivery_id, headers, request_body
@@ -94,7 +95,7 @@ class Deliverer:
 
     def start(self) -> None:
         """Start the thread in this process if it is not running (after a fork the parent's stays behind)."""
-        pid = os.getpid()
+        pid = current_pid()
         if not self.enabled or self._pid == pid:
             return
         with _START_LOCK:
@@ -111,7 +112,7 @@ class Deliverer:
 
     def stop(self) -> None:
         """Stop delivering, let attempts under way finish (bounded), and give the lease up for another process."""
-        if self._pid != os.getpid():
+        if self._pid != current_pid():
             return
         self._stopping.set()
         deadline = time.monotonic() + STOP_WAIT_SECONDS

@@ -47,7 +47,9 @@ format: $(STAMP)
 	$(BIN)/ruff check --fix .
 
 ## Measure the service under gunicorn and granian with wrk, beside bare Flask and nginx (needs: apt-get install wrk nginx)
+## and what each stage of the request pipeline costs, in-process
 bench: $(STAMP)
+	$(BIN)/python -m bench.stages
 	$(BIN)/python -m bench.run
 
 ## Hold 10,000 OFREP event streams open under gunicorn: delivery latency, memory and descriptors per worker (needs wrk)

@@ -91,17 +91,29 @@ def start(command: list[str], env: dict[str, str], log: Path) -> subprocess.Pope
         )
 
 
-def worker_rss_mb(parent: int) -> float:
-    """Return the largest resident memory among parent's child processes (the workers), in MB."""
-    largest = 0
+def worker_pids(parent: int) -> list[int]:
+    """Return the pids of parent's child processes (gunicorn's workers)."""
+    found = []
     for status in Path("/proc").glob("[0-9]*/status"):
         try:
             text = status.read_text()
         except OSError:
             continue
         ppid = re.search(r"^PPid:\s+(\d+)", text, re.M)
-        rss = re.search(r"^VmRSS:\s+(\d+) kB", text, re.M)
-        if ppid and rss and int(ppid.group(1)) == parent:
+        if ppid and int(ppid.group(1)) == parent:
+            found.append(int(status.parent.name))
+    return sorted(found)
+
+
+def worker_rss_mb(parent: int) -> float:
+    """Return the largest resident memory among parent's child processes (the workers), in MB."""
+    largest = 0
+    for pid in worker_pids(parent):
+        try:
+            rss = re.search(r"^VmRSS:\s+(\d+) kB", Path(f"/proc/{pid}/status").read_text(), re.M)
+        except OSError:
+            continue
+        if rss:
             largest = max(largest, int(rss.group(1)))
     return round(largest / 1024, 1)
 

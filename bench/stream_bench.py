@@ -21,7 +21,7 @@ import time
 from pathlib import Path
 from urllib.parse import urlsplit
 
-from bench.run import CONTEXT_BODY, TARGET_FLAG, fetch, lua_script, seed, start_service, stop, wrk
+from bench.run import CONTEXT_BODY, TARGET_FLAG, fetch, lua_script, seed, start_service, stop, worker_pids, wrk
 from tests.support import DatabaseServer
 
 STREAMS = int(os.environ.get("BENCH_STREAMS", "10000"))
@@ -66,24 +66,10 @@ class StreamClient(asyncio.Protocol):
             self.opened.set_result(False)
 
 
-def workers(parent: int) -> list[int]:
-    """Return the pids of parent's child processes (gunicorn's workers)."""
-    found = []
-    for status in Path("/proc").glob("[0-9]*/status"):
-        try:
-            text = status.read_text()
-        except OSError:
-            continue
-        ppid = re.search(r"^PPid:\s+(\d+)", text, re.M)
-        if ppid and int(ppid.group(1)) == parent:
-            found.append(int(status.parent.name))
-    return sorted(found)
-
-
 def worker_figures(parent: int) -> list[dict[str, float]]:
     """Return each worker's resident memory (MB) and open file descriptors."""
     figures = []
-    for pid in workers(parent):
+    for pid in worker_pids(parent):
         try:
             rss = re.search(r"^VmRSS:\s+(\d+) kB", Path(f"/proc/{pid}/status").read_text(), re.M)
             fds = len(os.listdir(f"/proc/{pid}/fd"))

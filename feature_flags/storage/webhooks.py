@@ -278,6 +278,12 @@ class WebhookStorage:
             found = self._deliveries.find({"webhook_id": webhook_id, "action": PING, "status": "pending"})
             return [self._delivery_out(d) for d in found.sort("created_at", ASCENDING).limit(limit)]
 
+    def attempts_made(self, delivery_id: str) -> int:
+        """Return how many attempts of this delivery were recorded so far (0 for none)."""
+        with translated_errors():
+            document = self._deliveries.find_one({"_id": delivery_id}, {"attempts": 1})
+        return int(document.get("attempts", 0)) if document else 0
+
     def record_attempt(
         self, delivery_id: str, webhook_id: str, event: dict[str, Any], outcome: dict[str, Any]
     ) -> dict[str, Any]:

@@ -18,7 +18,7 @@ import threading
 import time
 import uuid
 from dataclasses import dataclass
-from datetime import timedelta
+from datetime import datetime, timedelta
 from typing import Any
 from urllib.parse import unquote
 
@@ -214,9 +214,10 @@ class Deliverer:
                 extra={**self._about(webhook), "delivery_id": delivery, "action": event["action"]},
             )
             return True
-        recorded = self._record(webhook, event, delivery, attempt, "retrying")
-        # The last attempt is made when the window closes, however long the backoff has grown.
-        retry_at = min(now + self._backoff(recorded["attempts"]), give_up_at)
+        # The last attempt is made when the window closes, however long the backoff has grown. Worked out before
+        # the attempt is recorded, so a delivery is never shown retrying without its next attempt's time.
+        retry_at = min(now + self._backoff(store.attempts_made(delivery) + 1), give_up_at)
+        self._record(webhook, event, delivery, attempt, "retrying", retry_at)
         store.schedule_retry(delivery, webhook["_id"], retry_at)
         logger.info(
             "webhook delivery will be retried",
@@ -232,14 +233,20 @@ class Deliverer:
             self._record(webhook, event, ping["id"], attempt, "failed" if attempt.error else "delivered")
 
     def _record(
-        self, webhook: dict[str, Any], event: dict[str, Any], delivery: str, attempt: Attempt, status: str
+        self,
+        webhook: dict[str, Any],
+        event: dict[str, Any],
+        delivery: str,
+        attempt: Attempt,
+        status: str,
+        next_attempt_at: datetime | None = None,
     ) -> dict[str, Any]:
         outcome = {
             "status": status,
             "response_code": attempt.response_code,
             "duration_ms": attempt.duration_ms,
             "error": attempt.error,
-            "next_attempt_at": None,
+            "next_attempt_at": next_attempt_at,
         }
         recorded = get_store(self._app).record_attempt(delivery, webhook["_id"], event, outcome)
         get_metrics(self._app).webhook_deliveries[OUTCOMES[status]].inc()

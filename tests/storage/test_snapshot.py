@@ -15,9 +15,9 @@ from feature_flags.config import Config
 from tests.support import ADMIN_TOKEN, DatabaseServer
 
 
-def _client(app):
+def _client(app, secret: str = ADMIN_TOKEN):
     test_client = app.test_client()
-    test_client.environ_base["HTTP_AUTHORIZATION"] = f"Bearer {ADMIN_TOKEN}"
+    test_client.environ_base["HTTP_AUTHORIZATION"] = f"Bearer {secret}"
     return test_client
 
 
@@ -62,15 +62,6 @@ def _agree_both_ways(first, second) -> None:
     assert _seconds_until(lambda: a.get("/flags/shared").status_code == 404) < FRESHNESS_SECONDS
 
 
-def test_two_instances__change_stream__agree_within_a_second(make_app):
-    first, second = make_app(), make_app()
-    _client(first).get("/flags")
-    _client(second).get("/flags")
-    _wait_for_mode(first, "change_stream")
-    _wait_for_mode(second, "change_stream")
-    _agree_both_ways(first, second)
-
-
 @pytest.fixture
 def standalone_database():
     """A SecantusDB server in standalone mode: no change streams, as a single mongod."""
@@ -88,18 +79,6 @@ def _apps_on(server: DatabaseServer, count: int, storage: str | None = None):
 def _close(*apps) -> None:
     for app in apps:
         app.extensions["feature_flags.store"].client.close()
-
-
-def test_two_instances__standalone_without_change_streams__agree_by_polling(standalone_database):
-    first, second = _apps_on(standalone_database, 2)
-    try:
-        _client(first).get("/flags")
-        _client(second).get("/flags")
-        _wait_for_mode(first, "polling")
-        _wait_for_mode(second, "polling")
-        _agree_both_ways(first, second)
-    finally:
-        _close(first, second)
 
 
 def test_read_your_writes__toggle_then_read_same_instance__sees_it_at_once(make_app):
@@ -390,33 +369,6 @@ def _segment_changes_reach_the_other(first, second) -> None:
     assert _seconds_until(lambda: a.get("/segments/beta-users").status_code == 404) < FRESHNESS_SECONDS
 
 
-def test_two_instances__segment_changed__other_evaluates_by_it_within_a_second(make_app):
-    first, second = make_app(), make_app()
-    _client(first).get("/flags")
-    _client(second).get("/flags")
-    _wait_for_mode(first, "change_stream")
-    _wait_for_mode(second, "change_stream")
-    _segment_changes_reach_the_other(first, second)
-
-
-def test_two_instances__segment_changed_without_change_streams__seen_by_polling(standalone_database):
-    first, second = _apps_on(standalone_database, 2)
-    try:
-        _client(first).get("/flags")
-        _client(second).get("/flags")
-        _wait_for_mode(first, "polling")
-        _wait_for_mode(second, "polling")
-        _segment_changes_reach_the_other(first, second)
-    finally:
-        _close(first, second)
-
-
-def _bearer(app, secret: str):
-    test_client = app.test_client()
-    test_client.environ_base["HTTP_AUTHORIZATION"] = f"Bearer {secret}"
-    return test_client
-
-
 def _tokens_reach_the_other(first, second) -> None:
     """A token created or revoked through either instance is known or forgotten by the other within a second."""
     for writer, reader in ((first, second), (second, first)):
@@ -425,7 +377,7 @@ def _tokens_reach_the_other(first, second) -> None:
             "/tokens", json={"name": f"app-{uuid.uuid4().hex[:6]}", "role": "client", "environment": "production"}
         )
         assert created.status_code == 201, created.json
-        here, there = _bearer(writer, created.json["token"]), _bearer(reader, created.json["token"])
+        here, there = _client(writer, created.json["token"]), _client(reader, created.json["token"])
         # Then it works there at once, and on the other instance within a second
         assert here.post("/ofrep/v1/evaluate/flags", json={"context": {}}).status_code == 200
         assert _seconds_until(lambda t=there: t.get("/flags").status_code == 200) < FRESHNESS_SECONDS
@@ -434,27 +386,6 @@ def _tokens_reach_the_other(first, second) -> None:
         # Then it stops there at once, and on the other within a second
         assert here.get("/flags").status_code == 401
         assert _seconds_until(lambda t=there: t.get("/flags").status_code == 401) < FRESHNESS_SECONDS
-
-
-def test_two_instances__token_created_and_revoked__other_knows_within_a_second(make_app):
-    first, second = make_app(), make_app()
-    _client(first).get("/flags")
-    _client(second).get("/flags")
-    _wait_for_mode(first, "change_stream")
-    _wait_for_mode(second, "change_stream")
-    _tokens_reach_the_other(first, second)
-
-
-def test_two_instances__token_revoked_without_change_streams__seen_by_polling(standalone_database):
-    first, second = _apps_on(standalone_database, 2)
-    try:
-        _client(first).get("/flags")
-        _client(second).get("/flags")
-        _wait_for_mode(first, "polling")
-        _wait_for_mode(second, "polling")
-        _tokens_reach_the_other(first, second)
-    finally:
-        _close(first, second)
 
 
 class _TokenCommands(monitoring.CommandListener):
@@ -488,7 +419,7 @@ def test_client_token__many_evaluations__no_database_round_trip_and_use_stamped_
         admin.get("/flags")
         _wait_for_mode(app, "change_stream")
         before, sent_before = reads.count, len(commands.threads)
-        application = _bearer(app, secret["token"])
+        application = _client(app, secret["token"])
 
         # When it is used for 200 evaluations, single and bulk
         for _ in range(100):
@@ -502,3 +433,39 @@ def test_client_token__many_evaluations__no_database_round_trip_and_use_stamped_
         assert writes == [("update", "token-use")]
     finally:
         _close(app)
+
+
+# What one instance changes, the other serves within the bound: flags, segments, tokens.
+CHANGES_REACH_THE_OTHER = pytest.mark.parametrize(
+    "changes_reach_the_other",
+    [
+        pytest.param(_agree_both_ways, id="flags"),
+        pytest.param(_segment_changes_reach_the_other, id="segments"),
+        pytest.param(_tokens_reach_the_other, id="tokens"),
+    ],
+)
+
+
+@CHANGES_REACH_THE_OTHER
+def test_two_instances__change_stream__agree_within_a_second(make_app, changes_reach_the_other):
+    first, second = make_app(), make_app()
+    _client(first).get("/flags")
+    _client(second).get("/flags")
+    _wait_for_mode(first, "change_stream")
+    _wait_for_mode(second, "change_stream")
+    changes_reach_the_other(first, second)
+
+
+@CHANGES_REACH_THE_OTHER
+def test_two_instances__standalone_without_change_streams__agree_by_polling(
+    standalone_database, changes_reach_the_other
+):
+    first, second = _apps_on(standalone_database, 2)
+    try:
+        _client(first).get("/flags")
+        _client(second).get("/flags")
+        _wait_for_mode(first, "polling")
+        _wait_for_mode(second, "polling")
+        changes_reach_the_other(first, second)
+    finally:
+        _close(first, second)

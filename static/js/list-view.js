@@ -43,10 +43,6 @@ export function createListView({ api, list, session, tabs, messages }) {
     tabs.select(tabs.pick(environmentFromUrl()));
   }
 
-  window.addEventListener("popstate", () => {
-    if (session.role) followUrl();
-  });
-
   /** Show this environment's flags (what is known at once, then the API's answer). */
   function show(environment, push) {
     state.environment = environment;
@@ -158,6 +154,7 @@ export function createListView({ api, list, session, tabs, messages }) {
 
   return {
     open,
+    followUrl,
     show,
     refresh,
     changing,

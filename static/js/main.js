@@ -11,6 +11,7 @@ import { createHistoryDialog } from "./history-dialog.js";
 import { createMessages } from "./messages.js";
 import { createNewFlagDialog } from "./new-flag-dialog.js";
 import { createPoller } from "./polling.js";
+import { createRouter } from "./router.js";
 import { createSession } from "./session.js";
 
 const settings = document.body.dataset;
@@ -38,11 +39,13 @@ const session = createSession({
   environmentLabel: tabs.label,
   began: () => {
     newFlagDialog.offer(session.role === "admin");
-    listView.open();
+    router.start(session.role);
     poller.start();
   },
   ended: () => {
     poller.stop();
+    router.stop();
+    flagsOpened = false;
     listView.reset();
     messages.clear();
   },
@@ -59,5 +62,17 @@ const updates = createFlagUpdates({ api, list, listView, messages, environmentLa
 const newFlagDialog = createNewFlagDialog({ api, list, listView, messages, session });
 const deleteDialog = createDeleteDialog({ api, list, listView, messages, session });
 const historyDialog = createHistoryDialog({ api, environmentLabel: tabs.label, session });
+
+// Each screen registers here; the router shows the one the address names (see router.js).
+const router = createRouter({ nav: document.getElementById("page-nav") });
+let flagsOpened = false;
+router.register("flags", {
+  section: document.getElementById("flags-view"),
+  show: () => {
+    if (flagsOpened) listView.followUrl();
+    else listView.open();
+    flagsOpened = true;
+  },
+});
 
 session.restore();

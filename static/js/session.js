@@ -35,7 +35,7 @@ export function createSession({ api, environments, environmentLabel, began, ende
     tokenInput: document.getElementById("token-input"),
     signInError: document.getElementById("sign-in-error"),
     signInButton: document.getElementById("sign-in-button"),
-    flags: document.getElementById("flags-view"),
+    screens: document.getElementById("screens"),
     who: document.getElementById("who"),
     signOut: document.getElementById("sign-out"),
   };
@@ -74,10 +74,10 @@ export function createSession({ api, environments, environmentLabel, began, ende
     showSignedIn();
   }
 
-  /** Show the flags view and the top bar's who and Sign out when signed in, else the sign-in form. */
+  /** Show the screens and the top bar's who and Sign out when signed in, else the sign-in form. */
   function showView(signedIn) {
     view.signIn.hidden = signedIn;
-    view.flags.hidden = !signedIn;
+    view.screens.hidden = !signedIn;
     view.who.hidden = !signedIn;
     view.signOut.hidden = !signedIn;
   }

@@ -1,0 +1,117 @@
+// Which screen the page shows. The address names it (?page=…, the flags table when absent) with the screen's own
+// parameters beside it, so every view is a link and the back button works. Query parameters rather than paths:
+// /flags/… is the API's, and a static host (nginx, S3) serves index.html only at the root.
+
+const DEFAULT_PAGE = "flags";
+
+/** The screen the address names. */
+export function pageFromUrl() {
+  return new URLSearchParams(window.location.search).get("page") || DEFAULT_PAGE;
+}
+
+/** The address of a screen with its parameters (empty ones left out). */
+export function pageHref(page, params = {}) {
+  const query = new URLSearchParams();
+  if (page !== DEFAULT_PAGE) query.set("page", page);
+  for (const [name, value] of Object.entries(params)) {
+    if (value !== undefined && value !== null && value !== "") query.set(name, String(value));
+  }
+  const text = query.toString();
+  return `${window.location.pathname}${text ? `?${text}` : ""}`;
+}
+
+/** A link to a screen that the router follows without reloading the page. */
+export function pageLink(page, params, text) {
+  const link = document.createElement("a");
+  link.href = pageHref(page, params);
+  link.dataset.route = "";
+  link.textContent = text;
+  return link;
+}
+
+/**
+ * Show one registered screen at a time: the one the address names, when it changes (links, back and forward).
+ * Each screen is {section, show(params), hide()?, admin?}; admin screens are offered to admin sessions only.
+ */
+export function createRouter({ nav }) {
+  const screens = new Map();
+  const state = { role: null, current: null };
+
+  function register(name, screen) {
+    screens.set(name, screen);
+    screen.section.hidden = true;
+  }
+
+  function allowed(name) {
+    const screen = screens.get(name);
+    return Boolean(screen) && (!screen.admin || state.role === "admin");
+  }
+
+  function show() {
+    if (!state.role) return;
+    let name = pageFromUrl();
+    if (!allowed(name)) name = DEFAULT_PAGE;
+    const params = Object.fromEntries(new URLSearchParams(window.location.search));
+    if (state.current && state.current !== name) {
+      const leaving = screens.get(state.current);
+      leaving.section.hidden = true;
+      leaving.hide?.();
+    }
+    state.current = name;
+    for (const link of nav.querySelectorAll("[data-page-link]")) {
+      if (link.dataset.pageLink === name) link.setAttribute("aria-current", "page");
+      else link.removeAttribute("aria-current");
+    }
+    const screen = screens.get(name);
+    screen.section.hidden = false;
+    screen.show(params);
+  }
+
+  /** Go to a screen: a new history entry unless replace. */
+  function go(page, params = {}, { replace = false } = {}) {
+    const url = pageHref(page, params);
+    if (replace) window.history.replaceState(null, "", url);
+    else window.history.pushState(null, "", url);
+    show();
+  }
+
+  /** Begin showing screens for a session with this role. */
+  function start(role) {
+    state.role = role;
+    for (const link of nav.querySelectorAll("[data-page-link]")) {
+      link.hidden = !allowed(link.dataset.pageLink);
+    }
+    show();
+  }
+
+  /** Stop at sign-out: every screen hidden and told so. */
+  function stop() {
+    if (state.current) {
+      const screen = screens.get(state.current);
+      screen.section.hidden = true;
+      screen.hide?.();
+    }
+    state.role = null;
+    state.current = null;
+  }
+
+  document.addEventListener("click", (event) => {
+    const link = event.target.closest?.("a[data-route], a[data-page-link]");
+    if (!link || event.defaultPrevented || event.button !== 0) return;
+    if (event.metaKey || event.ctrlKey || event.shiftKey || event.altKey) return;
+    event.preventDefault();
+    window.history.pushState(null, "", link.getAttribute("href"));
+    show();
+  });
+  window.addEventListener("popstate", show);
+
+  return {
+    register,
+    start,
+    stop,
+    go,
+    get current() {
+      return state.current;
+    },
+  };
+}

@@ -22,6 +22,7 @@ import subprocess
 import sys
 import tempfile
 import time
+import urllib.error
 import urllib.request
 from dataclasses import dataclass
 from datetime import UTC, datetime
@@ -65,11 +66,20 @@ def wait_for(url: str, seconds: float = 60, headers: dict[str, str] | None = Non
 
 
 def fetch(url: str, body: str | None = None) -> bytes:
-    """Return the body of one request with the bench token."""
+    """Return the body of one request with the bench token, asking again while the service answers 503."""
     headers = {"Authorization": f"Bearer {TOKEN}", "Content-Type": "application/json"}
-    request = urllib.request.Request(url, data=body.encode() if body else None, headers=headers)
-    with urllib.request.urlopen(request, timeout=60) as response:
-        return response.read()
+    # A write just after a seed or a toggle storm can outwait the service's database timeout (a 503, "try again"):
+    # the embedded database is one process on the same two cores. A setup request is retried rather than the pass lost.
+    for attempt in range(6):
+        request = urllib.request.Request(url, data=body.encode() if body else None, headers=headers)
+        try:
+            with urllib.request.urlopen(request, timeout=60) as response:
+                return response.read()
+        except urllib.error.HTTPError as error:
+            if error.code != 503 or attempt == 5:
+                raise
+        time.sleep(0.5 * 2**attempt)
+    raise AssertionError("unreachable")
 
 
 def stop(process: subprocess.Popen) -> None:

@@ -27,6 +27,7 @@ def create_app(config=None) -> Flask:
     from . import cache, metrics, preparation, schedules, storage, transfer, ui, usage, web, webhooks
     from .audit.routes import bp as audit_bp
     from .evaluation.event_stream import bp as ofrep_events_bp
+    from .evaluation.event_stream import changes_bp
     from .evaluation.ofrep import bp as ofrep_bp
     from .flags.routes import bp as flags_bp
     from .schedules.routes import bp as schedules_bp
@@ -69,6 +70,7 @@ def create_app(config=None) -> Flask:
         usage_bp,
         ofrep_bp,
         ofrep_events_bp,
+        changes_bp,
         audit_bp,
         tokens_bp,
         webhooks.bp,

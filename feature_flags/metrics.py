@@ -15,6 +15,7 @@ from prometheus_flask_exporter.multiprocess import GunicornInternalPrometheusMet
 from werkzeug.routing import Rule
 
 from . import __version__
+from .cache.notices import ALL_CHANGES
 from .evaluation.engine import REASONS
 from .extensions import METRICS_KEY
 
@@ -148,7 +149,7 @@ def init_app(app: Flask) -> None:
     )
     stream_events = Counter(
         "feature_flags_event_stream_events",
-        "refetchEvaluation events sent on OFREP event streams, by environment",
+        "refetchEvaluation events sent on OFREP event streams, by environment (all: the admin UI's streams)",
         ["environment"],
         registry=registry,
     )
@@ -180,5 +181,9 @@ def init_app(app: Flask) -> None:
             registry=registry,
             multiprocess_mode="livesum",
         ),
-        stream_events={environment: stream_events.labels(environment) for environment in config.environments},
+        stream_events={
+            **{environment: stream_events.labels(environment) for environment in config.environments},
+            # The admin UI's stream of every change, a closed label beside the environments.
+            ALL_CHANGES: stream_events.labels("all"),
+        },
     )

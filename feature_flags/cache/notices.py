@@ -26,6 +26,9 @@ UNEVALUATED = frozenset(
 )
 # Per environment, within a flag.
 PER_ENVIRONMENT = ("environments", "targeting")
+# The state that moves with any change a person could see (the admin UI's): every flag's version in every
+# environment, descriptions and tags included, archived flags too, every segment and every token.
+ALL_CHANGES = "*"
 
 
 @dataclass(frozen=True)
@@ -39,6 +42,24 @@ class ConfigState:
 
 def _digest(document: dict[str, Any]) -> bytes:
     return hashlib.blake2b(json.dumps(document, sort_keys=True, default=str).encode(), digest_size=16).digest()
+
+
+def _everything(snapshot: Snapshot) -> str:
+    # Tokens change without a new snapshot of flags (Snapshot.with_tokens keeps the memos): they are hashed apart.
+    flags_and_segments = snapshot.memo(("all-changes",), lambda: _flags_and_segments(snapshot))
+    hashed = hashlib.blake2b(flags_and_segments, digest_size=16)
+    for token_id in sorted(snapshot.tokens):
+        hashed.update(f"{token_id};".encode())
+    return hashed.hexdigest()
+
+
+def _flags_and_segments(snapshot: Snapshot) -> bytes:
+    hashed = hashlib.blake2b(digest_size=16)
+    for flag_id in sorted(snapshot.by_id):
+        hashed.update(f"{flag_id}:{snapshot.by_id[flag_id]['version']};".encode())
+    for segment in snapshot.ordered_segments:
+        hashed.update(_digest(segment))
+    return hashed.digest()
 
 
 class ChangeNotices:
@@ -55,7 +76,7 @@ class ChangeNotices:
         cache.add_listener(self._changed)
 
     def state(self, environment: str) -> ConfigState:
-        """Return the environment's state now (loading the flags if this process has none yet)."""
+        """Return the environment's (or ALL_CHANGES') state now (loading the flags if this process has none yet)."""
         if self._seen is None or self._seen is not self._cache.loaded:
             self._cache.get()
             self._changed()
@@ -108,7 +129,7 @@ class ChangeNotices:
         snapshot = self._cache.loaded
         if snapshot is None:
             return
-        etags = self.etags(snapshot)
+        etags = {**self.etags(snapshot), ALL_CHANGES: _everything(snapshot)}
         fired = []
         with self._lock:
             # Seen already, or replaced since: the call of whoever replaced it brings the newer one.

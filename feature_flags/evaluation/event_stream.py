@@ -14,13 +14,16 @@ import logging
 import threading
 from collections.abc import Iterator
 
-from flask import Blueprint, Flask, Response, current_app, request
+from flask import Blueprint, Flask, Response, current_app, jsonify, request, url_for
 
 from ..cache import ConfigState, change_notices
+from ..cache.notices import ALL_CHANGES
 from ..errors import ApiError, DatabaseUnavailable, Unauthorized
 from ..extensions import STREAMS_KEY, get_metrics
-from ..tokens.access import token_active
+from ..tokens.access import authenticate, token_active
 from ..web.openapi import documented
+from . import stream_tickets
+from .models import ChangeStream
 from .stream_tickets import Ticket, verify
 
 logger = logging.getLogger(__name__)
@@ -33,6 +36,7 @@ MAX_LAST_EVENT_ID_CHARS = 64
 INACTIVITY_DELAY_SECONDS = 120
 
 bp = Blueprint("ofrep_events", __name__, url_prefix="/ofrep/v1")
+changes_bp = Blueprint("changes", __name__)
 
 
 class StreamsFull(ApiError):
@@ -182,4 +186,27 @@ def flag_changes():
     response.headers["Cache-Control"] = "no-cache"
     # nginx passes each event on at once rather than filling its buffer first.
     response.headers["X-Accel-Buffering"] = "no"
+    return response
+
+
+@changes_bp.get("/changes")
+@documented(
+    "Where to hear of every change this token can see (the admin UI's live view)",
+    description=(
+        "Answers the current etag of everything a person could see (every flag in every environment, descriptions "
+        "and tags included, archived flags, segments and tokens) and the path of a stream: the same Server-Sent "
+        "Events stream as OFREP's, whose ticket covers all of it. Each `refetchEvaluation` event means: read again "
+        "what is shown (with If-None-Match, an unchanged list costs a 304). The path is relative to the API's base "
+        "URL, which the caller knows, so no proxy setting decides where it points."
+    ),
+    response=ChangeStream,
+    errors=(401, 503),
+)
+def changes():
+    principal = authenticate()
+    etag = change_notices().state(ALL_CHANGES).etag
+    ticket = stream_tickets.issue(ALL_CHANGES, principal.token_id, principal.name, etag)
+    stream = url_for("ofrep_events.flag_changes", ticket=ticket).removeprefix(request.script_root)
+    response = jsonify({"etag": etag, "stream": stream})
+    response.headers["Cache-Control"] = "no-store"
     return response

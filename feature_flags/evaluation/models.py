@@ -124,3 +124,10 @@ class OfrepBulkFailure(BaseModel):
 
     errorCode: OfrepErrorCode
     errorDetails: str
+
+
+class ChangeStream(BaseModel):
+    """Where the caller hears of every change it could see: the admin UI's live view."""
+
+    etag: str
+    stream: str = Field(description="The Server-Sent Events stream's path and ticket, relative to the API's base URL")

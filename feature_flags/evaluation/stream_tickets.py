@@ -15,6 +15,7 @@ from dataclasses import dataclass
 from flask import Flask, current_app
 from itsdangerous import BadData, URLSafeSerializer
 
+from ..cache.notices import ALL_CHANGES
 from ..errors import ApiError, Unauthorized
 from ..extensions import get_store
 
@@ -37,7 +38,7 @@ class TicketTooLong(ApiError):
 
 @dataclass(frozen=True)
 class Ticket:
-    """Who may connect to which environment's stream, and what configuration they last evaluated."""
+    """Who may connect to which environment's stream (or ALL_CHANGES'), and what configuration they last saw."""
 
     environment: str
     token_id: str | None
@@ -88,6 +89,7 @@ def verify(ticket: str | None) -> Ticket:
         )
     except (KeyError, TypeError, ValueError):
         raise TicketRefused() from None
-    if granted.expires_at <= time.time() or granted.environment not in current_app.config["FF"].environments:
+    scopes = current_app.config["FF"].environments
+    if granted.expires_at <= time.time() or (granted.environment not in scopes and granted.environment != ALL_CHANGES):
         raise TicketRefused()
     return granted

@@ -8,6 +8,7 @@ import { FlagList } from "./flag-list.js";
 import { createFlagUpdates } from "./flag-updates.js";
 import { createListView } from "./list-view.js";
 import { createHistoryDialog } from "./history-dialog.js";
+import { createLiveUpdates } from "./live.js";
 import { createMessages } from "./messages.js";
 import { createNewFlagDialog } from "./new-flag-dialog.js";
 import { createPoller } from "./polling.js";
@@ -40,10 +41,10 @@ const session = createSession({
   began: () => {
     newFlagDialog.offer(session.role === "admin");
     router.start(session.role);
-    poller.start();
+    live.start();
   },
   ended: () => {
-    poller.stop();
+    live.stop();
     router.stop();
     flagsOpened = false;
     listView.reset();
@@ -57,7 +58,15 @@ const list = new FlagList(document.getElementById("flag-list"), {
   remove: (flag) => deleteDialog.open(flag),
 });
 const listView = createListView({ api, list, session, tabs, messages });
-const poller = createPoller(listView.refresh, config.pollMs, () => Boolean(session.token));
+// Changes made elsewhere arrive over the service's event stream; polling is only its stand-in while it cannot be had.
+const poller = createPoller(() => refreshShown(), config.pollMs, () => Boolean(session.token));
+const live = createLiveUpdates({
+  api,
+  poller,
+  active: () => Boolean(session.token),
+  authFailed: (error) => session.handleAuthFailure(error),
+});
+live.subscribe(() => refreshShown());
 const updates = createFlagUpdates({ api, list, listView, messages, environmentLabel: tabs.label, session });
 const newFlagDialog = createNewFlagDialog({ api, list, listView, messages, session });
 const deleteDialog = createDeleteDialog({ api, list, listView, messages, session });
@@ -74,5 +83,10 @@ router.register("flags", {
     flagsOpened = true;
   },
 });
+
+/** Read again what the current screen shows (a change was made elsewhere). */
+function refreshShown() {
+  if (router.current === "flags") listView.refresh();
+}
 
 session.restore();

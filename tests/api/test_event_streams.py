@@ -11,7 +11,7 @@ import pytest
 import requests
 
 from feature_flags.evaluation.stream_tickets import MAX_TICKET_CHARS
-from tests.support import EventStream, auth
+from tests.support import ADMIN_TOKEN, EventStream, auth
 
 HEARTBEAT_SECONDS = 0.3
 # Long enough for a loaded machine to deliver a change; every wait below ends as soon as its answer is in.
@@ -315,3 +315,90 @@ def test_stream__token_revoked_before_connecting__401(app, client, flag, product
 
     # Then
     assert answer.status_code == 401 and answer.json["error"] == "unauthorized"
+
+
+# --- GET /changes: the admin UI's stream of every change ----------------------------------------------------------
+
+
+def _changes(base: str, token: str) -> dict:
+    answer = requests.get(f"{base}/changes", headers=auth(token), timeout=5)
+    assert answer.status_code == 200, answer.text
+    assert answer.headers["Cache-Control"] == "no-store"
+    return answer.json()
+
+
+def test_changes__admin_token__etag_and_a_stream_url_with_a_ticket_not_the_token(live_server, flag):
+    # When
+    body = _changes(live_server, ADMIN_TOKEN)
+
+    # Then
+    assert set(body) == {"etag", "stream"} and isinstance(body["etag"], str) and len(body["etag"]) == 32
+    stream = urlsplit(body["stream"])
+    assert not stream.scheme and not stream.netloc, "a path under the API's base, whatever the proxy sends"
+    assert stream.path == "/ofrep/v1/flag-changes" and set(parse_qs(stream.query)) == {"ticket"}
+    assert ADMIN_TOKEN not in body["stream"]
+
+
+def test_changes__no_token__401(live_server):
+    assert requests.get(f"{live_server}/changes", timeout=5).status_code == 401
+
+
+@pytest.mark.parametrize(
+    ("change", "path", "body"),
+    [
+        ("description", "/flags/new-checkout", {"description": "words people read"}),
+        ("tags", "/flags/new-checkout", {"tags": ["checkout"]}),
+        ("new flag", "/flags", {"name": "another-flag"}),
+        ("token", "/tokens", {"name": "ci", "role": "admin"}),
+        (
+            "segment",
+            "/segments",
+            {"name": "staff", "conditions": [{"attribute": "team", "op": "in", "values": ["staff"]}]},
+        ),
+    ],
+)
+def test_changes_stream__any_change_a_person_sees__event(live_server, client, flag, streams, change, path, body):
+    # Given: the stream the admin UI follows
+    before = _changes(live_server, ADMIN_TOKEN)
+    stream = streams(live_server + before["stream"])
+
+    # When: a change no OFREP environment stream reports (descriptions, tags) or any other
+    method = client.put if path == "/flags/new-checkout" else client.post
+    made = method(path, json=body)
+    assert made.status_code in (200, 201), made.json
+
+    # Then: an event, whose id is the new etag /changes answers too
+    event = stream.next("event")
+    assert event is not None, change
+    data = _refetch(event)
+    assert data["etag"] != before["etag"]
+    assert data["etag"] == _changes(live_server, ADMIN_TOKEN)["etag"]
+
+
+def test_changes_stream__toggle_in_any_environment__event(live_server, client, flag, streams):
+    stream = streams(live_server + _changes(live_server, ADMIN_TOKEN)["stream"])
+    assert client.post("/flags/new-checkout/toggle", json={"environment": "development"}).status_code == 200
+    assert stream.next("event") is not None
+
+
+def test_changes_stream__client_token_revoked__stream_ends(live_server, client, flag, production, streams):
+    # Given: a client token's stream of changes
+    stream = streams(live_server + _changes(live_server, production["token"])["stream"])
+
+    # When
+    assert client.delete(f"/tokens/{production['id']}").status_code == 204
+
+    # Then: the stream ends before its next event or heartbeat
+    assert stream.ended.wait(DEADLINE_SECONDS)
+
+
+def test_changes_ticket__refused_where_an_environment_is_due__bulk_still_answers(live_server, flag, production):
+    # Given: a ticket for every change, which names no environment
+    url = live_server + _changes(live_server, production["token"])["stream"]
+
+    # When: a bulk answer is asked for as usual, then its stream with the changes ticket in place
+    bulk = _stream_url(live_server, production["token"])
+
+    # Then: both are tickets of this service, of different scopes; each opens its stream
+    assert parse_qs(urlsplit(url).query)["ticket"] != parse_qs(urlsplit(bulk).query)["ticket"]
+    assert requests.get(url, stream=True, timeout=5).status_code == 200

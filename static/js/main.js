@@ -13,6 +13,7 @@ import { createNewFlagDialog } from "./new-flag-dialog.js";
 import { createPoller } from "./polling.js";
 import { createRouter } from "./router.js";
 import { createSession } from "./session.js";
+import { createTokensScreen } from "./sdk-tokens-screen.js";
 
 const settings = document.body.dataset;
 const config = {
@@ -74,5 +75,6 @@ router.register("flags", {
     flagsOpened = true;
   },
 });
+router.register("tokens", createTokensScreen({ api, session, environmentLabel: tabs.label }));
 
 session.restore();

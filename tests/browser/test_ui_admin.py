@@ -1,0 +1,124 @@
+"""The admin screens besides flags (tokens, audit log, segments, webhooks, import and export) in a real Chromium.
+
+Each test does a person's task in the page, then reads the outcome back through the API.
+"""
+
+from __future__ import annotations
+
+import re
+
+import pytest
+import requests
+from playwright.sync_api import Page, expect
+
+from tests.browser.test_ui_browser import sign_in
+from tests.support import auth
+
+pytestmark = pytest.mark.browser
+
+
+def open_screen(page: Page, name: str) -> None:
+    """Follow the navigation link to a screen, as a person would."""
+    page.get_by_role("navigation", name="Screens").get_by_role("link", name=name, exact=True).click()
+    expect(page.get_by_role("heading", level=1)).to_be_visible()
+
+
+# -- tokens ---------------------------------------------------------------------------------------
+
+
+def test_tokens__create_client_token__secret_shown_once_works_then_revoked_with_dialog(page, live_server, api):
+    # Given
+    sign_in(page, live_server)
+    open_screen(page, "Tokens")
+    expect(page.get_by_role("heading", name="SDK tokens")).to_be_visible()
+
+    # When: a client token for production is created
+    form = page.get_by_role("form", name="New token")
+    form.get_by_label("Name").fill("checkout-service")
+    form.get_by_label("Role").select_option("client")
+    form.get_by_label("Environment").select_option("production")
+    form.get_by_role("button", name="Create token").click()
+
+    # Then: its secret is shown, with the warning, and it works through the API for production only
+    secret_box = page.get_by_role("region", name="Copy the new token now")
+    expect(secret_box).to_contain_text("It will not be shown again")
+    secret_field = secret_box.get_by_label("Secret of checkout-service")
+    expect(secret_field).to_have_value(re.compile(r"^ff_client_"))
+    secret = secret_field.input_value()
+    reader = requests.Session()
+    reader.headers.update(auth(secret))
+    assert reader.get(f"{live_server}/flags", params={"environment": "production"}).status_code == 200
+    assert reader.get(f"{live_server}/flags", params={"environment": "staging"}).status_code == 403
+    listed = next(
+        token for token in api.session.get(f"{live_server}/tokens").json() if token["name"] == "checkout-service"
+    )
+    assert (listed["role"], listed["environment"]) == ("client", "production")
+
+    # When: the copy button, without clipboard permission, selects the text instead
+    secret_box.get_by_role("button", name="Copy").click()
+    expect(secret_box.get_by_role("status")).not_to_be_empty()
+
+    # When: the person is done with it
+    secret_box.get_by_role("button", name="I have copied it").click()
+
+    # Then: the secret is gone from the page, and the list shows the token with role, environment and use
+    expect(secret_box).to_be_hidden()
+    assert secret not in page.content()
+    item = page.get_by_role("listitem").filter(has=page.get_by_role("heading", name="checkout-service"))
+    expect(item).to_contain_text("Client (read-only)")
+    expect(item).to_contain_text("Production")
+    expect(item.locator("time").first).to_have_attribute("datetime", re.compile(r"^\d{4}-"))
+
+    # When: revoking is started, cancelled, then confirmed in the dialog
+    item.get_by_role("button", name="Revoke checkout-service").click()
+    dialog = page.get_by_role("dialog", name="Revoke checkout-service?")
+    expect(dialog).to_be_visible()
+    page.keyboard.press("Escape")
+    expect(dialog).to_be_hidden()
+    expect(item.get_by_role("button", name="Revoke checkout-service")).to_be_focused()
+    assert reader.get(f"{live_server}/flags", params={"environment": "production"}).status_code == 200
+    item.get_by_role("button", name="Revoke checkout-service").click()
+    dialog.get_by_role("button", name="Revoke", exact=True).click()
+
+    # Then: gone from the list, and the API refuses the secret
+    expect(dialog).to_be_hidden()
+    expect(page.get_by_role("heading", name="checkout-service")).to_have_count(0)
+    assert reader.get(f"{live_server}/flags", params={"environment": "production"}).status_code == 401
+    assert all(token["name"] != "checkout-service" for token in api.session.get(f"{live_server}/tokens").json())
+
+
+def test_tokens__name_refused__error_next_to_name_field(page, live_server, api):
+    # Given
+    api.client_token("staging")
+    sign_in(page, live_server)
+    open_screen(page, "Tokens")
+    form = page.get_by_role("form", name="New token")
+
+    # When: a name already taken, then one with characters tokens may not have
+    form.get_by_label("Name").fill("reader-staging")
+    form.get_by_role("button", name="Create token").click()
+
+    # Then
+    expect(form.get_by_label("Name")).to_have_attribute("aria-invalid", "true")
+    expect(page.locator("#token-name-error")).not_to_be_empty()
+    form.get_by_label("Name").fill("no/slashes")
+    form.get_by_role("button", name="Create token").click()
+    expect(page.locator("#token-name-error")).to_contain_text("starting with a letter or digit")
+    expect(page.get_by_role("region", name="Copy the new token now")).to_be_hidden()
+    assert [token["name"] for token in api.session.get(f"{live_server}/tokens").json()] == ["reader-staging"]
+
+
+def test_tokens__client_token__admin_screens_not_offered(page, live_server, api):
+    # Given
+    token = api.client_token("production")
+
+    # When: signed in with a client token, then straight at an admin screen's address
+    sign_in(page, live_server, token)
+    page.goto(f"{live_server}/?page=tokens")
+
+    # Then: the flags table, and no link to any admin screen
+    nav = page.get_by_role("navigation", name="Screens")
+    expect(page.get_by_role("heading", name="Flags", level=1)).to_be_visible()
+    for name in ("Tokens", "Audit log", "Segments", "Webhooks", "Import and export"):
+        expect(nav.get_by_role("link", name=name)).to_be_hidden()
+    expect(page.locator("#tokens-view")).to_be_hidden()

@@ -122,3 +122,41 @@ def test_tokens__client_token__admin_screens_not_offered(page, live_server, api)
     for name in ("Tokens", "Audit log", "Segments", "Webhooks", "Import and export"):
         expect(nav.get_by_role("link", name=name)).to_be_hidden()
     expect(page.locator("#tokens-view")).to_be_hidden()
+
+
+# -- history ------------------------------------------------------------------------------------
+
+
+def test_history__targeting_change__rules_and_rollout_in_words(page, live_server, api):
+    # Given: a flag whose production targeting gains a rule and a wider rollout, then loses its first rule
+    flag = api.create("new-checkout")
+    first = {"when": [{"attribute": "country", "op": "in", "values": ["NL"]}], "serve": "on"}
+    second = {"when": [{"attribute": "plan", "op": "in", "values": ["pro", "team"]}], "serve": "on"}
+    api.update(flag["_id"], targeting={"production": {"rules": [first], "serve": {"on": 10, "off": 90}}})
+    api.update(flag["_id"], targeting={"production": {"rules": [first, second], "serve": {"on": 25, "off": 75}}})
+    api.update(flag["_id"], variants={"on": True, "off": False, "beta": True}, tags=["checkout"])
+    sign_in(page, live_server)
+
+    # When
+    page.get_by_role("button", name="History of new-checkout").click()
+
+    # Then: each change is said in words, never as a bare "Edited"
+    dialog = page.get_by_role("dialog", name="History of new-checkout")
+    events = dialog.get_by_role("listitem")
+    expect(events).to_have_count(4)
+    expect(events.nth(0)).to_contain_text("Changed the variants and the tags")
+    expect(events.nth(0)).to_contain_text("Variant beta added")
+    expect(events.nth(1)).to_contain_text("Changed targeting in Production")
+    added = events.nth(1).locator(".event-change").filter(has_text="Production · Rule 2 added")
+    expect(added.locator("ins")).to_have_text("plan is one of pro, team → serves on")
+    rollout = events.nth(1).locator(".event-change").filter(has_text="Production · Everyone else rollout")
+    expect(rollout.locator("del")).to_have_text("10 %")
+    expect(rollout.locator("ins")).to_have_text("25 %")
+    expect(events.nth(2)).to_contain_text("Production · Rule 1 added")
+    expect(events.nth(2)).to_contain_text("country is NL → serves on")
+    everyone = events.nth(2).locator(".event-change").filter(has_text="Production · Everyone else")
+    expect(everyone.locator("del")).to_have_text("serves on")
+    expect(everyone.locator("ins")).to_have_text("serves on 10 %, off 90 %")
+    expect(dialog).not_to_contain_text("Edited")
+    history = api.session.get(f"{live_server}/flags/{flag['_id']}/history").json()["events"]
+    assert [event["action"] for event in history] == ["flag.updated"] * 3 + ["flag.created"]

@@ -395,7 +395,7 @@ def test_history__after_changes__who_what_when_before_and_after(page, live_serve
     dialog = page.get_by_role("dialog", name="History of new-checkout")
     events = dialog.get_by_role("listitem")
     expect(events).to_have_count(3)
-    expect(events.nth(0)).to_contain_text("Edited")
+    expect(events.nth(0)).to_contain_text("Changed the description")
     expect(events.nth(0)).to_contain_text("by bootstrap")
     expect(events.nth(0).locator("del")).to_have_text("first text")
     expect(events.nth(0).locator("ins")).to_have_text("second text")

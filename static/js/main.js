@@ -2,6 +2,7 @@
 // What each part does lives in its module (see the README's map of static/js).
 
 import { Api } from "./api.js";
+import { createAuditScreen } from "./audit-screen.js";
 import { createDeleteDialog } from "./delete-dialog.js";
 import { createEnvironmentTabs } from "./environment-tabs.js";
 import { FlagList } from "./flag-list.js";
@@ -76,5 +77,6 @@ router.register("flags", {
   },
 });
 router.register("tokens", createTokensScreen({ api, session, environmentLabel: tabs.label }));
+router.register("audit", createAuditScreen({ api, session, environmentLabel: tabs.label, router }));
 
 session.restore();

@@ -160,3 +160,53 @@ def test_history__targeting_change__rules_and_rollout_in_words(page, live_server
     expect(dialog).not_to_contain_text("Edited")
     history = api.session.get(f"{live_server}/flags/{flag['_id']}/history").json()["events"]
     assert [event["action"] for event in history] == ["flag.updated"] * 3 + ["flag.created"]
+
+
+# -- audit log ----------------------------------------------------------------------------------
+
+
+def test_audit__filtered_by_action_and_flag__matching_changes_and_filters_in_address(page, live_server, api):
+    # Given: changes to two flags, of several kinds
+    checkout = api.create("new-checkout")
+    other = api.create("dark-mode")
+    api.toggle(checkout["_id"], "production")
+    api.toggle(checkout["_id"], "staging")
+    api.toggle(other["_id"], "production")
+    api.update(checkout["_id"], description="now with words")
+    sign_in(page, live_server)
+    open_screen(page, "Audit log")
+    changes = page.get_by_role("list", name="Changes, newest first").get_by_role("listitem")
+    expect(changes).to_have_count(6)
+
+    # When: filtered by action and flag, from the keyboard
+    filters = page.get_by_role("form", name="Filter changes")
+    filters.get_by_label("Action").select_option("flag.toggled")
+    filters.get_by_label("Flag").fill("new-checkout")
+    filters.get_by_label("Flag").press("Enter")
+
+    # Then: only that flag's toggles, each named and said in words, and the filters in the address
+    expect(changes).to_have_count(2)
+    expect(changes.nth(0)).to_contain_text("Switched on in Staging")
+    expect(changes.nth(1)).to_contain_text("Switched on in Production")
+    expect(changes.nth(0).get_by_role("link", name="new-checkout")).to_be_visible()
+    assert "page=audit" in page.url and "action=flag.toggled" in page.url and "flag=new-checkout" in page.url
+    answer = api.session.get(f"{live_server}/audit", params={"action": "flag.toggled", "flag": "new-checkout"})
+    assert answer.status_code == 200
+    assert [event["environment"] for event in answer.json()["events"]] == ["staging", "production"]
+
+    # When: the address is opened again (a shared link), then Back goes to the unfiltered log
+    page.reload()
+    expect(changes).to_have_count(2)
+    expect(page.get_by_role("form", name="Filter changes").get_by_label("Action")).to_have_value("flag.toggled")
+    page.go_back()
+
+    # Then
+    expect(changes).to_have_count(6)
+
+    # When: a time range that ends before anything happened
+    filters.get_by_label("Until").fill("2001-01-01T00:00")
+    filters.get_by_role("button", name="Show changes").click()
+
+    # Then
+    expect(page.get_by_text("No changes match these filters.")).to_be_visible()
+    assert "until=2001-01-01T" in page.url or "until=2000-12-31T" in page.url

@@ -13,6 +13,7 @@ import { createMessages } from "./messages.js";
 import { createNewFlagDialog } from "./new-flag-dialog.js";
 import { createPoller } from "./polling.js";
 import { createRouter } from "./router.js";
+import { createSegmentsScreen } from "./segments-screen.js";
 import { createSession } from "./session.js";
 import { createTokensScreen } from "./sdk-tokens-screen.js";
 
@@ -78,5 +79,6 @@ router.register("flags", {
 });
 router.register("tokens", createTokensScreen({ api, session, environmentLabel: tabs.label }));
 router.register("audit", createAuditScreen({ api, session, environmentLabel: tabs.label, router }));
+router.register("segments", createSegmentsScreen({ api, session }));
 
 session.restore();

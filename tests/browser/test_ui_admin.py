@@ -210,3 +210,80 @@ def test_audit__filtered_by_action_and_flag__matching_changes_and_filters_in_add
     # Then
     expect(page.get_by_text("No changes match these filters.")).to_be_visible()
     assert "until=2001-01-01T" in page.url or "until=2000-12-31T" in page.url
+
+
+# -- segments -----------------------------------------------------------------------------------
+
+
+def test_segments__create_and_edit_conditions__saved_and_in_use_refusal_shown(page, live_server, api):
+    # Given
+    sign_in(page, live_server)
+    open_screen(page, "Segments")
+
+    # When: a segment with two conditions, the second refused at first (a number operator with a word)
+    page.get_by_role("button", name="New segment").click()
+    dialog = page.get_by_role("dialog", name="New segment")
+    dialog.get_by_label("Name").fill("beta-users")
+    dialog.get_by_label("Attribute 1").fill("plan")
+    dialog.get_by_label("Values 1").fill("pro, team")
+    dialog.get_by_role("button", name="Add condition").click()
+    expect(dialog.get_by_label("Attribute 2")).to_be_focused()
+    page.keyboard.type("age")
+    dialog.get_by_label("Operator 2").select_option("gte")
+    dialog.get_by_label("Values 2").fill("eighteen")
+    dialog.get_by_role("button", name="Create segment").click()
+
+    # Then: the API's message sits under the second condition's values
+    expect(dialog.get_by_label("Values 2")).to_have_attribute("aria-invalid", "true")
+    expect(dialog.locator('[data-error-for="conditions.1.values"]')).to_contain_text("number")
+    assert api.session.get(f"{live_server}/segments").json() == []
+
+    # When: fixed
+    dialog.get_by_label("Values 2").fill("18")
+    dialog.get_by_role("button", name="Create segment").click()
+
+    # Then
+    expect(dialog).to_be_hidden()
+    item = page.get_by_role("listitem").filter(has=page.get_by_role("heading", name="beta-users"))
+    expect(item).to_contain_text("plan is one of pro, team and age is at least 18")
+    created = api.session.get(f"{live_server}/segments/beta-users").json()
+    assert created["conditions"] == [
+        {"attribute": "plan", "op": "in", "values": ["pro", "team"]},
+        {"attribute": "age", "op": "gte", "values": [18]},
+    ]
+
+    # When: edited: the first condition's values change, the second is removed
+    item.get_by_role("button", name="Edit beta-users").click()
+    editor = page.get_by_role("dialog", name="Edit segment beta-users")
+    expect(editor.get_by_label("Values 1")).to_have_value("pro, team")
+    editor.get_by_label("Values 1").fill("pro, team, enterprise")
+    editor.get_by_role("button", name="Remove condition 2").click()
+    editor.get_by_role("button", name="Save segment").click()
+
+    # Then
+    expect(editor).to_be_hidden()
+    expect(item).to_contain_text("plan is one of pro, team, enterprise")
+    saved = api.session.get(f"{live_server}/segments/beta-users").json()
+    assert (saved["conditions"], saved["version"]) == (
+        [{"attribute": "plan", "op": "in", "values": ["pro", "team", "enterprise"]}],
+        2,
+    )
+
+    # When: a flag's rule names it, and deleting it is confirmed
+    response = api.session.post(
+        f"{live_server}/flags",
+        json={
+            "name": "beta-banner",
+            "targeting": {"production": {"rules": [{"when": [{"segment": "beta-users"}], "serve": "on"}]}},
+        },
+    )
+    assert response.status_code == 201, response.text
+    item.get_by_role("button", name="Delete beta-users").click()
+    confirm = page.get_by_role("dialog", name="Delete segment beta-users?")
+    confirm.get_by_role("button", name="Delete", exact=True).click()
+
+    # Then: the API's refusal, naming the flag, stays in the dialog; the segment is still there
+    expect(confirm.get_by_role("alert")).to_contain_text("beta-banner")
+    assert api.session.get(f"{live_server}/segments/beta-users").status_code == 200
+    page.keyboard.press("Escape")
+    expect(confirm).to_be_hidden()

@@ -16,6 +16,7 @@ import { createRouter } from "./router.js";
 import { createSegmentsScreen } from "./segments-screen.js";
 import { createSession } from "./session.js";
 import { createTokensScreen } from "./sdk-tokens-screen.js";
+import { createWebhooksScreen } from "./webhooks-screen.js";
 
 const settings = document.body.dataset;
 const config = {
@@ -80,5 +81,6 @@ router.register("flags", {
 router.register("tokens", createTokensScreen({ api, session, environmentLabel: tabs.label }));
 router.register("audit", createAuditScreen({ api, session, environmentLabel: tabs.label, router }));
 router.register("segments", createSegmentsScreen({ api, session }));
+router.register("webhooks", createWebhooksScreen({ api, session }));
 
 session.restore();

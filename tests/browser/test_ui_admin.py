@@ -12,7 +12,7 @@ import requests
 from playwright.sync_api import Page, expect
 
 from tests.browser.test_ui_browser import sign_in
-from tests.support import auth
+from tests.support import Receiver, auth, wait_for
 
 pytestmark = pytest.mark.browser
 
@@ -287,3 +287,74 @@ def test_segments__create_and_edit_conditions__saved_and_in_use_refusal_shown(pa
     assert api.session.get(f"{live_server}/segments/beta-users").status_code == 200
     page.keyboard.press("Escape")
     expect(confirm).to_be_hidden()
+
+
+# -- webhooks -----------------------------------------------------------------------------------
+
+
+@pytest.fixture
+def receiver():
+    started = Receiver().start()
+    yield started
+    started.stop()
+
+
+def test_webhooks__create_and_send_test__delivery_in_log_and_received(page, live_server, api, receiver):
+    # Given
+    sign_in(page, live_server)
+    open_screen(page, "Webhooks")
+    form = page.get_by_role("form", name="New webhook")
+
+    # When: first with an address and a secret the API refuses
+    form.get_by_label("Address").fill("ftp://example.com/hook")
+    form.get_by_label("Every change").check()
+    form.get_by_label("Signing secret (optional)").fill("short")
+    form.get_by_role("button", name="Create webhook").click()
+
+    # Then: each refusal next to its field, nothing created
+    expect(form.get_by_label("Address")).to_have_attribute("aria-invalid", "true")
+    expect(page.locator("#webhook-url-error")).to_contain_text("http or https")
+    expect(page.locator("#webhook-secret-error")).not_to_be_empty()
+    assert api.session.get(f"{live_server}/webhooks").json() == []
+
+    # When: corrected, for flag changes only
+    form.get_by_label("Address").fill(receiver.url)
+    form.get_by_label("Every change").uncheck()
+    form.get_by_label("flag: every action").check()
+    form.get_by_label("Signing secret (optional)").fill("whsec-0123456789abcdef")
+    form.get_by_role("button", name="Create webhook").click()
+
+    # Then
+    item = page.get_by_role("listitem").filter(has=page.get_by_role("heading", name=receiver.url))
+    expect(item).to_contain_text("flag.*")
+    expect(item).to_contain_text("Signed")
+    (webhook,) = api.session.get(f"{live_server}/webhooks").json()
+    assert (webhook["url"], webhook["events"], webhook["format"], webhook["has_secret"]) == (
+        receiver.url,
+        ["flag.*"],
+        "json",
+        True,
+    )
+
+    # When: a test is sent
+    item.get_by_role("button", name=f"Send a test to {receiver.url}").click()
+
+    # Then: the delivery log shows it delivered, with the receiver's answer, and the receiver got it
+    log = item.get_by_role("region", name=f"Deliveries to {receiver.url}")
+    row = log.get_by_role("row").filter(has_text="ping (test)")
+    expect(row).to_contain_text("delivered", timeout=15_000)
+    expect(row).to_contain_text("204")
+    expect(row).to_contain_text(re.compile(r"\d+ ms"))
+    headers = wait_for(lambda: [h for h, _ in receiver.received if h.get("X-Webhook-Event") == "ping"])[0]
+    assert headers["X-Webhook-Signature-256"].startswith("sha256=")
+    (delivery,) = api.session.get(f"{live_server}/webhooks/{webhook['id']}/deliveries").json()
+    assert (delivery["action"], delivery["status"], delivery["response_code"]) == ("ping", "delivered", 204)
+
+    # When: deleted through its dialog
+    item.get_by_role("button", name=f"Delete {receiver.url}").click()
+    page.get_by_role("dialog").get_by_role("button", name="Delete", exact=True).click()
+
+    # Then
+    expect(page.get_by_role("status").filter(has_text="Deleted the webhook")).to_be_visible()
+    expect(page.get_by_role("heading", name=receiver.url)).to_have_count(0)
+    assert api.session.get(f"{live_server}/webhooks").json() == []

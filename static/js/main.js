@@ -16,6 +16,7 @@ import { createRouter } from "./router.js";
 import { createSegmentsScreen } from "./segments-screen.js";
 import { createSession } from "./session.js";
 import { createTokensScreen } from "./sdk-tokens-screen.js";
+import { createTransferScreen } from "./transfer-screen.js";
 import { createWebhooksScreen } from "./webhooks-screen.js";
 
 const settings = document.body.dataset;
@@ -82,5 +83,6 @@ router.register("tokens", createTokensScreen({ api, session, environmentLabel: t
 router.register("audit", createAuditScreen({ api, session, environmentLabel: tabs.label, router }));
 router.register("segments", createSegmentsScreen({ api, session }));
 router.register("webhooks", createWebhooksScreen({ api, session }));
+router.register("transfer", createTransferScreen({ api, session }));
 
 session.restore();

@@ -5,6 +5,7 @@ Each test does a person's task in the page, then reads the outcome back through 
 
 from __future__ import annotations
 
+import json
 import re
 
 import pytest
@@ -12,7 +13,7 @@ import requests
 from playwright.sync_api import Page, expect
 
 from tests.browser.test_ui_browser import sign_in
-from tests.support import Receiver, auth, wait_for
+from tests.support import ADMIN_TOKEN, Receiver, auth, wait_for
 
 pytestmark = pytest.mark.browser
 
@@ -358,3 +359,81 @@ def test_webhooks__create_and_send_test__delivery_in_log_and_received(page, live
     expect(page.get_by_role("status").filter(has_text="Deleted the webhook")).to_be_visible()
     expect(page.get_by_role("heading", name=receiver.url)).to_have_count(0)
     assert api.session.get(f"{live_server}/webhooks").json() == []
+
+
+# -- import and export --------------------------------------------------------------------------
+
+
+def test_transfer__export_then_import_with_dry_run__plan_shown_then_applied(page, live_server, api, tmp_path):
+    # Given
+    api.create("alpha", "first")
+    api.create("beta", "second")
+    urls = []
+    page.on("request", lambda request: urls.append(request.url))
+    sign_in(page, live_server)
+    open_screen(page, "Import and export")
+
+    # When: the export is downloaded
+    with page.expect_download() as download:
+        page.get_by_role("button", name="Download export").click()
+
+    # Then: the same document the API exports, fetched with the token in a header, never in a URL
+    exported = json.loads(download.value.path().read_text())
+    assert [flag["name"] for flag in exported["flags"]] == ["alpha", "beta"]
+    assert download.value.path().read_text() == api.session.get(f"{live_server}/export").text
+    assert all(ADMIN_TOKEN not in url for url in urls)
+
+    # When: an edited copy is uploaded and previewed
+    exported["flags"][0]["description"] = "first, imported"
+    exported["flags"].append({**exported["flags"][1], "name": "gamma", "description": "new"})
+    document = tmp_path / "edited.json"
+    document.write_text(json.dumps(exported))
+    form = page.get_by_role("form", name="Import")
+    form.get_by_label("Document").set_input_files(document)
+    form.get_by_role("button", name="Preview import").click()
+
+    # Then: the plan, and nothing written yet
+    plan = page.get_by_role("region", name="What the import does")
+    expect(plan).to_contain_text("A dry run: nothing has been written yet.")
+    expect(plan.locator(".fact").filter(has_text="Created flags")).to_contain_text("gamma")
+    expect(plan.locator(".fact").filter(has_text="Updated flags")).to_contain_text("alpha")
+    expect(plan.locator(".fact").filter(has_text="Unchanged flags")).to_contain_text("beta")
+    assert api.flag("gamma").status_code == 404
+
+    # When: applied
+    plan.get_by_role("button", name="Apply import").click()
+
+    # Then
+    expect(page.get_by_role("region", name="Imported")).to_contain_text("Done: 2 flags changed.")
+    assert api.flag("gamma").status_code == 200
+    assert api.flag("alpha").json()["description"] == "first, imported"
+    imported = api.session.get(f"{live_server}/audit", params={"action": "flags.imported"}).json()["events"]
+    assert [(event["after"]["created"], event["after"]["updated"]) for event in imported] == [(1, 1)]
+
+
+def test_transfer__document_refused__errors_under_file_field_name_the_flag(page, live_server, api, tmp_path):
+    # Given: a document whose second flag has a bad name, and a file that is not JSON at all
+    document = tmp_path / "bad.json"
+    document.write_text(json.dumps({"format": "feature-flags/v1", "flags": [{"name": "ok"}, {"name": "has space"}]}))
+    not_json = tmp_path / "notes.json"
+    not_json.write_text("not json")
+    sign_in(page, live_server)
+    open_screen(page, "Import and export")
+    form = page.get_by_role("form", name="Import")
+
+    # When
+    form.get_by_label("Document").set_input_files(not_json)
+    form.get_by_role("button", name="Preview import").click()
+
+    # Then
+    expect(page.locator("#import-file-error")).to_contain_text("notes.json is not JSON")
+
+    # When
+    form.get_by_label("Document").set_input_files(document)
+    form.get_by_role("button", name="Preview import").click()
+
+    # Then
+    expect(form.get_by_label("Document")).to_have_attribute("aria-invalid", "true")
+    expect(page.locator("#import-file-error")).to_contain_text("Flag has space (name)")
+    expect(page.get_by_role("region", name="What the import does")).to_be_hidden()
+    assert api.flag("ok").status_code == 404

@@ -50,7 +50,12 @@ export function createConditionEditor(list, idPrefix) {
   }
 
   function field(id, part, control, errorPath) {
-    const error = el("p", { id: `${id}-error`, className: "field-error", "data-error-for": errorPath, "data-input": id });
+    const error = el("p", {
+      id: `${id}-error`,
+      className: "field-error",
+      "data-error-for": errorPath,
+      "data-input": id,
+    });
     control.id = id;
     control.setAttribute("aria-describedby", `${id}-error`);
     return el("div", { className: "field" }, el("label", { for: id, "data-part": part }), control, error);
@@ -65,7 +70,12 @@ export function createConditionEditor(list, idPrefix) {
     op.value = condition.op || "in";
     const values = el("input", { type: "text", autocomplete: "off", spellcheck: "false" });
     values.value = (condition.values || []).join(", ");
-    const remove = el("button", { type: "button", className: "button small danger-text", text: "Remove", "data-remove": "" });
+    const remove = el("button", {
+      type: "button",
+      className: "button small danger-text",
+      text: "Remove",
+      "data-remove": "",
+    });
     const item = el(
       "li",
       { className: "condition" },

@@ -80,7 +80,9 @@ function variantRows(was = {}, now = {}) {
 
 /** The environments whose targeting differs between two targetings. */
 function targetedEnvironments(was = {}, now = {}) {
-  return [...new Set([...Object.keys(was || {}), ...Object.keys(now || {})])].filter((env) => !same(was?.[env], now?.[env]));
+  return [...new Set([...Object.keys(was || {}), ...Object.keys(now || {})])].filter(
+    (env) => !same(was?.[env], now?.[env]),
+  );
 }
 
 /** The changes an event carries, as [label, before, after] rows. */

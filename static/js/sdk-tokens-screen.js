@@ -129,7 +129,8 @@ export function createTokensScreen({ api, session, environmentLabel }) {
       // No clipboard (an insecure origin, a refused permission): the text is selected for Ctrl+C instead.
       view.secretValue.focus();
       view.secretValue.select();
-      view.secretStatus.textContent = "Copying is not allowed here: the secret is selected, press Ctrl+C (⌘C) to copy it.";
+      view.secretStatus.textContent =
+        "Copying is not allowed here: the secret is selected, press Ctrl+C (⌘C) to copy it.";
     }
   });
   view.done.addEventListener("click", () => {
@@ -148,4 +149,3 @@ export function createTokensScreen({ api, session, environmentLabel }) {
     hide: hideSecret,
   };
 }
-

@@ -50,7 +50,12 @@ export function createSegmentsScreen({ api, session }) {
   }
 
   function item(segment) {
-    const edit = el("button", { type: "button", className: "button small", text: "Edit", "aria-label": `Edit ${segment.name}` });
+    const edit = el("button", {
+      type: "button",
+      className: "button small",
+      text: "Edit",
+      "aria-label": `Edit ${segment.name}`,
+    });
     const remove = el("button", {
       type: "button",
       className: "button small danger-text",
@@ -128,7 +133,11 @@ export function createSegmentsScreen({ api, session }) {
     } catch (error) {
       if (!(error instanceof ApiError) || session.handleAuthFailure(error)) return;
       if (error.status === 412) {
-        showErrors(form, {}, "Someone changed this segment meanwhile. Close this form and open it again to see theirs.");
+        showErrors(
+          form,
+          {},
+          "Someone changed this segment meanwhile. Close this form and open it again to see theirs.",
+        );
         return;
       }
       showRefusal(form, error);

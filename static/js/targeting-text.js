@@ -25,7 +25,8 @@ function list(values, last = "or") {
 export function conditionText(condition) {
   if (condition.segment !== undefined) return `in segment ${condition.segment}`;
   const { attribute, op, values = [] } = condition;
-  if (op === "in") return values.length === 1 ? `${attribute} is ${values[0]}` : `${attribute} is one of ${values.join(", ")}`;
+  if (op === "in")
+    return values.length === 1 ? `${attribute} is ${values[0]}` : `${attribute} is one of ${values.join(", ")}`;
   if (op === "not_in") {
     return values.length === 1 ? `${attribute} is not ${values[0]}` : `${attribute} is none of ${values.join(", ")}`;
   }
@@ -49,10 +50,14 @@ function rollout(serve) {
 export function serveText(serve) {
   if (typeof serve === "string") return `serves ${serve}`;
   if (serve?.weights) {
-    return `serves by weight ${Object.entries(serve.weights).map(([name, weight]) => `${name} ${weight}`).join(", ")}`;
+    return `serves by weight ${Object.entries(serve.weights)
+      .map(([name, weight]) => `${name} ${weight}`)
+      .join(", ")}`;
   }
   if (serve && typeof serve === "object") {
-    return `serves ${Object.entries(serve).map(([name, share]) => `${name} ${share} %`).join(", ")}`;
+    return `serves ${Object.entries(serve)
+      .map(([name, share]) => `${name} ${share} %`)
+      .join(", ")}`;
   }
   return "serves (nothing)";
 }
@@ -135,13 +140,15 @@ export function targetingRows(was, now, where) {
   for (const text of before) if (!after.has(text)) rows.push([`${where} · Requires`, text, undefined]);
   for (const text of after) if (!before.has(text)) rows.push([`${where} · Requires`, undefined, text]);
   for (const step of alignRules(a.rules, b.rules)) {
-    if (step.kind === "added") rows.push([`${where} · Rule ${step.to + 1} added`, undefined, ruleText(b.rules[step.to])]);
+    if (step.kind === "added")
+      rows.push([`${where} · Rule ${step.to + 1} added`, undefined, ruleText(b.rules[step.to])]);
     else if (step.kind === "removed") {
       rows.push([`${where} · Rule ${step.from + 1} removed`, ruleText(a.rules[step.from]), undefined]);
     } else {
       const [old, rule] = [a.rules[step.from], b.rules[step.to]];
       const label = `${where} · Rule ${step.to + 1}`;
-      if (!same(old.when, rule.when)) rows.push([`${label} conditions`, conditionsText(old.when), conditionsText(rule.when)]);
+      if (!same(old.when, rule.when))
+        rows.push([`${label} conditions`, conditionsText(old.when), conditionsText(rule.when)]);
       rows.push(...serveRows(`${label} (${conditionsText(rule.when)})`, old.serve, rule.serve));
     }
   }

@@ -85,7 +85,9 @@ export function createTransferScreen({ api, session }) {
         : "A dry run: the document matches what is here; applying it changes nothing.";
     view.planLists.replaceChildren(
       ...OUTCOMES.map(([key, label]) => fact(`${label} flags`, listOrNone(answer[key]))),
-      ...(answer.segments ? OUTCOMES.map(([key, label]) => fact(`${label} segments`, listOrNone(answer.segments[key]))) : []),
+      ...(answer.segments
+        ? OUTCOMES.map(([key, label]) => fact(`${label} segments`, listOrNone(answer.segments[key])))
+        : []),
     );
     view.apply.hidden = applied;
     view.applyError.textContent = "";

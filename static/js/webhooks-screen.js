@@ -16,13 +16,24 @@ function checkbox(value, text) {
 }
 
 function deliveryTable(deliveries) {
-  const head = el("tr", {}, ...["Event", "Status", "Attempts", "Response", "Duration", "Last attempt"].map((text) => el("th", { scope: "col", text })));
+  const head = el(
+    "tr",
+    {},
+    ...["Event", "Status", "Attempts", "Response", "Duration", "Last attempt"].map((text) =>
+      el("th", { scope: "col", text }),
+    ),
+  );
   const rows = deliveries.map((delivery) =>
     el(
       "tr",
       {},
       el("td", { text: delivery.action === "ping" ? "ping (test)" : delivery.action }),
-      el("td", {}, el("span", { className: `delivery-${delivery.status}`, text: delivery.status }), delivery.error ? el("span", { className: "hint", text: ` ${delivery.error}` }) : null),
+      el(
+        "td",
+        {},
+        el("span", { className: `delivery-${delivery.status}`, text: delivery.status }),
+        delivery.error ? el("span", { className: "hint", text: ` ${delivery.error}` }) : null,
+      ),
       el("td", { text: String(delivery.attempts) }),
       el("td", { text: delivery.response_code === null ? "none" : String(delivery.response_code) }),
       el("td", { text: delivery.duration_ms === null ? "–" : `${delivery.duration_ms} ms` }),
@@ -89,7 +100,12 @@ export function createWebhooksScreen({ api, session }) {
   function item(webhook) {
     const name = webhook.url;
     const logId = `webhook-log-${webhook.id}`;
-    const test = el("button", { type: "button", className: "button small", text: "Send test", "aria-label": `Send a test to ${name}` });
+    const test = el("button", {
+      type: "button",
+      className: "button small",
+      text: "Send test",
+      "aria-label": `Send a test to ${name}`,
+    });
     const open = el("button", {
       type: "button",
       className: "button small",
@@ -98,7 +114,12 @@ export function createWebhooksScreen({ api, session }) {
       "aria-controls": logId,
       "aria-label": `Delivery log of ${name}`,
     });
-    const remove = el("button", { type: "button", className: "button small danger-text", text: "Delete", "aria-label": `Delete ${name}` });
+    const remove = el("button", {
+      type: "button",
+      className: "button small danger-text",
+      text: "Delete",
+      "aria-label": `Delete ${name}`,
+    });
     const refresh = el("button", { type: "button", className: "button small", text: "Refresh" });
     const region = el(
       "div",
@@ -125,11 +146,15 @@ export function createWebhooksScreen({ api, session }) {
     });
     refresh.addEventListener("click", () => showDeliveries(webhook, region, null));
     remove.addEventListener("click", () => {
-      deleteDialog.ask(`Delete the webhook to ${name}?`, "Nothing more is sent to it, and its delivery log goes too.", async () => {
-        await api.request("DELETE", `/webhooks/${encodeURIComponent(webhook.id)}`);
-        await load();
-        view.status.textContent = `Deleted the webhook to ${name}.`;
-      });
+      deleteDialog.ask(
+        `Delete the webhook to ${name}?`,
+        "Nothing more is sent to it, and its delivery log goes too.",
+        async () => {
+          await api.request("DELETE", `/webhooks/${encodeURIComponent(webhook.id)}`);
+          await load();
+          view.status.textContent = `Deleted the webhook to ${name}.`;
+        },
+      );
     });
     return el(
       "li",

@@ -9,6 +9,8 @@ import { clear, el, timeElement } from "./dom.js";
 const FOLLOW_MS = 20000;
 const FOLLOW_EVERY_MS = 700;
 const SETTLED = new Set(["delivered", "failed"]);
+// flags.* is the one area named in the plural: its one action is a whole import.
+const AREA_WORDS = { flags: "import" };
 
 function checkbox(value, text) {
   const id = `webhook-event-${value.replace(/[^a-z]/gi, "-")}`;
@@ -69,8 +71,10 @@ export function createWebhooksScreen({ api, session }) {
     }
     for (const pattern of patterns) {
       if (pattern === "*") view.areas.prepend(checkbox(pattern, "Every change"));
-      else if (pattern.endsWith(".*")) view.areas.append(checkbox(pattern, `${pattern.slice(0, -2)}: every action`));
-      else view.actions.append(checkbox(pattern, pattern));
+      else if (pattern.endsWith(".*")) {
+        const area = pattern.slice(0, -2);
+        view.areas.append(checkbox(pattern, `${pattern}: every ${AREA_WORDS[area] || area} action`));
+      } else view.actions.append(checkbox(pattern, pattern));
     }
   }
 

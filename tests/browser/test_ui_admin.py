@@ -12,7 +12,7 @@ import pytest
 import requests
 from playwright.sync_api import Page, expect
 
-from tests.browser.test_ui_browser import sign_in
+from tests.browser.test_ui_browser import CONTRAST_FAILURES, NAMELESS_CONTROLS, SCREENSHOTS, sign_in, tab_to
 from tests.support import ADMIN_TOKEN, Receiver, auth, wait_for
 
 pytestmark = pytest.mark.browser
@@ -437,3 +437,109 @@ def test_transfer__document_refused__errors_under_file_field_name_the_flag(page,
     expect(page.locator("#import-file-error")).to_contain_text("Flag has space (name)")
     expect(page.get_by_role("region", name="What the import does")).to_be_hidden()
     assert api.flag("ok").status_code == 404
+
+
+# -- every admin screen: keyboard, contrast, names, 360 px -------------------------------------
+
+
+def test_keyboard__only__token_created_and_revoked(page, live_server, api):
+    # Given
+    sign_in(page, live_server)
+    page.get_by_role("navigation", name="Screens").get_by_role("link", name="Tokens").focus()
+    page.keyboard.press("Enter")
+    expect(page.get_by_role("heading", name="SDK tokens")).to_be_visible()
+
+    # When: the form filled and sent from the keyboard alone
+    assert tab_to(page, lambda label: label == "Name")
+    page.keyboard.type("keyboard-reader")
+    page.keyboard.press("Tab")
+    page.keyboard.press("Tab")
+    assert page.evaluate("document.activeElement.id") == "token-environment"
+    page.keyboard.press("ArrowDown")
+    page.keyboard.press("Tab")
+    page.keyboard.press("Enter")
+
+    # Then: the secret is focused and selected, and the copy button a Tab away
+    secret = page.get_by_label("Secret of keyboard-reader")
+    expect(secret).to_be_focused()
+    listed = api.session.get(f"{live_server}/tokens").json()
+    assert [(token["name"], token["environment"]) for token in listed] == [("keyboard-reader", "staging")]
+    outline = page.evaluate("getComputedStyle(document.activeElement).outlineStyle")
+    assert outline != "none", "keyboard focus is visible"
+    page.keyboard.press("Tab")
+    expect(page.get_by_role("button", name="Copy")).to_be_focused()
+
+    # When: revoked through the dialog from the keyboard
+    assert tab_to(page, lambda label: label == "Revoke keyboard-reader")
+    page.keyboard.press("Enter")
+    dialog = page.get_by_role("dialog", name="Revoke keyboard-reader?")
+    expect(dialog.get_by_role("button", name="Cancel")).to_be_focused()
+    page.keyboard.press("Shift+Tab")
+    page.keyboard.press("Enter")
+
+    # Then
+    expect(dialog).to_be_hidden()
+    expect(page.get_by_role("heading", name="keyboard-reader")).to_have_count(0)
+    assert all(token["name"] != "keyboard-reader" for token in api.session.get(f"{live_server}/tokens").json())
+
+
+ADMIN_SCREENS = [
+    ("tokens", "SDK tokens"),
+    ("audit", "Audit log"),
+    ("segments", "Segments"),
+    ("webhooks", "Webhooks"),
+    ("transfer", "Import and export"),
+]
+
+
+@pytest.mark.parametrize("theme", ["light", "dark"])
+def test_admin_screens__both_themes__readable_named_and_fit_360px(browser, live_server, api, watch, theme):
+    # Given: something on every screen
+    api.client_token("production")
+    flag = api.create("new-checkout", "The redesigned checkout")
+    api.update(flag["_id"], targeting={"production": {"rules": [], "serve": {"on": 25, "off": 75}}})
+    segment = {"name": "beta-users", "conditions": [{"attribute": "plan", "op": "in", "values": ["pro"]}]}
+    assert api.session.post(f"{live_server}/segments", json=segment).status_code == 201
+    webhook = {"url": "http://127.0.0.1:9/hook", "events": ["*"]}
+    assert api.session.post(f"{live_server}/webhooks", json=webhook).status_code == 201
+    SCREENSHOTS.mkdir(parents=True, exist_ok=True)
+    problems: dict[str, list[str]] = {}
+
+    for width, height in [(1100, 760), (360, 740)]:
+        context = browser.new_context(color_scheme=theme, viewport={"width": width, "height": height})
+        context.on("page", watch.attach)
+        page = context.new_page()
+        suffix = theme if width > 400 else f"{theme}-360px"
+        try:
+            sign_in(page, live_server)
+            for name, heading in ADMIN_SCREENS:
+                # When
+                page.goto(f"{live_server}/?page={name}")
+                expect(page.get_by_role("heading", name=heading, level=1)).to_be_visible()
+                expect(page.get_by_role("status").first).not_to_have_text(re.compile("Loading"))
+                if name == "webhooks":
+                    page.get_by_role("button", name="Delivery log of http://127.0.0.1:9/hook").click()
+                    expect(page.get_by_role("region", name="Deliveries to http://127.0.0.1:9/hook")).to_be_visible()
+                if name == "audit":
+                    expect(
+                        page.get_by_role("list", name="Changes, newest first").get_by_role("listitem")
+                    ).not_to_have_count(0)
+
+                # Then
+                problems[f"{name} {suffix}"] = page.evaluate(CONTRAST_FAILURES) + page.evaluate(NAMELESS_CONTROLS)
+                fits = page.evaluate("document.documentElement.scrollWidth <= window.innerWidth")
+                assert fits, f"horizontal scrolling on {name} at {width}px"
+                page.screenshot(path=SCREENSHOTS / f"{name}-{suffix}.png", full_page=True)
+            if width > 400:
+                page.goto(f"{live_server}/?page=segments")
+                page.get_by_role("button", name="Edit beta-users").click()
+                expect(page.get_by_role("dialog", name="Edit segment beta-users")).to_be_visible()
+                problems[f"segment editor {suffix}"] = page.evaluate(CONTRAST_FAILURES) + page.evaluate(
+                    NAMELESS_CONTROLS
+                )
+                page.screenshot(path=SCREENSHOTS / f"segment-editor-{suffix}.png")
+        finally:
+            context.close()
+
+    assert {screen: found for screen, found in problems.items() if found} == {}
+    assert watch.problems == []

@@ -39,7 +39,7 @@ export function createAuditScreen({ api, session, environmentLabel, router }) {
     more: document.getElementById("audit-more"),
     clear: document.getElementById("audit-clear"),
   };
-  const state = { filters: {}, before: null, loading: 0 };
+  const state = { filters: {}, before: null, loading: 0, imports: new Set() };
 
   async function offerActions() {
     if (inputs.action.options.length > 1) return;
@@ -76,8 +76,11 @@ export function createAuditScreen({ api, session, environmentLabel, router }) {
     try {
       const { data } = await api.request("GET", `/audit?${query()}`);
       if (ticket !== state.loading) return; // a newer filter was asked for meanwhile
+      // An import's flags carry its request id; its summary event, written last, comes first in this order.
+      for (const event of data.events) if (event.action === "flags.imported") state.imports.add(event.request_id);
       for (const event of data.events) {
-        view.list.append(eventItem(event, environmentLabel, { subject: subject(event) }));
+        const imported = event.action !== "flags.imported" && state.imports.has(event.request_id);
+        view.list.append(eventItem(event, environmentLabel, { subject: subject(event), imported }));
       }
       state.before = data.next_before;
       view.more.hidden = !state.before;
@@ -125,6 +128,7 @@ export function createAuditScreen({ api, session, environmentLabel, router }) {
       for (const name of ["actor", "action", "flag"]) inputs[name].value = state.filters[name];
       for (const name of ["since", "until"]) inputs[name].value = localInput(state.filters[name]);
       state.before = null;
+      state.imports.clear();
       showErrors(form, {});
       clear(view.list);
       offerActions();

@@ -91,6 +91,8 @@ function changes(event, environmentLabel) {
   const after = event.after || {};
   const created = event.before === null && event.action === "flag.created";
   const rows = [];
+  // A deleted flag's last state is in the event, but a line per field of it says less than "Deleted" does.
+  if (event.action === "flag.deleted") return rows;
   if (event.action.startsWith("schedule.")) {
     const where = environmentLabel(event.environment || "");
     return event.action === "schedule.created" && after.targeting ? targetingDescription(after.targeting, where) : [];
@@ -226,8 +228,11 @@ function summary(event, environmentLabel) {
   }
 }
 
-/** Build the <li> for one audit event; subject (a node or text) names what it is about, for lists of many. */
-export function eventItem(event, environmentLabel, { subject } = {}) {
+/**
+ * Build the <li> for one audit event; subject (a node or text) names what it is about, for lists of many, and
+ * imported says the change was one flag's part of an import (the same request as a flags.imported event).
+ */
+export function eventItem(event, environmentLabel, { subject, imported = false } = {}) {
   const list = el("dl", { className: "event-changes" });
   const tokenLike = event.action.startsWith("token.") || event.action.startsWith("webhook.");
   for (const [label, before, after] of tokenLike ? [] : changes(event, environmentLabel)) {
@@ -260,6 +265,7 @@ export function eventItem(event, environmentLabel, { subject } = {}) {
       el("span", { className: "event-actor", text: event.actor }),
       // A change a schedule made: who made the schedule is what a reader wants to know.
       event.scheduled_by ? ` (scheduled by ${event.scheduled_by})` : null,
+      imported ? " as part of an import" : null,
       ", ",
       timeElement(event.at),
     ),

@@ -410,6 +410,15 @@ def test_transfer__export_then_import_with_dry_run__plan_shown_then_applied(page
     imported = api.session.get(f"{live_server}/audit", params={"action": "flags.imported"}).json()["events"]
     assert [(event["after"]["created"], event["after"]["updated"]) for event in imported] == [(1, 1)]
 
+    # When: the audit log is read
+    open_screen(page, "Audit log")
+
+    # Then: the import in words, and its flags' changes marked as part of it
+    changes = page.get_by_role("list", name="Changes, newest first").get_by_role("listitem")
+    expect(changes.first).to_contain_text("Imported a feature-flags/v1 document (upsert): flags 1 created, 1 updated")
+    expect(changes.filter(has_text="Changed the description")).to_contain_text("as part of an import")
+    expect(changes.filter(has_text="Created").filter(has_text="gamma")).to_contain_text("as part of an import")
+
 
 def test_transfer__document_refused__errors_under_file_field_name_the_flag(page, live_server, api, tmp_path):
     # Given: a document whose second flag has a bad name, and a file that is not JSON at all

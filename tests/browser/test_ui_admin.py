@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import json
 import re
+from datetime import UTC, datetime, timedelta
 
 import pytest
 import requests
@@ -211,6 +212,55 @@ def test_audit__filtered_by_action_and_flag__matching_changes_and_filters_in_add
     # Then
     expect(page.get_by_text("No changes match these filters.")).to_be_visible()
     assert "until=2001-01-01T" in page.url or "until=2000-12-31T" in page.url
+
+
+def test_audit__every_kind_of_change__said_in_words(page, live_server, api):
+    # Given: one change of each kind, through the API
+    flag = api.create("new-checkout")
+    rule = {"when": [{"attribute": "plan", "op": "in", "values": ["pro"]}], "serve": "on"}
+    post = api.session.post
+    api.toggle(flag["_id"], "staging")
+    assert post(f"{live_server}/flags/{flag['_id']}/copy", json={"from": "staging", "to": "production"}).ok
+    at = (datetime.now(UTC) + timedelta(days=1)).isoformat()
+    body = {"at": at, "environment": "production", "targeting": {"rules": [rule], "serve": "off"}}
+    assert post(f"{live_server}/flags/{flag['_id']}/schedules", json=body).status_code == 201
+    api.update(flag["_id"], stale=True, type="experiment")
+    assert post(f"{live_server}/flags/{flag['_id']}/archive").ok
+    assert post(f"{live_server}/flags/{flag['_id']}/revive").ok
+    segment = {"name": "pros", "conditions": rule["when"]}
+    assert post(f"{live_server}/segments", json=segment).status_code == 201
+    assert api.session.put(f"{live_server}/segments/pros", json={"description": "paying"}).ok
+    api.client_token("staging")
+    assert post(f"{live_server}/webhooks", json={"url": "https://hooks.example.com/x", "events": ["*"]}).ok
+    sign_in(page, live_server)
+
+    # When
+    open_screen(page, "Audit log")
+
+    # Then: newest first, each said in words
+    changes = page.get_by_role("list", name="Changes, newest first").get_by_role("listitem")
+    expect(changes).to_have_count(11)
+    said = [
+        "Webhook to https://hooks.example.com/… created",
+        "Token reader-staging created (client, Staging)",
+        "Segment pros: changed the description",
+        "Segment pros created",
+        "Revived",
+        "Archived",
+        "Changed the type and marked it stale",
+        "Scheduled to change targeting in Production",
+        "Copied settings into Production: on/off in Production",
+        "Switched on in Staging",
+        "Created",
+    ]
+    for index, text in enumerate(said):
+        expect(changes.nth(index).locator(".event-summary")).to_contain_text(text)
+    expect(changes.nth(3)).to_contain_text("plan is pro")
+    expect(changes.nth(7)).to_contain_text("Production · Rule 1")
+    expect(changes.nth(7)).to_contain_text("plan is pro → serves on")
+    expect(changes.nth(7)).to_contain_text("serves off")
+    expect(page.get_by_role("list", name="Changes, newest first")).not_to_contain_text("Edited")
+    assert len(api.session.get(f"{live_server}/audit").json()["events"]) == 11
 
 
 # -- segments -----------------------------------------------------------------------------------

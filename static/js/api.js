@@ -47,7 +47,7 @@ export class Api {
     this.getToken = getToken;
   }
 
-  async request(method, path, { body, ifMatch, ifNoneMatch, token } = {}) {
+  async request(method, path, { body, ifMatch, ifNoneMatch, token, raw = false } = {}) {
     const headers = { Accept: "application/json" };
     const secret = token ?? this.getToken();
     if (secret) headers.Authorization = `Bearer ${secret}`;
@@ -70,6 +70,8 @@ export class Api {
     if (response.status === 304) return { status: 304, data: null, etag };
     let data = null;
     const text = await response.text();
+    // raw: the body as sent (an export keeps its bytes, key order included); errors are JSON either way.
+    if (raw && response.ok) return { status: response.status, data: text, etag };
     if (text) {
       try {
         data = JSON.parse(text);

@@ -1,8 +1,37 @@
-// A flag's audit trail as people read it: what happened, who did it, when, and each value before and after.
+// An audit event as people read it: what happened, who did it, when, and each value before and after. The flag
+// history dialog and the audit log both draw events with this; targeting-text.js puts rules and splits in words.
 
 import { el, timeElement } from "./dom.js";
+import { conditionsText, targetingDescription, targetingRows } from "./targeting-text.js";
 
-const FIELD_LABELS = { name: "Name", description: "Description", type: "Type", tags: "Tags", marked_stale: "Marked stale" };
+const FIELD_LABELS = {
+  name: "Name",
+  description: "Description",
+  type: "Type",
+  tags: "Tags",
+  marked_stale: "Marked stale",
+  off_variant: "Serves when off",
+  stickiness: "Splits stick by",
+  archived_at: "Archived",
+  role: "Role",
+  url: "Address",
+  events: "Events",
+  format: "Format",
+  has_secret: "Signed",
+};
+// What a change to each field is called in an event's one-line summary.
+const FIELD_NOUNS = {
+  name: "the name",
+  description: "the description",
+  type: "the type",
+  tags: "the tags",
+  variants: "the variants",
+  off_variant: "the off variant",
+  stickiness: "the stickiness",
+  conditions: "the conditions",
+};
+// Values a new flag has unless told otherwise (evaluation.DEFAULT_*): not worth a line in its creation.
+const FLAG_DEFAULTS = { variants: { on: true, off: false }, off_variant: "off", stickiness: "targetingKey" };
 
 function shown(value) {
   if (value === true) return "on";
@@ -10,6 +39,7 @@ function shown(value) {
   if (value === null || value === undefined) return "(none)";
   if (value === "") return "(empty)";
   if (Array.isArray(value)) return value.length ? value.join(", ") : "(none)";
+  if (typeof value === "object") return JSON.stringify(value);
   return String(value);
 }
 
@@ -17,25 +47,88 @@ function onOff(value) {
   return value ? "on" : "off";
 }
 
+function words(parts) {
+  return parts.length < 2 ? parts.join("") : `${parts.slice(0, -1).join(", ")} and ${parts.at(-1)}`;
+}
+
+const same = (a, b) => JSON.stringify(a) === JSON.stringify(b);
+
+function isEmpty(value) {
+  return (
+    value === null ||
+    value === undefined ||
+    value === false ||
+    value === "" ||
+    (Array.isArray(value) && !value.length) ||
+    (typeof value === "object" && !Array.isArray(value) && !Object.keys(value).length)
+  );
+}
+
+function variantRows(was = {}, now = {}) {
+  const rows = [];
+  for (const name of new Set([...Object.keys(was), ...Object.keys(now)])) {
+    if (same(was[name], now[name])) continue;
+    const label = name in was ? (name in now ? `Variant ${name}` : `Variant ${name} removed`) : `Variant ${name} added`;
+    rows.push([
+      label,
+      name in was ? JSON.stringify(was[name]) : undefined,
+      name in now ? JSON.stringify(now[name]) : undefined,
+    ]);
+  }
+  return rows;
+}
+
+/** The environments whose targeting differs between two targetings. */
+function targetedEnvironments(was = {}, now = {}) {
+  return [...new Set([...Object.keys(was || {}), ...Object.keys(now || {})])].filter(
+    (env) => !same(was?.[env], now?.[env]),
+  );
+}
+
 /** The changes an event carries, as [label, before, after] rows. */
 function changes(event, environmentLabel) {
   const before = event.before || {};
   const after = event.after || {};
+  const created = event.before === null && event.action === "flag.created";
   const rows = [];
-  for (const field of ["name", "description", "type", "tags", "marked_stale"]) {
-    if (field in before || field in after) rows.push([FIELD_LABELS[field], before[field], after[field]]);
+  // A deleted flag's last state is in the event, but a line per field of it says less than "Deleted" does.
+  if (event.action === "flag.deleted") return rows;
+  if (event.action.startsWith("schedule.")) {
+    const where = environmentLabel(event.environment || "");
+    return event.action === "schedule.created" && after.targeting ? targetingDescription(after.targeting, where) : [];
   }
-  const environments = new Set([...Object.keys(before.environments || {}), ...Object.keys(after.environments || {})]);
-  for (const environment of environments) {
-    const was = before.environments?.[environment];
-    const now = after.environments?.[environment];
-    if (was === undefined && now === false) continue; // a new flag starts off: not worth a line per environment
-    rows.push([
-      environmentLabel(environment),
-      was === undefined ? undefined : onOff(was),
-      now === undefined ? undefined : onOff(now),
-    ]);
+  for (const field of Object.keys({ ...before, ...after })) {
+    const [was, now] = [before[field], after[field]];
+    if (field === "version" || field === "state" || (created && (isEmpty(now) || same(now, FLAG_DEFAULTS[field])))) {
+      continue;
+    }
+    if (field === "environments") {
+      for (const environment of new Set([...Object.keys(was || {}), ...Object.keys(now || {})])) {
+        const [off, on] = [was?.[environment], now?.[environment]];
+        if (off === undefined && on === false) continue; // a new flag starts off: not worth a line per environment
+        rows.push([
+          environmentLabel(environment),
+          off === undefined ? undefined : onOff(off),
+          on === undefined ? undefined : onOff(on),
+        ]);
+      }
+    } else if (field === "targeting") {
+      for (const environment of targetedEnvironments(was, now)) {
+        rows.push(...targetingRows(was?.[environment], now?.[environment], environmentLabel(environment)));
+      }
+    } else if (field === "variants") {
+      rows.push(...variantRows(was, now));
+    } else if (field === "conditions") {
+      rows.push(["Conditions", was && conditionsText(was), now && conditionsText(now)]);
+    } else if (field === "environment") {
+      rows.push(["Environment", was && environmentLabel(was), now && environmentLabel(now)]);
+    } else if (field === "archived_at") {
+      rows.push([FIELD_LABELS.archived_at, was === undefined ? undefined : was ? "yes" : "no", now ? "yes" : "no"]);
+    } else {
+      rows.push([FIELD_LABELS[field] || field, was, now]);
+    }
   }
+  if (event.flag_names?.length) rows.push(["Flags using it", undefined, event.flag_names]);
   return rows;
 }
 
@@ -51,8 +144,43 @@ function moment(value) {
   return Number.isNaN(date.getTime()) ? String(value) : date.toLocaleString();
 }
 
+/** What an edit changed, named: "Changed targeting in Production and the description" (never a bare "Edited"). */
+function updateSummary(event, environmentLabel) {
+  const before = event.before || {};
+  const after = event.after || {};
+  const fields = Object.keys({ ...before, ...after }).filter((field) => field !== "version");
+  const parts = [];
+  for (const field of fields) {
+    if (field === "targeting") {
+      const where = targetedEnvironments(before.targeting, after.targeting).map(environmentLabel);
+      parts.push(where.length ? `targeting in ${words(where)}` : "targeting");
+    } else if (field === "environments") {
+      parts.push(`on/off in ${words(Object.keys(after.environments || {}).map(environmentLabel))}`);
+    } else if (field === "marked_stale") {
+      parts.push(after.marked_stale ? "marked it stale" : "took the stale mark off");
+    } else if (field === "archived_at") {
+      parts.push(after.archived_at ? "archived it" : "revived it");
+    } else {
+      parts.push(FIELD_NOUNS[field] || field);
+    }
+  }
+  const what = parts.length ? words(parts) : "nothing visible";
+  if (event.schedule_id) return `Scheduled change applied: ${what}`;
+  // A copy between environments is the one edit that names its environment (transfer.copy_flag).
+  if (event.environment) return `Copied settings into ${environmentLabel(event.environment)}: ${what}`;
+  return `Changed ${what}`;
+}
+
+function importSummary(after = {}) {
+  const counts = (of) => `${of.created ?? 0} created, ${of.updated ?? 0} updated, ${of.removed ?? 0} removed`;
+  const segments = after.segments ? `; segments ${counts(after.segments)}` : "";
+  return `Imported a ${after.format || ""} document (${after.mode || "upsert"}): flags ${counts(after)}${segments}`;
+}
+
 function summary(event, environmentLabel) {
   const where = event.environment ? ` in ${environmentLabel(event.environment)}` : "";
+  const token = event.after || event.before || {};
+  const hook = event.after || event.before || {};
   switch (event.action) {
     case "schedule.created":
       return `Scheduled to ${scheduledChange(event.after)}${where} at ${moment(event.after?.at)}`;
@@ -71,26 +199,44 @@ function summary(event, environmentLabel) {
     case "flag.toggled": {
       const environment = event.environment || Object.keys(event.after?.environments || {})[0];
       const now = event.after?.environments?.[environment];
-      const where = environment ? ` in ${environmentLabel(environment)}` : "";
-      return now === undefined ? `Switched${where}` : `Switched ${onOff(now)}${where}`;
+      const place = environment ? ` in ${environmentLabel(environment)}` : "";
+      return now === undefined ? `Switched${place}` : `Switched ${onOff(now)}${place}`;
     }
     case "flag.updated":
-      return "Edited";
+      return updateSummary(event, environmentLabel);
     case "segment.created":
-      return `Segment '${event.segment_name}' created`;
-    case "segment.updated":
-      return `Segment '${event.segment_name}' changed`;
+      return `Segment ${event.segment_name} created`;
+    case "segment.updated": {
+      const fields = Object.keys(event.after || {}).filter((field) => field !== "version");
+      return `Segment ${event.segment_name}: changed ${words(fields.map((field) => FIELD_NOUNS[field] || field))}`;
+    }
     case "segment.deleted":
-      return `Segment '${event.segment_name}' deleted`;
+      return `Segment ${event.segment_name} deleted`;
+    case "token.created":
+    case "token.revoked": {
+      const scope = token.environment ? `client, ${environmentLabel(token.environment)}` : token.role || "admin";
+      return `Token ${event.token_name} ${event.action === "token.created" ? "created" : "revoked"} (${scope})`;
+    }
+    case "webhook.created":
+      return `Webhook to ${hook.url} created`;
+    case "webhook.deleted":
+      return `Webhook to ${hook.url} deleted`;
+    case "flags.imported":
+      return importSummary(event.after);
     default:
       return event.action;
   }
 }
 
-/** Build the <li> for one audit event. */
-export function eventItem(event, environmentLabel) {
+/**
+ * Build the <li> for one audit event; subject (a node or text) names what it is about, for lists of many, and
+ * imported says the change was one flag's part of an import (the same request as a flags.imported event).
+ */
+export function eventItem(event, environmentLabel, { subject, imported = false } = {}) {
   const list = el("dl", { className: "event-changes" });
-  for (const [label, before, after] of changes(event, environmentLabel)) {
+  const tokenLike = event.action.startsWith("token.") || event.action.startsWith("webhook.");
+  for (const [label, before, after] of tokenLike ? [] : changes(event, environmentLabel)) {
+    if (before === undefined && after === undefined) continue;
     const value = el("dd");
     if (before !== undefined) {
       value.append(el("span", { className: "visually-hidden", text: "before: " }), el("del", { text: shown(before) }));
@@ -101,9 +247,16 @@ export function eventItem(event, environmentLabel) {
     }
     list.append(el("div", { className: "event-change" }, el("dt", { text: label }), value));
   }
+  if (event.action.startsWith("webhook.")) {
+    const hook = event.after || event.before || {};
+    list.append(
+      el("div", { className: "event-change" }, el("dt", { text: "Events" }), el("dd", { text: shown(hook.events) })),
+    );
+  }
   return el(
     "li",
     { className: "event" },
+    subject ? el("p", { className: "event-subject" }, subject) : null,
     el("p", { className: "event-summary", text: summary(event, environmentLabel) }),
     el(
       "p",
@@ -112,6 +265,7 @@ export function eventItem(event, environmentLabel) {
       el("span", { className: "event-actor", text: event.actor }),
       // A change a schedule made: who made the schedule is what a reader wants to know.
       event.scheduled_by ? ` (scheduled by ${event.scheduled_by})` : null,
+      imported ? " as part of an import" : null,
       ", ",
       timeElement(event.at),
     ),

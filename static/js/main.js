@@ -2,6 +2,7 @@
 // What each part does lives in its module (see the README's map of static/js).
 
 import { Api } from "./api.js";
+import { createAuditScreen } from "./audit-screen.js";
 import { createDeleteDialog } from "./delete-dialog.js";
 import { createEnvironmentTabs } from "./environment-tabs.js";
 import { FlagList } from "./flag-list.js";
@@ -13,7 +14,11 @@ import { createMessages } from "./messages.js";
 import { createNewFlagDialog } from "./new-flag-dialog.js";
 import { createPoller } from "./polling.js";
 import { createRouter } from "./router.js";
+import { createSegmentsScreen } from "./segments-screen.js";
 import { createSession } from "./session.js";
+import { createTokensScreen } from "./sdk-tokens-screen.js";
+import { createTransferScreen } from "./transfer-screen.js";
+import { createWebhooksScreen } from "./webhooks-screen.js";
 
 const settings = document.body.dataset;
 const config = {
@@ -83,6 +88,11 @@ router.register("flags", {
     flagsOpened = true;
   },
 });
+router.register("tokens", createTokensScreen({ api, session, environmentLabel: tabs.label }));
+router.register("audit", createAuditScreen({ api, session, environmentLabel: tabs.label, router }));
+router.register("segments", createSegmentsScreen({ api, session }));
+router.register("webhooks", createWebhooksScreen({ api, session }));
+router.register("transfer", createTransferScreen({ api, session }));
 
 /** Read again what the current screen shows (a change was made elsewhere). */
 function refreshShown() {

@@ -1,0 +1,123 @@
+// What the admin screens' forms share: the API's refusals placed next to the field their path names, a
+// confirmation <dialog>, and the page's vocabulary (actions, operators) read from the API's own description.
+
+import { ApiError } from "./api.js";
+import { el, showFieldError } from "./dom.js";
+
+/**
+ * Show each error next to the field whose [data-error-for] names its path (or the nearest enclosing path:
+ * "conditions.0.values.1" lands on "conditions.0.values"); what has no field goes to the form's general error.
+ */
+export function showErrors(form, errors, general = "") {
+  const slots = new Map([...form.querySelectorAll("[data-error-for]")].map((node) => [node.dataset.errorFor, node]));
+  for (const slot of slots.values()) {
+    const input = slot.dataset.input ? form.querySelector(`#${slot.dataset.input}`) : null;
+    if (input) showFieldError(input, slot, "");
+    else slot.textContent = "";
+  }
+  const unplaced = [];
+  let first = null;
+  for (const [path, message] of Object.entries(errors)) {
+    const parts = path.split(".");
+    let slot = null;
+    while (parts.length && !(slot = slots.get(parts.join(".")))) parts.pop();
+    if (!slot) {
+      unplaced.push(path === "(body)" ? message : `${path}: ${message}`);
+      continue;
+    }
+    const input = slot.dataset.input ? form.querySelector(`#${slot.dataset.input}`) : null;
+    const text = slot.textContent ? `${slot.textContent} ${message}` : message;
+    if (input) showFieldError(input, slot, text);
+    else slot.textContent = text;
+    first = first || input;
+  }
+  const generalNode = form.querySelector("[data-form-error]");
+  if (generalNode) generalNode.textContent = [general, ...unplaced].filter(Boolean).join(" ");
+  return first;
+}
+
+/**
+ * Show an API refusal on a form: field errors next to their fields, anything else as the form's error.
+ * patterns: field to the words for its pattern, said instead of the schema's regular expression.
+ */
+export function showRefusal(form, error, patterns = {}) {
+  const fields = error instanceof ApiError ? error.fieldErrors() : {};
+  for (const item of error.body?.details || []) {
+    if (item?.type === "string_pattern_mismatch" && patterns[item.field]) fields[item.field] = patterns[item.field];
+  }
+  const general = Object.keys(fields).length ? "" : error.message;
+  const first = showErrors(form, fields, general);
+  (first || form.querySelector("[data-form-error]"))?.focus?.();
+  return first;
+}
+
+/**
+ * A confirmation <dialog>: ask(title, text, action) opens it; action() runs on confirmation and may throw an
+ * ApiError, whose message then stays in the dialog. Focus goes back to the opener when it closes.
+ */
+export function createConfirmDialog(dialog, session) {
+  const form = dialog.querySelector("form");
+  const title = dialog.querySelector("[data-title]");
+  const text = dialog.querySelector("[data-text]");
+  const error = dialog.querySelector("[data-form-error]");
+  const submit = form.querySelector('[type="submit"]');
+  let pending = null;
+  let opener = null;
+
+  for (const button of dialog.querySelectorAll("[data-close]")) button.addEventListener("click", () => dialog.close());
+
+  form.addEventListener("submit", async (event) => {
+    event.preventDefault();
+    submit.disabled = true;
+    error.textContent = "";
+    try {
+      await pending();
+      dialog.close();
+    } catch (failure) {
+      if (!(failure instanceof ApiError) || session.handleAuthFailure(failure)) throw failure;
+      error.textContent = failure.explained || failure.message;
+    } finally {
+      submit.disabled = false;
+    }
+  });
+  dialog.addEventListener("close", () => {
+    if (opener?.isConnected) opener.focus();
+  });
+
+  return {
+    ask(heading, body, action) {
+      opener = document.activeElement;
+      title.textContent = heading;
+      text.textContent = body;
+      error.textContent = "";
+      pending = action;
+      dialog.showModal();
+    },
+  };
+}
+
+let vocabulary = null;
+
+/** The API's closed sets, from its OpenAPI document: audit actions, webhook event patterns, condition operators. */
+export function loadVocabulary(api) {
+  vocabulary =
+    vocabulary ||
+    api.request("GET", "/openapi.json").then(({ data }) => {
+      const schemas = data.components?.schemas || {};
+      const enumOf = (schema) => schema?.enum || schema?.items?.enum || [];
+      return {
+        actions: enumOf(schemas.AuditEvent?.properties?.action),
+        eventPatterns: enumOf(schemas.WebhookCreate?.properties?.events),
+        operators: enumOf(schemas.Condition?.properties?.op),
+      };
+    });
+  vocabulary.catch(() => {
+    vocabulary = null;
+  });
+  return vocabulary;
+}
+
+/** One labelled fact of a list item (<div><dt>label</dt><dd>value…</dd></div>), for a <dl class="facts">. */
+export function fact(label, ...value) {
+  return el("div", { className: "fact" }, el("dt", { text: label }), el("dd", {}, ...value));
+}

@@ -1,0 +1,138 @@
+// The audit log screen (?page=audit&actor=…&action=…&flag=…&since=…&until=…): every recorded change, newest
+// first, a page at a time; the filters live in the address, so a filtered view is a link.
+
+import { ApiError } from "./api.js";
+import { loadVocabulary, showErrors, showRefusal } from "./admin-forms.js";
+import { clear, el } from "./dom.js";
+import { eventItem } from "./history-event.js";
+import { pageLink } from "./router.js";
+
+const PAGE_SIZE = 50;
+const FILTERS = ["actor", "action", "flag", "since", "until"];
+
+/** An ISO moment as a datetime-local input's value, in the person's time zone. */
+function localInput(iso) {
+  const date = new Date(iso);
+  if (!iso || Number.isNaN(date.getTime())) return "";
+  const pad = (n) => String(n).padStart(2, "0");
+  const day = `${date.getFullYear()}-${pad(date.getMonth() + 1)}-${pad(date.getDate())}`;
+  return `${day}T${pad(date.getHours())}:${pad(date.getMinutes())}`;
+}
+
+/**
+ * The id of an event recorded at a moment: event ids are MongoDB ObjectIds, which begin with their creation
+ * time in seconds, so "before this id" is "before this moment" (GET /audit filters by since, not until).
+ */
+function idAt(iso) {
+  const seconds = Math.floor(new Date(iso).getTime() / 1000);
+  return `${Math.max(0, seconds).toString(16).padStart(8, "0")}0000000000000000`;
+}
+
+/** The audit log screen for the router. */
+export function createAuditScreen({ api, session, environmentLabel, router }) {
+  const section = document.getElementById("audit-view");
+  const form = document.getElementById("audit-filters");
+  const inputs = Object.fromEntries(FILTERS.map((name) => [name, document.getElementById(`audit-${name}`)]));
+  const view = {
+    status: document.getElementById("audit-status"),
+    list: document.getElementById("audit-list"),
+    more: document.getElementById("audit-more"),
+    clear: document.getElementById("audit-clear"),
+  };
+  const state = { filters: {}, before: null, loading: 0, imports: new Set() };
+
+  async function offerActions() {
+    if (inputs.action.options.length > 1) return;
+    try {
+      const { actions } = await loadVocabulary(api);
+      for (const action of actions) inputs.action.append(el("option", { value: action, text: action }));
+      inputs.action.value = state.filters.action || "";
+    } catch {
+      // Without the API's description the filter still works from the address; the list just offers no names.
+    }
+  }
+
+  function subject(event) {
+    if (event.flag_name) return pageLink("audit", { ...state.filters, flag: event.flag_name }, event.flag_name);
+    if (event.segment_name) return `Segment ${event.segment_name}`;
+    if (event.token_name) return `Token ${event.token_name}`;
+    if (event.webhook_id) return "Webhook";
+    return event.action === "flags.imported" ? "Import" : null;
+  }
+
+  function query() {
+    const { actor, action, flag, since, until } = state.filters;
+    const params = new URLSearchParams({ limit: String(PAGE_SIZE) });
+    for (const [name, value] of Object.entries({ actor, action, flag, since })) if (value) params.set(name, value);
+    const before = state.before || (until ? idAt(until) : null);
+    if (before) params.set("before", before);
+    return params;
+  }
+
+  async function load() {
+    const ticket = ++state.loading;
+    view.more.hidden = true;
+    view.status.textContent = "Loading changes…";
+    try {
+      const { data } = await api.request("GET", `/audit?${query()}`);
+      if (ticket !== state.loading) return; // a newer filter was asked for meanwhile
+      // An import's flags carry its request id; its summary event, written last, comes first in this order.
+      for (const event of data.events) if (event.action === "flags.imported") state.imports.add(event.request_id);
+      for (const event of data.events) {
+        const imported = event.action !== "flags.imported" && state.imports.has(event.request_id);
+        view.list.append(eventItem(event, environmentLabel, { subject: subject(event), imported }));
+      }
+      state.before = data.next_before;
+      view.more.hidden = !state.before;
+      const count = view.list.childElementCount;
+      const filtered = FILTERS.some((name) => state.filters[name]);
+      view.status.textContent =
+        count === 0
+          ? filtered
+            ? "No changes match these filters."
+            : "No recorded changes."
+          : `${count} ${count === 1 ? "change" : "changes"}${state.before ? " so far" : ""}, newest first.`;
+    } catch (error) {
+      if (ticket !== state.loading || !(error instanceof ApiError) || session.handleAuthFailure(error)) return;
+      view.status.textContent = "";
+      showRefusal(form, error);
+    }
+  }
+
+  form.addEventListener("submit", (event) => {
+    event.preventDefault();
+    const params = {};
+    for (const name of ["actor", "action", "flag"]) params[name] = inputs[name].value.trim();
+    const errors = {};
+    for (const name of ["since", "until"]) {
+      if (!inputs[name].value) continue;
+      const moment = new Date(inputs[name].value);
+      if (Number.isNaN(moment.getTime())) errors[name] = "Give a date and time.";
+      else params[name] = moment.toISOString();
+    }
+    if (params.since && params.until && params.until <= params.since) errors.until = "Give a moment after From.";
+    if (Object.keys(errors).length) {
+      showErrors(form, errors);
+      return;
+    }
+    router.go("audit", params);
+  });
+  view.clear.addEventListener("click", () => router.go("audit", {}));
+  view.more.addEventListener("click", load);
+
+  return {
+    section,
+    admin: true,
+    show(params) {
+      state.filters = Object.fromEntries(FILTERS.map((name) => [name, params[name] || ""]));
+      for (const name of ["actor", "action", "flag"]) inputs[name].value = state.filters[name];
+      for (const name of ["since", "until"]) inputs[name].value = localInput(state.filters[name]);
+      state.before = null;
+      state.imports.clear();
+      showErrors(form, {});
+      clear(view.list);
+      offerActions();
+      load();
+    },
+  };
+}

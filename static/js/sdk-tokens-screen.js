@@ -1,0 +1,151 @@
+// The SDK tokens screen (?page=tokens): create a token (its secret shown this once), list them, revoke one.
+
+import { ApiError } from "./api.js";
+import { createConfirmDialog, fact, showErrors, showRefusal } from "./admin-forms.js";
+import { clear, el, timeElement } from "./dom.js";
+
+const NAME_RULE = "Use 1 to 100 letters, digits, spaces, “-”, “_” or “.”, starting with a letter or digit.";
+const ROLE_LABELS = { admin: "Admin", client: "Client (read-only)" };
+
+/** The tokens screen for the router. */
+export function createTokensScreen({ api, session, environmentLabel }) {
+  const section = document.getElementById("tokens-view");
+  const form = document.getElementById("token-form");
+  const view = {
+    name: document.getElementById("token-name"),
+    role: document.getElementById("token-role"),
+    environment: document.getElementById("token-environment"),
+    environmentField: document.getElementById("token-environment-field"),
+    secret: document.getElementById("token-secret"),
+    secretLabel: document.getElementById("token-secret-label"),
+    secretValue: document.getElementById("token-secret-value"),
+    secretStatus: document.getElementById("token-secret-status"),
+    copy: document.getElementById("token-secret-copy"),
+    done: document.getElementById("token-secret-done"),
+    status: document.getElementById("token-status"),
+    list: document.getElementById("token-list"),
+  };
+  const revokeDialog = createConfirmDialog(document.getElementById("token-revoke-dialog"), session);
+
+  function followRole() {
+    view.environmentField.hidden = view.role.value !== "client";
+  }
+
+  function item(token) {
+    const where = token.environment ? environmentLabel(token.environment) : "Every environment";
+    const revoke = el("button", {
+      type: "button",
+      className: "button small danger-text",
+      text: "Revoke",
+      "aria-label": `Revoke ${token.name}`,
+    });
+    revoke.addEventListener("click", () => {
+      revokeDialog.ask(
+        `Revoke ${token.name}?`,
+        "Applications using it are refused from now on, on every instance within a second. This cannot be undone.",
+        async () => {
+          await api.request("DELETE", `/tokens/${encodeURIComponent(token.id)}`);
+          await load();
+          view.status.textContent = `Revoked ${token.name}.`;
+        },
+      );
+    });
+    return el(
+      "li",
+      { className: "admin-item" },
+      el(
+        "div",
+        { className: "admin-item-head" },
+        el("h3", { className: "admin-item-name", text: token.name }),
+        el("div", { className: "flag-actions" }, revoke),
+      ),
+      el(
+        "dl",
+        { className: "facts" },
+        fact("Role", ROLE_LABELS[token.role] || token.role),
+        fact("Environment", where),
+        fact("Created", timeElement(token.created_at), token.created_by ? ` by ${token.created_by}` : null),
+        fact("Last used", token.last_used_at ? timeElement(token.last_used_at) : "Never"),
+      ),
+    );
+  }
+
+  async function load() {
+    view.status.textContent = "Loading tokens…";
+    try {
+      const { data } = await api.request("GET", "/tokens");
+      clear(view.list);
+      for (const token of data) view.list.append(item(token));
+      view.status.textContent = data.length === 1 ? "1 token." : `${data.length} tokens.`;
+    } catch (error) {
+      if (!(error instanceof ApiError) || session.handleAuthFailure(error)) return;
+      view.status.textContent = error.message;
+    }
+  }
+
+  function showSecret(created) {
+    view.secretLabel.textContent = `Secret of ${created.name}`;
+    view.secretValue.value = created.token;
+    view.secretStatus.textContent = "";
+    view.secret.hidden = false;
+    view.secretValue.focus();
+    view.secretValue.select();
+  }
+
+  function hideSecret() {
+    // The secret leaves the page as well as the screen: nothing keeps it once the person has it.
+    view.secretValue.value = "";
+    view.secret.hidden = true;
+  }
+
+  form.addEventListener("submit", async (event) => {
+    event.preventDefault();
+    const submit = form.querySelector('[type="submit"]');
+    const role = view.role.value;
+    const body = { name: view.name.value.trim(), role };
+    if (role === "client") body.environment = view.environment.value;
+    submit.disabled = true;
+    showErrors(form, {});
+    try {
+      const { data } = await api.request("POST", "/tokens", { body });
+      form.reset();
+      followRole();
+      showSecret(data);
+      await load();
+    } catch (error) {
+      if (!(error instanceof ApiError) || session.handleAuthFailure(error)) return;
+      showRefusal(form, error, { name: NAME_RULE });
+      if (!form.contains(document.activeElement)) view.name.focus();
+    } finally {
+      submit.disabled = false;
+    }
+  });
+
+  view.copy.addEventListener("click", async () => {
+    try {
+      await navigator.clipboard.writeText(view.secretValue.value);
+      view.secretStatus.textContent = "Copied to the clipboard.";
+    } catch {
+      // No clipboard (an insecure origin, a refused permission): the text is selected for Ctrl+C instead.
+      view.secretValue.focus();
+      view.secretValue.select();
+      view.secretStatus.textContent =
+        "Copying is not allowed here: the secret is selected, press Ctrl+C (⌘C) to copy it.";
+    }
+  });
+  view.done.addEventListener("click", () => {
+    hideSecret();
+    view.name.focus();
+  });
+  view.role.addEventListener("change", followRole);
+
+  return {
+    section,
+    admin: true,
+    show() {
+      followRole();
+      load();
+    },
+    hide: hideSecret,
+  };
+}

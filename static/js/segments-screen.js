@@ -1,0 +1,157 @@
+// The segments screen (?page=segments): list segments, create one, edit its conditions, delete one no flag names
+// (the API refuses a segment in use and names the flags: that message is shown as it comes).
+
+import { ApiError } from "./api.js";
+import { createConfirmDialog, fact, loadVocabulary, showErrors, showRefusal } from "./admin-forms.js";
+import { createConditionEditor } from "./condition-editor.js";
+import { clear, el, timeElement } from "./dom.js";
+import { conditionsText } from "./targeting-text.js";
+
+/** The segments screen for the router. */
+export function createSegmentsScreen({ api, session }) {
+  const section = document.getElementById("segments-view");
+  const dialog = document.getElementById("segment-dialog");
+  const form = document.getElementById("segment-form");
+  const view = {
+    opener: document.getElementById("segment-new"),
+    title: document.getElementById("segment-dialog-title"),
+    name: document.getElementById("segment-name"),
+    description: document.getElementById("segment-description"),
+    add: document.getElementById("segment-add-condition"),
+    save: document.getElementById("segment-save"),
+    status: document.getElementById("segment-status"),
+    list: document.getElementById("segment-list"),
+  };
+  const conditions = createConditionEditor(document.getElementById("segment-conditions"), "segment-condition");
+  const deleteDialog = createConfirmDialog(document.getElementById("segment-delete-dialog"), session);
+  const editing = { segment: null, opener: null };
+
+  for (const button of dialog.querySelectorAll("[data-close]")) button.addEventListener("click", () => dialog.close());
+  dialog.addEventListener("close", () => {
+    if (editing.opener?.isConnected) editing.opener.focus();
+  });
+
+  async function open(segment) {
+    editing.segment = segment;
+    editing.opener = document.activeElement;
+    try {
+      conditions.offer((await loadVocabulary(api)).operators);
+    } catch {
+      // The editor's own list of operators serves.
+    }
+    view.title.textContent = segment ? `Edit segment ${segment.name}` : "New segment";
+    view.save.textContent = segment ? "Save segment" : "Create segment";
+    view.name.value = segment?.name || "";
+    view.description.value = segment?.description || "";
+    conditions.set(segment?.conditions || [{ attribute: "", op: "in", values: [] }]);
+    showErrors(form, {});
+    dialog.showModal();
+    view.name.focus();
+  }
+
+  function item(segment) {
+    const edit = el("button", {
+      type: "button",
+      className: "button small",
+      text: "Edit",
+      "aria-label": `Edit ${segment.name}`,
+    });
+    const remove = el("button", {
+      type: "button",
+      className: "button small danger-text",
+      text: "Delete",
+      "aria-label": `Delete ${segment.name}`,
+    });
+    edit.addEventListener("click", () => open(segment));
+    remove.addEventListener("click", () => {
+      deleteDialog.ask(
+        `Delete segment ${segment.name}?`,
+        "Its conditions are gone for good; the audit log keeps what they were.",
+        async () => {
+          try {
+            await api.request("DELETE", `/segments/${encodeURIComponent(segment._id)}`, { ifMatch: etag(segment) });
+          } catch (error) {
+            if (error instanceof ApiError && error.code === "segment_in_use") {
+              const flags = (error.body.details || []).map((detail) => detail.flag).filter(Boolean);
+              error.explained = `${error.message} ${flags.join(", ")}. Take it out of their rules first.`;
+            }
+            throw error;
+          }
+          await load();
+          view.status.textContent = `Deleted ${segment.name}.`;
+        },
+      );
+    });
+    return el(
+      "li",
+      { className: "admin-item" },
+      el(
+        "div",
+        { className: "admin-item-head" },
+        el("h3", { className: "admin-item-name", text: segment.name }),
+        el("div", { className: "flag-actions" }, edit, remove),
+      ),
+      segment.description ? el("p", { className: "flag-description", text: segment.description }) : null,
+      el(
+        "dl",
+        { className: "facts" },
+        fact("Holds when", conditionsText(segment.conditions)),
+        fact("Changed", timeElement(segment.updated_at), segment.updated_by ? ` by ${segment.updated_by}` : null),
+      ),
+    );
+  }
+
+  async function load() {
+    view.status.textContent = "Loading segments…";
+    try {
+      const { data } = await api.request("GET", "/segments");
+      clear(view.list);
+      for (const segment of data) view.list.append(item(segment));
+      view.status.textContent =
+        data.length === 0 ? "No segments yet." : `${data.length} ${data.length === 1 ? "segment" : "segments"}.`;
+    } catch (error) {
+      if (!(error instanceof ApiError) || session.handleAuthFailure(error)) return;
+      view.status.textContent = error.message;
+    }
+  }
+
+  form.addEventListener("submit", async (event) => {
+    event.preventDefault();
+    const body = { name: view.name.value.trim(), description: view.description.value, conditions: conditions.read() };
+    const segment = editing.segment;
+    view.save.disabled = true;
+    showErrors(form, {});
+    try {
+      if (segment) {
+        await api.request("PUT", `/segments/${encodeURIComponent(segment._id)}`, { body, ifMatch: etag(segment) });
+      } else {
+        await api.request("POST", "/segments", { body });
+      }
+      dialog.close();
+      await load();
+      view.status.textContent = `${segment ? "Saved" : "Created"} ${body.name}.`;
+    } catch (error) {
+      if (!(error instanceof ApiError) || session.handleAuthFailure(error)) return;
+      if (error.status === 412) {
+        showErrors(
+          form,
+          {},
+          "Someone changed this segment meanwhile. Close this form and open it again to see theirs.",
+        );
+        return;
+      }
+      showRefusal(form, error);
+    } finally {
+      view.save.disabled = false;
+    }
+  });
+  view.add.addEventListener("click", () => conditions.add());
+  view.opener.addEventListener("click", () => open(null));
+
+  return { section, admin: true, show: load };
+}
+
+// A segment's ETag (segments.routes.etag_of): its id and version, which If-Match names.
+function etag(segment) {
+  return `"${segment._id}.${segment.version}"`;
+}

@@ -1,0 +1,167 @@
+// Targeting as people read it: a condition, a rule, a serve in words, and what changed between two targetings
+// of one environment as [label, before, after] rows (undefined before: added; undefined after: removed).
+
+const OPERATOR_WORDS = {
+  starts_with: "starts with",
+  ends_with: "ends with",
+  contains: "contains",
+  lt: "is less than",
+  lte: "is at most",
+  gt: "is more than",
+  gte: "is at least",
+  semver_lt: "is a version before",
+  before: "is before",
+  after: "is after",
+};
+// What an environment without targeting serves (evaluation.DEFAULT_SERVE): "on" to everyone.
+const NO_TARGETING = { prerequisites: [], rules: [], serve: "on" };
+
+function list(values, last = "or") {
+  const shown = values.map(String);
+  return shown.length < 2 ? shown.join("") : `${shown.slice(0, -1).join(", ")} ${last} ${shown.at(-1)}`;
+}
+
+/** One condition of a rule or segment in words: "plan is one of pro, team", "in segment beta-users". */
+export function conditionText(condition) {
+  if (condition.segment !== undefined) return `in segment ${condition.segment}`;
+  const { attribute, op, values = [] } = condition;
+  if (op === "in")
+    return values.length === 1 ? `${attribute} is ${values[0]}` : `${attribute} is one of ${values.join(", ")}`;
+  if (op === "not_in") {
+    return values.length === 1 ? `${attribute} is not ${values[0]}` : `${attribute} is none of ${values.join(", ")}`;
+  }
+  if (op === "semver_gte") return `${attribute} is version ${values[0]} or later`;
+  return `${attribute} ${OPERATOR_WORDS[op] || op} ${list(values)}`;
+}
+
+/** Conditions that must all hold, in words. */
+export function conditionsText(conditions) {
+  return (conditions || []).map(conditionText).join(" and ") || "(no conditions)";
+}
+
+// A percentage split of "on" and "off" only: a rollout, read by its "on" share.
+function rollout(serve) {
+  if (!serve || typeof serve !== "object" || serve.weights) return null;
+  const names = Object.keys(serve);
+  return names.includes("on") && names.every((name) => name === "on" || name === "off") ? serve.on : null;
+}
+
+/** What a serve gives, in words: "serves on", "serves on 25 %, off 75 %", "serves by weight a 500, b 500". */
+export function serveText(serve) {
+  if (typeof serve === "string") return `serves ${serve}`;
+  if (serve?.weights) {
+    return `serves by weight ${Object.entries(serve.weights)
+      .map(([name, weight]) => `${name} ${weight}`)
+      .join(", ")}`;
+  }
+  if (serve && typeof serve === "object") {
+    return `serves ${Object.entries(serve)
+      .map(([name, share]) => `${name} ${share} %`)
+      .join(", ")}`;
+  }
+  return "serves (nothing)";
+}
+
+/** A rule in words: "plan is one of pro, team → serves on". */
+export function ruleText(rule) {
+  return `${conditionsText(rule.when)} → ${serveText(rule.serve)}`;
+}
+
+function prerequisiteText(prerequisite) {
+  return `${prerequisite.flag} serves ${list(prerequisite.variants)}`;
+}
+
+function normal(targeting) {
+  return {
+    prerequisites: targeting?.prerequisites || NO_TARGETING.prerequisites,
+    rules: targeting?.rules || NO_TARGETING.rules,
+    serve: targeting?.serve ?? NO_TARGETING.serve,
+  };
+}
+
+const same = (a, b) => JSON.stringify(a) === JSON.stringify(b);
+
+/**
+ * Line two rule lists up: rules equal in both are kept (however they moved), the others paired in order as
+ * changed, the rest added or removed. Returns [{kind, from, to}] with indexes into each list.
+ */
+function alignRules(was, now) {
+  const a = was.map((rule) => JSON.stringify(rule));
+  const b = now.map((rule) => JSON.stringify(rule));
+  // The longest common subsequence, by dynamic programming: at most 50 rules a side.
+  const table = Array.from({ length: a.length + 1 }, () => new Array(b.length + 1).fill(0));
+  for (let i = a.length - 1; i >= 0; i--) {
+    for (let j = b.length - 1; j >= 0; j--) {
+      table[i][j] = a[i] === b[j] ? table[i + 1][j + 1] + 1 : Math.max(table[i + 1][j], table[i][j + 1]);
+    }
+  }
+  const steps = [];
+  let removed = [];
+  let added = [];
+  const flush = () => {
+    const paired = Math.min(removed.length, added.length);
+    for (let k = 0; k < paired; k++) steps.push({ kind: "changed", from: removed[k], to: added[k] });
+    for (const from of removed.slice(paired)) steps.push({ kind: "removed", from });
+    for (const to of added.slice(paired)) steps.push({ kind: "added", to });
+    removed = [];
+    added = [];
+  };
+  let i = 0;
+  let j = 0;
+  while (i < a.length || j < b.length) {
+    if (i < a.length && j < b.length && a[i] === b[j]) {
+      flush();
+      i++;
+      j++;
+    } else if (j < b.length && (i === a.length || table[i][j + 1] >= table[i + 1][j])) {
+      added.push(j++);
+    } else {
+      removed.push(i++);
+    }
+  }
+  flush();
+  return steps;
+}
+
+function serveRows(label, was, now) {
+  if (same(was, now)) return [];
+  const [from, to] = [rollout(was), rollout(now)];
+  if (from !== null && to !== null) return [[`${label} rollout`, `${from} %`, `${to} %`]];
+  return [[label, serveText(was), serveText(now)]];
+}
+
+/** What changed in one environment's targeting, as [label, before, after] rows; where names the environment. */
+export function targetingRows(was, now, where) {
+  const a = normal(was);
+  const b = normal(now);
+  const rows = [];
+  const before = new Set(a.prerequisites.map(prerequisiteText));
+  const after = new Set(b.prerequisites.map(prerequisiteText));
+  for (const text of before) if (!after.has(text)) rows.push([`${where} · Requires`, text, undefined]);
+  for (const text of after) if (!before.has(text)) rows.push([`${where} · Requires`, undefined, text]);
+  for (const step of alignRules(a.rules, b.rules)) {
+    if (step.kind === "added")
+      rows.push([`${where} · Rule ${step.to + 1} added`, undefined, ruleText(b.rules[step.to])]);
+    else if (step.kind === "removed") {
+      rows.push([`${where} · Rule ${step.from + 1} removed`, ruleText(a.rules[step.from]), undefined]);
+    } else {
+      const [old, rule] = [a.rules[step.from], b.rules[step.to]];
+      const label = `${where} · Rule ${step.to + 1}`;
+      if (!same(old.when, rule.when))
+        rows.push([`${label} conditions`, conditionsText(old.when), conditionsText(rule.when)]);
+      rows.push(...serveRows(`${label} (${conditionsText(rule.when)})`, old.serve, rule.serve));
+    }
+  }
+  rows.push(...serveRows(`${where} · Everyone else`, a.serve, b.serve));
+  return rows;
+}
+
+/** A whole targeting (one a schedule will apply, say) as rows of what it does, each shown as an "after". */
+export function targetingDescription(targeting, where) {
+  const t = normal(targeting);
+  return [
+    ...t.prerequisites.map((p) => [`${where} · Requires`, undefined, prerequisiteText(p)]),
+    ...t.rules.map((rule, index) => [`${where} · Rule ${index + 1}`, undefined, ruleText(rule)]),
+    [`${where} · Everyone else`, undefined, serveText(t.serve)],
+  ];
+}

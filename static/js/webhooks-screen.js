@@ -1,0 +1,230 @@
+// The webhooks screen (?page=webhooks): create one (address, events, format, secret), list them, send a test,
+// read a webhook's delivery log (status, attempts, response code, duration), delete one.
+
+import { ApiError } from "./api.js";
+import { createConfirmDialog, fact, loadVocabulary, showErrors, showRefusal } from "./admin-forms.js";
+import { clear, el, timeElement } from "./dom.js";
+
+// How long the log follows a test delivery before leaving it to the Refresh button.
+const FOLLOW_MS = 20000;
+const FOLLOW_EVERY_MS = 700;
+const SETTLED = new Set(["delivered", "failed"]);
+// flags.* is the one area named in the plural: its one action is a whole import.
+const AREA_WORDS = { flags: "import" };
+
+function checkbox(value, text) {
+  const id = `webhook-event-${value.replace(/[^a-z]/gi, "-")}`;
+  return el("label", { for: id }, el("input", { type: "checkbox", id, value }), text);
+}
+
+function deliveryTable(deliveries) {
+  const head = el(
+    "tr",
+    {},
+    ...["Event", "Status", "Attempts", "Response", "Duration", "Last attempt"].map((text) =>
+      el("th", { scope: "col", text }),
+    ),
+  );
+  const rows = deliveries.map((delivery) =>
+    el(
+      "tr",
+      {},
+      el("td", { text: delivery.action === "ping" ? "ping (test)" : delivery.action }),
+      el(
+        "td",
+        {},
+        el("span", { className: `delivery-${delivery.status}`, text: delivery.status }),
+        delivery.error ? el("span", { className: "hint", text: ` ${delivery.error}` }) : null,
+      ),
+      el("td", { text: String(delivery.attempts) }),
+      el("td", { text: delivery.response_code === null ? "none" : String(delivery.response_code) }),
+      el("td", { text: delivery.duration_ms === null ? "–" : `${delivery.duration_ms} ms` }),
+      el("td", {}, delivery.last_attempt_at ? timeElement(delivery.last_attempt_at) : "not yet"),
+    ),
+  );
+  return el("table", { className: "deliveries" }, el("thead", {}, head), el("tbody", {}, ...rows));
+}
+
+/** The webhooks screen for the router. */
+export function createWebhooksScreen({ api, session }) {
+  const section = document.getElementById("webhooks-view");
+  const form = document.getElementById("webhook-form");
+  const view = {
+    url: document.getElementById("webhook-url"),
+    areas: document.getElementById("webhook-areas"),
+    actions: document.getElementById("webhook-actions"),
+    format: document.getElementById("webhook-format"),
+    secret: document.getElementById("webhook-secret"),
+    status: document.getElementById("webhook-status"),
+    list: document.getElementById("webhook-list"),
+  };
+  const deleteDialog = createConfirmDialog(document.getElementById("webhook-delete-dialog"), session);
+  let followTimer = null;
+
+  async function offerEvents() {
+    if (view.areas.childElementCount) return;
+    let patterns = [];
+    try {
+      patterns = (await loadVocabulary(api)).eventPatterns;
+    } catch {
+      patterns = ["*"];
+    }
+    for (const pattern of patterns) {
+      if (pattern === "*") view.areas.prepend(checkbox(pattern, "Every change"));
+      else if (pattern.endsWith(".*")) {
+        const area = pattern.slice(0, -2);
+        view.areas.append(checkbox(pattern, `${pattern}: every ${AREA_WORDS[area] || area} action`));
+      } else view.actions.append(checkbox(pattern, pattern));
+    }
+  }
+
+  async function showDeliveries(webhook, region, followId) {
+    clearTimeout(followTimer);
+    const started = Date.now();
+    const refresh = async () => {
+      try {
+        const { data } = await api.request("GET", `/webhooks/${encodeURIComponent(webhook.id)}/deliveries`);
+        const log = region.querySelector("[data-log]");
+        log.replaceChildren(
+          data.length ? deliveryTable(data) : el("p", { className: "hint", text: "Nothing sent yet." }),
+        );
+        const followed = data.find((delivery) => delivery.id === followId);
+        if (followId && !(followed && SETTLED.has(followed.status)) && Date.now() - started < FOLLOW_MS) {
+          followTimer = setTimeout(refresh, FOLLOW_EVERY_MS);
+        }
+      } catch (error) {
+        if (!(error instanceof ApiError) || session.handleAuthFailure(error)) return;
+        region.querySelector("[data-log]").replaceChildren(el("p", { className: "form-error", text: error.message }));
+      }
+    };
+    region.hidden = false;
+    await refresh();
+  }
+
+  function item(webhook) {
+    const name = webhook.url;
+    const logId = `webhook-log-${webhook.id}`;
+    const test = el("button", {
+      type: "button",
+      className: "button small",
+      text: "Send test",
+      "aria-label": `Send a test to ${name}`,
+    });
+    const open = el("button", {
+      type: "button",
+      className: "button small",
+      text: "Delivery log",
+      "aria-expanded": "false",
+      "aria-controls": logId,
+      "aria-label": `Delivery log of ${name}`,
+    });
+    const remove = el("button", {
+      type: "button",
+      className: "button small danger-text",
+      text: "Delete",
+      "aria-label": `Delete ${name}`,
+    });
+    const refresh = el("button", { type: "button", className: "button small", text: "Refresh" });
+    const region = el(
+      "div",
+      { id: logId, className: "delivery-log", role: "region", "aria-label": `Deliveries to ${name}`, hidden: true },
+      el("div", { className: "log-head" }, el("h4", { text: "Latest deliveries, newest first" }), refresh),
+      el("div", { className: "table-wrap", "data-log": "", tabindex: "0", "aria-label": `Deliveries to ${name}` }),
+    );
+    test.addEventListener("click", async () => {
+      try {
+        const { data } = await api.request("POST", `/webhooks/${encodeURIComponent(webhook.id)}/test`);
+        open.setAttribute("aria-expanded", "true");
+        view.status.textContent = `Test sent to ${name}; its delivery appears in the log.`;
+        await showDeliveries(webhook, region, data.id);
+      } catch (error) {
+        if (!(error instanceof ApiError) || session.handleAuthFailure(error)) return;
+        view.status.textContent = error.message;
+      }
+    });
+    open.addEventListener("click", () => {
+      const opening = region.hidden;
+      open.setAttribute("aria-expanded", String(opening));
+      if (opening) showDeliveries(webhook, region, null);
+      else region.hidden = true;
+    });
+    refresh.addEventListener("click", () => showDeliveries(webhook, region, null));
+    remove.addEventListener("click", () => {
+      deleteDialog.ask(
+        `Delete the webhook to ${name}?`,
+        "Nothing more is sent to it, and its delivery log goes too.",
+        async () => {
+          await api.request("DELETE", `/webhooks/${encodeURIComponent(webhook.id)}`);
+          await load();
+          view.status.textContent = `Deleted the webhook to ${name}.`;
+        },
+      );
+    });
+    return el(
+      "li",
+      { className: "admin-item" },
+      el(
+        "div",
+        { className: "admin-item-head" },
+        el("h3", { className: "admin-item-name", text: name }),
+        el("div", { className: "flag-actions" }, test, open, remove),
+      ),
+      el(
+        "dl",
+        { className: "facts" },
+        fact("Events", webhook.events.join(", ")),
+        fact("Format", webhook.format),
+        fact("Signed", webhook.has_secret ? "yes" : "no"),
+        fact("Created", timeElement(webhook.created_at), webhook.created_by ? ` by ${webhook.created_by}` : null),
+      ),
+      region,
+    );
+  }
+
+  async function load() {
+    view.status.textContent = "Loading webhooks…";
+    try {
+      const { data } = await api.request("GET", "/webhooks");
+      clear(view.list);
+      for (const webhook of data) view.list.append(item(webhook));
+      view.status.textContent =
+        data.length === 0 ? "No webhooks yet." : `${data.length} ${data.length === 1 ? "webhook" : "webhooks"}.`;
+    } catch (error) {
+      if (!(error instanceof ApiError) || session.handleAuthFailure(error)) return;
+      view.status.textContent = error.message;
+    }
+  }
+
+  form.addEventListener("submit", async (event) => {
+    event.preventDefault();
+    const submit = form.querySelector('[type="submit"]');
+    const events = [...form.querySelectorAll('input[type="checkbox"]:checked')].map((box) => box.value);
+    const body = { url: view.url.value.trim(), events, format: view.format.value };
+    if (view.secret.value) body.secret = view.secret.value;
+    submit.disabled = true;
+    showErrors(form, {});
+    try {
+      await api.request("POST", "/webhooks", { body });
+      form.reset();
+      await load();
+      view.status.textContent = `Created the webhook to ${body.url}.`;
+    } catch (error) {
+      if (!(error instanceof ApiError) || session.handleAuthFailure(error)) return;
+      showRefusal(form, error, { url: "Give an http or https address, like https://hooks.example.com/flags." });
+    } finally {
+      submit.disabled = false;
+    }
+  });
+
+  return {
+    section,
+    admin: true,
+    show() {
+      offerEvents();
+      load();
+    },
+    hide() {
+      clearTimeout(followTimer);
+    },
+  };
+}

@@ -374,7 +374,10 @@ def test_delete__confirmed_in_dialog__flag_gone(page, live_server, api):
 
     # When: confirmed
     page.get_by_role("button", name="Delete old-banner").click()
-    dialog.get_by_role("button", name="Delete", exact=True).click()
+    # The row goes at once; the answer is awaited so the API is read after the delete, not while it is in flight.
+    with page.expect_response(lambda response: response.request.method == "DELETE") as deleted:
+        dialog.get_by_role("button", name="Delete", exact=True).click()
+    assert deleted.value.status == 204
 
     # Then
     expect(dialog).to_be_hidden()

@@ -5,6 +5,7 @@ import { Api } from "./api.js";
 import { createDeleteDialog } from "./delete-dialog.js";
 import { createEnvironmentTabs } from "./environment-tabs.js";
 import { FlagList } from "./flag-list.js";
+import { createFlagPage } from "./flag-page/flag-page.js";
 import { createFlagUpdates } from "./flag-updates.js";
 import { createListView } from "./list-view.js";
 import { createHistoryDialog } from "./history-dialog.js";
@@ -74,5 +75,10 @@ router.register("flags", {
     flagsOpened = true;
   },
 });
+
+router.register(
+  "flag",
+  createFlagPage({ api, session, ...config, environmentLabel: tabs.label, go: (...args) => router.go(...args) }),
+);
 
 session.restore();

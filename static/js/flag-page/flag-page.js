@@ -15,6 +15,33 @@ import { createTryIt } from "./try-it.js";
 import { createUsage } from "./usage.js";
 import { createVariantsEditor } from "./variants-editor.js";
 
+/**
+ * Each environment's targeting with its serves following renamed variants, and a serve of a removed variant the
+ * first variant instead: the API refuses variants that a serve names no longer (an absent targeting serves "on").
+ */
+function followVariants(flag, variants, renames) {
+  const names = Object.keys(variants);
+  const name = (old) => (old in variants ? old : renames[old] in variants ? renames[old] : names[0]);
+  const serve = (value) => {
+    if (typeof value === "string") return name(value);
+    if (value && value.weights) return { ...value, weights: remap(value.weights) };
+    return remap(value);
+  };
+  const remap = (split) => {
+    const out = {};
+    for (const [key, n] of Object.entries(split)) out[name(key)] = (out[name(key)] || 0) + n;
+    return out;
+  };
+  const targeting = {};
+  for (const environment of Object.keys(flag.environments)) {
+    const settings = structuredClone(flag.targeting[environment] || { rules: [], serve: "on" });
+    settings.serve = serve(settings.serve ?? "on");
+    for (const rule of settings.rules || []) rule.serve = serve(rule.serve);
+    targeting[environment] = settings;
+  }
+  return targeting;
+}
+
 const TYPES = ["release", "experiment", "operational", "kill-switch", "permission"];
 const $ = (id) => document.getElementById(id);
 
@@ -219,8 +246,10 @@ export function createFlagPage({ api, session, environments, environmentLabel, d
       showErrors($("flag-variants"), value.errors);
       return;
     }
+    const { renames, ...body } = value;
+    body.targeting = followVariants(state.flag, body.variants, renames);
     const data = await write($("flag-variants"), $("flag-variants-error"), () =>
-      api.request("PUT", path(), { body: value, ifMatch: flagEtag(state.flag) }),
+      api.request("PUT", path(), { body, ifMatch: flagEtag(state.flag) }),
     );
     if (!data) return;
     state.flag = data;

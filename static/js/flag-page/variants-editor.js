@@ -20,10 +20,13 @@ function shown(value, type) {
   return type === "object" ? JSON.stringify(value, null, 2) : String(value);
 }
 
-/** Edit variants and off_variant; returns {node, value()} where value() is {variants, off_variant} or {errors}. */
+/**
+ * Edit variants and off_variant; returns {node, value()} where value() is {variants, off_variant, renames} (old name
+ * to new) or {errors}.
+ */
 export function createVariantsEditor(flag, { readOnly }) {
   const entries = Object.entries(flag.variants);
-  const rows = entries.map(([name, value]) => ({ name, text: shown(value, typeOf(value)) }));
+  const rows = entries.map(([name, value]) => ({ name, was: name, text: shown(value, typeOf(value)) }));
   const type = field("Type", "variants.type", select(TYPES, typeOf(entries[0]?.[1])));
   type.control.removeAttribute("data-path");
   type.error.remove();
@@ -36,7 +39,10 @@ export function createVariantsEditor(flag, { readOnly }) {
     rows.forEach((row, i) => {
       const name = field("Name", `variants.${i}.name`, el("input", { type: "text", autocomplete: "off" }));
       name.control.value = row.name;
-      name.control.addEventListener("input", () => (row.name = name.control.value.trim()));
+      name.control.addEventListener("input", () => {
+        row.name = name.control.value.trim();
+        offOptions();
+      });
       const input = type.control.value === "object" ? el("textarea", { rows: "3", spellcheck: "false" }) : el("input", { type: "text" });
       const value = field("Value", `variants.${row.name}`, input);
       input.value = row.text;
@@ -49,6 +55,7 @@ export function createVariantsEditor(flag, { readOnly }) {
       const remove = readOnly ? null : button("Remove", () => {
         rows.splice(i, 1);
         draw();
+        offOptions();
         node.querySelector("[data-add-variant]")?.focus();
       }, { label: `Remove variant ${i + 1}` });
       list.append(el("li", { className: "condition" }, name.wrap, value.wrap, remove));
@@ -57,10 +64,23 @@ export function createVariantsEditor(flag, { readOnly }) {
     if (focusLast) list.querySelector(".condition:last-child input")?.focus();
   }
 
+  function offOptions() {
+    // The off variant follows a rename; a removed one falls back to the first variant.
+    const renamed = rows.find((row) => row.was === off.control.dataset.was);
+    const chosen = renamed ? renamed.name : off.control.value;
+    off.control.replaceChildren(...rows.filter((row) => row.name).map((row) => el("option", { value: row.name, text: row.name })));
+    if (rows.some((row) => row.name === chosen)) off.control.value = chosen;
+    off.control.dataset.was = rows.find((row) => row.name === off.control.value)?.was ?? "";
+  }
+  off.control.dataset.was = flag.off_variant;
+  off.control.addEventListener("change", () => {
+    off.control.dataset.was = rows.find((row) => row.name === off.control.value)?.was ?? "";
+  });
+
   type.control.addEventListener("change", () => draw());
   if (!readOnly) {
     const add = button("Add variant", () => {
-      rows.push({ name: "", text: "" });
+      rows.push({ name: "", was: null, text: "" });
       draw(true);
     });
     add.dataset.addVariant = "";
@@ -98,7 +118,8 @@ export function createVariantsEditor(flag, { readOnly }) {
         }
       }
       if (Object.keys(errors).length) return { errors };
-      return { variants, off_variant: off.control.value };
+      const renames = Object.fromEntries(rows.filter((row) => row.was).map((row) => [row.was, row.name]));
+      return { variants, off_variant: off.control.value, renames };
     },
   };
 }

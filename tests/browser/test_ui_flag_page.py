@@ -97,3 +97,139 @@ def test_variants__strings_served_to_a_segment__saved(page, live_server, api):
         json={"context": {"targetingKey": "u1", "beta": "yes"}},
     )
     assert evaluated.json()["value"] == "#00ff00"
+
+
+def test_prerequisite__added_by_keyboard__saved(page, live_server, api):
+    # Given
+    api.create("payments-v2", production=True)
+    api.create("new-checkout", production=True)
+    open_flag(page, live_server, "new-checkout")
+
+    # When: done with the keyboard alone
+    page.get_by_role("button", name="Add prerequisite").focus()
+    page.keyboard.press("Enter")
+    expect(page.locator("#fp-targeting-production-prerequisites-0-flag")).to_be_focused()
+    page.keyboard.type("payments-v2")
+    page.keyboard.press("Tab")
+    page.keyboard.press("ControlOrMeta+a")
+    page.keyboard.type("on")
+    page.get_by_role("button", name="Save targeting").focus()
+    page.keyboard.press("Enter")
+
+    # Then
+    expect(page.get_by_role("status").filter(has_text="Targeting in Production saved.")).to_be_visible()
+    assert targeting(api, "new-checkout", "production")["prerequisites"] == [
+        {"flag": "payments-v2", "variants": ["on"]}
+    ]
+
+
+def test_schedule__switch_a_few_seconds_ahead__seen_happening_on_the_page(page, live_server, api):
+    # Given
+    api.create("night-sale", production=False)
+    open_flag(page, live_server, "night-sale")
+    switch = page.get_by_role("switch", name="Production: off")
+    expect(switch).to_have_attribute("aria-checked", "false")
+
+    # When
+    at = (datetime.now(UTC) + timedelta(seconds=4)).astimezone()
+    page.get_by_label("When").fill(at.strftime("%Y-%m-%dT%H:%M:%S"))
+    page.get_by_label("Change", exact=True).select_option("true")
+    page.get_by_role("button", name="Schedule").click()
+
+    # Then: pending, then applied, and the switch follows without a reload
+    schedules = page.get_by_role("list", name="Scheduled changes")
+    expect(schedules.get_by_role("listitem")).to_contain_text("pending")
+    expect(schedules.get_by_role("listitem")).to_contain_text("applied", timeout=15_000)
+    expect(page.locator("#flag-env-switch")).to_have_attribute("aria-checked", "true")
+    assert api.state("night-sale")["production"] is True
+    listed = api.session.get(f"{live_server}/flags/night-sale/schedules").json()
+    assert [schedule["state"] for schedule in listed] == ["applied"]
+
+
+def test_copy__staging_to_production__state_and_targeting_copied(page, live_server, api):
+    # Given
+    flag = api.create("search-v2", staging=True, production=False)
+    api.update(flag["_id"], targeting={"staging": {"rules": [], "serve": {"on": 50, "off": 50}}})
+    open_flag(page, live_server, "search-v2", env="staging")
+
+    # When
+    page.locator("#flag-copy").get_by_label("Copy to").select_option("production")
+    page.get_by_role("button", name="Copy", exact=True).click()
+
+    # Then
+    expect(page.get_by_role("status").filter(has_text="Copied Staging to Production.")).to_be_visible()
+    assert api.state("search-v2")["production"] is True
+    assert targeting(api, "search-v2", "production") == {"rules": [], "serve": {"on": 50, "off": 50}}
+
+
+def test_try_it__context_matching_a_rule__shows_the_rule(page, live_server, api):
+    # Given
+    flag = api.create("new-checkout", production=True)
+    rules = [
+        {"when": [{"attribute": "country", "op": "in", "values": ["fr"]}], "serve": "off"},
+        {"when": [{"attribute": "plan", "op": "in", "values": ["pro"]}], "serve": "on"},
+    ]
+    api.update(flag["_id"], targeting={"production": {"rules": rules, "serve": "off"}})
+    open_flag(page, live_server, "new-checkout")
+
+    # When
+    page.get_by_label("targetingKey").fill("user-1")
+    page.get_by_label("Other attributes (JSON object)").fill('{"plan": "pro"}')
+    page.get_by_role("button", name="Evaluate").click()
+
+    # Then
+    result = page.locator(".try-result")
+    expect(result).to_contain_text("Rule 2")
+    expect(result).to_contain_text("TARGETING_MATCH")
+    expect(result).to_contain_text("true")
+    answer = api.session.post(
+        f"{live_server}/ofrep/v1/evaluate/flags/new-checkout?environment=production",
+        json={"context": {"targetingKey": "user-1", "plan": "pro"}},
+    ).json()
+    assert answer["metadata"] == {"rule": 1} and answer["variant"] == "on"
+
+
+def test_rule__refused_by_api__error_next_to_its_field_and_nothing_saved(page, live_server, api):
+    # Given
+    api.create("new-checkout", production=True)
+    before = api.flag("new-checkout").json()
+    open_flag(page, live_server, "new-checkout")
+
+    # When: a number operator compared with a word
+    page.get_by_role("button", name="Add rule").click()
+    page.locator("#fp-targeting-production-rules-0-when-0-attribute").fill("age")
+    page.locator("#fp-targeting-production-rules-0-when-0-op").select_option("gt")
+    page.locator("#fp-targeting-production-rules-0-when-0-values").fill("old")
+    page.get_by_role("button", name="Save targeting").click()
+
+    # Then
+    values = page.locator("#fp-targeting-production-rules-0-when-0-values")
+    expect(values).to_have_attribute("aria-invalid", "true")
+    expect(page.locator("#fp-targeting-production-rules-0-when-0-values-error")).to_contain_text("number")
+    expect(values).to_be_focused()
+    after = api.flag("new-checkout").json()
+    assert after["version"] == before["version"] and after["targeting"] == before["targeting"]
+
+
+def test_details__changed_elsewhere_meanwhile__412_keeps_the_edit(page, live_server, api):
+    # Given
+    flag = api.create("new-checkout", "Old words", production=True)
+    open_flag(page, live_server, "new-checkout")
+    details = page.get_by_role("form", name="Details")
+    details.get_by_label("Description").fill("My new words")
+    details.get_by_label("Tags (comma-separated)").fill("payments, web")
+    api.update(flag["_id"], description="Someone else's words")
+
+    # When
+    page.get_by_role("button", name="Save details").click()
+
+    # Then: told, the edit still there; keeping it and saving again wins
+    expect(page.get_by_role("alert").filter(has_text="changed elsewhere")).to_be_visible()
+    expect(details.get_by_label("Description")).to_have_value("My new words")
+    assert api.flag("new-checkout").json()["description"] == "Someone else's words"
+    page.get_by_role("button", name="Keep my edit").click()
+    expect(page.get_by_role("alert").filter(has_text="changed elsewhere")).to_be_hidden()
+    page.get_by_role("button", name="Save details").click()
+    expect(page.get_by_role("status").filter(has_text="Details saved.")).to_be_visible()
+    saved = api.flag("new-checkout").json()
+    assert saved["description"] == "My new words" and saved["tags"] == ["payments", "web"]

@@ -18,7 +18,7 @@ from urllib.parse import urlsplit
 
 import pytest
 import requests
-from playwright.sync_api import Browser, BrowserContext, Page, expect
+from playwright.sync_api import Page, expect
 
 from feature_flags import PROJECT_ROOT
 from tests.support import ADMIN_TOKEN, auth
@@ -60,26 +60,6 @@ class PageWatch:
         dialog.dismiss()
 
 
-@pytest.fixture
-def watch() -> PageWatch:
-    return PageWatch()
-
-
-@pytest.fixture
-def context(browser: Browser, watch: PageWatch) -> Iterator[BrowserContext]:
-    """A fresh browser profile: empty sessionStorage and localStorage."""
-    made = browser.new_context(viewport={"width": 1100, "height": 800}, color_scheme="light")
-    made.on("page", watch.attach)
-    yield made
-    made.close()
-    assert watch.problems == []
-
-
-@pytest.fixture
-def page(context: BrowserContext) -> Page:
-    return context.new_page()
-
-
 class Api:
     """The flags API over HTTP, with the admin token: how tests make changes elsewhere and read state back."""
 
@@ -119,11 +99,6 @@ class Api:
         )
         assert response.status_code == 201, response.text
         return response.json()["token"]
-
-
-@pytest.fixture
-def api(live_server: str) -> Api:
-    return Api(live_server)
 
 
 def sign_in(page: Page, base: str, token: str = ADMIN_TOKEN, path: str = "/") -> None:

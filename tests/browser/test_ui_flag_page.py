@@ -7,7 +7,7 @@ from datetime import UTC, datetime, timedelta
 import pytest
 from playwright.sync_api import Page, expect
 
-from tests.browser.test_ui_browser import Api, api, context, page, watch  # noqa: F401
+from tests.browser.test_ui_browser import CONTRAST_FAILURES, NAMELESS_CONTROLS, SCREENSHOTS, Api
 from tests.support import ADMIN_TOKEN
 
 pytestmark = pytest.mark.browser
@@ -233,3 +233,88 @@ def test_details__changed_elsewhere_meanwhile__412_keeps_the_edit(page, live_ser
     expect(page.get_by_role("status").filter(has_text="Details saved.")).to_be_visible()
     saved = api.flag("new-checkout").json()
     assert saved["description"] == "My new words" and saved["tags"] == ["payments", "web"]
+
+
+def test_lifecycle__archive_revive_then_delete__each_read_back(page, live_server, api):
+    # Given
+    api.create("old-banner", production=True)
+    open_flag(page, live_server, "old-banner")
+
+    # When / Then: archived
+    page.get_by_role("button", name="Archive").click()
+    expect(page.get_by_role("button", name="Revive")).to_be_visible()
+    assert api.flag("old-banner").json()["archived_at"] is not None
+
+    # When / Then: revived
+    page.get_by_role("button", name="Revive").click()
+    expect(page.get_by_role("button", name="Archive")).to_be_visible()
+    assert api.flag("old-banner").json()["archived_at"] is None
+
+    # When / Then: deleted after confirming in the dialog, and back at the flags table
+    page.get_by_role("button", name="Delete").click()
+    page.get_by_role("dialog", name="Delete this flag?").get_by_role("button", name="Delete").click()
+    expect(page.get_by_role("heading", name="Flags", level=1)).to_be_visible()
+    assert api.flag("old-banner").status_code == 404
+
+
+def test_client_token__flag_page__read_only_with_usage_bars(page, live_server, api):
+    # Given: a flag evaluated a few times in production
+    api.create("dark-mode", production=True)
+    for key in ("a", "b", "c"):
+        answer = api.session.post(
+            f"{live_server}/ofrep/v1/evaluate/flags/dark-mode?environment=production",
+            json={"context": {"targetingKey": key}},
+        )
+        assert answer.status_code == 200, answer.text
+    token = api.client_token("production")
+
+    # When
+    open_flag(page, live_server, "dark-mode", token=token)
+
+    # Then: nothing to edit, the usage shown (once flushed) as bars and a table
+    for name in ("Save details", "Save targeting", "Save variants", "Archive", "Delete", "Add rule"):
+        expect(page.get_by_role("button", name=name)).to_have_count(0)
+    expect(page.get_by_role("switch", name="Production: on")).to_be_disabled()
+    expect(page.get_by_role("tab", name="Staging")).to_be_hidden()
+    table = page.get_by_role("table", name="Evaluations in the last 24 hours, by variant")
+    for _ in range(10):
+        if table.count():
+            break
+        page.wait_for_timeout(1000)
+        page.get_by_role("tab", name="Production").click()
+    expect(table.get_by_role("row", name="on 3")).to_be_visible()
+    assert page.locator(".usage-bar").evaluate("bar => getComputedStyle(bar).width") != "0px"
+    usage = api.session.get(f"{live_server}/flags/dark-mode/usage").json()
+    assert usage["environments"]["production"]["last_24_hours"] == {"on": 3}
+
+
+@pytest.mark.parametrize("theme", ["light", "dark"])
+def test_flag_page__both_themes__readable_named_and_fits_360px(browser, live_server, api, watch, theme):
+    # Given: a flag with a rule, a split and a prerequisite
+    api.create("payments-v2", production=True)
+    flag = api.create("new-checkout", "The redesigned checkout", production=True)
+    rules = [{"when": [{"attribute": "plan", "op": "in", "values": ["pro"]}], "serve": "on"}]
+    prerequisites = [{"flag": "payments-v2", "variants": ["on"]}]
+    api.update(
+        flag["_id"],
+        targeting={"production": {"rules": rules, "serve": {"on": 25, "off": 75}, "prerequisites": prerequisites}},
+    )
+    problems: dict[str, list[str]] = {}
+    for width, height in [(1100, 900), (360, 740)]:
+        context = browser.new_context(color_scheme=theme, viewport={"width": width, "height": height})
+        context.on("page", watch.attach)
+        page = context.new_page()
+        try:
+            # When
+            open_flag(page, live_server, "new-checkout")
+            expect(page.locator("#flag-default-serve output")).to_have_text("Total: 100 %")
+
+            # Then
+            problems[f"{width}px"] = page.evaluate(CONTRAST_FAILURES) + page.evaluate(NAMELESS_CONTROLS)
+            fits = page.evaluate("document.documentElement.scrollWidth <= window.innerWidth")
+            assert fits, f"horizontal scrolling at {width}px"
+            page.screenshot(path=SCREENSHOTS / f"flag-page-{theme}-{width}px.png", full_page=True)
+        finally:
+            context.close()
+    assert {screen: found for screen, found in problems.items() if found} == {}
+    assert watch.problems == []

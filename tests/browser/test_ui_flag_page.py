@@ -105,7 +105,17 @@ def test_prerequisite__added_by_keyboard__saved(page, live_server, api):
     api.create("new-checkout", production=True)
     open_flag(page, live_server, "new-checkout")
 
-    # When: done with the keyboard alone
+    # When: the arrow keys move between the environment tabs, and the address follows
+    page.get_by_role("tab", name="Production").focus()
+    page.keyboard.press("ArrowLeft")
+    expect(page.get_by_role("tab", name="Staging")).to_have_attribute("aria-selected", "true")
+    expect(page.get_by_role("switch", name="Staging: off")).to_be_visible()
+    assert "env=staging" in page.url
+    page.keyboard.press("ArrowRight")
+    expect(page.get_by_role("tab", name="Production")).to_be_focused()
+    assert "env=production" in page.url
+
+    # When: a prerequisite added with the keyboard alone
     page.get_by_role("button", name="Add prerequisite").focus()
     page.keyboard.press("Enter")
     expect(page.locator("#fp-targeting-production-prerequisites-0-flag")).to_be_focused()
@@ -239,6 +249,11 @@ def test_lifecycle__archive_revive_then_delete__each_read_back(page, live_server
     # Given
     api.create("old-banner", production=True)
     open_flag(page, live_server, "old-banner")
+
+    # When / Then: switched off in production
+    page.get_by_role("switch", name="Production: on").click()
+    expect(page.get_by_role("switch", name="Production: off")).to_have_attribute("aria-checked", "false")
+    assert api.state("old-banner")["production"] is False
 
     # When / Then: archived
     page.get_by_role("button", name="Archive").click()

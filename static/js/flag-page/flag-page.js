@@ -100,7 +100,8 @@ export function createFlagPage({ api, session, environments, environmentLabel, d
       }
       const errors = error.fieldErrors();
       const unplaced = showErrors(form, errors);
-      if (unplaced.length || !Object.keys(errors).length) errorNode.textContent = [error.message, ...unplaced].join(" ");
+      if (unplaced.length || !Object.keys(errors).length)
+        errorNode.textContent = [error.message, ...unplaced].join(" ");
       return null;
     }
   }
@@ -123,8 +124,14 @@ export function createFlagPage({ api, session, environments, environmentLabel, d
       return;
     }
     const [segments, flags] = await Promise.all([
-      api.request("GET", "/segments").then((r) => r.data, () => []),
-      api.request("GET", `/flags?environment=${encodeURIComponent(session.environments[0])}`).then((r) => r.data, () => []),
+      api.request("GET", "/segments").then(
+        (r) => r.data,
+        () => [],
+      ),
+      api.request("GET", `/flags?environment=${encodeURIComponent(session.environments[0])}`).then(
+        (r) => r.data,
+        () => [],
+      ),
     ]);
     state.segments = Array.isArray(segments) ? segments : segments.segments || [];
     state.flagNames = (Array.isArray(flags) ? flags : flags.flags || []).map((f) => f.name).filter((n) => n !== name);
@@ -159,7 +166,11 @@ export function createFlagPage({ api, session, environments, environmentLabel, d
     box.replaceChildren();
     if (state.flag.archived_at) status.textContent = "Archived: not served and not listed. Revive it to change it.";
     if (readOnly()) return;
-    const archive = el("button", { type: "button", className: "button", text: state.flag.archived_at ? "Revive" : "Archive" });
+    const archive = el("button", {
+      type: "button",
+      className: "button",
+      text: state.flag.archived_at ? "Revive" : "Archive",
+    });
     archive.addEventListener("click", async () => {
       const verb = state.flag.archived_at ? "revive" : "archive";
       const data = await write(section, $("flag-details-error"), () =>
@@ -219,7 +230,10 @@ export function createFlagPage({ api, session, environments, environmentLabel, d
     const body = {
       name: name.control.value.trim(),
       description: description.control.value,
-      tags: tags.control.value.split(",").map((t) => t.trim()).filter(Boolean),
+      tags: tags.control.value
+        .split(",")
+        .map((t) => t.trim())
+        .filter(Boolean),
       type: type.control.value,
     };
     const data = await write($("flag-details"), $("flag-details-error"), () =>
@@ -294,9 +308,15 @@ export function createFlagPage({ api, session, environments, environmentLabel, d
     const base = `targeting.${env}`;
     const options = { variants: state.flag.variants, segments: state.segments, readOnly: readOnly() };
     drawSwitch();
-    state.editors.prerequisites = createPrerequisitesEditor(base, targeting.prerequisites, { flagNames: state.flagNames, readOnly: readOnly() });
+    state.editors.prerequisites = createPrerequisitesEditor(base, targeting.prerequisites, {
+      flagNames: state.flagNames,
+      readOnly: readOnly(),
+    });
     state.editors.rules = createRulesEditor(base, targeting.rules, options);
-    state.editors.serve = createServeEditor(`${base}.serve`, targeting.serve, state.flag.variants, { readOnly: readOnly(), label: "Default serve" });
+    state.editors.serve = createServeEditor(`${base}.serve`, targeting.serve, state.flag.variants, {
+      readOnly: readOnly(),
+      label: "Default serve",
+    });
     $("flag-prerequisites").replaceChildren(state.editors.prerequisites.node);
     $("flag-rules").replaceChildren(state.editors.rules.node);
     $("flag-default-serve").replaceChildren(state.editors.serve.node);
@@ -304,9 +324,19 @@ export function createFlagPage({ api, session, environments, environmentLabel, d
     lock($("flag-targeting"));
     for (const part of section.querySelectorAll("[data-admin]")) part.hidden = readOnly();
     const others = session.environments.filter((name) => name !== env);
-    const to = field("Copy to", "to", select(others.map((name) => [name, environmentLabel(name)]), others[0]));
+    const to = field(
+      "Copy to",
+      "to",
+      select(
+        others.map((name) => [name, environmentLabel(name)]),
+        others[0],
+      ),
+    );
     $("flag-copy-fields").replaceChildren(
-      el("p", { className: "hint", text: `Copies ${environmentLabel(env)}'s on/off state and targeting, replacing the other's.` }),
+      el("p", {
+        className: "hint",
+        text: `Copies ${environmentLabel(env)}'s on/off state and targeting, replacing the other's.`,
+      }),
       to.wrap,
     );
     state.editors.copyTo = to.control;
@@ -352,10 +382,13 @@ export function createFlagPage({ api, session, environments, environmentLabel, d
   function poll() {
     // While a switch is scheduled, look again now and then, so the page shows it happen.
     clearTimeout(state.timer);
-    state.timer = setTimeout(async () => {
-      if (!section.hidden && state.flag && schedules.pending) await schedules.refresh(state.flag, state.env);
-      if (!section.hidden) poll();
-    }, Math.min(pollMs, 1000));
+    state.timer = setTimeout(
+      async () => {
+        if (!section.hidden && state.flag && schedules.pending) await schedules.refresh(state.flag, state.env);
+        if (!section.hidden) poll();
+      },
+      Math.min(pollMs, 1000),
+    );
   }
 
   return {

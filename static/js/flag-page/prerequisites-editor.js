@@ -15,7 +15,11 @@ export function createPrerequisitesEditor(base, prerequisites, { flagNames, read
     const list = el("ul", { className: "conditions", "aria-label": "Prerequisites" });
     model.forEach((item, i) => {
       const path = `${base}.prerequisites.${i}`;
-      const flag = field("Required flag", `${path}.flag`, el("input", { type: "text", list: listId, autocomplete: "off" }));
+      const flag = field(
+        "Required flag",
+        `${path}.flag`,
+        el("input", { type: "text", list: listId, autocomplete: "off" }),
+      );
       flag.control.value = item.flag;
       flag.control.addEventListener("input", () => (item.flag = flag.control.value.trim()));
       const variants = field("Serving one of (comma-separated)", `${path}.variants`, el("input", { type: "text" }));
@@ -24,11 +28,15 @@ export function createPrerequisitesEditor(base, prerequisites, { flagNames, read
       for (const control of [flag.control, variants.control]) control.disabled = readOnly;
       const remove = readOnly
         ? null
-        : button("Remove", () => {
-            model.splice(i, 1);
-            draw();
-            node.querySelector("[data-add-prerequisite]")?.focus();
-          }, { label: `Remove prerequisite ${i + 1}` });
+        : button(
+            "Remove",
+            () => {
+              model.splice(i, 1);
+              draw();
+              node.querySelector("[data-add-prerequisite]")?.focus();
+            },
+            { label: `Remove prerequisite ${i + 1}` },
+          );
       list.append(el("li", { className: "condition" }, flag.wrap, variants.wrap, remove));
     });
     if (!model.length) node.append(el("p", { className: "hint", text: "None: this flag depends on no other." }));

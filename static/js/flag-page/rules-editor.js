@@ -72,7 +72,11 @@ export function createRulesEditor(base, rules, { variants, segments, readOnly })
     attribute.control.value = item.attribute || "";
     attribute.control.addEventListener("input", () => (item.attribute = attribute.control.value.trim()));
     const op = field("Operator", `${path}.op`, select(OPERATORS, item.op || "in"));
-    const values = field("Values (comma-separated)", `${path}.values`, el("input", { type: "text", autocomplete: "off" }));
+    const values = field(
+      "Values (comma-separated)",
+      `${path}.values`,
+      el("input", { type: "text", autocomplete: "off" }),
+    );
     values.control.value = (item.values || []).join(", ");
     values.control.addEventListener("input", () => (item.values = parseValues(values.control.value, item.op)));
     op.control.addEventListener("change", () => {
@@ -87,7 +91,8 @@ export function createRulesEditor(base, rules, { variants, segments, readOnly })
     const target = r + to;
     const moved = button(
       `Move ${word}`,
-      () => change(() => model.splice(target, 0, ...model.splice(r, 1)), `[data-rule="${target}"] [data-move="${word}"]`),
+      () =>
+        change(() => model.splice(target, 0, ...model.splice(r, 1)), `[data-rule="${target}"] [data-move="${word}"]`),
       { label: `Move rule ${r + 1} ${word}` },
     );
     moved.dataset.move = word;

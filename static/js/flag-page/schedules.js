@@ -5,13 +5,19 @@ import { el, timeElement } from "../dom.js";
 import { button, field, select, showErrors } from "./fields.js";
 
 function described(schedule) {
-  const what = schedule.enabled === true ? "Switch on" : schedule.enabled === false ? "Switch off" : "Replace targeting";
+  const what =
+    schedule.enabled === true ? "Switch on" : schedule.enabled === false ? "Switch off" : "Replace targeting";
   const line = el("span", {}, `${what} at `, timeElement(schedule.at), " — ");
   if (schedule.state === "pending") line.append("pending.");
-  else if (schedule.state === "cancelled") line.append(`cancelled${schedule.cancelled_by ? ` by ${schedule.cancelled_by}` : ""}.`);
+  else if (schedule.state === "cancelled")
+    line.append(`cancelled${schedule.cancelled_by ? ` by ${schedule.cancelled_by}` : ""}.`);
   else if (schedule.state === "failed") line.append(`failed: ${schedule.reason || "the change could not be made"}.`);
   else if (schedule.late) {
-    line.append("applied late, at ", timeElement(schedule.applied_at), " (no instance of the service was running at the moment it was due).");
+    line.append(
+      "applied late, at ",
+      timeElement(schedule.applied_at),
+      " (no instance of the service was running at the moment it was due).",
+    );
   } else line.append("applied.");
   return line;
 }
@@ -20,9 +26,28 @@ function described(schedule) {
 export function createSchedules(root, { api, readOnly, changed }) {
   const form = el("form", { className: "edit-form", novalidate: true });
   const when = field("When", "at", el("input", { type: "datetime-local", step: "1" }));
-  const action = field("Change", "enabled", select([["true", "Switch on"], ["false", "Switch off"]], "true"));
+  const action = field(
+    "Change",
+    "enabled",
+    select(
+      [
+        ["true", "Switch on"],
+        ["false", "Switch off"],
+      ],
+      "true",
+    ),
+  );
   const formError = el("p", { className: "form-error", role: "alert" });
-  form.append(when.wrap, action.wrap, formError, el("div", { className: "form-actions" }, el("button", { type: "submit", className: "button primary", text: "Schedule" })));
+  form.append(
+    when.wrap,
+    action.wrap,
+    formError,
+    el(
+      "div",
+      { className: "form-actions" },
+      el("button", { type: "submit", className: "button primary", text: "Schedule" }),
+    ),
+  );
   const list = el("ul", { className: "schedules", "aria-label": "Scheduled changes" });
   const status = el("p", { className: "count", role: "status" });
   root.replaceChildren(...(readOnly ? [] : [form]), status, list);
@@ -67,11 +92,21 @@ export function createSchedules(root, { api, readOnly, changed }) {
       ...items.map((schedule) => {
         const item = el("li", { "data-state": schedule.state }, described(schedule));
         if (schedule.state === "pending" && !readOnly) {
-          item.append(" ", button("Cancel", async () => {
-            await api.request("DELETE", `/flags/${encodeURIComponent(flag._id)}/schedules/${encodeURIComponent(schedule._id)}`);
-            await refresh(current.flag, current.environment);
-            status.textContent = "Cancelled.";
-          }, { label: `Cancel the change at ${schedule.at}` }));
+          item.append(
+            " ",
+            button(
+              "Cancel",
+              async () => {
+                await api.request(
+                  "DELETE",
+                  `/flags/${encodeURIComponent(flag._id)}/schedules/${encodeURIComponent(schedule._id)}`,
+                );
+                await refresh(current.flag, current.environment);
+                status.textContent = "Cancelled.";
+              },
+              { label: `Cancel the change at ${schedule.at}` },
+            ),
+          );
         }
         return item;
       }),
@@ -79,5 +114,10 @@ export function createSchedules(root, { api, readOnly, changed }) {
     if (wasPending && !current.pending) changed();
   }
 
-  return { refresh, get pending() { return current.pending; } };
+  return {
+    refresh,
+    get pending() {
+      return current.pending;
+    },
+  };
 }

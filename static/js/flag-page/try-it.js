@@ -9,7 +9,11 @@ import { field, showErrors } from "./fields.js";
 export function createTryIt(root, { api }) {
   const form = el("form", { className: "edit-form", novalidate: true });
   const key = field("targetingKey", "context.targetingKey", el("input", { type: "text", autocomplete: "off" }));
-  const attributes = field("Other attributes (JSON object)", "context", el("textarea", { rows: "3", spellcheck: "false" }));
+  const attributes = field(
+    "Other attributes (JSON object)",
+    "context",
+    el("textarea", { rows: "3", spellcheck: "false" }),
+  );
   attributes.control.value = "{}";
   const result = el("dl", { className: "try-result", "aria-live": "polite" });
   const formError = el("p", { className: "form-error", role: "alert" });

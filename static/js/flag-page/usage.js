@@ -36,8 +36,18 @@ export function createUsage(root, { api }) {
       "table",
       { className: "usage-table" },
       el("caption", { text: "Evaluations in the last 24 hours, by variant" }),
-      el("thead", {}, el("tr", {}, el("th", { scope: "col", text: "Variant" }), el("th", { scope: "col", text: "Evaluations" }))),
-      el("tbody", {}, ...counts.map(([variant, n]) => el("tr", {}, el("th", { scope: "row", text: variant }), el("td", { text: n.toLocaleString() })))),
+      el(
+        "thead",
+        {},
+        el("tr", {}, el("th", { scope: "col", text: "Variant" }), el("th", { scope: "col", text: "Evaluations" })),
+      ),
+      el(
+        "tbody",
+        {},
+        ...counts.map(([variant, n]) =>
+          el("tr", {}, el("th", { scope: "row", text: variant }), el("td", { text: n.toLocaleString() })),
+        ),
+      ),
     );
     root.replaceChildren(last, bars, table);
   }

@@ -31,7 +31,14 @@ export function createVariantsEditor(flag, { readOnly }) {
   type.control.removeAttribute("data-path");
   type.error.remove();
   const list = el("ul", { className: "conditions", "aria-label": "Variants" });
-  const off = field("Served while off", "off_variant", select(entries.map(([name]) => name), flag.off_variant));
+  const off = field(
+    "Served while off",
+    "off_variant",
+    select(
+      entries.map(([name]) => name),
+      flag.off_variant,
+    ),
+  );
   const node = el("div", { className: "variants" }, type.wrap, list, errorSlot("variants"));
 
   function draw(focusLast = false) {
@@ -43,7 +50,10 @@ export function createVariantsEditor(flag, { readOnly }) {
         row.name = name.control.value.trim();
         offOptions();
       });
-      const input = type.control.value === "object" ? el("textarea", { rows: "3", spellcheck: "false" }) : el("input", { type: "text" });
+      const input =
+        type.control.value === "object"
+          ? el("textarea", { rows: "3", spellcheck: "false" })
+          : el("input", { type: "text" });
       const value = field("Value", `variants.${row.name}`, input);
       input.value = row.text;
       input.addEventListener("input", () => (row.text = input.value));
@@ -52,12 +62,18 @@ export function createVariantsEditor(flag, { readOnly }) {
         input.dataset.path = `variants.${row.name}`;
         value.error.dataset.errorFor = `variants.${row.name}`;
       });
-      const remove = readOnly ? null : button("Remove", () => {
-        rows.splice(i, 1);
-        draw();
-        offOptions();
-        node.querySelector("[data-add-variant]")?.focus();
-      }, { label: `Remove variant ${i + 1}` });
+      const remove = readOnly
+        ? null
+        : button(
+            "Remove",
+            () => {
+              rows.splice(i, 1);
+              draw();
+              offOptions();
+              node.querySelector("[data-add-variant]")?.focus();
+            },
+            { label: `Remove variant ${i + 1}` },
+          );
       list.append(el("li", { className: "condition" }, name.wrap, value.wrap, remove));
     });
     for (const control of node.querySelectorAll("input, textarea, select")) control.disabled = readOnly;
@@ -68,7 +84,9 @@ export function createVariantsEditor(flag, { readOnly }) {
     // The off variant follows a rename; a removed one falls back to the first variant.
     const renamed = rows.find((row) => row.was === off.control.dataset.was);
     const chosen = renamed ? renamed.name : off.control.value;
-    off.control.replaceChildren(...rows.filter((row) => row.name).map((row) => el("option", { value: row.name, text: row.name })));
+    off.control.replaceChildren(
+      ...rows.filter((row) => row.name).map((row) => el("option", { value: row.name, text: row.name })),
+    );
     if (rows.some((row) => row.name === chosen)) off.control.value = chosen;
     off.control.dataset.was = rows.find((row) => row.name === off.control.value)?.was ?? "";
   }
@@ -101,7 +119,7 @@ export function createVariantsEditor(flag, { readOnly }) {
           try {
             variants[row.name] = JSON.parse(row.text);
             if (!variants[row.name] || typeof variants[row.name] !== "object" || Array.isArray(variants[row.name])) {
-              errors[path] = "Write a JSON object, like {\"color\": \"blue\"}.";
+              errors[path] = 'Write a JSON object, like {"color": "blue"}.';
             }
           } catch (error) {
             errors[path] = `This is not valid JSON: ${error.message}`;

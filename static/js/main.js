@@ -6,6 +6,7 @@ import { createAuditScreen } from "./audit-screen.js";
 import { createDeleteDialog } from "./delete-dialog.js";
 import { createEnvironmentTabs } from "./environment-tabs.js";
 import { FlagList } from "./flag-list.js";
+import { createFlagPage } from "./flag-page/flag-page.js";
 import { createFlagUpdates } from "./flag-updates.js";
 import { createListView } from "./list-view.js";
 import { createHistoryDialog } from "./history-dialog.js";
@@ -98,5 +99,10 @@ router.register("transfer", createTransferScreen({ api, session }));
 function refreshShown() {
   if (router.current === "flags") listView.refresh();
 }
+
+router.register(
+  "flag",
+  createFlagPage({ api, session, ...config, environmentLabel: tabs.label, go: (...args) => router.go(...args) }),
+);
 
 session.restore();

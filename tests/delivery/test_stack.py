@@ -312,7 +312,8 @@ def test_stack__ui_in_chromium_through_nginx__signs_in_and_toggles(stack: Stack,
     # The browser tests' own helpers: the same sign-in a person does, the same watch for script and CSP errors.
     from playwright.sync_api import expect
 
-    from tests.browser.test_ui_browser import PageWatch, sign_in
+    from tests.browser.conftest import PageWatch
+    from tests.browser.test_ui_browser import sign_in
 
     created = requests.post(f"{stack.url}/flags", json={"name": "stack-ui"}, headers=auth(), timeout=5)
     assert created.status_code == 201

@@ -1,0 +1,78 @@
+// Controls named by the API path of the value they edit, so an error the API reports for a path lands beside them.
+
+import { el } from "../dom.js";
+
+/** The id a control for this API path carries ("targeting.production.rules.0" -> "fp-targeting-production-rules-0"). */
+export function pathId(path) {
+  return `fp-${path.replace(/[^A-Za-z0-9_-]/g, "-")}`;
+}
+
+/** A labelled control for one API path, with the node its error appears in: {wrap, control, error}. */
+export function field(labelText, path, control) {
+  const id = pathId(path);
+  const error = el("p", { id: `${id}-error`, className: "field-error", "data-error-for": path });
+  control.id = id;
+  control.dataset.path = path;
+  control.setAttribute("aria-describedby", error.id);
+  const wrap = el("div", { className: "field" }, el("label", { for: id, text: labelText }), control, error);
+  return { wrap, control, error };
+}
+
+/** An error node for a path that has no control of its own (a list, say). */
+export function errorSlot(path) {
+  return el("p", { id: `${pathId(path)}-error`, className: "field-error", "data-error-for": path });
+}
+
+/** A <select> of these options ([value, text] pairs or plain values), with one selected. */
+export function select(options, selected) {
+  const node = el("select");
+  for (const option of options) {
+    const [value, text] = Array.isArray(option) ? option : [option, option];
+    node.append(el("option", { value, text, selected: value === selected }));
+  }
+  return node;
+}
+
+/** A small button that runs action on click. */
+export function button(text, action, { className = "button small", label } = {}) {
+  const node = el("button", { type: "button", className, text, "aria-label": label });
+  node.addEventListener("click", action);
+  return node;
+}
+
+/** Clear every error shown under root. */
+export function clearErrors(root) {
+  for (const node of root.querySelectorAll("[data-error-for]")) node.textContent = "";
+  for (const node of root.querySelectorAll("[aria-invalid]")) node.removeAttribute("aria-invalid");
+}
+
+/**
+ * Show the API's errors ({path: message}) beside the control each path names, or the nearest enclosing one;
+ * return the messages that found no place, for a form-level message.
+ */
+export function showErrors(root, errors) {
+  clearErrors(root);
+  const unplaced = [];
+  let first = null;
+  for (const [path, message] of Object.entries(errors)) {
+    let at = path;
+    let slot = null;
+    while (at) {
+      slot = root.querySelector(`[data-error-for="${CSS.escape(at)}"]`);
+      if (slot) break;
+      at = at.includes(".") ? at.slice(0, at.lastIndexOf(".")) : "";
+    }
+    if (!slot) {
+      unplaced.push(`${path}: ${message}`);
+      continue;
+    }
+    slot.textContent = slot.textContent ? `${slot.textContent} ${message}` : message;
+    const control = root.querySelector(`[data-path="${CSS.escape(at)}"]`);
+    if (control) {
+      control.setAttribute("aria-invalid", "true");
+      first ??= control;
+    }
+  }
+  first?.focus();
+  return unplaced;
+}

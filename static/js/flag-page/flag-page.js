@@ -1,0 +1,417 @@
+// A flag's own page (?page=flag&name=…&env=…): its details, lifecycle, and per environment its switch, targeting,
+// usage, schedules, copying and Try it. Every write sends If-Match; a 412 keeps the person's edit and lets them
+// choose between it and the flag as it now is.
+
+import { ApiError, flagEtag } from "../api.js";
+import { closeOnButtons, el } from "../dom.js";
+import { createEnvironmentTabs } from "../environment-tabs.js";
+import { pageHref } from "../router.js";
+import { field, select, showErrors } from "./fields.js";
+import { createPrerequisitesEditor } from "./prerequisites-editor.js";
+import { createRulesEditor } from "./rules-editor.js";
+import { createSchedules } from "./schedules.js";
+import { createServeEditor } from "./serve-editor.js";
+import { createTryIt } from "./try-it.js";
+import { createUsage } from "./usage.js";
+import { createVariantsEditor } from "./variants-editor.js";
+
+/**
+ * Each environment's targeting with its serves following renamed variants, and a serve of a removed variant the
+ * first variant instead: the API refuses variants that a serve names no longer (an absent targeting serves "on").
+ */
+function followVariants(flag, variants, renames) {
+  const names = Object.keys(variants);
+  const name = (old) => (old in variants ? old : renames[old] in variants ? renames[old] : names[0]);
+  const serve = (value) => {
+    if (typeof value === "string") return name(value);
+    if (value && value.weights) return { ...value, weights: remap(value.weights) };
+    return remap(value);
+  };
+  const remap = (split) => {
+    const out = {};
+    for (const [key, n] of Object.entries(split)) out[name(key)] = (out[name(key)] || 0) + n;
+    return out;
+  };
+  const targeting = {};
+  for (const environment of Object.keys(flag.environments)) {
+    const settings = structuredClone(flag.targeting[environment] || { rules: [], serve: "on" });
+    settings.serve = serve(settings.serve ?? "on");
+    for (const rule of settings.rules || []) rule.serve = serve(rule.serve);
+    targeting[environment] = settings;
+  }
+  return targeting;
+}
+
+const TYPES = ["release", "experiment", "operational", "kill-switch", "permission"];
+const $ = (id) => document.getElementById(id);
+
+/** The flag screen for the router: {section, show(params), hide()}. */
+export function createFlagPage({ api, session, environments, environmentLabel, defaultEnvironment, go, pollMs }) {
+  const section = $("flag-view");
+  const status = $("flag-status");
+  const conflict = $("flag-conflict");
+  const state = { flag: null, name: null, env: null, segments: [], flagNames: [], editors: {}, timer: null };
+  const tabButtons = environments.map((name) =>
+    el("button", {
+      type: "button",
+      role: "tab",
+      id: `flag-tab-${name}`,
+      className: "tab",
+      "data-environment": name,
+      "aria-controls": "flag-env-panel",
+      "aria-selected": "false",
+      tabindex: "-1",
+      text: environmentLabel(name),
+    }),
+  );
+  $("flag-env-tabs").append(...tabButtons);
+  const tabs = createEnvironmentTabs(tabButtons, $("flag-env-panel"), {
+    defaultEnvironment,
+    selected: (environment, push) => {
+      if (push) window.history.pushState(null, "", pageHref("flag", { name: state.name, env: environment }));
+      state.env = environment;
+      drawEnvironment();
+    },
+  });
+  const readOnly = () => session.role !== "admin";
+  const schedules = createSchedules($("flag-schedules"), { api, readOnly: false, changed: () => switchChanged() });
+  const usage = createUsage($("flag-usage"), { api });
+  const tryIt = createTryIt($("flag-try"), { api });
+  const deleteDialog = $("flag-delete-dialog");
+  closeOnButtons(deleteDialog);
+
+  const path = () => `/flags/${encodeURIComponent(state.flag._id)}`;
+
+  /** Run a write; a 412 shows the conflict choice, validation errors go beside their fields under form. */
+  async function write(form, errorNode, send) {
+    errorNode.textContent = "";
+    try {
+      const { data } = await send();
+      showErrors(form, {});
+      conflict.hidden = true;
+      return data;
+    } catch (error) {
+      if (!(error instanceof ApiError)) throw error;
+      if (session.handleAuthFailure(error)) return null;
+      if (error.status === 412) {
+        conflict.hidden = false;
+        $("flag-conflict-keep").focus();
+        return null;
+      }
+      const errors = error.fieldErrors();
+      const unplaced = showErrors(form, errors);
+      if (unplaced.length || !Object.keys(errors).length)
+        errorNode.textContent = [error.message, ...unplaced].join(" ");
+      return null;
+    }
+  }
+
+  async function fetchFlag(name) {
+    const { data } = await api.request("GET", `/flags/${encodeURIComponent(name)}`);
+    return data;
+  }
+
+  async function load(name) {
+    status.textContent = "Loading…";
+    $("flag-body").hidden = true;
+    try {
+      state.flag = await fetchFlag(name);
+    } catch (error) {
+      if (!(error instanceof ApiError)) throw error;
+      if (session.handleAuthFailure(error)) return;
+      $("flag-heading").textContent = "Flag";
+      status.textContent = error.status === 404 ? `No flag is named “${name}”.` : error.message;
+      return;
+    }
+    const [segments, flags] = await Promise.all([
+      api.request("GET", "/segments").then(
+        (r) => r.data,
+        () => [],
+      ),
+      api.request("GET", `/flags?environment=${encodeURIComponent(session.environments[0])}`).then(
+        (r) => r.data,
+        () => [],
+      ),
+    ]);
+    state.segments = Array.isArray(segments) ? segments : segments.segments || [];
+    state.flagNames = (Array.isArray(flags) ? flags : flags.flags || []).map((f) => f.name).filter((n) => n !== name);
+    status.textContent = "";
+    $("flag-body").hidden = false;
+    drawAll();
+  }
+
+  /** The flag as it now is, with what the person typed left alone (after a conflict). */
+  async function refreshVersion() {
+    state.flag = await fetchFlag(state.flag._id);
+  }
+
+  async function reload() {
+    state.flag = await fetchFlag(state.flag._id);
+    drawAll();
+  }
+
+  function drawAll() {
+    const flag = state.flag;
+    conflict.hidden = true;
+    $("flag-heading").textContent = flag.name;
+    drawLifecycle();
+    drawDetails();
+    drawVariants();
+    tabs.offer(session.environments);
+    tabs.select(tabs.pick(state.env));
+  }
+
+  function drawLifecycle() {
+    const box = $("flag-lifecycle");
+    box.replaceChildren();
+    if (state.flag.archived_at) status.textContent = "Archived: not served and not listed. Revive it to change it.";
+    if (readOnly()) return;
+    const archive = el("button", {
+      type: "button",
+      className: "button",
+      text: state.flag.archived_at ? "Revive" : "Archive",
+    });
+    archive.addEventListener("click", async () => {
+      const verb = state.flag.archived_at ? "revive" : "archive";
+      const data = await write(section, $("flag-details-error"), () =>
+        api.request("POST", `${path()}/${verb}`, { ifMatch: flagEtag(state.flag) }),
+      );
+      if (!data) return;
+      state.flag = data;
+      status.textContent = verb === "archive" ? "Archived." : "Revived.";
+      drawAll();
+      if (!data.archived_at) status.textContent = "Revived.";
+      box.querySelector("button")?.focus();
+    });
+    const remove = el("button", { type: "button", className: "button danger", text: "Delete" });
+    remove.addEventListener("click", () => {
+      $("flag-delete-error").textContent = "";
+      deleteDialog.showModal();
+    });
+    box.append(archive, remove);
+  }
+
+  $("flag-delete-form").addEventListener("submit", async (event) => {
+    event.preventDefault();
+    try {
+      await api.request("DELETE", path(), { ifMatch: flagEtag(state.flag) });
+    } catch (error) {
+      if (!(error instanceof ApiError)) throw error;
+      $("flag-delete-error").textContent = error.message;
+      return;
+    }
+    deleteDialog.close();
+    go("flags", { env: state.env });
+  });
+
+  function drawDetails() {
+    const flag = state.flag;
+    const name = field("Name", "name", el("input", { type: "text", autocomplete: "off", spellcheck: "false" }));
+    name.control.value = flag.name;
+    const description = field("Description", "description", el("textarea", { rows: "2" }));
+    description.control.value = flag.description;
+    const tags = field("Tags (comma-separated)", "tags", el("input", { type: "text", autocomplete: "off" }));
+    tags.control.value = flag.tags.join(", ");
+    const type = field("Type", "type", select(TYPES, flag.type));
+    $("flag-details-fields").replaceChildren(name.wrap, description.wrap, tags.wrap, type.wrap);
+    state.editors.details = { name, description, tags, type };
+    lock($("flag-details"));
+  }
+
+  function lock(form) {
+    const off = readOnly();
+    for (const control of form.querySelectorAll("input, textarea, select")) control.disabled = off;
+    for (const control of form.querySelectorAll("[data-edit], button[type=submit]")) control.hidden = off;
+  }
+
+  $("flag-details").addEventListener("submit", async (event) => {
+    event.preventDefault();
+    const { name, description, tags, type } = state.editors.details;
+    const body = {
+      name: name.control.value.trim(),
+      description: description.control.value,
+      tags: tags.control.value
+        .split(",")
+        .map((t) => t.trim())
+        .filter(Boolean),
+      type: type.control.value,
+    };
+    const data = await write($("flag-details"), $("flag-details-error"), () =>
+      api.request("PUT", path(), { body, ifMatch: flagEtag(state.flag) }),
+    );
+    if (!data) return;
+    state.flag = data;
+    state.name = data.name;
+    window.history.replaceState(null, "", pageHref("flag", { name: data.name, env: state.env }));
+    $("flag-heading").textContent = data.name;
+    status.textContent = "Details saved.";
+  });
+
+  function drawVariants() {
+    state.editors.variants = createVariantsEditor(state.flag, { readOnly: readOnly() });
+    $("flag-variants-fields").replaceChildren(state.editors.variants.node);
+    lock($("flag-variants"));
+  }
+
+  $("flag-variants").addEventListener("submit", async (event) => {
+    event.preventDefault();
+    const value = state.editors.variants.value();
+    if (value.errors) {
+      showErrors($("flag-variants"), value.errors);
+      return;
+    }
+    const { renames, ...body } = value;
+    body.targeting = followVariants(state.flag, body.variants, renames);
+    const data = await write($("flag-variants"), $("flag-variants-error"), () =>
+      api.request("PUT", path(), { body, ifMatch: flagEtag(state.flag) }),
+    );
+    if (!data) return;
+    state.flag = data;
+    status.textContent = "Variants saved.";
+    drawVariants();
+    drawEnvironment();
+  });
+
+  function drawSwitch() {
+    const on = Boolean(state.flag.environments[state.env]);
+    const label = environmentLabel(state.env);
+    const toggle = el("button", {
+      type: "button",
+      role: "switch",
+      className: "button",
+      id: "flag-env-switch",
+      "aria-checked": on ? "true" : "false",
+      text: `${label}: ${on ? "on" : "off"}`,
+      disabled: readOnly() || Boolean(state.flag.archived_at),
+    });
+    toggle.addEventListener("click", async () => {
+      const data = await write(section, $("flag-targeting-error"), () =>
+        api.request("POST", `${path()}/toggle`, { body: { environment: state.env }, ifMatch: flagEtag(state.flag) }),
+      );
+      if (!data) return;
+      state.flag = data;
+      drawSwitch();
+      $("flag-env-switch").focus();
+    });
+    $("flag-switch").replaceChildren(toggle);
+  }
+
+  async function switchChanged() {
+    await refreshVersion();
+    drawSwitch();
+  }
+
+  function drawEnvironment() {
+    if (!state.flag || !state.env) return;
+    const env = state.env;
+    const targeting = state.flag.targeting[env] || { rules: [], serve: "on" };
+    const base = `targeting.${env}`;
+    const options = { variants: state.flag.variants, segments: state.segments, readOnly: readOnly() };
+    drawSwitch();
+    state.editors.prerequisites = createPrerequisitesEditor(base, targeting.prerequisites, {
+      flagNames: state.flagNames,
+      readOnly: readOnly(),
+    });
+    state.editors.rules = createRulesEditor(base, targeting.rules, options);
+    state.editors.serve = createServeEditor(`${base}.serve`, targeting.serve, state.flag.variants, {
+      readOnly: readOnly(),
+      label: "Default serve",
+    });
+    $("flag-prerequisites").replaceChildren(state.editors.prerequisites.node);
+    $("flag-rules").replaceChildren(state.editors.rules.node);
+    $("flag-default-serve").replaceChildren(state.editors.serve.node);
+    $("flag-targeting-error").textContent = "";
+    lock($("flag-targeting"));
+    for (const part of section.querySelectorAll("[data-admin]")) part.hidden = readOnly();
+    const others = session.environments.filter((name) => name !== env);
+    const to = field(
+      "Copy to",
+      "to",
+      select(
+        others.map((name) => [name, environmentLabel(name)]),
+        others[0],
+      ),
+    );
+    $("flag-copy-fields").replaceChildren(
+      el("p", {
+        className: "hint",
+        text: `Copies ${environmentLabel(env)}'s on/off state and targeting, replacing the other's.`,
+      }),
+      to.wrap,
+    );
+    state.editors.copyTo = to.control;
+    tryIt.use(state.flag, env);
+    usage.refresh(state.flag, env);
+    if (!readOnly()) schedules.refresh(state.flag, env);
+  }
+
+  $("flag-targeting").addEventListener("submit", async (event) => {
+    event.preventDefault();
+    const settings = { rules: state.editors.rules.value(), serve: state.editors.serve.value() };
+    const prerequisites = state.editors.prerequisites.value();
+    if (prerequisites.length) settings.prerequisites = prerequisites;
+    const data = await write($("flag-targeting"), $("flag-targeting-error"), () =>
+      api.request("PUT", path(), { body: { targeting: { [state.env]: settings } }, ifMatch: flagEtag(state.flag) }),
+    );
+    if (!data) return;
+    state.flag = data;
+    status.textContent = `Targeting in ${environmentLabel(state.env)} saved.`;
+  });
+
+  $("flag-copy").addEventListener("submit", async (event) => {
+    event.preventDefault();
+    const to = state.editors.copyTo.value;
+    const data = await write($("flag-copy"), $("flag-copy-error"), () =>
+      api.request("POST", `${path()}/copy`, { body: { from: state.env, to }, ifMatch: flagEtag(state.flag) }),
+    );
+    if (!data) return;
+    state.flag = data;
+    status.textContent = `Copied ${environmentLabel(state.env)} to ${environmentLabel(to)}.`;
+  });
+
+  $("flag-conflict-keep").addEventListener("click", async () => {
+    await refreshVersion();
+    conflict.hidden = true;
+    status.textContent = "Kept your edit over the newer flag: save again to apply it.";
+  });
+  $("flag-conflict-reload").addEventListener("click", async () => {
+    await reload();
+    status.textContent = "Reloaded the flag as it now is.";
+  });
+
+  function poll() {
+    // While a switch is scheduled, look again now and then, so the page shows it happen.
+    clearTimeout(state.timer);
+    state.timer = setTimeout(
+      async () => {
+        if (!section.hidden && state.flag && schedules.pending) await schedules.refresh(state.flag, state.env);
+        if (!section.hidden) poll();
+      },
+      Math.min(pollMs, 1000),
+    );
+  }
+
+  return {
+    section,
+    async show(params) {
+      state.env = params.env;
+      if (params.name !== state.name || !state.flag) {
+        state.name = params.name;
+        state.flag = null;
+        if (!params.name) {
+          status.textContent = "No flag named: open one from the flags table.";
+          return;
+        }
+        await load(params.name);
+      } else {
+        tabs.select(tabs.pick(params.env));
+      }
+      poll();
+    },
+    hide() {
+      clearTimeout(state.timer);
+      state.name = null;
+      state.flag = null;
+    },
+  };
+}

@@ -1,0 +1,123 @@
+// A flag's scheduled switches in one environment: make one, see each one's state in words, cancel a pending one.
+
+import { ApiError } from "../api.js";
+import { el, timeElement } from "../dom.js";
+import { button, field, select, showErrors } from "./fields.js";
+
+function described(schedule) {
+  const what =
+    schedule.enabled === true ? "Switch on" : schedule.enabled === false ? "Switch off" : "Replace targeting";
+  const line = el("span", {}, `${what} at `, timeElement(schedule.at), " — ");
+  if (schedule.state === "pending") line.append("pending.");
+  else if (schedule.state === "cancelled")
+    line.append(`cancelled${schedule.cancelled_by ? ` by ${schedule.cancelled_by}` : ""}.`);
+  else if (schedule.state === "failed") line.append(`failed: ${schedule.reason || "the change could not be made"}.`);
+  else if (schedule.late) {
+    line.append(
+      "applied late, at ",
+      timeElement(schedule.applied_at),
+      " (no instance of the service was running at the moment it was due).",
+    );
+  } else line.append("applied.");
+  return line;
+}
+
+/** The schedules part of the page; refresh(flag, environment) draws it for one flag and environment. */
+export function createSchedules(root, { api, readOnly, changed }) {
+  const form = el("form", { className: "edit-form", novalidate: true });
+  const when = field("When", "at", el("input", { type: "datetime-local", step: "1" }));
+  const action = field(
+    "Change",
+    "enabled",
+    select(
+      [
+        ["true", "Switch on"],
+        ["false", "Switch off"],
+      ],
+      "true",
+    ),
+  );
+  const formError = el("p", { className: "form-error", role: "alert" });
+  form.append(
+    when.wrap,
+    action.wrap,
+    formError,
+    el(
+      "div",
+      { className: "form-actions" },
+      el("button", { type: "submit", className: "button primary", text: "Schedule" }),
+    ),
+  );
+  const list = el("ul", { className: "schedules", "aria-label": "Scheduled changes" });
+  const status = el("p", { className: "count", role: "status" });
+  root.replaceChildren(...(readOnly ? [] : [form]), status, list);
+  let current = { flag: null, environment: null, pending: false };
+
+  form.addEventListener("submit", async (event) => {
+    event.preventDefault();
+    formError.textContent = "";
+    const moment = new Date(when.control.value);
+    if (!when.control.value || Number.isNaN(moment.getTime())) {
+      showErrors(form, { at: "Choose a date and time." });
+      return;
+    }
+    try {
+      await api.request("POST", `/flags/${encodeURIComponent(current.flag._id)}/schedules`, {
+        body: { at: moment.toISOString(), environment: current.environment, enabled: action.control.value === "true" },
+      });
+      showErrors(form, {});
+      await refresh(current.flag, current.environment);
+    } catch (error) {
+      if (!(error instanceof ApiError)) throw error;
+      const unplaced = showErrors(form, error.fieldErrors());
+      if (unplaced.length || !Object.keys(error.fieldErrors()).length) formError.textContent = error.message;
+    }
+  });
+
+  async function refresh(flag, environment) {
+    current = { ...current, flag, environment };
+    let data;
+    try {
+      ({ data } = await api.request("GET", `/flags/${encodeURIComponent(flag._id)}/schedules`));
+    } catch (error) {
+      if (!(error instanceof ApiError)) throw error;
+      status.textContent = error.status === 403 ? "Schedules are shown to admins." : error.message;
+      return;
+    }
+    const items = (Array.isArray(data) ? data : data.schedules || []).filter((s) => s.environment === environment);
+    const wasPending = current.pending;
+    current.pending = items.some((s) => s.state === "pending");
+    status.textContent = items.length ? "" : "Nothing is scheduled here.";
+    list.replaceChildren(
+      ...items.map((schedule) => {
+        const item = el("li", { "data-state": schedule.state }, described(schedule));
+        if (schedule.state === "pending" && !readOnly) {
+          item.append(
+            " ",
+            button(
+              "Cancel",
+              async () => {
+                await api.request(
+                  "DELETE",
+                  `/flags/${encodeURIComponent(flag._id)}/schedules/${encodeURIComponent(schedule._id)}`,
+                );
+                await refresh(current.flag, current.environment);
+                status.textContent = "Cancelled.";
+              },
+              { label: `Cancel the change at ${schedule.at}` },
+            ),
+          );
+        }
+        return item;
+      }),
+    );
+    if (wasPending && !current.pending) changed();
+  }
+
+  return {
+    refresh,
+    get pending() {
+      return current.pending;
+    },
+  };
+}

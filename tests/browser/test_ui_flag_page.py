@@ -1,0 +1,336 @@
+"""A flag's own page (?page=flag) in Chromium: each task done in the page, its outcome read back through the API."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime, timedelta
+
+import pytest
+from playwright.sync_api import Page, expect
+
+from tests.browser.conftest import Api
+from tests.browser.test_ui_browser import CONTRAST_FAILURES, NAMELESS_CONTROLS, SCREENSHOTS
+from tests.support import ADMIN_TOKEN
+
+pytestmark = pytest.mark.browser
+
+
+def open_flag(page: Page, base: str, name: str, env: str = "production", token: str = ADMIN_TOKEN) -> None:
+    """Open a flag's page by its address and sign in through the form, as a person following a link would."""
+    page.goto(f"{base}/?page=flag&name={name}&env={env}")
+    page.get_by_label("API token").fill(token)
+    page.get_by_role("button", name="Sign in").click()
+    expect(page.get_by_role("heading", name=name, level=1)).to_be_visible()
+    expect(page.get_by_role("tab", name=env.capitalize())).to_have_attribute("aria-selected", "true")
+
+
+def targeting(api: Api, name: str, env: str) -> dict:
+    response = api.flag(name)
+    assert response.status_code == 200, response.text
+    return response.json()["targeting"].get(env)
+
+
+def test_rollout__25_percent_and_pro_plan__saved_in_production(page, live_server, api):
+    # Given
+    api.create("new-checkout", production=True)
+    open_flag(page, live_server, "new-checkout")
+
+    # When: a rule for plan "pro" serving on, and everyone else a 25 % split
+    page.get_by_role("button", name="Add rule").click()
+    page.locator("#fp-targeting-production-rules-0-when-0-attribute").fill("plan")
+    page.locator("#fp-targeting-production-rules-0-when-0-values").fill("pro")
+    page.locator("#fp-targeting-production-rules-0-serve").select_option("on")
+    default = page.locator("#flag-default-serve")
+    default.get_by_label("Default serve: what").select_option("split")
+    default.get_by_label("on %").fill("25")
+    expect(default.locator("output")).to_have_text("Total: 25 % (must be 100)")
+    default.get_by_label("off %").fill("75")
+    expect(default.locator("output")).to_have_text("Total: 100 %")
+    page.get_by_role("button", name="Save targeting").click()
+
+    # Then
+    expect(page.get_by_role("status").filter(has_text="Targeting in Production saved.")).to_be_visible()
+    assert targeting(api, "new-checkout", "production") == {
+        "rules": [{"when": [{"attribute": "plan", "op": "in", "values": ["pro"]}], "serve": "on"}],
+        "serve": {"on": 25, "off": 75},
+    }
+
+
+def test_variants__strings_served_to_a_segment__saved(page, live_server, api):
+    # Given
+    api.create("button-color", production=True)
+    response = api.session.post(
+        f"{live_server}/segments",
+        json={"name": "beta-users", "conditions": [{"attribute": "beta", "op": "in", "values": ["yes"]}]},
+    )
+    assert response.status_code == 201, response.text
+    open_flag(page, live_server, "button-color")
+
+    # When: string variants, saved
+    variants = page.locator("#flag-variants")
+    variants.get_by_label("Type").select_option("string")
+    page.locator("#fp-variants-0-name").fill("blue")
+    page.locator("#fp-variants-on").fill("#0000ff")
+    page.locator("#fp-variants-1-name").fill("green")
+    page.locator("#fp-variants-off").fill("#00ff00")
+    expect(variants.get_by_label("Served while off")).to_have_value("green")
+    page.get_by_role("button", name="Save variants").click()
+    expect(page.get_by_role("status").filter(has_text="Variants saved.")).to_be_visible()
+
+    # When: a rule for the segment serving green
+    page.get_by_role("button", name="Add rule").click()
+    page.get_by_role("button", name="Remove condition 1 of rule 1").click()
+    page.get_by_role("button", name="Add segment").click()
+    page.locator("#fp-targeting-production-rules-0-when-0-segment").select_option("beta-users")
+    page.locator("#fp-targeting-production-rules-0-serve").select_option("green")
+    page.get_by_role("button", name="Save targeting").click()
+
+    # Then
+    expect(page.get_by_role("status").filter(has_text="Targeting in Production saved.")).to_be_visible()
+    flag = api.flag("button-color").json()
+    assert flag["variants"] == {"blue": "#0000ff", "green": "#00ff00"}
+    assert flag["off_variant"] == "green"
+    assert flag["targeting"]["production"] == {
+        "rules": [{"when": [{"segment": "beta-users"}], "serve": "green"}],
+        "serve": "blue",
+    }
+    evaluated = api.session.post(
+        f"{live_server}/ofrep/v1/evaluate/flags/button-color?environment=production",
+        json={"context": {"targetingKey": "u1", "beta": "yes"}},
+    )
+    assert evaluated.json()["value"] == "#00ff00"
+
+
+def test_prerequisite__added_by_keyboard__saved(page, live_server, api):
+    # Given
+    api.create("payments-v2", production=True)
+    api.create("new-checkout", production=True)
+    open_flag(page, live_server, "new-checkout")
+
+    # When: the arrow keys move between the environment tabs, and the address follows
+    page.get_by_role("tab", name="Production").focus()
+    page.keyboard.press("ArrowLeft")
+    expect(page.get_by_role("tab", name="Staging")).to_have_attribute("aria-selected", "true")
+    expect(page.get_by_role("switch", name="Staging: off")).to_be_visible()
+    assert "env=staging" in page.url
+    page.keyboard.press("ArrowRight")
+    expect(page.get_by_role("tab", name="Production")).to_be_focused()
+    assert "env=production" in page.url
+
+    # When: a prerequisite added with the keyboard alone
+    page.get_by_role("button", name="Add prerequisite").focus()
+    page.keyboard.press("Enter")
+    expect(page.locator("#fp-targeting-production-prerequisites-0-flag")).to_be_focused()
+    page.keyboard.type("payments-v2")
+    page.keyboard.press("Tab")
+    page.keyboard.press("ControlOrMeta+a")
+    page.keyboard.type("on")
+    page.get_by_role("button", name="Save targeting").focus()
+    page.keyboard.press("Enter")
+
+    # Then
+    expect(page.get_by_role("status").filter(has_text="Targeting in Production saved.")).to_be_visible()
+    assert targeting(api, "new-checkout", "production")["prerequisites"] == [
+        {"flag": "payments-v2", "variants": ["on"]}
+    ]
+
+
+def test_schedule__switch_a_few_seconds_ahead__seen_happening_on_the_page(page, live_server, api):
+    # Given
+    api.create("night-sale", production=False)
+    open_flag(page, live_server, "night-sale")
+    switch = page.get_by_role("switch", name="Production: off")
+    expect(switch).to_have_attribute("aria-checked", "false")
+
+    # When
+    at = (datetime.now(UTC) + timedelta(seconds=4)).astimezone()
+    page.get_by_label("When").fill(at.strftime("%Y-%m-%dT%H:%M:%S"))
+    page.get_by_label("Change", exact=True).select_option("true")
+    page.get_by_role("button", name="Schedule").click()
+
+    # Then: pending, then applied, and the switch follows without a reload
+    schedules = page.get_by_role("list", name="Scheduled changes")
+    expect(schedules.get_by_role("listitem")).to_contain_text("pending")
+    expect(schedules.get_by_role("listitem")).to_contain_text("applied", timeout=15_000)
+    expect(page.locator("#flag-env-switch")).to_have_attribute("aria-checked", "true")
+    assert api.state("night-sale")["production"] is True
+    listed = api.session.get(f"{live_server}/flags/night-sale/schedules").json()
+    assert [schedule["state"] for schedule in listed] == ["applied"]
+
+
+def test_copy__staging_to_production__state_and_targeting_copied(page, live_server, api):
+    # Given
+    flag = api.create("search-v2", staging=True, production=False)
+    api.update(flag["_id"], targeting={"staging": {"rules": [], "serve": {"on": 50, "off": 50}}})
+    open_flag(page, live_server, "search-v2", env="staging")
+
+    # When
+    page.locator("#flag-copy").get_by_label("Copy to").select_option("production")
+    page.get_by_role("button", name="Copy", exact=True).click()
+
+    # Then
+    expect(page.get_by_role("status").filter(has_text="Copied Staging to Production.")).to_be_visible()
+    assert api.state("search-v2")["production"] is True
+    assert targeting(api, "search-v2", "production") == {"rules": [], "serve": {"on": 50, "off": 50}}
+
+
+def test_try_it__context_matching_a_rule__shows_the_rule(page, live_server, api):
+    # Given
+    flag = api.create("new-checkout", production=True)
+    rules = [
+        {"when": [{"attribute": "country", "op": "in", "values": ["fr"]}], "serve": "off"},
+        {"when": [{"attribute": "plan", "op": "in", "values": ["pro"]}], "serve": "on"},
+    ]
+    api.update(flag["_id"], targeting={"production": {"rules": rules, "serve": "off"}})
+    open_flag(page, live_server, "new-checkout")
+
+    # When
+    page.get_by_label("targetingKey").fill("user-1")
+    page.get_by_label("Other attributes (JSON object)").fill('{"plan": "pro"}')
+    page.get_by_role("button", name="Evaluate").click()
+
+    # Then
+    result = page.locator(".try-result")
+    expect(result).to_contain_text("Rule 2")
+    expect(result).to_contain_text("TARGETING_MATCH")
+    expect(result).to_contain_text("true")
+    answer = api.session.post(
+        f"{live_server}/ofrep/v1/evaluate/flags/new-checkout?environment=production",
+        json={"context": {"targetingKey": "user-1", "plan": "pro"}},
+    ).json()
+    assert answer["metadata"] == {"rule": 1} and answer["variant"] == "on"
+
+
+def test_rule__refused_by_api__error_next_to_its_field_and_nothing_saved(page, live_server, api):
+    # Given
+    api.create("new-checkout", production=True)
+    before = api.flag("new-checkout").json()
+    open_flag(page, live_server, "new-checkout")
+
+    # When: a number operator compared with a word
+    page.get_by_role("button", name="Add rule").click()
+    page.locator("#fp-targeting-production-rules-0-when-0-attribute").fill("age")
+    page.locator("#fp-targeting-production-rules-0-when-0-op").select_option("gt")
+    page.locator("#fp-targeting-production-rules-0-when-0-values").fill("old")
+    page.get_by_role("button", name="Save targeting").click()
+
+    # Then
+    values = page.locator("#fp-targeting-production-rules-0-when-0-values")
+    expect(values).to_have_attribute("aria-invalid", "true")
+    expect(page.locator("#fp-targeting-production-rules-0-when-0-values-error")).to_contain_text("number")
+    expect(values).to_be_focused()
+    after = api.flag("new-checkout").json()
+    assert after["version"] == before["version"] and after["targeting"] == before["targeting"]
+
+
+def test_details__changed_elsewhere_meanwhile__412_keeps_the_edit(page, live_server, api):
+    # Given
+    flag = api.create("new-checkout", "Old words", production=True)
+    open_flag(page, live_server, "new-checkout")
+    details = page.get_by_role("form", name="Details")
+    details.get_by_label("Description").fill("My new words")
+    details.get_by_label("Tags (comma-separated)").fill("payments, web")
+    api.update(flag["_id"], description="Someone else's words")
+
+    # When
+    page.get_by_role("button", name="Save details").click()
+
+    # Then: told, the edit still there; keeping it and saving again wins
+    expect(page.get_by_role("alert").filter(has_text="changed elsewhere")).to_be_visible()
+    expect(details.get_by_label("Description")).to_have_value("My new words")
+    assert api.flag("new-checkout").json()["description"] == "Someone else's words"
+    page.get_by_role("button", name="Keep my edit").click()
+    expect(page.get_by_role("alert").filter(has_text="changed elsewhere")).to_be_hidden()
+    page.get_by_role("button", name="Save details").click()
+    expect(page.get_by_role("status").filter(has_text="Details saved.")).to_be_visible()
+    saved = api.flag("new-checkout").json()
+    assert saved["description"] == "My new words" and saved["tags"] == ["payments", "web"]
+
+
+def test_lifecycle__archive_revive_then_delete__each_read_back(page, live_server, api):
+    # Given
+    api.create("old-banner", production=True)
+    open_flag(page, live_server, "old-banner")
+
+    # When / Then: switched off in production
+    page.get_by_role("switch", name="Production: on").click()
+    expect(page.get_by_role("switch", name="Production: off")).to_have_attribute("aria-checked", "false")
+    assert api.state("old-banner")["production"] is False
+
+    # When / Then: archived
+    page.get_by_role("button", name="Archive").click()
+    expect(page.get_by_role("button", name="Revive")).to_be_visible()
+    assert api.flag("old-banner").json()["archived_at"] is not None
+
+    # When / Then: revived
+    page.get_by_role("button", name="Revive").click()
+    expect(page.get_by_role("button", name="Archive")).to_be_visible()
+    assert api.flag("old-banner").json()["archived_at"] is None
+
+    # When / Then: deleted after confirming in the dialog, and back at the flags table
+    page.get_by_role("button", name="Delete").click()
+    page.get_by_role("dialog", name="Delete this flag?").get_by_role("button", name="Delete").click()
+    expect(page.get_by_role("heading", name="Flags", level=1)).to_be_visible()
+    assert api.flag("old-banner").status_code == 404
+
+
+def test_client_token__flag_page__read_only_with_usage_bars(page, live_server, api):
+    # Given: a flag evaluated a few times in production
+    api.create("dark-mode", production=True)
+    for key in ("a", "b", "c"):
+        answer = api.session.post(
+            f"{live_server}/ofrep/v1/evaluate/flags/dark-mode?environment=production",
+            json={"context": {"targetingKey": key}},
+        )
+        assert answer.status_code == 200, answer.text
+    token = api.client_token("production")
+
+    # When
+    open_flag(page, live_server, "dark-mode", token=token)
+
+    # Then: nothing to edit, the usage shown (once flushed) as bars and a table
+    for name in ("Save details", "Save targeting", "Save variants", "Archive", "Delete", "Add rule"):
+        expect(page.get_by_role("button", name=name)).to_have_count(0)
+    expect(page.get_by_role("switch", name="Production: on")).to_be_disabled()
+    expect(page.get_by_role("tab", name="Staging")).to_be_hidden()
+    table = page.get_by_role("table", name="Evaluations in the last 24 hours, by variant")
+    for _ in range(10):
+        if table.count():
+            break
+        page.wait_for_timeout(1000)
+        page.get_by_role("tab", name="Production").click()
+    expect(table.get_by_role("row", name="on 3")).to_be_visible()
+    assert page.locator(".usage-bar").evaluate("bar => getComputedStyle(bar).width") != "0px"
+    usage = api.session.get(f"{live_server}/flags/dark-mode/usage").json()
+    assert usage["environments"]["production"]["last_24_hours"] == {"on": 3}
+
+
+@pytest.mark.parametrize("theme", ["light", "dark"])
+def test_flag_page__both_themes__readable_named_and_fits_360px(browser, live_server, api, watch, theme):
+    # Given: a flag with a rule, a split and a prerequisite
+    api.create("payments-v2", production=True)
+    flag = api.create("new-checkout", "The redesigned checkout", production=True)
+    rules = [{"when": [{"attribute": "plan", "op": "in", "values": ["pro"]}], "serve": "on"}]
+    prerequisites = [{"flag": "payments-v2", "variants": ["on"]}]
+    api.update(
+        flag["_id"],
+        targeting={"production": {"rules": rules, "serve": {"on": 25, "off": 75}, "prerequisites": prerequisites}},
+    )
+    problems: dict[str, list[str]] = {}
+    for width, height in [(1100, 900), (360, 740)]:
+        context = browser.new_context(color_scheme=theme, viewport={"width": width, "height": height})
+        context.on("page", watch.attach)
+        page = context.new_page()
+        try:
+            # When
+            open_flag(page, live_server, "new-checkout")
+            expect(page.locator("#flag-default-serve output")).to_have_text("Total: 100 %")
+
+            # Then
+            problems[f"{width}px"] = page.evaluate(CONTRAST_FAILURES) + page.evaluate(NAMELESS_CONTROLS)
+            fits = page.evaluate("document.documentElement.scrollWidth <= window.innerWidth")
+            assert fits, f"horizontal scrolling at {width}px"
+            page.screenshot(path=SCREENSHOTS / f"flag-page-{theme}-{width}px.png", full_page=True)
+        finally:
+            context.close()
+    assert {screen: found for screen, found in problems.items() if found} == {}
+    assert watch.problems == []

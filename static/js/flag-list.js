@@ -86,8 +86,8 @@ export class FlagList {
     }
   }
 
-  /** Show exactly these flags, in this order, reusing the rows that already exist. */
-  update(flags) {
+  /** Show exactly these flags, in this order, reusing the rows that already exist; only those matching query shown. */
+  update(flags, query = this.query) {
     performance.mark("ff-render-start");
     const seen = new Set();
     const fragment = document.createDocumentFragment();
@@ -115,7 +115,7 @@ export class FlagList {
       this.list.append(fragment);
       this.#order(flags);
     }
-    const counts = this.filter(this.query);
+    const counts = this.filter(query);
     performance.mark("ff-render-end");
     performance.measure("ff-render", "ff-render-start", "ff-render-end");
     return counts;

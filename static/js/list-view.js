@@ -54,7 +54,8 @@ export function createListView({ api, list, session, tabs, messages }) {
 
   function render(flags) {
     state.flags = flags;
-    const counts = list.update(flags);
+    // The box's value, not the list's last query: a link's ?q= fills the box before the first list arrives.
+    const counts = list.update(flags, view.search.value);
     showCounts(counts);
   }
 

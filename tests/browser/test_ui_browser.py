@@ -18,7 +18,7 @@ from urllib.parse import urlsplit
 
 import pytest
 import requests
-from playwright.sync_api import Browser, BrowserContext, Page, expect
+from playwright.sync_api import Page, expect
 
 from feature_flags import PROJECT_ROOT
 from tests.support import ADMIN_TOKEN, auth
@@ -62,26 +62,6 @@ class PageWatch:
         dialog.dismiss()
 
 
-@pytest.fixture
-def watch() -> PageWatch:
-    return PageWatch()
-
-
-@pytest.fixture
-def context(browser: Browser, watch: PageWatch) -> Iterator[BrowserContext]:
-    """A fresh browser profile: empty sessionStorage and localStorage."""
-    made = browser.new_context(viewport={"width": 1100, "height": 800}, color_scheme="light")
-    made.on("page", watch.attach)
-    yield made
-    made.close()
-    assert watch.problems == []
-
-
-@pytest.fixture
-def page(context: BrowserContext) -> Page:
-    return context.new_page()
-
-
 class Api:
     """The flags API over HTTP, with the admin token: how tests make changes elsewhere and read state back."""
 
@@ -121,11 +101,6 @@ class Api:
         )
         assert response.status_code == 201, response.text
         return response.json()["token"]
-
-
-@pytest.fixture
-def api(live_server: str) -> Api:
-    return Api(live_server)
 
 
 def sign_in(page: Page, base: str, token: str = ADMIN_TOKEN, path: str = "/") -> None:
@@ -684,8 +659,8 @@ def test_theme__system_setting__followed_first_then_choice_remembered(browser, l
 
         # Then
         assert page.evaluate("document.documentElement.dataset.theme") == theme
-        button = page.get_by_role("button", name="Dark theme")
-        expect(button).to_have_attribute("aria-pressed", "true" if theme == "dark" else "false")
+        button = page.locator("#theme-toggle")
+        expect(button).to_have_accessible_name(f"Switch to {other} theme")
 
         # When: the person picks the other one, then comes back later
         button.click()
@@ -694,7 +669,7 @@ def test_theme__system_setting__followed_first_then_choice_remembered(browser, l
         # Then
         assert page.evaluate("document.documentElement.dataset.theme") == other
         assert page.evaluate("localStorage.getItem('ff.theme')") == other
-        expect(button).to_have_attribute("aria-pressed", "true" if other == "dark" else "false")
+        expect(button).to_have_accessible_name(f"Switch to {theme} theme")
     finally:
         context.close()
     assert watch.problems == []

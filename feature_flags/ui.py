@@ -13,6 +13,7 @@ import click
 from flask import Blueprint, Flask, current_app, render_template, send_from_directory
 from flask.cli import AppGroup
 
+from .flags.models import EXPECTED_LIFETIME_DAYS
 from .web.hooks import CONTENT_SECURITY_POLICY
 
 bp = Blueprint("ui", __name__)
@@ -56,6 +57,7 @@ def _page_context(app: Flask, api_base: str, asset_base: str, csp_meta: str | No
         "assets": f"{asset_base}{asset_version(Path(app.static_folder))}/",
         "csp_meta": csp_meta,
         "poll_interval_ms": POLL_INTERVAL_MS,
+        "flag_types": list(EXPECTED_LIFETIME_DAYS),
     }
 
 

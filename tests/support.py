@@ -231,3 +231,27 @@ class EventStream:
             # Shut down first: the reader thread is blocked in a read, which this ends at once.
             self._connection.sock.shutdown(socket.SHUT_RDWR)
         self._connection.close()
+
+
+SEED_TAGS = ["checkout", "search", "billing", "mobile", "reports"]
+SEED_TYPES = ["release", "experiment", "operational", "kill-switch", "permission"]
+
+
+def seed_flags(app, count: int, actor: str = "seed") -> None:
+    """Store count flags straight through the storage layer (bulk inserts, not one API call each).
+
+    flag-00007 and the like: every 5th carries "billing" (as its tag), every 2nd is on in staging, types rotate.
+    """
+    from feature_flags.extensions import get_store
+
+    many = [
+        {
+            "name": f"flag-{i:05d}",
+            "description": f"Flag number {i}",
+            "environments": {"staging": i % 2 == 0},
+            "tags": [SEED_TAGS[i % len(SEED_TAGS)]],
+            "type": SEED_TYPES[i % len(SEED_TYPES)],
+        }
+        for i in range(count)
+    ]
+    get_store(app).create_flags(many, actor)

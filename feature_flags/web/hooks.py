@@ -34,7 +34,7 @@ CORS_HEADERS = (
     ("Vary", "Origin"),
     ("Access-Control-Allow-Headers", "Authorization, Content-Type, If-Match, If-None-Match, X-API-Key, X-Request-ID"),
     ("Access-Control-Allow-Methods", "GET, POST, PUT, DELETE, OPTIONS"),
-    ("Access-Control-Expose-Headers", "ETag, X-Request-ID"),
+    ("Access-Control-Expose-Headers", "ETag, Link, X-Request-ID, X-Total-Count"),
 )
 USER_AGENT_LENGTH = 200
 

@@ -1,5 +1,5 @@
 // The API client: every request carries the session's token in a header (never in a URL),
-// and every answer comes back as {status, data, etag} or a thrown ApiError with the server's message.
+// and every answer comes back as {status, data, etag, headers} or a thrown ApiError with the server's message.
 
 export class ApiError extends Error {
   /** An error answer from the API, or status 0 when the service could not be reached. */
@@ -67,7 +67,7 @@ export class Api {
       throw new ApiError(0, { message: "The service cannot be reached. Check your connection; retrying shortly." });
     }
     const etag = response.headers.get("ETag");
-    if (response.status === 304) return { status: 304, data: null, etag };
+    if (response.status === 304) return { status: 304, data: null, etag, headers: response.headers };
     let data = null;
     const text = await response.text();
     // raw: the body as sent (an export keeps its bytes, key order included); errors are JSON either way.
@@ -80,7 +80,7 @@ export class Api {
       }
     }
     if (!response.ok) throw new ApiError(response.status, data);
-    return { status: response.status, data, etag };
+    return { status: response.status, data, etag, headers: response.headers };
   }
 
   listFlags(environment, etag, token) {

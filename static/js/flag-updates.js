@@ -1,26 +1,27 @@
-// Changes to one flag from its row of the list: the switch (shown at once, put back if the server refuses, with a
+// Changes to one flag from its row of the table: a switch (shown at once, put back if the server refuses, with a
 // message saying why) and a saved inline edit.
 
 import { ApiError } from "./api.js";
 
 /** What the list's switch and Save do, through the API and into the list view. */
 export function createFlagUpdates({ api, list, listView, messages, environmentLabel, session }) {
-  async function toggle(flag) {
-    const environment = listView.environment();
+  async function toggle(flag, environment) {
     const was = Boolean(flag.environments[environment]);
     // Show the new state at once; the If-Match of api.toggleFlag makes the server refuse if the flag moved meanwhile.
-    list.showState(flag._id, !was, true);
+    list.showState(flag._id, environment, !was, true);
     listView.changing();
     try {
       const answer = await api.toggleFlag(flag, environment);
-      list.showState(flag._id, null, false);
+      list.showState(flag._id, environment, null, false);
       listView.replace(answer.data);
     } catch (error) {
-      list.showState(flag._id, null, false);
+      list.showState(flag._id, environment, null, false);
       if (!(error instanceof ApiError) || session.handleAuthFailure(error)) return;
       const where = environmentLabel(environment);
       let reason = error.message;
-      if (error.status === 412) reason = "It was changed elsewhere a moment ago; the list now shows its current state.";
+      if (error.status === 412) {
+        reason = "It was changed elsewhere a moment ago; the table now shows its current state.";
+      }
       else if (error.status === 404) reason = "It was deleted elsewhere.";
       messages.show(`Could not switch ${flag.name} ${was ? "off" : "on"} in ${where}. ${reason}`);
       await listView.refresh();

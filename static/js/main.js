@@ -4,11 +4,10 @@
 import { Api } from "./api.js";
 import { createAuditScreen } from "./audit-screen.js";
 import { createDeleteDialog } from "./delete-dialog.js";
-import { createEnvironmentTabs } from "./environment-tabs.js";
-import { FlagList } from "./flag-list.js";
 import { createFlagPage } from "./flag-page/flag-page.js";
 import { createFlagUpdates } from "./flag-updates.js";
-import { createListView } from "./list-view.js";
+import { createFlagsView } from "./flag-table-view.js";
+import { FlagsTable } from "./flag-table.js";
 import { createHistoryDialog } from "./history-dialog.js";
 import { createLiveUpdates } from "./live.js";
 import { createMessages } from "./messages.js";
@@ -31,19 +30,11 @@ const config = {
 
 // The parts call each other through these names once the page runs; each is built below, before start.
 const api = new Api(config.apiBase, () => session.token);
-const tabs = createEnvironmentTabs(
-  [...document.querySelectorAll('[role="tab"]')],
-  document.getElementById("flags-panel"),
-  {
-    defaultEnvironment: config.defaultEnvironment,
-    selected: (environment, push) => listView.show(environment, push),
-  },
-);
 const messages = createMessages(document.getElementById("messages"), { dismissed: () => listView.focusSearch() });
 const session = createSession({
   api,
   environments: config.environments,
-  environmentLabel: tabs.label,
+  environmentLabel: (name) => list.label(name),
   began: () => {
     newFlagDialog.offer(session.role === "admin");
     router.start(session.role);
@@ -57,13 +48,20 @@ const session = createSession({
     messages.clear();
   },
 });
-const list = new FlagList(document.getElementById("flag-list"), {
-  toggle: (flag) => updates.toggle(flag),
+const list = new FlagsTable(document.getElementById("flag-rows"), document.getElementById("flag-table-head"), {
+  toggle: (flag, environment) => updates.toggle(flag, environment),
   save: (flag, changes) => updates.save(flag, changes),
   history: (flag) => historyDialog.open(flag),
   remove: (flag) => deleteDialog.open(flag),
 });
-const listView = createListView({ api, list, session, tabs, messages });
+const listView = createFlagsView({
+  api,
+  table: list,
+  session,
+  messages,
+  defaultEnvironment: config.defaultEnvironment,
+  go: (params, options) => router.go("flags", params, options),
+});
 // Changes made elsewhere arrive over the service's event stream; polling is only its stand-in while it cannot be had.
 const poller = createPoller(() => refreshShown(), config.pollMs, () => Boolean(session.token));
 const live = createLiveUpdates({
@@ -73,24 +71,25 @@ const live = createLiveUpdates({
   authFailed: (error) => session.handleAuthFailure(error),
 });
 live.subscribe(() => refreshShown());
-const updates = createFlagUpdates({ api, list, listView, messages, environmentLabel: tabs.label, session });
+const environmentLabel = (name) => list.label(name);
+const updates = createFlagUpdates({ api, list, listView, messages, environmentLabel, session });
 const newFlagDialog = createNewFlagDialog({ api, list, listView, messages, session });
 const deleteDialog = createDeleteDialog({ api, list, listView, messages, session });
-const historyDialog = createHistoryDialog({ api, environmentLabel: tabs.label, session });
+const historyDialog = createHistoryDialog({ api, environmentLabel: (name) => list.label(name), session });
 
 // Each screen registers here; the router shows the one the address names (see router.js).
 const router = createRouter({ nav: document.getElementById("page-nav") });
 let flagsOpened = false;
 router.register("flags", {
   section: document.getElementById("flags-view"),
-  show: () => {
-    if (flagsOpened) listView.followUrl();
-    else listView.open();
+  show: (params) => {
+    if (flagsOpened) listView.followUrl(params);
+    else listView.open(params);
     flagsOpened = true;
   },
 });
-router.register("tokens", createTokensScreen({ api, session, environmentLabel: tabs.label }));
-router.register("audit", createAuditScreen({ api, session, environmentLabel: tabs.label, router }));
+router.register("tokens", createTokensScreen({ api, session, environmentLabel }));
+router.register("audit", createAuditScreen({ api, session, environmentLabel, router }));
 router.register("segments", createSegmentsScreen({ api, session }));
 router.register("webhooks", createWebhooksScreen({ api, session }));
 router.register("transfer", createTransferScreen({ api, session }));
@@ -102,7 +101,7 @@ function refreshShown() {
 
 router.register(
   "flag",
-  createFlagPage({ api, session, ...config, environmentLabel: tabs.label, go: (...args) => router.go(...args) }),
+  createFlagPage({ api, session, ...config, environmentLabel, go: (...args) => router.go(...args) }),
 );
 
 session.restore();

@@ -1,5 +1,5 @@
 // The colour theme: the person's choice from localStorage, else the system's setting. A classic script loaded in
-// <head> so the theme is set before the first paint; it also wires the "Dark theme" button once the page exists.
+// <head> so the theme is set before the first paint; it also wires the theme button once the page exists.
 (function () {
   "use strict";
   var KEY = "ff.theme";
@@ -18,7 +18,8 @@
   function apply(theme) {
     root.setAttribute("data-theme", theme);
     var button = document.getElementById("theme-toggle");
-    if (button) button.setAttribute("aria-pressed", theme === "dark" ? "true" : "false");
+    // The button names what a press does, not the theme in force: "Dark theme" while dark was on read as a state.
+    if (button) button.textContent = theme === "dark" ? "Switch to light theme" : "Switch to dark theme";
   }
 
   function system() {

@@ -70,7 +70,7 @@ def test_index__get__serves_page_under_strict_csp(anonymous):
     assert page.handler_attributes == []
 
 
-def test_index__configured_environments__one_tab_each(make_app):
+def test_index__configured_environments__one_column_each(make_app):
     # Given
     app = make_app(environments=("dev", "eu-prod"))
 
@@ -79,9 +79,10 @@ def test_index__configured_environments__one_tab_each(make_app):
 
     # Then
     page = parse_page(html)
-    assert page.tabs == ["dev", "eu-prod"]
     assert page.body["data-environments"] == "dev,eu-prod"
-    assert ">Eu prod</button>" in html
+    assert '<th scope="col" data-environment="dev">Dev</th>' in html
+    assert '<th scope="col" data-environment="eu-prod">Eu prod</th>' in html
+    assert '<option value="eu-prod">Eu prod</option>' in html
 
 
 def test_assets__current_version__served_with_long_cache_and_module_type(anonymous, app):

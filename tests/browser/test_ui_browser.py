@@ -45,12 +45,12 @@ def sign_in(page: Page, base: str, token: str = ADMIN_TOKEN, path: str = "/") ->
     page.goto(base + path)
     page.get_by_label("API token").fill(token)
     page.get_by_role("button", name="Sign in").click()
-    expect(page.get_by_role("tablist", name="Environments")).to_be_visible()
+    expect(page.get_by_role("table", name="Flags")).to_be_visible()
     expect(page.locator("#flag-count")).not_to_have_text("Loading flags…")
 
 
 def row(page: Page, name: str):
-    return page.get_by_role("listitem").filter(has=page.get_by_role("heading", name=name, exact=True))
+    return page.get_by_role("row").filter(has=page.get_by_role("link", name=name, exact=True))
 
 
 # -- signing in ------------------------------------------------------------------------------
@@ -66,7 +66,7 @@ def test_sign_in__admin_token__flags_shown_and_token_kept_for_session_only(page,
     sign_in(page, live_server)
 
     # Then
-    expect(page.get_by_role("switch", name="Toggle new-checkout")).to_be_visible()
+    expect(page.get_by_role("switch", name="Toggle new-checkout in Staging")).to_be_visible()
     assert all(ADMIN_TOKEN not in url for url, _ in requests_seen)
     api_calls = [header for url, header in requests_seen if "/flags" in url or "/tokens" in url]
     assert api_calls and all(header == f"Bearer {ADMIN_TOKEN}" for header in api_calls)
@@ -79,7 +79,7 @@ def test_sign_in__admin_token__flags_shown_and_token_kept_for_session_only(page,
     page.reload()
 
     # Then
-    expect(page.get_by_role("switch", name="Toggle new-checkout")).to_be_visible()
+    expect(page.get_by_role("switch", name="Toggle new-checkout in Staging")).to_be_visible()
 
 
 def test_sign_out__button__forgets_token_and_shows_sign_in(page, live_server, api):
@@ -91,7 +91,7 @@ def test_sign_out__button__forgets_token_and_shows_sign_in(page, live_server, ap
 
     # Then
     expect(page.get_by_label("API token")).to_be_visible()
-    expect(page.get_by_role("tablist")).to_be_hidden()
+    expect(page.get_by_role("table", name="Flags")).to_be_hidden()
     assert page.evaluate("sessionStorage.getItem('ff.token')") is None
     page.reload()
     expect(page.get_by_label("API token")).to_be_visible()
@@ -120,9 +120,10 @@ def test_sign_in__client_token__read_only_view_of_its_environment(page, live_ser
 
     # Then
     expect(page.get_by_text("Read-only: this token can see flags but not change them.")).to_be_visible()
-    expect(page.get_by_role("tab", name="Production")).to_have_attribute("aria-selected", "true")
-    expect(page.get_by_role("tab", name="Staging")).to_be_hidden()
-    switch = page.get_by_role("switch", name="Toggle dark-mode")
+    expect(page.get_by_role("columnheader", name="Production")).to_be_visible()
+    expect(page.get_by_role("columnheader", name="Staging")).to_be_hidden()
+    expect(page.get_by_role("switch")).to_have_count(1)
+    switch = page.get_by_role("switch", name="Toggle dark-mode in Production")
     expect(switch).to_be_disabled()
     expect(switch).to_have_attribute("aria-checked", "true")
     expect(page.get_by_role("button", name="New flag")).to_be_hidden()
@@ -159,7 +160,7 @@ def test_create__new_flag_form__flag_created_and_listed(page, live_server, api):
 
     # Then
     expect(dialog).to_be_hidden()
-    expect(page.get_by_role("switch", name="Toggle search-v2")).to_have_attribute("aria-checked", "false")
+    expect(page.get_by_role("switch", name="Toggle search-v2 in Staging")).to_have_attribute("aria-checked", "false")
     expect(row(page, "search-v2")).to_contain_text("Search backed by the new index")
     created = api.flag("search-v2").json()
     assert created["description"] == "Search backed by the new index"
@@ -202,8 +203,8 @@ def test_search__typing__filters_by_name_and_description(page, live_server, api)
     search.press_sequentially("REDESIGN")
 
     # Then
-    expect(page.get_by_role("switch")).to_have_count(1)
-    expect(page.get_by_role("switch", name="Toggle new-checkout")).to_be_visible()
+    expect(page.locator("#flag-rows > tr")).to_have_count(1)
+    expect(row(page, "new-checkout")).to_be_visible()
     expect(page.get_by_text("1 of 3 flags match")).to_be_visible()
 
     # When: part of a name
@@ -211,8 +212,8 @@ def test_search__typing__filters_by_name_and_description(page, live_server, api)
     search.press_sequentially("dark")
 
     # Then
-    expect(page.get_by_role("switch")).to_have_count(1)
-    expect(page.get_by_role("switch", name="Toggle dark-mode")).to_be_visible()
+    expect(page.locator("#flag-rows > tr")).to_have_count(1)
+    expect(row(page, "dark-mode")).to_be_visible()
 
     # When: nothing matches
     search.fill("zzz")
@@ -221,7 +222,7 @@ def test_search__typing__filters_by_name_and_description(page, live_server, api)
     # Then: an empty state says so and offers a way back
     expect(page.get_by_text("No flags match “zzz”.")).to_be_visible()
     page.get_by_role("button", name="Clear search").click()
-    expect(page.get_by_role("switch")).to_have_count(3)
+    expect(page.locator("#flag-rows > tr")).to_have_count(3)
 
 
 def test_list__no_flags__clear_empty_state(page, live_server):
@@ -241,8 +242,7 @@ def test_toggle__each_environment__state_read_back_through_api(page, live_server
 
     for environment, label in [("development", "Development"), ("staging", "Staging"), ("production", "Production")]:
         # When
-        page.get_by_role("tab", name=label).click()
-        switch = page.get_by_role("switch", name="Toggle new-checkout")
+        switch = page.get_by_role("switch", name=f"Toggle new-checkout in {label}")
         expect(switch).to_have_attribute("aria-checked", "false")
         switch.click()
 
@@ -251,16 +251,14 @@ def test_toggle__each_environment__state_read_back_through_api(page, live_server
         expect(switch).not_to_have_attribute("aria-busy", "true")
         expect(switch).to_have_attribute("aria-checked", "true")
         assert api.state("new-checkout") == expected
-        assert f"env={environment}" in page.url
-        expect(page.get_by_role("tab", name=label)).to_have_attribute("aria-selected", "true")
 
     # When: switched off again in staging
-    page.get_by_role("tab", name="Staging").click()
-    page.get_by_role("switch", name="Toggle new-checkout").click()
+    staging = page.get_by_role("switch", name="Toggle new-checkout in Staging")
+    staging.click()
 
     # Then
-    expect(page.get_by_role("switch", name="Toggle new-checkout")).not_to_have_attribute("aria-busy", "true")
-    expect(page.get_by_role("switch", name="Toggle new-checkout")).to_have_attribute("aria-checked", "false")
+    expect(staging).not_to_have_attribute("aria-busy", "true")
+    expect(staging).to_have_attribute("aria-checked", "false")
     expected["staging"] = False
     assert api.state("new-checkout") == expected
     expect(row(page, "new-checkout")).to_contain_text("Changed by bootstrap")
@@ -275,17 +273,19 @@ def test_environment__in_url__link_opens_same_view(page, live_server, api):
     page.goto(f"{live_server}/?env=production&q=dark")
 
     # Then
-    expect(page.get_by_role("tab", name="Production")).to_have_attribute("aria-selected", "true")
+    expect(page.get_by_label("State in")).to_have_value("production")
     expect(page.get_by_role("searchbox")).to_have_value("dark")
-    expect(page.get_by_role("switch", name="Toggle dark-mode")).to_have_attribute("aria-checked", "true")
+    expect(page.get_by_role("switch", name="Toggle dark-mode in Production")).to_have_attribute("aria-checked", "true")
+    expect(page.get_by_role("link", name="dark-mode")).to_have_attribute("href", re.compile(r"env=production"))
 
     # When: back to the previous view with the browser's Back button
-    page.get_by_role("tab", name="Development").click()
-    expect(page.get_by_role("switch", name="Toggle dark-mode")).to_have_attribute("aria-checked", "false")
+    page.get_by_label("State in").select_option("development")
+    expect(page.get_by_role("link", name="dark-mode")).to_have_attribute("href", re.compile(r"env=development"))
     page.go_back()
 
     # Then
-    expect(page.get_by_role("tab", name="Production")).to_have_attribute("aria-selected", "true")
+    expect(page.get_by_label("State in")).to_have_value("production")
+    expect(page.get_by_role("searchbox")).to_have_value("dark")
 
 
 def test_toggle__server_refuses__switch_reverts_with_message(page, live_server, api):
@@ -293,7 +293,7 @@ def test_toggle__server_refuses__switch_reverts_with_message(page, live_server, 
     flag = api.create("new-checkout")
     page.clock.install()
     sign_in(page, live_server)
-    switch = page.get_by_role("switch", name="Toggle new-checkout")
+    switch = page.get_by_role("switch", name="Toggle new-checkout in Staging")
     expect(switch).to_have_attribute("aria-checked", "false")
     api.update(flag["_id"], description="changed elsewhere")
 
@@ -320,7 +320,7 @@ def test_edit__inline__name_and_description_saved(page, live_server, api):
     form.get_by_role("button", name="Save").click()
 
     # Then
-    expect(page.get_by_role("switch", name="Toggle beta-dashboard")).to_be_visible()
+    expect(row(page, "beta-dashboard")).to_be_visible()
     expect(row(page, "beta-dashboard")).to_contain_text("The new analytics dashboard")
     saved = api.flag(flag["_id"]).json()
     assert (saved["name"], saved["description"], saved["version"]) == (
@@ -381,7 +381,7 @@ def test_delete__confirmed_in_dialog__flag_gone(page, live_server, api):
 
     # Then
     expect(dialog).to_be_hidden()
-    expect(page.get_by_role("switch", name="Toggle old-banner")).to_have_count(0)
+    expect(row(page, "old-banner")).to_have_count(0)
     assert api.flag("old-banner").status_code == 404
     assert api.flag("keep-me").status_code == 200
 
@@ -450,7 +450,7 @@ def test_flag_text__html_and_script__shown_as_text_and_inert(page, live_server, 
     expect(row(page, "hostile")).to_contain_text(HOSTILE + " v2")
     page.get_by_role("searchbox").fill("<script>")
     page.get_by_role("searchbox").dispatch_event("input")
-    expect(page.get_by_role("switch")).to_have_count(1)
+    expect(page.locator("#flag-rows > tr")).to_have_count(1)
     page.get_by_role("button", name="History of hostile").click()
     expect(page.get_by_role("dialog").locator("ins").first).to_have_text(HOSTILE + " v2")
     page.keyboard.press("Escape")
@@ -483,20 +483,20 @@ def test_keyboard__only__sign_in_switch_and_dialogs(page, live_server, api):
     assert focused
     page.keyboard.type(ADMIN_TOKEN)
     page.keyboard.press("Enter")
-    expect(page.get_by_role("switch", name="Toggle beta")).to_be_visible()
+    expect(page.get_by_role("switch", name="Toggle beta in Staging")).to_be_visible()
 
     # When: Tab to the switch, then Space, then Enter
-    assert tab_to(page, lambda label: label == "Toggle beta")
+    assert tab_to(page, lambda label: label == "Toggle beta in Staging")
     outline = page.evaluate("getComputedStyle(document.activeElement).outlineStyle")
     page.keyboard.press("Space")
-    expect(page.get_by_role("switch", name="Toggle beta")).not_to_have_attribute("aria-busy", "true")
-    expect(page.get_by_role("switch", name="Toggle beta")).to_have_attribute("aria-checked", "true")
+    expect(page.get_by_role("switch", name="Toggle beta in Staging")).not_to_have_attribute("aria-busy", "true")
+    expect(page.get_by_role("switch", name="Toggle beta in Staging")).to_have_attribute("aria-checked", "true")
     assert api.state("beta")["staging"] is True
     page.keyboard.press("Enter")
 
     # Then
-    expect(page.get_by_role("switch", name="Toggle beta")).not_to_have_attribute("aria-busy", "true")
-    expect(page.get_by_role("switch", name="Toggle beta")).to_have_attribute("aria-checked", "false")
+    expect(page.get_by_role("switch", name="Toggle beta in Staging")).not_to_have_attribute("aria-busy", "true")
+    expect(page.get_by_role("switch", name="Toggle beta in Staging")).to_have_attribute("aria-checked", "false")
     assert api.state("beta")["staging"] is False
     assert outline != "none", "keyboard focus is visible"
 
@@ -511,13 +511,14 @@ def test_keyboard__only__sign_in_switch_and_dialogs(page, live_server, api):
     expect(page.get_by_role("button", name="Delete beta")).to_be_focused()
     assert api.flag("beta").status_code == 200
 
-    # When: tabs follow the arrow keys
-    page.get_by_role("tab", name="Staging").focus()
-    page.keyboard.press("ArrowRight")
+    # When: a filter chosen from the keyboard
+    page.get_by_label("State", exact=True).focus()
+    page.keyboard.press("ArrowDown")
 
-    # Then
-    expect(page.get_by_role("tab", name="Production")).to_be_focused()
-    expect(page.get_by_role("tab", name="Production")).to_have_attribute("aria-selected", "true")
+    # Then: the table asks the API for the flags that are on, and beta (off again) is not among them
+    expect(page.get_by_label("State", exact=True)).to_have_value("on")
+    expect(row(page, "beta")).to_have_count(0)
+    assert "state=on" in page.url
 
 
 FOCUSED_LABEL = browser_check("focused-label")
@@ -543,7 +544,7 @@ def test_live__change_through_api__appears_without_reload(no_polling, page, live
     # Given
     flag = api.create("dark-mode")
     sign_in(page, live_server)
-    switch = page.get_by_role("switch", name="Toggle dark-mode")
+    switch = page.get_by_role("switch", name="Toggle dark-mode in Staging")
     expect(switch).to_have_attribute("aria-checked", "false")
     page.evaluate("window.__sameDocument = true")
 
@@ -553,7 +554,7 @@ def test_live__change_through_api__appears_without_reload(no_polling, page, live
 
     # Then
     expect(switch).to_have_attribute("aria-checked", "true", timeout=STREAMED_WITHIN_MS)
-    expect(page.get_by_role("switch", name="Toggle added-elsewhere")).to_be_visible(timeout=STREAMED_WITHIN_MS)
+    expect(row(page, "added-elsewhere")).to_be_visible(timeout=STREAMED_WITHIN_MS)
     assert page.evaluate("window.__sameDocument") is True
 
     # When: it is deleted elsewhere
@@ -599,8 +600,8 @@ def test_theme__system_setting__followed_first_then_choice_remembered(browser, l
 
         # Then
         assert page.evaluate("document.documentElement.dataset.theme") == theme
-        button = page.get_by_role("button", name="Dark theme")
-        expect(button).to_have_attribute("aria-pressed", "true" if theme == "dark" else "false")
+        button = page.locator("#theme-toggle")
+        expect(button).to_have_accessible_name(f"Switch to {other} theme")
 
         # When: the person picks the other one, then comes back later
         button.click()
@@ -609,7 +610,7 @@ def test_theme__system_setting__followed_first_then_choice_remembered(browser, l
         # Then
         assert page.evaluate("document.documentElement.dataset.theme") == other
         assert page.evaluate("localStorage.getItem('ff.theme')") == other
-        expect(button).to_have_attribute("aria-pressed", "true" if other == "dark" else "false")
+        expect(button).to_have_accessible_name(f"Switch to {theme} theme")
     finally:
         context.close()
     assert watch.problems == []
@@ -644,7 +645,7 @@ def test_screens__both_themes__readable_named_fit_360px_and_saved_as_screenshots
             problems[f"sign-in {suffix}"] = page.evaluate(CONTRAST_FAILURES)
             page.screenshot(path=SCREENSHOTS / f"sign-in-{suffix}.png")
             sign_in(page, live_server)
-            expect(page.get_by_role("switch")).to_have_count(4)
+            expect(page.locator("#flag-rows > tr")).to_have_count(4)
             problems[f"list {suffix}"] = page.evaluate(CONTRAST_FAILURES) + page.evaluate(NAMELESS_CONTROLS)
             page.screenshot(path=SCREENSHOTS / f"flags-{suffix}.png")
             fits = page.evaluate("document.documentElement.scrollWidth <= window.innerWidth")
@@ -753,14 +754,14 @@ def test_static_export__behind_static_server_with_api_proxied__works(page, stati
 
     # When: the same tasks as on the served page
     sign_in(page, static_site, path="/?env=production")
-    page.get_by_role("switch", name="Toggle dark-mode").click()
+    page.get_by_role("switch", name="Toggle dark-mode in Production").click()
     page.get_by_role("button", name="New flag").click()
     page.get_by_role("dialog").get_by_label("Name").fill("from-static-page")
     page.get_by_role("button", name="Create").click()
 
     # Then
-    expect(page.get_by_role("switch", name="Toggle dark-mode")).to_have_attribute("aria-checked", "true")
-    expect(page.get_by_role("switch", name="Toggle from-static-page")).to_be_visible()
+    expect(page.get_by_role("switch", name="Toggle dark-mode in Production")).to_have_attribute("aria-checked", "true")
+    expect(row(page, "from-static-page")).to_be_visible()
     assert api.state("dark-mode")["production"] is True
     assert api.flag("from-static-page").status_code == 200
     assert page.url.startswith(static_site)

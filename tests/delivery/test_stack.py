@@ -324,7 +324,7 @@ def test_stack__ui_in_chromium_through_nginx__signs_in_and_toggles(stack: Stack,
         watch.attach(page)
         # When: signed in on the page nginx serves, production chosen, the flag switched on
         sign_in(page, stack.url, path="/?env=production")
-        switch = page.get_by_role("switch", name="Toggle stack-ui")
+        switch = page.get_by_role("switch", name="Toggle stack-ui in Production")
         # The switch turns at once, before the server answers: wait for the answer, or closing the page could
         # cancel the request still in flight on a loaded machine.
         with page.expect_response(lambda response: response.url.endswith("/toggle")) as toggled:

@@ -1,0 +1,284 @@
+// The flags table: one row a flag, a switch per environment the token may read, kept in place across refreshes
+// (so focus and edits survive a poll). It shows one page of the API's answer, never the whole list.
+
+import { el, setTime } from "./dom.js";
+import { openFlagEditor } from "./flag-editor.js";
+import { pageLink } from "./router.js";
+
+const NEVER = "Never";
+
+export class FlagsTable {
+  /**
+   * body: the table's <tbody>; head: its header row (one th[data-environment] per configured environment);
+   * actions: {toggle(flag, environment), save(flag, changes) -> Promise, history(flag), remove(flag)}.
+   */
+  constructor(body, head, actions) {
+    this.body = body;
+    this.head = head;
+    this.actions = actions;
+    this.rows = new Map();
+    this.environments = [];
+    this.environment = null;
+    this.readOnly = true;
+    // One listener for every row's buttons: a page of 100 rows would otherwise cost hundreds of listeners.
+    body.addEventListener("click", (event) => this.#clicked(event));
+  }
+
+  /** An environment's name as its column heading shows it: "production" -> "Production". */
+  label(name) {
+    const heading = this.head.querySelector(`th[data-environment="${CSS.escape(name)}"]`);
+    return heading ? heading.textContent.trim() : name;
+  }
+
+  #clicked(event) {
+    const button = event.target.closest("button[data-action]");
+    const row = button && this.rows.get(button.closest("tr[data-id]")?.dataset.id);
+    if (!row || button.disabled) return;
+    const action = button.dataset.action;
+    if (action === "toggle") {
+      const environment = button.dataset.environment;
+      if (!this.readOnly && !row.busy.has(environment)) this.actions.toggle(row.flag, environment);
+    } else if (action === "edit") {
+      this.#openEditor(row);
+    } else if (action === "history") {
+      this.actions.history(row.flag);
+    } else if (action === "delete") {
+      this.actions.remove(row.flag);
+    }
+  }
+
+  /** Set the columns (environments the token reads), the environment links open in, and whether changes are offered. */
+  setMode(environments, environment, readOnly) {
+    this.environment = environment;
+    const changed = environments.join() !== this.environments.join() || readOnly !== this.readOnly;
+    this.environments = environments;
+    this.readOnly = readOnly;
+    for (const heading of this.head.querySelectorAll("th[data-environment]")) {
+      heading.hidden = !environments.includes(heading.dataset.environment);
+    }
+    this.head.querySelector("[data-column=actions]").hidden = readOnly;
+    if (changed) {
+      this.rows.clear();
+      this.body.replaceChildren();
+    } else {
+      for (const row of this.rows.values()) this.#fillName(row);
+    }
+  }
+
+  /** Show exactly these flags, in this order, reusing the rows that already exist; return how many. */
+  update(flags) {
+    performance.mark("ff-render-start");
+    const seen = new Set();
+    const fragment = document.createDocumentFragment();
+    for (const flag of flags) {
+      seen.add(flag._id);
+      const row = this.rows.get(flag._id);
+      if (row) {
+        this.#refresh(row, flag);
+      } else {
+        const created = this.#build(flag);
+        this.rows.set(flag._id, created);
+        fragment.append(created.item);
+      }
+    }
+    for (const [id, row] of this.rows) {
+      if (!seen.has(id)) {
+        row.item.remove();
+        this.rows.delete(id);
+      }
+    }
+    if (fragment.childNodes.length === flags.length) this.body.replaceChildren(fragment);
+    else {
+      this.body.append(fragment);
+      this.#order(flags);
+    }
+    performance.mark("ff-render-end");
+    performance.measure("ff-render", "ff-render-start", "ff-render-end");
+    return flags.length;
+  }
+
+  /** Show a switch state at once (optimistic), marking it busy while the server answers; null: the flag's own. */
+  showState(id, environment, enabled, busy) {
+    const row = this.rows.get(id);
+    if (!row) return;
+    if (enabled === null) row.shown.delete(environment);
+    else row.shown.set(environment, enabled);
+    if (busy) row.busy.add(environment);
+    else row.busy.delete(environment);
+    this.#fillSwitch(row, environment);
+  }
+
+  flag(id) {
+    return this.rows.get(id)?.flag;
+  }
+
+  /** Focus the first switch of a flag, or return false if it is not shown. */
+  focusSwitch(id) {
+    const row = this.rows.get(id);
+    const first = row && row.switches.get(this.environments[0]);
+    if (!first) return false;
+    first.focus();
+    return true;
+  }
+
+  /** Focus the Delete button of a flag, if it is still listed. */
+  focusDelete(id) {
+    this.rows.get(id)?.remove.focus();
+  }
+
+  /** The id of the row after (or else before) this one, for where focus goes when it leaves. */
+  neighbourOf(id) {
+    const item = this.rows.get(id)?.item;
+    return (item?.nextElementSibling || item?.previousElementSibling)?.dataset.id ?? null;
+  }
+
+  #build(flag) {
+    const button = (action, text, extra = "") =>
+      el("button", { type: "button", className: `button small${extra}`, "data-action": action, text });
+    const nameCell = el("th", { scope: "row", className: "flag-name-cell" });
+    const text = el("div", { className: "flag-text" });
+    const description = el("p", { className: "flag-description" });
+    const stale = el("span", { className: "badge stale", text: "Stale" });
+    nameCell.append(text);
+    const item = el("tr", { className: "flag-row", "data-id": flag._id }, nameCell);
+    const switches = new Map();
+    for (const environment of this.environments) {
+      const toggle = el(
+        "button",
+        {
+          type: "button",
+          role: "switch",
+          className: "switch",
+          "data-action": "toggle",
+          "data-environment": environment,
+        },
+        el("span", { className: "switch-track", "aria-hidden": "true" }, el("span", { className: "switch-thumb" })),
+        el("span", { className: "switch-text", "aria-hidden": "true" }),
+      );
+      switches.set(environment, toggle);
+      item.append(el("td", { className: "flag-switch", "data-label": this.label(environment) }, toggle));
+    }
+    const tags = el("td", { className: "flag-tags", "data-label": "Tags" });
+    const type = el("td", { className: "flag-type", "data-label": "Type" });
+    const seen = el("td", { className: "flag-seen", "data-label": "Last seen" });
+    const actor = el("span", { className: "flag-actor" });
+    const when = el("time");
+    const changed = el("td", { className: "flag-meta", "data-label": "Changed" }, "Changed by ", actor, " ", when);
+    const edit = button("edit", "Edit");
+    const history = button("history", "History");
+    const remove = button("delete", "Delete", " danger-text");
+    const buttons = el("div", { className: "flag-actions" }, edit, history, remove);
+    const actionsCell = el("td", { className: "flag-actions-cell" }, buttons);
+    item.append(tags, type, seen, changed, actionsCell);
+    const row = {
+      flag,
+      item,
+      nameCell,
+      text,
+      description,
+      stale,
+      switches,
+      shown: new Map(),
+      busy: new Set(),
+      tags,
+      type,
+      seen,
+      actor,
+      when,
+      actionsCell,
+      buttons,
+      edit,
+      history,
+      remove,
+      editor: null,
+    };
+    this.#fill(row);
+    return row;
+  }
+
+  #refresh(row, flag) {
+    const before = row.flag;
+    row.flag = flag;
+    if (before.version !== flag.version || JSON.stringify(before) !== JSON.stringify(flag)) this.#fill(row);
+  }
+
+  #fillName(row) {
+    const { flag } = row;
+    const link = pageLink("flag", { name: flag.name, env: this.environment }, flag.name);
+    link.className = "flag-name";
+    row.description.textContent = flag.description || "No description";
+    row.description.classList.toggle("muted", !flag.description);
+    row.stale.hidden = !flag.stale;
+    row.stale.title = flag.stale_reason ? `Stale: ${flag.stale_reason}` : "";
+    row.text.replaceChildren(link, " ", row.stale, row.description);
+  }
+
+  #fill(row) {
+    const { flag } = row;
+    this.#fillName(row);
+    row.tags.replaceChildren(...(flag.tags || []).map((tag) => el("span", { className: "tag", text: tag })));
+    row.type.textContent = flag.type || "";
+    const seen = Object.values(flag.last_evaluated_at || {})
+      .filter(Boolean)
+      .sort()
+      .at(-1);
+    if (seen) row.seen.replaceChildren(setTime(document.createElement("time"), seen));
+    else row.seen.textContent = NEVER;
+    row.actor.textContent = flag.updated_by || "unknown";
+    setTime(row.when, flag.updated_at);
+    row.edit.setAttribute("aria-label", `Edit ${flag.name}`);
+    row.history.setAttribute("aria-label", `History of ${flag.name}`);
+    row.remove.setAttribute("aria-label", `Delete ${flag.name}`);
+    for (const environment of this.environments) {
+      row.switches.get(environment).setAttribute("aria-label", `Toggle ${flag.name} in ${this.label(environment)}`);
+      if (!row.busy.has(environment)) row.shown.delete(environment);
+      this.#fillSwitch(row, environment);
+    }
+    // Edit, history and delete are for admins: the API refuses all three (history included) to client tokens.
+    row.actionsCell.hidden = this.readOnly;
+    row.buttons.hidden = row.editor !== null;
+  }
+
+  #fillSwitch(row, environment) {
+    const toggle = row.switches.get(environment);
+    const on = row.shown.get(environment) ?? Boolean(row.flag.environments[environment]);
+    toggle.setAttribute("aria-checked", on ? "true" : "false");
+    toggle.lastElementChild.textContent = on ? "On" : "Off";
+    toggle.disabled = this.readOnly;
+    if (row.busy.has(environment)) toggle.setAttribute("aria-busy", "true");
+    else toggle.removeAttribute("aria-busy");
+  }
+
+  #order(flags) {
+    const active = document.activeElement;
+    let cursor = this.body.firstElementChild;
+    for (const flag of flags) {
+      const item = this.rows.get(flag._id).item;
+      if (item === cursor) cursor = cursor.nextElementSibling;
+      else this.body.insertBefore(item, cursor);
+    }
+    // Moving a row can take focus away from a control inside it; give it back.
+    if (active && active !== document.activeElement && active.isConnected) active.focus();
+  }
+
+  #openEditor(row) {
+    if (row.editor) return;
+    const id = row.flag._id;
+    openFlagEditor(row.flag, {
+      place: (form) => {
+        row.editor = form;
+        row.text.hidden = true;
+        row.buttons.hidden = true;
+        row.nameCell.append(form);
+      },
+      save: (flag, changes) => this.actions.save(flag, changes),
+      latest: () => this.rows.get(id)?.flag,
+      closed: () => {
+        row.editor = null;
+        row.text.hidden = false;
+        row.buttons.hidden = false;
+        row.edit.focus();
+      },
+    });
+  }
+}

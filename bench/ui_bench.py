@@ -1,10 +1,11 @@
-"""Benchmark the admin page with 1,000 flags in headless Chromium: time to render the list, time for a keystroke to
-filter it, and time to apply one change arriving by polling. `make bench-ui` (python -m bench.ui_bench from the
+"""Benchmark the admin page with 10,000 flags in headless Chromium: the flags table's first paint, a keystroke in the
+search box to the filtered table on screen (the API answers the filter; the table shows a page of 100), opening a
+flag's page, and applying a change streamed from elsewhere. `make bench-ui` (python -m bench.ui_bench from the
 repository's root); needs /usr/bin/chromium.
 
 The app runs on the embedded database (or MONGO_URI when set) in a throw-away database. Times come from the page's
-own performance marks (`ff-render`, `ff-filter` in static/js/flag-list.js) and, for what a person sees, from the
-key press to the next frame.
+own performance marks (`ff-render` in static/js/flag-table.js, `ff-list-received`/`ff-list-shown` in
+flag-table-view.js) and, for what a person sees, from the key press to the frame after the table changed.
 """
 
 from __future__ import annotations
@@ -28,6 +29,8 @@ from feature_flags.extensions import get_store
 from tests.support import CHROMIUM, CHROMIUM_ARGS
 
 TOKEN = "ff_admin_bench-token-" + uuid.uuid4().hex
+# Rows the table shows a page (static/js/flag-table-view.js).
+PAGE_ROWS = 100
 WORDS = [
     "checkout",
     "search",
@@ -43,16 +46,19 @@ WORDS = [
     "invoices",
 ]
 
-# Runs in the page: type one key through a real key event and time it to the frame that shows the result.
+# Runs in the page: type one key through a real input event and time it to the frame after the table shows the
+# answer (the filter is the API's, so this includes its round trip and the page's wait before asking).
 KEY_TO_FRAME = """async (key) => {
   const input = document.getElementById("search");
+  const renders = performance.getEntriesByName("ff-render").length;
   const started = performance.now();
-  const painted = new Promise((resolve) => {
-    input.addEventListener("input", () => requestAnimationFrame(() => setTimeout(() => resolve(performance.now()), 0)),
-      { once: true });
-  });
   window.__typeKey(key);
-  return (await painted) - started;
+  const deadline = started + 10000;
+  while (performance.getEntriesByName("ff-render").length === renders && performance.now() < deadline) {
+    await new Promise((resolve) => setTimeout(resolve, 1));
+  }
+  await new Promise((resolve) => requestAnimationFrame(() => setTimeout(resolve, 0)));
+  return performance.now() - started;
 }"""
 
 # The render of the sign-in's answer (an empty render comes first, while the list is loading).
@@ -86,8 +92,8 @@ def summary(values: list[float]) -> str:
 def main() -> int:
     """Run the benchmark and print the figures."""
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--flags", type=int, default=1000)
-    parser.add_argument("--runs", type=int, default=5, help="page loads to measure")
+    parser.add_argument("--flags", type=int, default=10_000)
+    parser.add_argument("--runs", type=int, default=3, help="page loads to measure")
     args = parser.parse_args()
     if not Path(CHROMIUM).exists():
         print(f"{CHROMIUM} is missing: apt-get install -y chromium", file=sys.stderr)
@@ -101,6 +107,8 @@ def main() -> int:
         seed_demo=False,
         admin_token=TOKEN,
         log_level="WARNING",
+        # Seeding 10,000 flags into the embedded database outlasts the ordinary 1-second bound of its first read.
+        db_timeout_ms=15_000,
     )
     app = create_app(config)
     seconds = seed(app, args.flags)
@@ -112,9 +120,9 @@ def main() -> int:
     render_ms: list[float] = []
     shown_ms: list[float] = []
     sign_in_to_list_ms: list[float] = []
-    filter_ms: list[float] = []
     key_to_frame_ms: list[float] = []
     update_ms: list[float] = []
+    open_ms: list[float] = []
     try:
         with sync_playwright() as playwright:
             browser = playwright.chromium.launch(executable_path=CHROMIUM, headless=True, args=CHROMIUM_ARGS)
@@ -125,10 +133,10 @@ def main() -> int:
                 page.get_by_label("API token").fill(TOKEN)
                 started = time.perf_counter()
                 page.get_by_role("button", name="Sign in").click()
-                page.locator("#flag-list > li").nth(args.flags - 1).wait_for(state="attached")
+                page.locator("#flag-rows > tr").nth(min(args.flags, PAGE_ROWS) - 1).wait_for(state="attached")
                 sign_in_to_list_ms.append((time.perf_counter() - started) * 1000)
                 page.wait_for_function("() => performance.getEntriesByName('ff-list-shown').length > 0")
-                # The first of each: the sign-in's load, not a later poll.
+                # The first of each: the sign-in's load, not a later refresh.
                 render_ms.append(page.evaluate(FIRST_FULL_RENDER))
                 shown_ms.append(page.evaluate("performance.getEntriesByName('ff-list-shown')[0].duration"))
                 fetch_ms.append(
@@ -137,9 +145,8 @@ def main() -> int:
                     )
                 )
 
-                # Keystrokes: real key events into the search box, timed to the next frame.
-                search = page.get_by_role("searchbox")
-                search.focus()
+                # Keystrokes: input events into the search box, timed to the frame after the filtered table.
+                page.get_by_role("searchbox").focus()
                 page.evaluate(
                     """() => { window.__typeKey = (key) => {
                         const input = document.getElementById("search");
@@ -147,20 +154,32 @@ def main() -> int:
                         input.dispatchEvent(new Event("input", { bubbles: true }));
                     }; }"""
                 )
-                for key in [*"flag-09", *["Backspace"] * 7, *"billing", *["Backspace"] * 7]:
+                for key in [*"billing", *["Backspace"] * 7, *"flag-09", *["Backspace"] * 7]:
                     key_to_frame_ms.append(page.evaluate(KEY_TO_FRAME, key))
-                    filter_ms.append(page.evaluate("performance.getEntriesByName('ff-filter').at(-1).duration"))
-                # Real keyboard input too, to be sure the synthetic events above take the same path.
+                # Real keyboard input too, to be sure the events above take the same path.
                 page.keyboard.type("report")
-                assert page.locator("#flag-count").inner_text().endswith("match")
+                page.wait_for_function("() => document.getElementById('flag-count').textContent.includes('match')")
+                page.keyboard.press("Control+a")
+                page.keyboard.press("Backspace")
+                page.wait_for_function("() => !document.getElementById('flag-count').textContent.includes('match')")
 
-                # One flag changed elsewhere: the next poll re-renders 1,000 rows, touching one.
+                # One flag changed elsewhere, on the first page: the event stream tells the page, which reads again.
                 before = page.evaluate("performance.getEntriesByName('ff-render').length")
-                get_store(app).toggle_flag(f"flag-{args.flags // 2:04d}", "staging", "elsewhere")
+                changed = time.perf_counter()
+                get_store(app).toggle_flag("flag-0000", "staging", "elsewhere")
                 page.wait_for_function(
                     "(n) => performance.getEntriesByName('ff-render').length > n", arg=before, timeout=15000
                 )
-                update_ms.append(page.evaluate("performance.getEntriesByName('ff-render').at(-1).duration"))
+                update_ms.append((time.perf_counter() - changed) * 1000)
+
+                # Opening a flag's page from the table, to its heading and details on screen.
+                opened = time.perf_counter()
+                page.get_by_role("link", name="flag-0001", exact=True).click()
+                page.wait_for_function(
+                    "() => !document.getElementById('flag-view').hidden"
+                    " && document.getElementById('flag-heading').textContent.includes('flag-0001')"
+                )
+                open_ms.append((time.perf_counter() - opened) * 1000)
                 context.close()
             browser.close()
     finally:
@@ -173,15 +192,15 @@ def main() -> int:
             embedded.stop()
         data.cleanup()
 
-    print(f"Admin UI benchmark: {args.flags} flags, {args.runs} page loads, headless Chromium on this machine")
+    print(f"Admin UI benchmark: {args.flags:,} flags, {args.runs} page loads, headless Chromium on this machine")
     print(f"  seeding the database            {seconds:7.1f} s (not part of the UI figures)")
-    print(f"  GET /flags ({args.flags:,} flags){' ' * max(1, 8 - len(f'{args.flags:,}'))}{summary(fetch_ms)}")
-    print(f"  build the list (ff-render)      {summary(render_ms)}")
-    print(f"  answer to list on screen        {summary(shown_ms)}")
-    print(f"  sign-in click to full list      {summary(sign_in_to_list_ms)}")
-    print(f"  keystroke: filter (ff-filter)   {summary(filter_ms)}")
-    print(f"  keystroke to next frame         {summary(key_to_frame_ms)}")
-    print(f"  one change by polling: update   {summary(update_ms)}")
+    print(f"  GET /flags (a page of {PAGE_ROWS})      {summary(fetch_ms)}")
+    print(f"  build the table (ff-render)     {summary(render_ms)}")
+    print(f"  answer to table on screen       {summary(shown_ms)}")
+    print(f"  first paint: sign-in to table   {summary(sign_in_to_list_ms)}   target < 500 ms")
+    print(f"  keystroke to filtered frame     {summary(key_to_frame_ms)}   target p95 < 50 ms")
+    print(f"  streamed change to table        {summary(update_ms)}")
+    print(f"  opening a flag's page           {summary(open_ms)}")
     return 0
 
 

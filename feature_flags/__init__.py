@@ -24,7 +24,7 @@ def create_app(config=None) -> Flask:
     # Logging first, so everything the rest of start-up says comes out as JSON.
     configure_logging(config.log_level, config.service_name, secrets=(config.admin_token, config.metrics_token))
 
-    from . import cache, metrics, preparation, schedules, storage, transfer, ui, usage, web, webhooks
+    from . import cache, flags, metrics, preparation, schedules, storage, transfer, ui, usage, web, webhooks
     from .audit.routes import bp as audit_bp
     from .evaluation.event_stream import bp as ofrep_events_bp
     from .evaluation.event_stream import changes_bp
@@ -56,6 +56,7 @@ def create_app(config=None) -> Flask:
     metrics.init_app(app)
     storage.init_app(app)
     cache.init_app(app)
+    flags.init_app(app)
     usage.init_app(app)
     schedules.init_app(app)
     webhooks.init_app(app)

@@ -180,6 +180,7 @@ class FlagCache:
         segments = dict(snapshot.segments)
         tokens = dict(snapshot.tokens)
         changed = tokens_changed = False
+        changed_flags: set[str] = set()
         for kind, payload in changes:
             if kind == "token":
                 tokens_changed |= tokens.get(payload["_id"]) != payload
@@ -192,11 +193,15 @@ class FlagCache:
             if kind in {"upsert", "segment"} and newer(payload, held.get(payload["_id"])):
                 held[payload["_id"]] = payload
                 changed = True
+                if kind == "upsert":
+                    changed_flags.add(payload["_id"])
             elif kind in {"delete", "segment_delete"} and payload in held:
                 del held[payload]
                 changed = True
+                if kind == "delete":
+                    changed_flags.add(payload)
         if changed:
-            return Snapshot(by_id, segments, tokens)
+            return Snapshot(by_id, segments, tokens, base=snapshot, changed=changed_flags)
         return snapshot.with_tokens(tokens) if tokens_changed else snapshot
 
     def _apply_changes(self, changes: list[tuple[str, Any]]) -> None:

@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import bisect
 import re
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass
 from functools import cached_property
 from typing import Any
 
@@ -11,6 +13,10 @@ from ..errors import FlagNotFound, SegmentNotFound
 from ..evaluation.engine import Lookup
 
 _DIGITS = re.compile(r"(\d+)")
+# A derived answer is updated from the previous snapshot's while fewer flags changed than this share of them;
+# beyond it (an import, a reload) building it afresh costs no more.
+DERIVE_SHARE = 0.125
+DERIVE_MINIMUM = 64
 
 
 def natural_key(name: str) -> tuple[Any, ...]:
@@ -32,7 +38,11 @@ class Snapshot:
         by_id: dict[str, dict[str, Any]],
         segments: dict[str, dict[str, Any]] | None = None,
         tokens: dict[str, dict[str, Any]] | None = None,
+        *,
+        base: Snapshot | None = None,
+        changed: Iterable[str] = (),
     ) -> None:
+        """base: the snapshot this one replaces, of which only flags with the changed ids differ (None: unrelated)."""
         self.by_id = by_id
         self.by_name = {flag["name"]: flag for flag in by_id.values()}
         # Segments by id; they change evaluation as flags do, so they live and change in the same snapshot.
@@ -41,6 +51,27 @@ class Snapshot:
         # API tokens by id (name, role, environment, hash): every request is authenticated from memory.
         self.tokens = tokens or {}
         self._memo: dict[Any, Any] = {}
+        # Keys whose answers can be updated for a few changed flags rather than built afresh (see memo's derive).
+        self._derivable: set[Any] = set()
+        # Such answers of an earlier snapshot, each with the ids of the flags changed since it: the answer only,
+        # never the snapshot, so no chain of old snapshots stays alive.
+        self._inherited: dict[Any, tuple[Any, frozenset[str]]] = {}
+        if base is not None:
+            self._inherit(base, frozenset(changed))
+
+    def _inherit(self, base: Snapshot, changed: frozenset[str]) -> None:
+        limit = max(DERIVE_MINIMUM, int(len(self.by_id) * DERIVE_SHARE))
+        self._derivable = set(base._derivable)
+        for key in base._derivable:
+            if key in base._memo:
+                value, since = base._memo[key], changed
+            elif key in base._inherited:
+                value, earlier = base._inherited[key]
+                since = earlier | changed
+            else:
+                continue
+            if len(since) <= limit:
+                self._inherited[key] = (value, since)
 
     def with_tokens(self, tokens: dict[str, dict[str, Any]]) -> Snapshot:
         """Return this snapshot with other tokens; the flags' memoised answers stay, since tokens change none."""
@@ -73,7 +104,8 @@ class Snapshot:
     @cached_property
     def ordered(self) -> list[dict[str, Any]]:
         """Every flag, archived ones too, in natural name order."""
-        return sorted(self.by_id.values(), key=lambda flag: natural_key(flag["name"]))
+        by_id = self.by_id
+        return [by_id[flag_id] for flag_id in self.name_order().ids]
 
     @cached_property
     def served(self) -> list[dict[str, Any]]:
@@ -105,13 +137,70 @@ class Snapshot:
         self._memo[key] = (version, value)
         return value
 
-    def memo(self, key: Any, build: Callable[[], Any]) -> Any:
-        """Return build()'s result, computed once per snapshot and key (a list body and its ETag, say)."""
+    def memo(
+        self, key: Any, build: Callable[[], Any], derive: Callable[[Any, frozenset[str]], Any] | None = None
+    ) -> Any:
+        """Return build()'s result, computed once per snapshot and key (a list body and its ETag, say).
+
+        With derive (for answers that depend on the flags alone), the answer is carried to the next snapshots:
+        derive(earlier answer, ids of the flags changed since) updates it there, so one toggle among 10,000 flags
+        does not rebuild an index of all of them.
+        """
         try:
             return self._memo[key]
         except KeyError:
-            value = self._memo[key] = build()
-            return value
+            pass
+        if derive is None:
+            value = build()
+        else:
+            self._derivable.add(key)
+            inherited = self._inherited.pop(key, None)
+            value = build() if inherited is None else derive(*inherited)
+        self._memo[key] = value
+        return value
+
+    def name_order(self) -> Order:
+        """Every flag id, archived ones too, in natural name order."""
+        return sorted_order(self, ("order", None), lambda flag: natural_key(flag["name"]))
+
+
+@dataclass(frozen=True)
+class Order:
+    """Every flag id in ascending order of one sort key, with each id's position and the keys in that order."""
+
+    ids: list[str]
+    position: dict[str, int]
+    keys: list[Any]
+
+
+def sorted_order(snapshot: Snapshot, memo_key: Any, key: Callable[[dict[str, Any]], Any]) -> Order:
+    """Return the snapshot's flag ids ordered by key (unique per flag), kept up to date across snapshots."""
+
+    def build() -> Order:
+        ranked = sorted((key(flag), flag_id) for flag_id, flag in snapshot.by_id.items())
+        return _order_of([flag_id for _, flag_id in ranked], [rank for rank, _ in ranked])
+
+    def derive(earlier: Order, changed: frozenset[str]) -> Order:
+        kept = [
+            (rank, flag_id) for rank, flag_id in zip(earlier.keys, earlier.ids, strict=True) if flag_id not in changed
+        ]
+        keys = [rank for rank, _ in kept]
+        ids = [flag_id for _, flag_id in kept]
+        for flag_id in changed:
+            flag = snapshot.by_id.get(flag_id)
+            if flag is None:
+                continue
+            rank = key(flag)
+            at = bisect.bisect_left(keys, rank)
+            keys.insert(at, rank)
+            ids.insert(at, flag_id)
+        return _order_of(ids, keys)
+
+    return snapshot.memo(memo_key, build, derive)
+
+
+def _order_of(ids: list[str], keys: list[Any]) -> Order:
+    return Order(ids, {flag_id: index for index, flag_id in enumerate(ids)}, keys)
 
 
 def newer(incoming: dict[str, Any], existing: dict[str, Any] | None) -> bool:

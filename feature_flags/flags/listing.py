@@ -13,9 +13,10 @@ import zlib
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
+from itertools import accumulate
 from typing import Any, Protocol
 
-from ..cache.snapshot import Snapshot, natural_key
+from ..cache.snapshot import Order, Snapshot, natural_key, sorted_order
 from ..errors import ValidationFailed
 from .models import EXPECTED_LIFETIME_DAYS, ListQuery
 
@@ -127,35 +128,32 @@ def _sort_key(field: str | None) -> Callable[[dict[str, Any]], tuple[Any, ...]]:
     return lambda flag: (flag.get(field) or NO_TIME, natural_key(flag["name"]))
 
 
+def _order(snapshot: Snapshot, field: str | None) -> Order:
+    return sorted_order(snapshot, ("order", field), _sort_key(field))
+
+
 @dataclass(frozen=True)
-class _Order:
-    """Every flag id in ascending order of one sort field, with each id's position and the keys in that order."""
+class _Facts:
+    """What the list filters one flag on."""
 
-    ids: list[str]
-    position: dict[str, int]
-    keys: list[tuple[Any, ...]]
-
-
-def _order(snapshot: Snapshot, field: str | None) -> _Order:
-    def build() -> _Order:
-        key = _sort_key(field)
-        ranked = sorted((key(flag), flag["_id"]) for flag in snapshot.by_id.values())
-        ids = [flag_id for _, flag_id in ranked]
-        return _Order(ids, {flag_id: index for index, flag_id in enumerate(ids)}, [key for key, _ in ranked])
-
-    return snapshot.memo(("order", field), build)
+    archived: bool
+    tags: frozenset[str]
+    type: str
+    on: frozenset[str]
+    # Name and description, case-folded.
+    text: str
 
 
 @dataclass(frozen=True)
 class _Index:
     """The snapshot's flag ids by what the list filters on, so a filter is a few set operations, not a scan."""
 
+    facts: dict[str, _Facts]
     live: frozenset[str]
     archived: frozenset[str]
     by_tag: dict[str, frozenset[str]]
     by_type: dict[str, frozenset[str]]
     on_in: dict[str, frozenset[str]]
-    texts: dict[str, str]
     # Every text in one string, NUL between them, with where each starts: one str.find pass answers a search.
     joined: str
     starts: list[int]
@@ -165,7 +163,7 @@ class _Index:
         """Return the ids whose name or description (case-folded) contains the case-folded needle."""
         if "\x00" in needle:
             # Could span two texts in the joined string: ask each text instead.
-            return {flag_id for flag_id, text in self.texts.items() if needle in text}
+            return {flag_id for flag_id, fact in self.facts.items() if needle in fact.text}
         found: set[str] = set()
         at = self.joined.find(needle)
         while at != -1:
@@ -178,41 +176,90 @@ class _Index:
         return found
 
 
+def _facts(flag: dict[str, Any]) -> _Facts:
+    on = frozenset(environment for environment, enabled in flag["environments"].items() if enabled)
+    text = f"{flag['name']}\n{flag['description']}".casefold()
+    return _Facts(flag["archived_at"] is not None, frozenset(flag["tags"]), flag["type"], on, text)
+
+
+def _grouped(pairs: Iterable[tuple[str, str]]) -> dict[str, set[str]]:
+    groups: dict[str, set[str]] = {}
+    for name, flag_id in pairs:
+        groups.setdefault(name, set()).add(flag_id)
+    return groups
+
+
+def _indexed(facts: dict[str, _Facts]) -> _Index:
+    """Build the index from every flag's facts (the joined search text too)."""
+    text_ids = list(facts)
+    texts = [facts[flag_id].text for flag_id in text_ids]
+    starts = list(accumulate((len(text) + 1 for text in texts[:-1]), initial=0)) if texts else []
+    return _Index(
+        facts,
+        frozenset(flag_id for flag_id, fact in facts.items() if not fact.archived),
+        frozenset(flag_id for flag_id, fact in facts.items() if fact.archived),
+        _frozen(_grouped((tag, flag_id) for flag_id, fact in facts.items() for tag in fact.tags)),
+        _frozen(_grouped((fact.type, flag_id) for flag_id, fact in facts.items())),
+        _frozen(_grouped((environment, flag_id) for flag_id, fact in facts.items() for environment in fact.on)),
+        "\x00".join(texts),
+        starts,
+        text_ids,
+    )
+
+
+def _frozen(groups: Mapping[str, Iterable[str]]) -> dict[str, frozenset[str]]:
+    return {name: frozenset(ids) for name, ids in groups.items() if ids}
+
+
 def _index(snapshot: Snapshot) -> _Index:
     def build() -> _Index:
-        by_tag: dict[str, set[str]] = {}
-        by_type: dict[str, set[str]] = {}
-        on_in: dict[str, set[str]] = {}
-        live, archived = set(), set()
-        for flag_id, flag in snapshot.by_id.items():
-            (archived if flag["archived_at"] is not None else live).add(flag_id)
-            for tag in flag["tags"]:
-                by_tag.setdefault(tag, set()).add(flag_id)
-            by_type.setdefault(flag["type"], set()).add(flag_id)
-            for environment, on in flag["environments"].items():
-                if on:
-                    on_in.setdefault(environment, set()).add(flag_id)
-        texts = {
-            flag_id: f"{flag['name']}\n{flag['description']}".casefold() for flag_id, flag in snapshot.by_id.items()
-        }
-        text_ids = list(texts)
-        starts, offset = [], 0
-        for flag_id in text_ids:
-            starts.append(offset)
-            offset += len(texts[flag_id]) + 1
-        return _Index(
-            frozenset(live),
-            frozenset(archived),
-            {tag: frozenset(ids) for tag, ids in by_tag.items()},
-            {kind: frozenset(ids) for kind, ids in by_type.items()},
-            {environment: frozenset(ids) for environment, ids in on_in.items()},
-            texts,
-            "\x00".join(texts[flag_id] for flag_id in text_ids),
-            starts,
-            text_ids,
-        )
+        return _indexed({flag_id: _facts(flag) for flag_id, flag in snapshot.by_id.items()})
 
-    return snapshot.memo(("index",), build)
+    def derive(earlier: _Index, changed: frozenset[str]) -> _Index:
+        facts = dict(earlier.facts)
+        before = {flag_id: facts.pop(flag_id, None) for flag_id in changed}
+        after = {flag_id: _facts(snapshot.by_id[flag_id]) for flag_id in changed if flag_id in snapshot.by_id}
+        facts.update(after)
+        texts_kept = all(
+            before.get(flag_id) is not None and before[flag_id].text == fact.text for flag_id, fact in after.items()
+        )
+        if texts_kept and len(after) == len(changed):
+            # The texts stayed (a toggle, a tag): only the sets the changed flags were or are in are redone.
+            return _with_sets(earlier, facts, before, after)
+        return _indexed(facts)
+
+    return snapshot.memo(("index",), build, derive)
+
+
+def _with_sets(earlier: _Index, facts: dict[str, _Facts], before: dict, after: dict[str, _Facts]) -> _Index:
+    """The earlier index with the changed flags moved between its sets; the search text is unchanged."""
+    changed = frozenset(after)
+
+    def regroup(
+        groups: dict[str, frozenset[str]], names: Callable[[_Facts], Iterable[str]]
+    ) -> dict[str, frozenset[str]]:
+        touched = {name for fact in [*before.values(), *after.values()] for name in names(fact)}
+        result = dict(groups)
+        for name in touched:
+            ids = (groups.get(name, frozenset()) - changed) | {i for i, fact in after.items() if name in names(fact)}
+            if ids:
+                result[name] = frozenset(ids)
+            else:
+                result.pop(name, None)
+        return result
+
+    archived = {flag_id for flag_id, fact in after.items() if fact.archived}
+    return _Index(
+        facts,
+        (earlier.live - changed) | (changed - archived),
+        (earlier.archived - changed) | archived,
+        regroup(earlier.by_tag, lambda fact: fact.tags),
+        regroup(earlier.by_type, lambda fact: (fact.type,)),
+        regroup(earlier.on_in, lambda fact: fact.on),
+        earlier.joined,
+        earlier.starts,
+        earlier.text_ids,
+    )
 
 
 def _stale_ids(snapshot: Snapshot, view: View) -> frozenset[str]:
@@ -322,3 +369,10 @@ def tag_counts(flags: Iterable[dict[str, Any]]) -> list[dict[str, Any]]:
         for tag in flag["tags"]:
             counts[tag] = counts.get(tag, 0) + 1
     return [{"tag": tag, "flags": counts[tag]} for tag in sorted(counts, key=natural_key)]
+
+
+def warm(snapshot: Snapshot | None) -> None:
+    """Build (or carry over from the previous snapshot) what the list filters and sorts by, before a request asks."""
+    if snapshot is not None:
+        _order(snapshot, None)
+        _index(snapshot)

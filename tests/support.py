@@ -155,6 +155,13 @@ class Receiver:
         """The audit events of the json deliveries received, in arrival order."""
         return [json.loads(body)["event"] for _, body in self.received]
 
+    def unique_events(self) -> list[dict]:
+        """The audit events received, de-duplicated by delivery id as a receiver would, in first-arrival order."""
+        seen: dict[str, dict] = {}
+        for headers, body in self.received:
+            seen.setdefault(headers["X-Webhook-Delivery"], json.loads(body)["event"])
+        return list(seen.values())
+
     def unique_actions(self) -> list[tuple[str, str]]:
         """The (flag name, action) of each delivery, de-duplicated by delivery id as a receiver would."""
         seen: dict[str, tuple[str, str]] = {}

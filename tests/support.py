@@ -244,12 +244,15 @@ SEED_TAGS = ["checkout", "search", "billing", "mobile", "reports"]
 SEED_TYPES = ["release", "experiment", "operational", "kill-switch", "permission"]
 
 
-def seed_flags(app, count: int, actor: str = "seed") -> None:
+def seed_flags(app, count: int, actor: str = "seed", audited: bool = True) -> None:
     """Store count flags straight through the storage layer (bulk inserts, not one API call each).
 
     flag-00007 and the like: every 5th carries "billing" (as its tag), every 2nd is on in staging, types rotate.
+    audited=False writes the flags' documents alone, without their created events: 10,000 flags in seconds
+    rather than minutes on the embedded database, for tests about many flags, not about their history.
     """
     from feature_flags.extensions import get_store
+    from feature_flags.storage.client import utcnow
 
     many = [
         {
@@ -261,4 +264,10 @@ def seed_flags(app, count: int, actor: str = "seed") -> None:
         }
         for i in range(count)
     ]
-    get_store(app).create_flags(many, actor)
+    store = get_store(app)
+    if audited:
+        store.create_flags(many, actor)
+        return
+    now = utcnow()
+    store.db.flags.insert_many([store._new_flag(fields, actor, None, now)[0] for fields in many])
+    store._bump_flags_revision()

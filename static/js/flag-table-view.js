@@ -5,7 +5,8 @@
 import { ApiError } from "./api.js";
 import { clear, el, showFieldError } from "./dom.js";
 
-export const PAGE_SIZE = 100;
+// Unleash's default is 25: 50 rows fill two screens and still lay out in a frame or two.
+export const PAGE_SIZE = 50;
 // The address's names of the filters, each the API's parameter of the same name (env is the API's environment).
 const FILTERS = ["q", "tag", "type", "state", "stale", "archived", "sort"];
 const API_NAMES = { env: "environment" };
@@ -42,6 +43,9 @@ export function createFlagsView({ api, table, session, messages, defaultEnvironm
     next: null,
     total: 0,
     all: 0,
+    // Whether `all` (every flag, unfiltered) must be asked again: not on every keystroke, only after a change.
+    allStale: true,
+    allEnvironment: null,
     // Bumped by every change made here and every new view: an answer fetched before it must not paint over it.
     generation: 0,
   };
@@ -93,7 +97,9 @@ export function createFlagsView({ api, table, session, messages, defaultEnvironm
     state.cursors = [];
     state.cursor = null;
     state.generation += 1;
-    render(state.flags);
+    // Rows cleared for new columns need building again; otherwise (a keystroke) the rows stand until the answer.
+    if (table.rows.size !== state.flags.length) render(state.flags);
+    else showCounts();
     refresh();
   }
 
@@ -126,10 +132,11 @@ export function createFlagsView({ api, table, session, messages, defaultEnvironm
     const filtered = Object.keys(filters()).some((name) => name !== "sort");
     const extra = { limit: String(PAGE_SIZE) };
     if (state.cursor) extra.cursor = state.cursor;
+    const askAll = filtered && (state.allStale || state.allEnvironment !== environment());
     try {
       const [page, all] = await Promise.all([
         fetchList(query(extra)),
-        filtered ? fetchList(`/flags?${new URLSearchParams({ environment: environment(), limit: "1" })}`) : null,
+        askAll ? fetchList(`/flags?${new URLSearchParams({ environment: environment(), limit: "1" })}`) : null,
       ]);
       if (state.offline) {
         state.offline = false;
@@ -139,7 +146,12 @@ export function createFlagsView({ api, table, session, messages, defaultEnvironm
       showFieldErrors({});
       state.loaded = true;
       state.total = Number(page.headers.get("X-Total-Count") ?? page.data.length);
-      state.all = all ? Number(all.headers.get("X-Total-Count")) : state.total;
+      if (all) state.all = Number(all.headers.get("X-Total-Count"));
+      else if (!filtered) state.all = state.total;
+      if (all || !filtered) {
+        state.allStale = false;
+        state.allEnvironment = environment();
+      }
       state.next = nextCursor(page.headers.get("Link"));
       if (page.data === state.flags) return;
       performance.mark("ff-list-received");
@@ -275,6 +287,7 @@ export function createFlagsView({ api, table, session, messages, defaultEnvironm
 
   function applyLocal(flags) {
     changing();
+    state.allStale = true;
     render(flags);
     // The pages cached under their ETags are no longer what the table shows.
     state.etags.clear();
@@ -286,6 +299,7 @@ export function createFlagsView({ api, table, session, messages, defaultEnvironm
   function reset() {
     state.flags = [];
     state.loaded = false;
+    state.allStale = true;
     state.etags.clear();
     state.cursors = [];
     state.cursor = null;
@@ -295,7 +309,11 @@ export function createFlagsView({ api, table, session, messages, defaultEnvironm
   return {
     open,
     followUrl,
-    refresh,
+    /** Read the page again after a change made elsewhere (the event stream's word): the unfiltered count too. */
+    refresh: () => {
+      state.allStale = true;
+      return refresh();
+    },
     changing,
     replace,
     remove,

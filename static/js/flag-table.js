@@ -20,14 +20,17 @@ export class FlagsTable {
     this.environments = [];
     this.environment = null;
     this.readOnly = true;
-    // One listener for every row's buttons: a page of 100 rows would otherwise cost hundreds of listeners.
+    // One listener for every row's buttons: a page of rows would otherwise cost hundreds of listeners.
     body.addEventListener("click", (event) => this.#clicked(event));
   }
 
   /** An environment's name as its column heading shows it: "production" -> "Production". */
   label(name) {
-    const heading = this.head.querySelector(`th[data-environment="${CSS.escape(name)}"]`);
-    return heading ? heading.textContent.trim() : name;
+    // Asked for every switch of every row: the headings are read once.
+    this.labels ??= new Map(
+      [...this.head.querySelectorAll("th[data-environment]")].map((th) => [th.dataset.environment, th.textContent.trim()]),
+    );
+    return this.labels.get(name) ?? name;
   }
 
   #clicked(event) {
@@ -49,6 +52,7 @@ export class FlagsTable {
 
   /** Set the columns (environments the token reads), the environment links open in, and whether changes are offered. */
   setMode(environments, environment, readOnly) {
+    const linksChanged = environment !== this.environment;
     this.environment = environment;
     const changed = environments.join() !== this.environments.join() || readOnly !== this.readOnly;
     this.environments = environments;
@@ -60,7 +64,8 @@ export class FlagsTable {
     if (changed) {
       this.rows.clear();
       this.body.replaceChildren();
-    } else {
+    } else if (linksChanged) {
+      // Only the links name the environment: a keystroke in the search box (same environment) touches no row.
       for (const row of this.rows.values()) this.#fillName(row);
     }
   }
@@ -68,25 +73,46 @@ export class FlagsTable {
   /** Show exactly these flags, in this order, reusing the rows that already exist; return how many. */
   update(flags) {
     performance.mark("ff-render-start");
-    const seen = new Set();
+    const wanted = new Set(flags.map((flag) => flag._id));
+    // Rows of flags no longer shown are filled with the new ones (a filter's answer replaces most of a page):
+    // changing text in place costs far less than building and laying out new rows. One being edited is kept apart.
+    // In the order they stand, so a new flag takes the place of the one it replaces and few rows move.
+    const spare = [];
+    for (const item of [...this.body.children]) {
+      const row = this.rows.get(item.dataset.id);
+      if (!row || wanted.has(item.dataset.id)) continue;
+      this.rows.delete(item.dataset.id);
+      if (row.editor === null) spare.push(row);
+      else row.item.remove();
+    }
+    for (const [id, row] of this.rows) {
+      if (wanted.has(id)) continue;
+      this.rows.delete(id);
+      row.item.remove();
+    }
+    spare.reverse();
     const fragment = document.createDocumentFragment();
     for (const flag of flags) {
-      seen.add(flag._id);
       const row = this.rows.get(flag._id);
       if (row) {
         this.#refresh(row, flag);
+        continue;
+      }
+      const reused = spare.pop();
+      if (reused) {
+        reused.flag = flag;
+        reused.item.dataset.id = flag._id;
+        reused.shown.clear();
+        reused.busy.clear();
+        this.#fill(reused);
+        this.rows.set(flag._id, reused);
       } else {
         const created = this.#build(flag);
         this.rows.set(flag._id, created);
         fragment.append(created.item);
       }
     }
-    for (const [id, row] of this.rows) {
-      if (!seen.has(id)) {
-        row.item.remove();
-        this.rows.delete(id);
-      }
-    }
+    for (const row of spare) row.item.remove();
     if (fragment.childNodes.length === flags.length) this.body.replaceChildren(fragment);
     else {
       this.body.append(fragment);
@@ -207,6 +233,7 @@ export class FlagsTable {
     const link = pageLink("flag", { name: flag.name, env: this.environment }, flag.name);
     link.className = "flag-name";
     row.description.textContent = flag.description || "No description";
+    row.description.title = flag.description || "";
     row.description.classList.toggle("muted", !flag.description);
     row.stale.hidden = !flag.stale;
     row.stale.title = flag.stale_reason ? `Stale: ${flag.stale_reason}` : "";

@@ -59,3 +59,23 @@ export function closeOnButtons(dialog) {
     button.addEventListener("click", () => dialog.close());
   }
 }
+
+const FOCUSABLE = "a[href], button, input, select, textarea, [tabindex]";
+
+/** Run draw(), then put focus back where it was inside root: the control with the same id, else the same place. */
+export function keepingFocus(root, draw) {
+  const active = document.activeElement;
+  const inside = active && active !== document.body && root.contains(active);
+  const holder = inside ? active.parentElement?.closest("[id]") : null;
+  const spot = inside && {
+    id: active.id,
+    holder: holder?.id,
+    index: holder ? [...holder.querySelectorAll(FOCUSABLE)].indexOf(active) : -1,
+  };
+  draw();
+  if (!spot || active.isConnected) return;
+  const target =
+    (spot.id && document.getElementById(spot.id)) ||
+    (spot.holder && spot.index >= 0 && document.getElementById(spot.holder)?.querySelectorAll(FOCUSABLE)[spot.index]);
+  target?.focus({ preventScroll: true });
+}

@@ -87,6 +87,7 @@ router.register("flags", {
     else listView.open(params);
     flagsOpened = true;
   },
+  refresh: () => listView.refresh(),
 });
 router.register("tokens", createTokensScreen({ api, session, environmentLabel }));
 router.register("audit", createAuditScreen({ api, session, environmentLabel, router }));
@@ -96,7 +97,7 @@ router.register("transfer", createTransferScreen({ api, session }));
 
 /** Read again what the current screen shows (a change was made elsewhere). */
 function refreshShown() {
-  if (router.current === "flags") listView.refresh();
+  router.refresh();
 }
 
 router.register(

@@ -31,7 +31,8 @@ export function pageLink(page, params, text) {
 
 /**
  * Show one registered screen at a time: the one the address names, when it changes (links, back and forward).
- * Each screen is {section, show(params), hide()?, admin?}; admin screens are offered to admin sessions only.
+ * Each screen is {section, show(params), hide()?, refresh()?, admin?}; admin screens are offered to admin sessions
+ * only, and refresh() reads again what the screen shows when something changed elsewhere.
  */
 export function createRouter({ nav }) {
   const screens = new Map();
@@ -95,6 +96,12 @@ export function createRouter({ nav }) {
     state.current = null;
   }
 
+  /** Read again what the current screen shows (a change was made elsewhere); a screen without refresh() is left. */
+  function refresh() {
+    if (!state.current) return undefined;
+    return screens.get(state.current).refresh?.();
+  }
+
   document.addEventListener("click", (event) => {
     const link = event.target.closest?.("a[data-route], a[data-page-link]");
     if (!link || event.defaultPrevented || event.button !== 0) return;
@@ -110,6 +117,7 @@ export function createRouter({ nav }) {
     start,
     stop,
     go,
+    refresh,
     get current() {
       return state.current;
     },

@@ -54,6 +54,12 @@ def page(context: BrowserContext) -> Page:
     return context.new_page()
 
 
+@pytest.fixture
+def no_polling(monkeypatch):
+    """The page polls once in ten minutes: whatever it sees sooner came over the event stream."""
+    monkeypatch.setattr("feature_flags.ui.POLL_INTERVAL_MS", 600_000)
+
+
 class Api:
     """The flags API over HTTP, with the admin token: how tests make changes elsewhere and read state back."""
 

@@ -534,12 +534,6 @@ def tab_to(page: Page, wanted, presses: int = 40) -> bool:
     return False
 
 
-@pytest.fixture
-def no_polling(monkeypatch):
-    """The page polls once in ten minutes: whatever it sees sooner came over the event stream."""
-    monkeypatch.setattr("feature_flags.ui.POLL_INTERVAL_MS", 600_000)
-
-
 def test_live__change_through_api__appears_without_reload(no_polling, page, live_server, api):
     # Given
     flag = api.create("dark-mode")

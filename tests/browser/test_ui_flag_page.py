@@ -8,7 +8,7 @@ import pytest
 from playwright.sync_api import Page, expect
 
 from tests.browser.conftest import Api
-from tests.browser.test_ui_browser import CONTRAST_FAILURES, NAMELESS_CONTROLS, SCREENSHOTS
+from tests.browser.test_ui_browser import CONTRAST_FAILURES, NAMELESS_CONTROLS, SCREENSHOTS, STREAMED_WITHIN_MS
 from tests.support import ADMIN_TOKEN
 
 pytestmark = pytest.mark.browser
@@ -21,6 +21,12 @@ def open_flag(page: Page, base: str, name: str, env: str = "production", token: 
     page.get_by_role("button", name="Sign in").click()
     expect(page.get_by_role("heading", name=name, level=1)).to_be_visible()
     expect(page.get_by_role("tab", name=env.capitalize())).to_have_attribute("aria-selected", "true")
+
+
+def open_flag_following_changes(page: Page, base: str, name: str) -> None:
+    """Open a flag's page and wait until its event stream is open, so that a change made next is heard."""
+    with page.expect_response(lambda response: response.request.resource_type == "eventsource"):
+        open_flag(page, base, name)
 
 
 def targeting(api: Api, name: str, env: str) -> dict:
@@ -334,3 +340,133 @@ def test_flag_page__both_themes__readable_named_and_fits_360px(browser, live_ser
             context.close()
     assert {screen: found for screen, found in problems.items() if found} == {}
     assert watch.problems == []
+
+
+# -- changes made elsewhere, heard over the event stream (polling set to minutes) --------------
+
+
+def test_live__changed_through_api__page_shows_the_latest_without_reload(no_polling, page, live_server, api):
+    # Given: the page open, the description focused but not edited
+    flag = api.create("new-checkout", "Old words", production=False)
+    open_flag_following_changes(page, live_server, "new-checkout")
+    page.evaluate("window.__sameDocument = true")
+    description = page.get_by_role("form", name="Details").get_by_label("Description")
+    description.focus()
+
+    # When: a change that does not touch this flag
+    with page.expect_response(lambda r: r.url.endswith(f"/flags/{flag['_id']}") and r.status == 304):
+        api.create("unrelated")
+
+    # When: it is switched on in production and described anew elsewhere
+    api.toggle(flag["_id"], "production")
+    api.update(flag["_id"], description="Words from a script")
+
+    # Then: shown at once, in the same tab, focus where it was, no conflict
+    switch = page.locator("#flag-env-switch")
+    expect(switch).to_have_attribute("aria-checked", "true", timeout=STREAMED_WITHIN_MS)
+    expect(description).to_have_value("Words from a script", timeout=STREAMED_WITHIN_MS)
+    expect(page.get_by_role("status").filter(has_text="Changed elsewhere; showing the latest.")).to_be_visible()
+    expect(page.locator("#flag-conflict")).to_be_hidden()
+    expect(page.get_by_role("tab", name="Production")).to_have_attribute("aria-selected", "true")
+    expect(description).to_be_focused()
+    assert page.evaluate("window.__sameDocument") is True
+
+    # Then: the page holds the latest version, so an edit saved now is not refused
+    description.fill("Words from the page")
+    page.get_by_role("button", name="Save details").click()
+    expect(page.get_by_role("status").filter(has_text="Details saved.")).to_be_visible()
+    saved = api.flag("new-checkout").json()
+    assert saved["description"] == "Words from the page" and saved["environments"]["production"] is True
+
+
+def test_live__changed_while_typing__told_edit_kept_reload_shows_theirs(no_polling, page, live_server, api):
+    # Given: a description typed and not saved
+    flag = api.create("new-checkout", "Old words", production=True)
+    open_flag_following_changes(page, live_server, "new-checkout")
+    description = page.get_by_role("form", name="Details").get_by_label("Description")
+    description.fill("My half-typed words")
+
+    # When
+    api.update(flag["_id"], description="Someone else's words")
+    api.toggle(flag["_id"], "production")
+
+    # Then: told, without taking the focus; the edit and the rest of the page untouched
+    notice = page.get_by_role("alert").filter(has_text="changed elsewhere")
+    expect(notice).to_be_visible(timeout=STREAMED_WITHIN_MS)
+    expect(description).to_have_value("My half-typed words")
+    expect(description).to_be_focused()
+    expect(page.locator("#flag-env-switch")).to_have_attribute("aria-checked", "true")
+
+    # When / Then: reloading shows the flag as the API has it
+    page.get_by_role("button", name="Reload the flag").click()
+    expect(description).to_have_value("Someone else's words")
+    expect(page.locator("#flag-env-switch")).to_have_attribute("aria-checked", "false")
+    expect(notice).to_be_hidden()
+    flag_now = api.flag("new-checkout").json()
+    assert flag_now["description"] == "Someone else's words" and flag_now["environments"]["production"] is False
+
+
+def test_live__changed_while_adding_a_rule__keep_then_save_puts_the_rule_over_it(no_polling, page, live_server, api):
+    # Given: a rule added and filled in, not saved
+    flag = api.create("new-checkout", "Old words", production=True)
+    open_flag_following_changes(page, live_server, "new-checkout")
+    page.get_by_role("button", name="Add rule").click()
+    page.locator("#fp-targeting-production-rules-0-when-0-attribute").fill("plan")
+    values = page.locator("#fp-targeting-production-rules-0-when-0-values")
+    values.fill("pro")
+
+    # When
+    api.update(flag["_id"], description="Someone else's words")
+    api.toggle(flag["_id"], "production")
+
+    # Then: told; saving before choosing is refused by If-Match, and nothing is saved
+    notice = page.get_by_role("alert").filter(has_text="changed elsewhere")
+    expect(notice).to_be_visible(timeout=STREAMED_WITHIN_MS)
+    expect(values).to_have_value("pro")
+    page.get_by_role("button", name="Save targeting").click()
+    expect(page.get_by_role("button", name="Keep my edit")).to_be_focused()
+    assert targeting(api, "new-checkout", "production") in (None, {"rules": [], "serve": "on"})
+
+    # When: the edit kept, the untouched parts show the newer flag, and saving again applies it over the change
+    page.get_by_role("button", name="Keep my edit").click()
+    expect(notice).to_be_hidden()
+    expect(page.get_by_role("form", name="Details").get_by_label("Description")).to_have_value("Someone else's words")
+    expect(page.locator("#flag-env-switch")).to_have_attribute("aria-checked", "false")
+    expect(values).to_have_value("pro")
+    expect(page.get_by_role("button", name="Save targeting")).to_be_focused()
+    page.keyboard.press("Enter")
+
+    # Then: the rule saved, the other change kept
+    expect(page.get_by_role("status").filter(has_text="Targeting in Production saved.")).to_be_visible()
+    saved = api.flag("new-checkout").json()
+    assert saved["targeting"]["production"]["rules"] == [
+        {"when": [{"attribute": "plan", "op": "in", "values": ["pro"]}], "serve": "on"}
+    ]
+    assert saved["description"] == "Someone else's words" and saved["environments"]["production"] is False
+
+
+def test_live__deleted_elsewhere__page_says_so_and_nothing_can_be_saved(no_polling, page, live_server, api):
+    # Given: an edit under way
+    flag = api.create("old-banner", "Old words", production=True)
+    open_flag_following_changes(page, live_server, "old-banner")
+    description = page.get_by_role("form", name="Details").get_by_label("Description")
+    description.fill("Unsaved words")
+
+    # When
+    assert api.session.delete(f"{live_server}/flags/{flag['_id']}").status_code == 204
+
+    # Then: said, every control off, the typed text still readable
+    expect(page.get_by_role("status").filter(has_text="This flag was deleted elsewhere")).to_be_visible(
+        timeout=STREAMED_WITHIN_MS
+    )
+    for name in ("Save details", "Save targeting", "Save variants", "Archive", "Delete", "Add rule"):
+        expect(page.get_by_role("button", name=name, exact=True)).to_be_disabled()
+    expect(page.locator("#flag-env-switch")).to_be_disabled()
+    expect(description).to_be_disabled()
+    expect(description).to_have_value("Unsaved words")
+    expect(page.locator("#flag-conflict")).to_be_hidden()
+    assert api.flag("old-banner").status_code == 404
+
+    # When / Then: the link goes back to the flags
+    page.get_by_role("link", name="Back to the flags").click()
+    expect(page.get_by_role("heading", name="Flags", level=1)).to_be_visible()

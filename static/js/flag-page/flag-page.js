@@ -1,17 +1,20 @@
 // A flag's own page (?page=flag&name=…&env=…): its details, lifecycle, and per environment its switch, targeting,
 // usage, schedules, copying and Try it. Every write sends If-Match; a 412 keeps the person's edit and lets them
-// choose between it and the flag as it now is.
+// choose between it and the flag as it now is. A change made elsewhere (the event stream calls refresh()) is drawn
+// at once, except over an unsaved edit: then the person is offered the same choice, before they save.
 
 import { ApiError, flagEtag } from "../api.js";
-import { closeOnButtons, el } from "../dom.js";
+import { closeOnButtons, el, keepingFocus } from "../dom.js";
 import { createEnvironmentTabs } from "../environment-tabs.js";
-import { pageHref } from "../router.js";
+import { pageHref, pageLink } from "../router.js";
+import { followChanges } from "./changes-elsewhere.js";
 import { field, select, showErrors } from "./fields.js";
 import { createPrerequisitesEditor } from "./prerequisites-editor.js";
 import { createRulesEditor } from "./rules-editor.js";
 import { createSchedules } from "./schedules.js";
 import { createServeEditor } from "./serve-editor.js";
 import { createTryIt } from "./try-it.js";
+import { trackUnsavedEdits } from "./unsaved-edits.js";
 import { createUsage } from "./usage.js";
 import { createVariantsEditor } from "./variants-editor.js";
 
@@ -44,13 +47,26 @@ function followVariants(flag, variants, renames) {
 
 const TYPES = ["release", "experiment", "operational", "kill-switch", "permission"];
 const $ = (id) => document.getElementById(id);
+const ARCHIVED = "Archived: not served and not listed. Revive it to change it.";
+const CHANGED = "Changed elsewhere; showing the latest.";
 
-/** The flag screen for the router: {section, show(params), hide()}. */
+/** The flag screen for the router: {section, show(params), hide(), refresh()}. */
 export function createFlagPage({ api, session, environments, environmentLabel, defaultEnvironment, go, pollMs }) {
   const section = $("flag-view");
   const status = $("flag-status");
   const conflict = $("flag-conflict");
-  const state = { flag: null, name: null, env: null, segments: [], flagNames: [], editors: {}, timer: null };
+  const state = {
+    flag: null,
+    name: null,
+    env: null,
+    segments: [],
+    flagNames: [],
+    editors: {},
+    timer: null,
+    gone: false,
+  };
+  const forms = { details: $("flag-details"), variants: $("flag-variants"), targeting: $("flag-targeting") };
+  const unsaved = trackUnsavedEdits([forms.details, forms.targeting, forms.variants]);
   const tabButtons = environments.map((name) =>
     el("button", {
       type: "button",
@@ -74,7 +90,15 @@ export function createFlagPage({ api, session, environments, environmentLabel, d
     },
   });
   const readOnly = () => session.role !== "admin";
-  const schedules = createSchedules($("flag-schedules"), { api, readOnly: false, changed: () => switchChanged() });
+  const changes = followChanges({
+    api,
+    session,
+    held: () => (state.flag && !state.gone && !$("flag-body").hidden ? state.flag : null),
+    newer: (latest) => changedElsewhere(latest),
+    unchanged: () => drawReadings(),
+    gone: () => deletedElsewhere(),
+  });
+  const schedules = createSchedules($("flag-schedules"), { api, readOnly: false, changed: () => changes.refresh() });
   const usage = createUsage($("flag-usage"), { api });
   const tryIt = createTryIt($("flag-try"), { api });
   const deleteDialog = $("flag-delete-dialog");
@@ -86,7 +110,7 @@ export function createFlagPage({ api, session, environments, environmentLabel, d
   async function write(form, errorNode, send) {
     errorNode.textContent = "";
     try {
-      const { data } = await send();
+      const { data } = await changes.writing(send);
       showErrors(form, {});
       conflict.hidden = true;
       return data;
@@ -107,13 +131,16 @@ export function createFlagPage({ api, session, environments, environmentLabel, d
   }
 
   async function fetchFlag(name) {
-    const { data } = await api.request("GET", `/flags/${encodeURIComponent(name)}`);
+    const { data, etag } = await api.request("GET", `/flags/${encodeURIComponent(name)}`);
+    changes.read(etag);
     return data;
   }
 
   async function load(name) {
     status.textContent = "Loading…";
     $("flag-body").hidden = true;
+    unsaved.clear();
+    editable();
     try {
       state.flag = await fetchFlag(name);
     } catch (error) {
@@ -140,31 +167,81 @@ export function createFlagPage({ api, session, environments, environmentLabel, d
     drawAll();
   }
 
-  /** The flag as it now is, with what the person typed left alone (after a conflict). */
+  /** Hold the flag as it now is (after a conflict), or say it is gone; false when it could not be had. */
   async function refreshVersion() {
-    state.flag = await fetchFlag(state.flag._id);
+    try {
+      state.flag = await fetchFlag(state.flag._id);
+      return true;
+    } catch (error) {
+      if (!(error instanceof ApiError)) throw error;
+      if (session.handleAuthFailure(error)) return false;
+      if (error.status === 404) deletedElsewhere();
+      else status.textContent = error.message;
+      return false;
+    }
   }
 
-  async function reload() {
-    state.flag = await fetchFlag(state.flag._id);
-    drawAll();
-  }
-
+  /** Draw the flag as the page holds it, leaving every form with an unsaved edit as the person left it. */
   function drawAll() {
     const flag = state.flag;
     conflict.hidden = true;
     $("flag-heading").textContent = flag.name;
     drawLifecycle();
-    drawDetails();
-    drawVariants();
+    if (!unsaved.has(forms.details)) drawDetails();
+    if (!unsaved.has(forms.variants)) drawVariants();
     tabs.offer(session.environments);
-    tabs.select(tabs.pick(state.env));
+    if (unsaved.has(forms.targeting)) drawBeside();
+    else tabs.select(tabs.pick(state.env));
+  }
+
+  /** Show a newer version read over the event stream, unless the person has an unsaved edit: then offer the choice. */
+  function changedElsewhere(latest) {
+    if (unsaved.first()) {
+      // Their edit stays, and so does the version it was made on: saving it gets the 412 the conflict is about.
+      // The notice takes no focus, since the person may be typing.
+      conflict.hidden = false;
+      drawReadings();
+      return;
+    }
+    state.flag = latest;
+    if (latest.name !== state.name) {
+      state.name = latest.name;
+      window.history.replaceState(null, "", pageHref("flag", { name: latest.name, env: state.env }));
+    }
+    keepingFocus(section, drawAll);
+    status.textContent = latest.archived_at ? `${CHANGED} ${ARCHIVED}` : CHANGED;
+  }
+
+  /** Say the flag is gone and turn every control off; what the person typed stays readable. */
+  function deletedElsewhere() {
+    state.gone = true;
+    conflict.hidden = true;
+    status.replaceChildren(
+      "This flag was deleted elsewhere: nothing here can be saved. ",
+      pageLink("flags", { env: state.env }, "Back to the flags"),
+    );
+    for (const control of section.querySelectorAll(
+      "#flag-body :is(input, select, textarea, button), #flag-lifecycle button",
+    )) {
+      if (control.disabled) continue;
+      control.disabled = true;
+      control.dataset.gone = "";
+    }
+  }
+
+  /** Turn back on what deletedElsewhere() turned off (another flag is opened). */
+  function editable() {
+    state.gone = false;
+    for (const control of section.querySelectorAll("[data-gone]")) {
+      control.disabled = false;
+      delete control.dataset.gone;
+    }
   }
 
   function drawLifecycle() {
     const box = $("flag-lifecycle");
     box.replaceChildren();
-    if (state.flag.archived_at) status.textContent = "Archived: not served and not listed. Revive it to change it.";
+    if (state.flag.archived_at) status.textContent = ARCHIVED;
     if (readOnly()) return;
     const archive = el("button", {
       type: "button",
@@ -194,7 +271,7 @@ export function createFlagPage({ api, session, environments, environmentLabel, d
   $("flag-delete-form").addEventListener("submit", async (event) => {
     event.preventDefault();
     try {
-      await api.request("DELETE", path(), { ifMatch: flagEtag(state.flag) });
+      await changes.writing(() => api.request("DELETE", path(), { ifMatch: flagEtag(state.flag) }));
     } catch (error) {
       if (!(error instanceof ApiError)) throw error;
       $("flag-delete-error").textContent = error.message;
@@ -215,6 +292,7 @@ export function createFlagPage({ api, session, environments, environmentLabel, d
     const type = field("Type", "type", select(TYPES, flag.type));
     $("flag-details-fields").replaceChildren(name.wrap, description.wrap, tags.wrap, type.wrap);
     state.editors.details = { name, description, tags, type };
+    unsaved.saved(forms.details);
     lock($("flag-details"));
   }
 
@@ -242,6 +320,7 @@ export function createFlagPage({ api, session, environments, environmentLabel, d
     if (!data) return;
     state.flag = data;
     state.name = data.name;
+    unsaved.saved(forms.details);
     window.history.replaceState(null, "", pageHref("flag", { name: data.name, env: state.env }));
     $("flag-heading").textContent = data.name;
     status.textContent = "Details saved.";
@@ -250,6 +329,7 @@ export function createFlagPage({ api, session, environments, environmentLabel, d
   function drawVariants() {
     state.editors.variants = createVariantsEditor(state.flag, { readOnly: readOnly() });
     $("flag-variants-fields").replaceChildren(state.editors.variants.node);
+    unsaved.saved(forms.variants);
     lock($("flag-variants"));
   }
 
@@ -296,18 +376,12 @@ export function createFlagPage({ api, session, environments, environmentLabel, d
     $("flag-switch").replaceChildren(toggle);
   }
 
-  async function switchChanged() {
-    await refreshVersion();
-    drawSwitch();
-  }
-
   function drawEnvironment() {
     if (!state.flag || !state.env) return;
     const env = state.env;
     const targeting = state.flag.targeting[env] || { rules: [], serve: "on" };
     const base = `targeting.${env}`;
     const options = { variants: state.flag.variants, segments: state.segments, readOnly: readOnly() };
-    drawSwitch();
     state.editors.prerequisites = createPrerequisitesEditor(base, targeting.prerequisites, {
       flagNames: state.flagNames,
       readOnly: readOnly(),
@@ -320,16 +394,19 @@ export function createFlagPage({ api, session, environments, environmentLabel, d
     $("flag-prerequisites").replaceChildren(state.editors.prerequisites.node);
     $("flag-rules").replaceChildren(state.editors.rules.node);
     $("flag-default-serve").replaceChildren(state.editors.serve.node);
+    unsaved.saved(forms.targeting);
     $("flag-targeting-error").textContent = "";
     lock($("flag-targeting"));
     for (const part of section.querySelectorAll("[data-admin]")) part.hidden = readOnly();
     const others = session.environments.filter((name) => name !== env);
+    // Where to copy is a choice, not an edit of the flag: a redraw keeps it.
+    const chosen = state.editors.copyTo?.value;
     const to = field(
       "Copy to",
       "to",
       select(
         others.map((name) => [name, environmentLabel(name)]),
-        others[0],
+        others.includes(chosen) ? chosen : others[0],
       ),
     );
     $("flag-copy-fields").replaceChildren(
@@ -340,9 +417,20 @@ export function createFlagPage({ api, session, environments, environmentLabel, d
       to.wrap,
     );
     state.editors.copyTo = to.control;
-    tryIt.use(state.flag, env);
-    usage.refresh(state.flag, env);
-    if (!readOnly()) schedules.refresh(state.flag, env);
+    drawBeside();
+  }
+
+  /** What the environment's panel shows beside its targeting: the switch, Try it, usage and schedules. */
+  function drawBeside() {
+    drawSwitch();
+    tryIt.use(state.flag, state.env);
+    drawReadings();
+  }
+
+  /** The environment's usage and schedules, read again. */
+  function drawReadings() {
+    usage.refresh(state.flag, state.env);
+    if (!readOnly()) schedules.refresh(state.flag, state.env);
   }
 
   $("flag-targeting").addEventListener("submit", async (event) => {
@@ -355,6 +443,7 @@ export function createFlagPage({ api, session, environments, environmentLabel, d
     );
     if (!data) return;
     state.flag = data;
+    unsaved.saved(forms.targeting);
     status.textContent = `Targeting in ${environmentLabel(state.env)} saved.`;
   });
 
@@ -369,13 +458,19 @@ export function createFlagPage({ api, session, environments, environmentLabel, d
     status.textContent = `Copied ${environmentLabel(state.env)} to ${environmentLabel(to)}.`;
   });
 
+  // Keeping rebases the edit on the flag as it now is (the next save puts it over the other change); the forms
+  // without an edit show the newer flag.
   $("flag-conflict-keep").addEventListener("click", async () => {
-    await refreshVersion();
-    conflict.hidden = true;
+    const edited = unsaved.first();
+    if (!(await refreshVersion())) return;
+    keepingFocus(section, drawAll);
     status.textContent = "Kept your edit over the newer flag: save again to apply it.";
+    edited?.querySelector('button[type="submit"]')?.focus();
   });
   $("flag-conflict-reload").addEventListener("click", async () => {
-    await reload();
+    if (!(await refreshVersion())) return;
+    unsaved.clear();
+    drawAll();
     status.textContent = "Reloaded the flag as it now is.";
   });
 
@@ -384,7 +479,8 @@ export function createFlagPage({ api, session, environments, environmentLabel, d
     clearTimeout(state.timer);
     state.timer = setTimeout(
       async () => {
-        if (!section.hidden && state.flag && schedules.pending) await schedules.refresh(state.flag, state.env);
+        if (!section.hidden && state.flag && !state.gone && schedules.pending)
+          await schedules.refresh(state.flag, state.env);
         if (!section.hidden) poll();
       },
       Math.min(pollMs, 1000),
@@ -412,6 +508,8 @@ export function createFlagPage({ api, session, environments, environmentLabel, d
       clearTimeout(state.timer);
       state.name = null;
       state.flag = null;
+      unsaved.clear();
     },
+    refresh: () => changes.refresh(),
   };
 }

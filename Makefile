@@ -32,7 +32,7 @@ test: lint
 
 ## Refresh the README's screenshots of the admin UI (the browser tests take them)
 screenshots: $(STAMP)
-	UPDATE_SCREENSHOTS=1 $(BIN)/python -m pytest tests/browser -k screens
+	UPDATE_SCREENSHOTS=1 $(BIN)/python -m pytest tests/browser -k "screens or both_themes"
 
 ## Write the PrometheusRule of deploy/kubernetes from deploy/prometheus/alerts.yaml (a test fails when it is stale)
 k8s-rules:

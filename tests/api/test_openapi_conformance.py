@@ -19,8 +19,8 @@ HOOKS = Path(__file__).with_name("conformance_hooks.py")
 SCHEMATHESIS = Path(sys.executable).with_name("schemathesis")
 # Fixed, so a run in CI generates the same requests as the one that passed here.
 SEED = 20251202
-# Per operation and phase: about 50 s for the whole run on two shared cores.
-MAX_EXAMPLES = 20
+# Per operation and phase: about 90 s for the whole run on two shared cores (20 took 160 s).
+MAX_EXAMPLES = 12
 MIN_CASES = 1000
 PHASES = ("examples", "coverage", "fuzzing", "stateful")
 

@@ -39,7 +39,8 @@ export function createAuditScreen({ api, session, environmentLabel, router }) {
     more: document.getElementById("audit-more"),
     clear: document.getElementById("audit-clear"),
   };
-  const state = { filters: {}, before: null, loading: 0, imports: new Set() };
+  // shown: the ids of the events listed, so a change made elsewhere adds its event once, at the top.
+  const state = { filters: {}, before: null, loading: 0, imports: new Set(), shown: new Set() };
 
   async function offerActions() {
     if (inputs.action.options.length > 1) return;
@@ -69,6 +70,55 @@ export function createAuditScreen({ api, session, environmentLabel, router }) {
     return params;
   }
 
+  function itemOf(event) {
+    const imported = event.action !== "flags.imported" && state.imports.has(event.request_id);
+    return eventItem(event, environmentLabel, { subject: subject(event), imported });
+  }
+
+  /** Put the changes made since the list was read at its top (the event stream said something changed). */
+  async function addNewer() {
+    // A list that ends at a chosen moment, or not yet read, has nothing newer to show.
+    if (state.filters.until || state.loading === 0) return;
+    const ticket = state.loading;
+    const params = query();
+    params.delete("before");
+    try {
+      const { data } = await api.request("GET", `/audit?${params}`);
+      if (ticket !== state.loading) return;
+      for (const event of data.events) {
+        if (event.action === "flags.imported") state.imports.add(event.request_id);
+      }
+      const newer = data.events.filter((event) => !state.shown.has(event._id));
+      if (newer.length === data.events.length && data.next_before) {
+        // More changes than a page since the list was read: it is read afresh rather than shown with a gap.
+        state.before = null;
+        state.shown.clear();
+        clear(view.list);
+        load();
+        return;
+      }
+      for (const event of newer.reverse()) {
+        state.shown.add(event._id);
+        view.list.prepend(itemOf(event));
+      }
+      if (newer.length) showCount();
+    } catch (error) {
+      // The next change tries again; a revoked token ends the session as anywhere else.
+      if (error instanceof ApiError) session.handleAuthFailure(error);
+    }
+  }
+
+  function showCount() {
+    const count = view.list.childElementCount;
+    const filtered = FILTERS.some((name) => state.filters[name]);
+    view.status.textContent =
+      count === 0
+        ? filtered
+          ? "No changes match these filters."
+          : "No recorded changes."
+        : `${count} ${count === 1 ? "change" : "changes"}${state.before ? " so far" : ""}, newest first.`;
+  }
+
   async function load() {
     const ticket = ++state.loading;
     view.more.hidden = true;
@@ -79,19 +129,13 @@ export function createAuditScreen({ api, session, environmentLabel, router }) {
       // An import's flags carry its request id; its summary event, written last, comes first in this order.
       for (const event of data.events) if (event.action === "flags.imported") state.imports.add(event.request_id);
       for (const event of data.events) {
-        const imported = event.action !== "flags.imported" && state.imports.has(event.request_id);
-        view.list.append(eventItem(event, environmentLabel, { subject: subject(event), imported }));
+        if (state.shown.has(event._id)) continue;
+        state.shown.add(event._id);
+        view.list.append(itemOf(event));
       }
       state.before = data.next_before;
       view.more.hidden = !state.before;
-      const count = view.list.childElementCount;
-      const filtered = FILTERS.some((name) => state.filters[name]);
-      view.status.textContent =
-        count === 0
-          ? filtered
-            ? "No changes match these filters."
-            : "No recorded changes."
-          : `${count} ${count === 1 ? "change" : "changes"}${state.before ? " so far" : ""}, newest first.`;
+      showCount();
     } catch (error) {
       if (ticket !== state.loading || !(error instanceof ApiError) || session.handleAuthFailure(error)) return;
       view.status.textContent = "";
@@ -123,12 +167,14 @@ export function createAuditScreen({ api, session, environmentLabel, router }) {
   return {
     section,
     admin: true,
+    refresh: addNewer,
     show(params) {
       state.filters = Object.fromEntries(FILTERS.map((name) => [name, params[name] || ""]));
       for (const name of ["actor", "action", "flag"]) inputs[name].value = state.filters[name];
       for (const name of ["since", "until"]) inputs[name].value = localInput(state.filters[name]);
       state.before = null;
       state.imports.clear();
+      state.shown.clear();
       showErrors(form, {});
       clear(view.list);
       offerActions();

@@ -4,7 +4,7 @@
 import { ApiError } from "./api.js";
 import { createConfirmDialog, fact, loadVocabulary, showErrors, showRefusal } from "./admin-forms.js";
 import { createConditionEditor } from "./condition-editor.js";
-import { clear, el, timeElement } from "./dom.js";
+import { clear, el, keepingFocus, timeElement } from "./dom.js";
 import { conditionsText } from "./targeting-text.js";
 
 /** The segments screen for the router. */
@@ -101,17 +101,25 @@ export function createSegmentsScreen({ api, session }) {
     );
   }
 
-  async function load() {
-    view.status.textContent = "Loading segments…";
+  // The list as last drawn, so a change elsewhere that left the segments alone (a flag toggled) redraws nothing.
+  let shown = null;
+
+  async function load({ quiet = false } = {}) {
+    if (!quiet) view.status.textContent = "Loading segments…";
     try {
       const { data } = await api.request("GET", "/segments");
-      clear(view.list);
-      for (const segment of data) view.list.append(item(segment));
+      const text = JSON.stringify(data);
+      if (quiet && text === shown) return;
+      shown = text;
+      keepingFocus(view.list, () => {
+        clear(view.list);
+        for (const segment of data) view.list.append(item(segment));
+      });
       view.status.textContent =
         data.length === 0 ? "No segments yet." : `${data.length} ${data.length === 1 ? "segment" : "segments"}.`;
     } catch (error) {
       if (!(error instanceof ApiError) || session.handleAuthFailure(error)) return;
-      view.status.textContent = error.message;
+      if (!quiet) view.status.textContent = error.message;
     }
   }
 
@@ -148,7 +156,13 @@ export function createSegmentsScreen({ api, session }) {
   view.add.addEventListener("click", () => conditions.add());
   view.opener.addEventListener("click", () => open(null));
 
-  return { section, admin: true, show: load };
+  return {
+    section,
+    admin: true,
+    show: () => load(),
+    /** A change was made elsewhere (the event stream): read the segments again, redrawing only if they changed. */
+    refresh: () => load({ quiet: true }),
+  };
 }
 
 // A segment's ETag (segments.routes.etag_of): its id and version, which If-Match names.

@@ -602,3 +602,38 @@ def test_admin_screens__both_themes__readable_named_and_fit_360px(browser, live_
 
     assert {screen: found for screen, found in problems.items() if found} == {}
     assert watch.problems == []
+
+
+# -- live ------------------------------------------------------------------------------------------
+
+
+def test_live__segment_and_change_made_elsewhere__shown_on_the_open_screens(page, live_server, api, no_polling):
+    # Given: the segments screen open
+    sign_in(page, live_server)
+    open_screen(page, "Segments")
+    expect(page.get_by_role("status").first).not_to_have_text(re.compile("Loading"))
+
+    # When: a segment is created elsewhere
+    created = api.session.post(
+        f"{live_server}/segments",
+        json={"name": "made-elsewhere", "conditions": [{"attribute": "plan", "op": "in", "values": ["pro"]}]},
+    )
+    assert created.status_code == 201
+
+    # Then: it is listed, from the event stream (the page polls once in ten minutes here)
+    expect(page.get_by_role("heading", name="made-elsewhere")).to_be_visible(timeout=5_000)
+
+    # Given: the audit log open
+    open_screen(page, "Audit log")
+    changes = page.get_by_role("list", name="Changes, newest first").get_by_role("listitem")
+    expect(changes).not_to_have_count(0)
+    before = changes.count()
+
+    # When: a flag is created elsewhere
+    api.create("live-audit")
+
+    # Then: its change is added at the top, once, as the API lists it first
+    expect(changes).to_have_count(before + 1, timeout=5_000)
+    expect(changes.first).to_contain_text("live-audit")
+    newest = api.session.get(f"{live_server}/audit", params={"limit": 1}).json()["events"][0]
+    assert newest["flag_name"] == "live-audit"

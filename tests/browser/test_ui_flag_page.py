@@ -109,6 +109,7 @@ def test_variants__strings_served_to_a_segment__saved(page, live_server, api):
 def test_prerequisite__added_by_keyboard__saved(page, live_server, api):
     # Given
     api.create("payments-v2", production=True)
+    api.create("checkout-banner")
     api.create("new-checkout", production=True)
     open_flag(page, live_server, "new-checkout")
 
@@ -125,8 +126,14 @@ def test_prerequisite__added_by_keyboard__saved(page, live_server, api):
     # When: a prerequisite added with the keyboard alone
     page.get_by_role("button", name="Add prerequisite").focus()
     page.keyboard.press("Enter")
-    expect(page.locator("#fp-targeting-production-prerequisites-0-flag")).to_be_focused()
-    page.keyboard.type("payments-v2")
+    required = page.locator("#fp-targeting-production-prerequisites-0-flag")
+    expect(required).to_be_focused()
+    page.keyboard.type("pay")
+    # Then: the names offered are the API's matches, asked as the person types (not a list of every flag)
+    offered = page.locator(f"datalist#{required.get_attribute('list')} option")
+    expect(offered).to_have_count(1)
+    expect(offered).to_have_attribute("value", "payments-v2")
+    page.keyboard.type("ments-v2")
     page.keyboard.press("Tab")
     page.keyboard.press("ControlOrMeta+a")
     page.keyboard.type("on")
@@ -379,6 +386,19 @@ def test_live__changed_through_api__page_shows_the_latest_without_reload(no_poll
     assert saved["description"] == "Words from the page" and saved["environments"]["production"] is True
 
 
+def _change_elsewhere(api, flag: dict) -> None:
+    """Another person's change: a new description, and production switched off."""
+    api.update(flag["_id"], description="Someone else's words")
+    api.toggle(flag["_id"], "production")
+
+
+def _conflict_notice(page: Page):
+    """The notice that the flag changed elsewhere, once it is shown."""
+    notice = page.get_by_role("alert").filter(has_text="changed elsewhere")
+    expect(notice).to_be_visible(timeout=STREAMED_WITHIN_MS)
+    return notice
+
+
 def test_live__changed_while_typing__told_edit_kept_reload_shows_theirs(no_polling, page, live_server, api):
     # Given: a description typed and not saved
     flag = api.create("new-checkout", "Old words", production=True)
@@ -387,12 +407,10 @@ def test_live__changed_while_typing__told_edit_kept_reload_shows_theirs(no_polli
     description.fill("My half-typed words")
 
     # When
-    api.update(flag["_id"], description="Someone else's words")
-    api.toggle(flag["_id"], "production")
+    _change_elsewhere(api, flag)
 
     # Then: told, without taking the focus; the edit and the rest of the page untouched
-    notice = page.get_by_role("alert").filter(has_text="changed elsewhere")
-    expect(notice).to_be_visible(timeout=STREAMED_WITHIN_MS)
+    notice = _conflict_notice(page)
     expect(description).to_have_value("My half-typed words")
     expect(description).to_be_focused()
     expect(page.locator("#flag-env-switch")).to_have_attribute("aria-checked", "true")
@@ -416,12 +434,10 @@ def test_live__changed_while_adding_a_rule__keep_then_save_puts_the_rule_over_it
     values.fill("pro")
 
     # When
-    api.update(flag["_id"], description="Someone else's words")
-    api.toggle(flag["_id"], "production")
+    _change_elsewhere(api, flag)
 
     # Then: told; saving before choosing is refused by If-Match, and nothing is saved
-    notice = page.get_by_role("alert").filter(has_text="changed elsewhere")
-    expect(notice).to_be_visible(timeout=STREAMED_WITHIN_MS)
+    notice = _conflict_notice(page)
     expect(values).to_have_value("pro")
     page.get_by_role("button", name="Save targeting").click()
     expect(page.get_by_role("button", name="Keep my edit")).to_be_focused()

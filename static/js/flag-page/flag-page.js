@@ -60,7 +60,6 @@ export function createFlagPage({ api, session, environments, environmentLabel, d
     name: null,
     env: null,
     segments: [],
-    flagNames: [],
     editors: {},
     timer: null,
     gone: false,
@@ -150,18 +149,11 @@ export function createFlagPage({ api, session, environments, environmentLabel, d
       status.textContent = error.status === 404 ? `No flag is named “${name}”.` : error.message;
       return;
     }
-    const [segments, flags] = await Promise.all([
-      api.request("GET", "/segments").then(
-        (r) => r.data,
-        () => [],
-      ),
-      api.request("GET", `/flags?environment=${encodeURIComponent(session.environments[0])}`).then(
-        (r) => r.data,
-        () => [],
-      ),
-    ]);
+    const segments = await api.request("GET", "/segments").then(
+      (r) => r.data,
+      () => [],
+    );
     state.segments = Array.isArray(segments) ? segments : segments.segments || [];
-    state.flagNames = (Array.isArray(flags) ? flags : flags.flags || []).map((f) => f.name).filter((n) => n !== name);
     status.textContent = "";
     $("flag-body").hidden = false;
     drawAll();
@@ -179,6 +171,14 @@ export function createFlagPage({ api, session, environments, environmentLabel, d
       else status.textContent = error.message;
       return false;
     }
+  }
+
+  /** Names of other flags containing text, at most limit, for the prerequisites' suggestions. */
+  async function suggestFlags(text, limit) {
+    const query = new URLSearchParams({ environment: session.environments[0], limit: String(limit + 1) });
+    if (text) query.set("q", text);
+    const { data } = await api.request("GET", `/flags?${query}`);
+    return data.map((flag) => flag.name).filter((other) => other !== state.flag.name).slice(0, limit);
   }
 
   /** Draw the flag as the page holds it, leaving every form with an unsaved edit as the person left it. */
@@ -383,7 +383,7 @@ export function createFlagPage({ api, session, environments, environmentLabel, d
     const base = `targeting.${env}`;
     const options = { variants: state.flag.variants, segments: state.segments, readOnly: readOnly() };
     state.editors.prerequisites = createPrerequisitesEditor(base, targeting.prerequisites, {
-      flagNames: state.flagNames,
+      suggest: suggestFlags,
       readOnly: readOnly(),
     });
     state.editors.rules = createRulesEditor(base, targeting.rules, options);

@@ -4,14 +4,29 @@ import { el } from "../dom.js";
 import { button, errorSlot, field } from "./fields.js";
 import { parseValues } from "./rules-editor.js";
 
-/** Edit the prerequisites at `${base}.prerequisites`; returns {node, value()} in the API's form. */
-export function createPrerequisitesEditor(base, prerequisites, { flagNames, readOnly }) {
+// Names offered while typing a required flag: the API's first matches, never every flag (there may be 10,000).
+const SUGGESTIONS = 20;
+
+/**
+ * Edit the prerequisites at `${base}.prerequisites`; returns {node, value()} in the API's form.
+ * suggest(text) resolves to flag names containing text, offered as the person types.
+ */
+export function createPrerequisitesEditor(base, prerequisites, { suggest, readOnly }) {
   const model = structuredClone(prerequisites || []);
   const node = el("div", { className: "prerequisites" });
   const listId = `${base.replace(/\W/g, "-")}-flag-names`;
+  const names = el("datalist", { id: listId });
+  let asked = 0;
+
+  async function offer(text) {
+    const ticket = ++asked;
+    const found = await suggest(text, SUGGESTIONS).catch(() => []);
+    // An answer to an older keystroke does not replace a newer one's.
+    if (ticket === asked) names.replaceChildren(...found.map((name) => el("option", { value: name })));
+  }
 
   function draw(focusLast = false) {
-    node.replaceChildren(el("datalist", { id: listId }, ...flagNames.map((name) => el("option", { value: name }))));
+    node.replaceChildren(names);
     const list = el("ul", { className: "conditions", "aria-label": "Prerequisites" });
     model.forEach((item, i) => {
       const path = `${base}.prerequisites.${i}`;
@@ -21,7 +36,11 @@ export function createPrerequisitesEditor(base, prerequisites, { flagNames, read
         el("input", { type: "text", list: listId, autocomplete: "off" }),
       );
       flag.control.value = item.flag;
-      flag.control.addEventListener("input", () => (item.flag = flag.control.value.trim()));
+      flag.control.addEventListener("input", () => {
+        item.flag = flag.control.value.trim();
+        offer(item.flag);
+      });
+      flag.control.addEventListener("focus", () => offer(flag.control.value.trim()), { once: true });
       const variants = field("Serving one of (comma-separated)", `${path}.variants`, el("input", { type: "text" }));
       variants.control.value = item.variants.join(", ");
       variants.control.addEventListener("input", () => (item.variants = parseValues(variants.control.value, "in")));

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from dataclasses import replace
+
 import pytest
 from pymongo import MongoClient
 
@@ -11,6 +13,13 @@ from tests.support import auth
 SECRET = "whsec-0123456789abcdef"
 GOOD = {"url": "https://hooks.example.com/ff", "events": ["flag.*", "segment.created"], "secret": SECRET}
 MISSING_ID = "0123456789abcdef01234567"
+
+
+@pytest.fixture
+def config(config):
+    """A longer database bound: one test writes 50 webhooks in a row, and a single write that outwaits the ordinary
+    second on two busy cores (answered 503, by design) is not what these tests are about."""
+    return replace(config, db_timeout_ms=5_000)
 
 
 def _create(client, **changes):

@@ -30,11 +30,13 @@ const config = {
 
 // The parts call each other through these names once the page runs; each is built below, before start.
 const api = new Api(config.apiBase, () => session.token);
+// An environment's name as the table's column heading shows it ("production" -> "Production").
+const environmentLabel = (name) => list.label(name);
 const messages = createMessages(document.getElementById("messages"), { dismissed: () => listView.focusSearch() });
 const session = createSession({
   api,
   environments: config.environments,
-  environmentLabel: (name) => list.label(name),
+  environmentLabel,
   began: () => {
     newFlagDialog.offer(session.role === "admin");
     router.start(session.role);
@@ -71,11 +73,10 @@ const live = createLiveUpdates({
   authFailed: (error) => session.handleAuthFailure(error),
 });
 live.subscribe(() => refreshShown());
-const environmentLabel = (name) => list.label(name);
 const updates = createFlagUpdates({ api, list, listView, messages, environmentLabel, session });
 const newFlagDialog = createNewFlagDialog({ api, list, listView, messages, session });
 const deleteDialog = createDeleteDialog({ api, list, listView, messages, session });
-const historyDialog = createHistoryDialog({ api, environmentLabel: (name) => list.label(name), session });
+const historyDialog = createHistoryDialog({ api, environmentLabel, session });
 
 // Each screen registers here; the router shows the one the address names (see router.js).
 const router = createRouter({ nav: document.getElementById("page-nav") });

@@ -2,7 +2,7 @@
 
 import { el } from "../dom.js";
 import { button, errorSlot, field } from "./fields.js";
-import { parseValues } from "./rules-editor.js";
+import { parseValues } from "../operators.js";
 
 // Names offered while typing a required flag: the API's first matches, never every flag (there may be 10,000).
 const SUGGESTIONS = 20;

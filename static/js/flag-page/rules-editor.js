@@ -2,35 +2,9 @@
 // and drawn again after each change of shape (add, remove, move), focus returning to the control that was used.
 
 import { el } from "../dom.js";
+import { OPERATOR_LABELS, parseValues } from "../operators.js";
 import { button, errorSlot, field, select } from "./fields.js";
 import { createServeEditor } from "./serve-editor.js";
-
-// The API's operators (Condition.op in /openapi.json), in its order, with words for people.
-export const OPERATORS = [
-  ["in", "is one of"],
-  ["not_in", "is none of"],
-  ["starts_with", "starts with"],
-  ["ends_with", "ends with"],
-  ["contains", "contains"],
-  ["lt", "<"],
-  ["lte", "≤"],
-  ["gt", ">"],
-  ["gte", "≥"],
-  ["semver_lt", "version <"],
-  ["semver_gte", "version ≥"],
-  ["before", "before (date)"],
-  ["after", "after (date)"],
-];
-const NUMBER_OPS = new Set(["lt", "lte", "gt", "gte"]);
-
-/** Values as typed (comma-separated) to the API's list: numbers for number operators, text otherwise. */
-export function parseValues(text, op) {
-  const parts = text
-    .split(",")
-    .map((part) => part.trim())
-    .filter(Boolean);
-  return NUMBER_OPS.has(op) ? parts.map((part) => (Number.isFinite(Number(part)) ? Number(part) : part)) : parts;
-}
 
 /** Edit the rules at `${base}.rules`; returns {node, value()} with value() the API's list of rules. */
 export function createRulesEditor(base, rules, { variants, segments, readOnly }) {
@@ -71,7 +45,7 @@ export function createRulesEditor(base, rules, { variants, segments, readOnly })
     const attribute = field("Attribute", `${path}.attribute`, el("input", { type: "text", autocomplete: "off" }));
     attribute.control.value = item.attribute || "";
     attribute.control.addEventListener("input", () => (item.attribute = attribute.control.value.trim()));
-    const op = field("Operator", `${path}.op`, select(OPERATORS, item.op || "in"));
+    const op = field("Operator", `${path}.op`, select(Object.entries(OPERATOR_LABELS), item.op || "in"));
     const values = field(
       "Values (comma-separated)",
       `${path}.values`,

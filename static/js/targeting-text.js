@@ -1,18 +1,11 @@
 // Targeting as people read it: a condition, a rule, a serve in words, and what changed between two targetings
 // of one environment as [label, before, after] rows (undefined before: added; undefined after: removed).
 
-const OPERATOR_WORDS = {
-  starts_with: "starts with",
-  ends_with: "ends with",
-  contains: "contains",
-  lt: "is less than",
-  lte: "is at most",
-  gt: "is more than",
-  gte: "is at least",
-  semver_lt: "is a version before",
-  before: "is before",
-  after: "is after",
-};
+import { OPERATOR_LABELS } from "./operators.js";
+
+// The editors' words, in sentences, where a moment reads simply "is before" or "is after"; in, not_in and
+// semver_gte get sentences of their own below.
+const OPERATOR_WORDS = { ...OPERATOR_LABELS, before: "is before", after: "is after" };
 // What an environment without targeting serves (evaluation.DEFAULT_SERVE): "on" to everyone.
 const NO_TARGETING = { prerequisites: [], rules: [], serve: "on" };
 

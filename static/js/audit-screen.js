@@ -70,6 +70,20 @@ export function createAuditScreen({ api, session, environmentLabel, router }) {
     return params;
   }
 
+  // An import's flags carry its request id; its summary event, written last, comes first in this order.
+  function noteImports(events) {
+    for (const event of events) if (event.action === "flags.imported") state.imports.add(event.request_id);
+  }
+
+  /** Forget the changes listed and read the newest page again. */
+  function readAfresh() {
+    state.before = null;
+    state.imports.clear();
+    state.shown.clear();
+    clear(view.list);
+    load();
+  }
+
   function itemOf(event) {
     const imported = event.action !== "flags.imported" && state.imports.has(event.request_id);
     return eventItem(event, environmentLabel, { subject: subject(event), imported });
@@ -85,16 +99,11 @@ export function createAuditScreen({ api, session, environmentLabel, router }) {
     try {
       const { data } = await api.request("GET", `/audit?${params}`);
       if (ticket !== state.loading) return;
-      for (const event of data.events) {
-        if (event.action === "flags.imported") state.imports.add(event.request_id);
-      }
+      noteImports(data.events);
       const newer = data.events.filter((event) => !state.shown.has(event._id));
       if (newer.length === data.events.length && data.next_before) {
         // More changes than a page since the list was read: it is read afresh rather than shown with a gap.
-        state.before = null;
-        state.shown.clear();
-        clear(view.list);
-        load();
+        readAfresh();
         return;
       }
       for (const event of newer.reverse()) {
@@ -126,8 +135,7 @@ export function createAuditScreen({ api, session, environmentLabel, router }) {
     try {
       const { data } = await api.request("GET", `/audit?${query()}`);
       if (ticket !== state.loading) return; // a newer filter was asked for meanwhile
-      // An import's flags carry its request id; its summary event, written last, comes first in this order.
-      for (const event of data.events) if (event.action === "flags.imported") state.imports.add(event.request_id);
+      noteImports(data.events);
       for (const event of data.events) {
         if (state.shown.has(event._id)) continue;
         state.shown.add(event._id);
@@ -172,13 +180,9 @@ export function createAuditScreen({ api, session, environmentLabel, router }) {
       state.filters = Object.fromEntries(FILTERS.map((name) => [name, params[name] || ""]));
       for (const name of ["actor", "action", "flag"]) inputs[name].value = state.filters[name];
       for (const name of ["since", "until"]) inputs[name].value = localInput(state.filters[name]);
-      state.before = null;
-      state.imports.clear();
-      state.shown.clear();
       showErrors(form, {});
-      clear(view.list);
       offerActions();
-      load();
+      readAfresh();
     },
   };
 }

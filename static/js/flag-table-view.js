@@ -43,9 +43,9 @@ export function createFlagsView({ api, table, session, messages, defaultEnvironm
     next: null,
     total: 0,
     all: 0,
-    // Whether `all` (every flag, unfiltered) must be asked again: not on every keystroke, only after a change.
-    allStale: true,
-    allEnvironment: null,
+    // The environment `all` (every flag, unfiltered) was counted in; null once a change may have moved it. Asked
+    // again only then, not on every keystroke.
+    allFor: null,
     // Bumped by every change made here and every new view: an answer fetched before it must not paint over it.
     generation: 0,
   };
@@ -132,7 +132,7 @@ export function createFlagsView({ api, table, session, messages, defaultEnvironm
     const filtered = Object.keys(filters()).some((name) => name !== "sort");
     const extra = { limit: String(PAGE_SIZE) };
     if (state.cursor) extra.cursor = state.cursor;
-    const askAll = filtered && (state.allStale || state.allEnvironment !== environment());
+    const askAll = filtered && state.allFor !== environment();
     try {
       const [page, all] = await Promise.all([
         fetchList(query(extra)),
@@ -148,10 +148,7 @@ export function createFlagsView({ api, table, session, messages, defaultEnvironm
       state.total = Number(page.headers.get("X-Total-Count") ?? page.data.length);
       if (all) state.all = Number(all.headers.get("X-Total-Count"));
       else if (!filtered) state.all = state.total;
-      if (all || !filtered) {
-        state.allStale = false;
-        state.allEnvironment = environment();
-      }
+      if (all || !filtered) state.allFor = environment();
       state.next = nextCursor(page.headers.get("Link"));
       if (page.data === state.flags) return;
       performance.mark("ff-list-received");
@@ -287,7 +284,7 @@ export function createFlagsView({ api, table, session, messages, defaultEnvironm
 
   function applyLocal(flags) {
     changing();
-    state.allStale = true;
+    state.allFor = null;
     render(flags);
     // The pages cached under their ETags are no longer what the table shows.
     state.etags.clear();
@@ -299,7 +296,7 @@ export function createFlagsView({ api, table, session, messages, defaultEnvironm
   function reset() {
     state.flags = [];
     state.loaded = false;
-    state.allStale = true;
+    state.allFor = null;
     state.etags.clear();
     state.cursors = [];
     state.cursor = null;
@@ -311,7 +308,7 @@ export function createFlagsView({ api, table, session, messages, defaultEnvironm
     followUrl,
     /** Read the page again after a change made elsewhere (the event stream's word): the unfiltered count too. */
     refresh: () => {
-      state.allStale = true;
+      state.allFor = null;
       return refresh();
     },
     changing,

@@ -85,11 +85,6 @@ export class FlagsTable {
       if (row.editor === null) spare.push(row);
       else row.item.remove();
     }
-    for (const [id, row] of this.rows) {
-      if (wanted.has(id)) continue;
-      this.rows.delete(id);
-      row.item.remove();
-    }
     spare.reverse();
     const fragment = document.createDocumentFragment();
     for (const flag of flags) {

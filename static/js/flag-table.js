@@ -3,9 +3,19 @@
 
 import { el, setTime } from "./dom.js";
 import { openFlagEditor } from "./flag-editor.js";
-import { pageLink } from "./router.js";
+import { pageHref } from "./router.js";
 
 const NEVER = "Never";
+
+// A row refilled for another flag keeps its elements and changes only what differs: a node replaced, or text set to
+// what it already was, is style and layout work for the frame a keystroke waits on.
+function setText(node, text) {
+  if (node.textContent !== text) node.textContent = text;
+}
+
+function setAttribute(node, name, value) {
+  if (node.getAttribute(name) !== value) node.setAttribute(name, value);
+}
 
 export class FlagsTable {
   /**
@@ -70,9 +80,53 @@ export class FlagsTable {
     }
   }
 
-  /** Show exactly these flags, in this order, reusing the rows that already exist; return how many. */
+  /**
+   * Show exactly these flags, in this order, reusing the rows that already exist; return how many. The rows on
+   * screen change in this frame; those below it (most of a page) once that frame is painted, so a keystroke's answer
+   * shows without waiting for rows nobody sees yet.
+   */
   update(flags) {
     performance.mark("ff-render-start");
+    const onScreen = this.#rowsOnScreen();
+    const first = onScreen < flags.length ? flags.slice(0, onScreen) : flags;
+    const pending = { flags };
+    this.pending = first === flags ? null : pending;
+    this.#reconcile(first, first === flags);
+    performance.mark("ff-render-end");
+    performance.measure("ff-render", "ff-render-start", "ff-render-end");
+    if (!this.pending) performance.mark("ff-render-done");
+    else {
+      requestAnimationFrame(() =>
+        setTimeout(() => {
+          // A later update has shown its own flags since.
+          if (this.pending !== pending) return;
+          this.pending = null;
+          this.#reconcile(flags, true);
+          performance.mark("ff-render-done");
+        }, 0),
+      );
+    }
+    return flags.length;
+  }
+
+  /** How many rows, from the top, reach the bottom of the window (with a few to spare: new rows may be shorter). */
+  #rowsOnScreen() {
+    const bottom = window.innerHeight;
+    let count = 0;
+    for (const item of this.body.children) {
+      // A hidden table (another screen) has no layout: every row counts, as on a first build.
+      const { top, height } = item.getBoundingClientRect();
+      if (height === 0 || top < bottom) count += 1;
+      else break;
+    }
+    return count === this.body.childElementCount ? Infinity : count + 5;
+  }
+
+  /**
+   * Make the table's first rows these flags. final: they are all of them, and rows of any other flag go; else the
+   * rows after them stay as they are (below the screen) until the final call.
+   */
+  #reconcile(flags, final) {
     const wanted = new Set(flags.map((flag) => flag._id));
     // Rows of flags no longer shown are filled with the new ones (a filter's answer replaces most of a page):
     // changing text in place costs far less than building and laying out new rows. One being edited is kept apart.
@@ -81,9 +135,11 @@ export class FlagsTable {
     for (const item of [...this.body.children]) {
       const row = this.rows.get(item.dataset.id);
       if (!row || wanted.has(item.dataset.id)) continue;
-      this.rows.delete(item.dataset.id);
       if (row.editor === null) spare.push(row);
-      else row.item.remove();
+      else if (final) {
+        this.rows.delete(item.dataset.id);
+        row.item.remove();
+      }
     }
     spare.reverse();
     const fragment = document.createDocumentFragment();
@@ -95,6 +151,7 @@ export class FlagsTable {
       }
       const reused = spare.pop();
       if (reused) {
+        this.rows.delete(reused.flag._id);
         reused.flag = flag;
         reused.item.dataset.id = flag._id;
         reused.shown.clear();
@@ -107,15 +164,17 @@ export class FlagsTable {
         fragment.append(created.item);
       }
     }
-    for (const row of spare) row.item.remove();
-    if (fragment.childNodes.length === flags.length) this.body.replaceChildren(fragment);
+    if (final) {
+      for (const row of spare) {
+        this.rows.delete(row.flag._id);
+        row.item.remove();
+      }
+    }
+    if (final && fragment.childNodes.length === flags.length) this.body.replaceChildren(fragment);
     else {
       this.body.append(fragment);
       this.#order(flags);
     }
-    performance.mark("ff-render-end");
-    performance.measure("ff-render", "ff-render-start", "ff-render-end");
-    return flags.length;
   }
 
   /** Show a switch state at once (optimistic), marking it busy while the server answers; null: the flag's own. */
@@ -157,9 +216,10 @@ export class FlagsTable {
     const button = (action, text, extra = "") =>
       el("button", { type: "button", className: `button small${extra}`, "data-action": action, text });
     const nameCell = el("th", { scope: "row", className: "flag-name-cell" });
-    const text = el("div", { className: "flag-text" });
+    const link = el("a", { className: "flag-name", "data-route": "" });
     const description = el("p", { className: "flag-description" });
     const stale = el("span", { className: "badge stale", text: "Stale" });
+    const text = el("div", { className: "flag-text" }, link, " ", stale, description);
     nameCell.append(text);
     const item = el("tr", { className: "flag-row", "data-id": flag._id }, nameCell);
     const switches = new Map();
@@ -182,6 +242,7 @@ export class FlagsTable {
     const tags = el("td", { className: "flag-tags", "data-label": "Tags" });
     const type = el("td", { className: "flag-type", "data-label": "Type" });
     const seen = el("td", { className: "flag-seen", "data-label": "Last seen" });
+    const seenTime = document.createElement("time");
     const actor = el("span", { className: "flag-actor" });
     const when = el("time");
     const changed = el("td", { className: "flag-meta", "data-label": "Changed" }, "Changed by ", actor, " ", when);
@@ -196,6 +257,7 @@ export class FlagsTable {
       item,
       nameCell,
       text,
+      link,
       description,
       stale,
       switches,
@@ -204,6 +266,8 @@ export class FlagsTable {
       tags,
       type,
       seen,
+      seenTime,
+      shownTags: null,
       actor,
       when,
       actionsCell,
@@ -225,48 +289,53 @@ export class FlagsTable {
 
   #fillName(row) {
     const { flag } = row;
-    const link = pageLink("flag", { name: flag.name, env: this.environment }, flag.name);
-    link.className = "flag-name";
-    row.description.textContent = flag.description || "No description";
-    row.description.title = flag.description || "";
+    setAttribute(row.link, "href", pageHref("flag", { name: flag.name, env: this.environment }));
+    setText(row.link, flag.name);
+    setText(row.description, flag.description || "No description");
+    setAttribute(row.description, "title", flag.description || "");
     row.description.classList.toggle("muted", !flag.description);
-    row.stale.hidden = !flag.stale;
-    row.stale.title = flag.stale_reason ? `Stale: ${flag.stale_reason}` : "";
-    row.text.replaceChildren(link, " ", row.stale, row.description);
+    if (row.stale.hidden !== !flag.stale) row.stale.hidden = !flag.stale;
+    setAttribute(row.stale, "title", flag.stale_reason ? `Stale: ${flag.stale_reason}` : "");
   }
 
   #fill(row) {
     const { flag } = row;
     this.#fillName(row);
-    row.tags.replaceChildren(...(flag.tags || []).map((tag) => el("span", { className: "tag", text: tag })));
-    row.type.textContent = flag.type || "";
+    const tags = flag.tags || [];
+    if (row.shownTags === null || row.shownTags.join("\n") !== tags.join("\n")) {
+      row.tags.replaceChildren(...tags.map((tag) => el("span", { className: "tag", text: tag })));
+      row.shownTags = tags;
+    }
+    setText(row.type, flag.type || "");
     const seen = Object.values(flag.last_evaluated_at || {})
       .filter(Boolean)
       .sort()
       .at(-1);
-    if (seen) row.seen.replaceChildren(setTime(document.createElement("time"), seen));
-    else row.seen.textContent = NEVER;
-    row.actor.textContent = flag.updated_by || "unknown";
-    setTime(row.when, flag.updated_at);
-    row.edit.setAttribute("aria-label", `Edit ${flag.name}`);
-    row.history.setAttribute("aria-label", `History of ${flag.name}`);
-    row.remove.setAttribute("aria-label", `Delete ${flag.name}`);
+    if (seen) {
+      if (row.seen.firstChild !== row.seenTime) row.seen.replaceChildren(row.seenTime);
+      if (row.seenTime.getAttribute("datetime") !== seen || !row.seenTime.textContent) setTime(row.seenTime, seen);
+    } else setText(row.seen, NEVER);
+    setText(row.actor, flag.updated_by || "unknown");
+    if (row.when.getAttribute("datetime") !== flag.updated_at || !row.when.textContent) setTime(row.when, flag.updated_at);
+    setAttribute(row.edit, "aria-label", `Edit ${flag.name}`);
+    setAttribute(row.history, "aria-label", `History of ${flag.name}`);
+    setAttribute(row.remove, "aria-label", `Delete ${flag.name}`);
     for (const environment of this.environments) {
-      row.switches.get(environment).setAttribute("aria-label", `Toggle ${flag.name} in ${this.label(environment)}`);
+      setAttribute(row.switches.get(environment), "aria-label", `Toggle ${flag.name} in ${this.label(environment)}`);
       if (!row.busy.has(environment)) row.shown.delete(environment);
       this.#fillSwitch(row, environment);
     }
     // Edit, history and delete are for admins: the API refuses all three (history included) to client tokens.
-    row.actionsCell.hidden = this.readOnly;
-    row.buttons.hidden = row.editor !== null;
+    if (row.actionsCell.hidden !== this.readOnly) row.actionsCell.hidden = this.readOnly;
+    if (row.buttons.hidden !== (row.editor !== null)) row.buttons.hidden = row.editor !== null;
   }
 
   #fillSwitch(row, environment) {
     const toggle = row.switches.get(environment);
     const on = row.shown.get(environment) ?? Boolean(row.flag.environments[environment]);
-    toggle.setAttribute("aria-checked", on ? "true" : "false");
-    toggle.lastElementChild.textContent = on ? "On" : "Off";
-    toggle.disabled = this.readOnly;
+    setAttribute(toggle, "aria-checked", on ? "true" : "false");
+    setText(toggle.lastElementChild, on ? "On" : "Off");
+    if (toggle.disabled !== this.readOnly) toggle.disabled = this.readOnly;
     if (row.busy.has(environment)) toggle.setAttribute("aria-busy", "true");
     else toggle.removeAttribute("aria-busy");
   }

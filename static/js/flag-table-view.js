@@ -1,9 +1,11 @@
 // The flags screen after sign-in: the filters, the address that holds them (?q=&tag=&type=&state=&stale=&archived=
 // &sort=&env=), one page of the API's answer at a time (re-fetched with If-None-Match, so an unchanged page costs a
-// 304), the count, the pager and the empty state. The API filters, sorts and pages; the page never holds every flag.
+// 304), the count, the pager and the empty state. The API filters, sorts and pages; the first page of a view is
+// also found at once in the page's index of every flag (flag-index.js), which the API's answer then confirms.
 
 import { ApiError } from "./api.js";
 import { clear, el, showFieldError } from "./dom.js";
+import { FlagIndex } from "./flag-index.js";
 
 // Unleash's default is 25: 50 rows fill two screens and still lay out in a frame or two.
 export const PAGE_SIZE = 50;
@@ -48,7 +50,15 @@ export function createFlagsView({ api, table, session, messages, defaultEnvironm
     allFor: null,
     // Bumped by every change made here and every new view: an answer fetched before it must not paint over it.
     generation: 0,
+    // The index found more flags than the page shows, before the API's answer gives the next page's cursor.
+    more: false,
+    // The fetch under way, which a click on Next waits for when only the index has answered yet.
+    pending: null,
+    // A person changed the view: the index is worth (re)reading. A change streamed from elsewhere only marks it out
+    // of date, so that every change does not cost every open page the whole list; the next view reads it again.
+    indexWanted: false,
   };
+  const index = new FlagIndex(api);
 
   /** The environment whose state the switches' "state" filter means, as the address asks (if the token reads it). */
   function environment() {
@@ -97,6 +107,7 @@ export function createFlagsView({ api, table, session, messages, defaultEnvironm
     state.cursors = [];
     state.cursor = null;
     state.generation += 1;
+    state.indexWanted = true;
     // Rows cleared for new columns need building again; otherwise (a keystroke) the rows stand until the answer.
     if (table.rows.size !== state.flags.length) render(state.flags);
     else showCounts();
@@ -120,18 +131,39 @@ export function createFlagsView({ api, table, session, messages, defaultEnvironm
   }
 
   async function fetchList(path) {
-    const answer = await api.request("GET", path, { ifNoneMatch: state.etags.get(path) });
+    const answer = await api.request("GET", path, { ifNoneMatch: state.etags.get(path)?.etag });
     if (answer.status !== 304) state.etags.set(path, { etag: answer.etag, answer });
     return answer.status === 304 ? state.etags.get(path).answer : answer;
   }
 
   /** Fetch the page shown (and, when filtered, how many flags there are in all); unchanged ones cost a 304. */
-  async function refresh() {
+  function refresh() {
+    state.pending = fetchPage();
+    return state.pending;
+  }
+
+  /** Show the first page of the view as the index finds it, if it can; return whether it did. */
+  function showFromIndex() {
+    const local = state.cursor === null && index.firstPage(environment(), filters(), PAGE_SIZE);
+    if (!local) return false;
+    state.loaded = true;
+    state.total = local.total;
+    state.all = local.all;
+    state.allFor = environment();
+    state.next = null;
+    state.more = local.total > local.flags.length;
+    performance.mark("ff-list-local");
+    render(local.flags);
+    return true;
+  }
+
+  async function fetchPage() {
     const generation = state.generation;
     if (!session.token || session.environments.length === 0) return;
     const filtered = Object.keys(filters()).some((name) => name !== "sort");
     const extra = { limit: String(PAGE_SIZE) };
     if (state.cursor) extra.cursor = state.cursor;
+    const local = showFromIndex();
     const askAll = filtered && state.allFor !== environment();
     try {
       const [page, all] = await Promise.all([
@@ -150,7 +182,16 @@ export function createFlagsView({ api, table, session, messages, defaultEnvironm
       else if (!filtered) state.all = state.total;
       if (all || !filtered) state.allFor = environment();
       state.next = nextCursor(page.headers.get("Link"));
-      if (page.data === state.flags) return;
+      state.more = false;
+      // Read (or confirmed unchanged) once a page is on screen, so it never delays one.
+      if (state.indexWanted && !index.fresh) {
+        state.indexWanted = false;
+        setTimeout(() => index.load(environment()), 0);
+      }
+      if (page.data === state.flags) {
+        if (local) showCounts();
+        return;
+      }
       performance.mark("ff-list-received");
       render(page.data);
       // From the answer to the frame that shows it (render, style, layout, paint): what a person waits for.
@@ -195,7 +236,7 @@ export function createFlagsView({ api, table, session, messages, defaultEnvironm
       ? `${number(total)} of ${number(all)} flags match${range}`
       : `${number(total)} ${total === 1 ? "flag" : "flags"}${range}`;
     view.previous.hidden = state.cursors.length === 0;
-    view.next.hidden = !state.next;
+    view.next.hidden = !state.next && !state.more;
     clear(view.empty);
     if (!state.loaded) {
       view.count.textContent = "Loading flags…";
@@ -224,7 +265,12 @@ export function createFlagsView({ api, table, session, messages, defaultEnvironm
     view.empty.hidden = view.empty.childElementCount === 0;
   }
 
-  function turn(forward) {
+  async function turn(forward) {
+    if (forward && !state.next && state.more) {
+      // The index showed there is more; the API's answer, under way, says where the next page starts.
+      await state.pending;
+      if (!state.next) return;
+    }
     if (forward) {
       state.cursors.push(state.cursor);
       state.cursor = state.next;
@@ -285,6 +331,7 @@ export function createFlagsView({ api, table, session, messages, defaultEnvironm
   function applyLocal(flags) {
     changing();
     state.allFor = null;
+    index.invalidate();
     render(flags);
     // The pages cached under their ETags are no longer what the table shows.
     state.etags.clear();
@@ -300,6 +347,8 @@ export function createFlagsView({ api, table, session, messages, defaultEnvironm
     state.etags.clear();
     state.cursors = [];
     state.cursor = null;
+    state.more = false;
+    index.clear();
     table.update([]);
   }
 
@@ -309,6 +358,7 @@ export function createFlagsView({ api, table, session, messages, defaultEnvironm
     /** Read the page again after a change made elsewhere (the event stream's word): the unfiltered count too. */
     refresh: () => {
       state.allFor = null;
+      index.invalidate();
       return refresh();
     },
     changing,

@@ -5,6 +5,7 @@ Each test does the task in the page as a person would, then reads the outcome ba
 
 from __future__ import annotations
 
+import re
 from dataclasses import replace
 
 import pytest
@@ -13,7 +14,7 @@ from playwright.sync_api import expect
 
 from tests.browser.conftest import Api
 from tests.browser.test_ui_browser import sign_in
-from tests.support import seed_flags
+from tests.support import ADMIN_TOKEN, seed_flags
 
 pytestmark = pytest.mark.browser
 
@@ -105,6 +106,123 @@ def test_find__among_10000_by_tag_and_state__only_matches_listed_a_page_at_a_tim
         f"{live_server}/flags", params={"environment": "staging", "tag": "billing", "state": "on", "q": "flag-09992"}
     )
     assert [flag["name"] for flag in found.json()] == ["flag-09992"]
+
+
+INDEX_LOADED = "() => performance.getEntriesByName('ff-index-loaded').length > 0"
+
+
+def row_names(page) -> list[str]:
+    return page.locator("#flag-rows > tr .flag-name").all_text_contents()
+
+
+def test_search__api_slow__first_page_found_in_the_page_then_the_api_agrees(app, page, live_server, api: Api):
+    # Given: 300 flags, the table on screen and the page's index of every flag read behind it
+    seed_flags(app, 300)
+    sign_in(page, live_server)
+    page.wait_for_function(INDEX_LOADED)
+    # And: the API's answers to searches held back, as on a slow link
+    held = []
+    page.route(re.compile(r"/flags\?.*\bq="), lambda route: held.append(route))
+
+    # When: the person searches
+    page.get_by_role("searchbox").fill("flag-0004")
+
+    # Then: the matches are on screen before the API has answered
+    expect(page.get_by_text("10 of 300 flags match")).to_be_visible()
+    assert row_names(page) == [f"flag-{i:05d}" for i in range(40, 50)]
+    assert held, "the API was asked too"
+    # And: the API, once it answers, finds the same flags, so the table stands
+    for route in held:
+        route.continue_()
+    page.unroute(re.compile(r"/flags\?.*\bq="))
+    answer = api.session.get(f"{live_server}/flags", params={"environment": "staging", "q": "flag-0004", "limit": "50"})
+    assert [flag["name"] for flag in answer.json()] == row_names(page)
+    assert answer.headers["X-Total-Count"] == "10"
+
+    # When: a search whose page of 50 reaches far below the window
+    page.get_by_role("searchbox").fill("flag-002")
+
+    # Then: every row of the page follows, as the API pages it
+    answer = api.session.get(f"{live_server}/flags", params={"environment": "staging", "q": "flag-002", "limit": "50"})
+    expect(page.get_by_text("100 of 300 flags match, showing 1 to 50")).to_be_visible()
+    expected = [flag["name"] for flag in answer.json()]
+    assert len(expected) == 50
+    expect(page.locator("#flag-rows > tr .flag-name")).to_have_text(expected)
+
+
+# Filters and orders the page's index answers itself; each is checked against the API's own answer.
+INDEX_VIEWS = [
+    {},
+    {"q": "flag-001"},
+    {"q": "NUMBER 1"},
+    {"q": "no such flag"},
+    {"tag": "billing"},
+    {"type": "experiment"},
+    {"state": "on"},
+    {"state": "off", "tag": "billing"},
+    {"stale": "true"},
+    {"stale": "false", "q": "2"},
+    {"sort": "-updated_at"},
+    {"sort": "updated_at", "state": "on"},
+    {"sort": "-name", "q": "flag"},
+    {"sort": "created_at"},
+    {"sort": "-created_at", "type": "release"},
+]
+
+# Runs in the page: the index module as the page loads it, over the flags the API lists, asked each view.
+FIRST_PAGES = """async ({ token, views }) => {
+  const main = document.querySelector('script[type="module"]').src;
+  const { FlagIndex } = await import(new URL("flag-index.js", main).href);
+  const request = async (method, path) => {
+    const answer = await fetch(path, { headers: { Authorization: `Bearer ${token}` } });
+    return { status: answer.status, data: await answer.json(), etag: answer.headers.get("ETag") };
+  };
+  const index = new FlagIndex({ request });
+  await index.load("staging");
+  return views.map((view) => index.firstPage("staging", view, 50));
+}"""
+
+
+def test_index__each_filter_and_order__first_page_as_the_api_answers_it(app, page, live_server, api: Api):
+    # Given: flags of every tag and type, some changed later (their times differ), marked stale, or made later
+    seed_flags(app, 120)
+    for name in ("flag-00007", "flag-00003", "flag-00110"):
+        api.toggle(name, "staging")
+    api.update("flag-00012", stale=True)
+    api.create("late-one", "Made after the rest", staging=True)
+    sign_in(page, live_server)
+
+    # When: the index answers each view
+    pages = page.evaluate(FIRST_PAGES, {"token": ADMIN_TOKEN, "views": INDEX_VIEWS})
+
+    # Then: the same flags, in the same order, field for field, and the same counts as the API
+    for view, local in zip(INDEX_VIEWS, pages, strict=True):
+        answer = api.session.get(f"{live_server}/flags", params={"environment": "staging", "limit": "50", **view})
+        assert answer.status_code == 200, answer.text
+        assert local is not None, view
+        assert local["flags"] == answer.json(), view
+        assert local["total"] == int(answer.headers["X-Total-Count"]), view
+        assert local["all"] == 121
+
+
+def test_index__text_the_api_folds_otherwise__search_left_to_the_api(page, live_server, api: Api):
+    # Given: a description with "ß", which the API's case folding matches as "ss" and JavaScript's does not
+    api.create("street-names", "Große Straße")
+    api.create("plain", "Nothing special")
+    sign_in(page, live_server)
+
+    # When
+    searched, unfiltered = page.evaluate(FIRST_PAGES, {"token": ADMIN_TOKEN, "views": [{"q": "ss"}, {}]})
+
+    # Then: the index declines the search (the API's answer is the one shown) but still answers the rest
+    assert searched is None
+    assert [flag["name"] for flag in unfiltered["flags"]] == ["plain", "street-names"]
+    answer = api.session.get(f"{live_server}/flags", params={"environment": "staging", "q": "ss"})
+    assert [flag["name"] for flag in answer.json()] == ["street-names"]
+    # And in the page, the search shows what the API found
+    page.get_by_role("searchbox").fill("ss")
+    expect(page.get_by_text("1 of 2 flags match")).to_be_visible()
+    assert row_names(page) == ["street-names"]
 
 
 def test_paging__next_and_previous__count_from_api_and_next_page_shown(app, page, live_server, api: Api):

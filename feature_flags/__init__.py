@@ -22,7 +22,11 @@ def create_app(config=None) -> Flask:
     from .logging_setup import configure_logging
 
     # Logging first, so everything the rest of start-up says comes out as JSON.
-    configure_logging(config.log_level, config.service_name, secrets=(config.admin_token, config.metrics_token))
+    configure_logging(
+        config.log_level,
+        config.service_name,
+        secrets=(config.admin_token, config.metrics_token, config.oidc_client_secret),
+    )
 
     from . import cache, flags, metrics, preparation, schedules, storage, transfer, ui, usage, web, webhooks
     from .audit.routes import bp as audit_bp
@@ -30,6 +34,8 @@ def create_app(config=None) -> Flask:
     from .evaluation.event_stream import changes_bp
     from .evaluation.ofrep import bp as ofrep_bp
     from .flags.routes import bp as flags_bp
+    from .people import oidc
+    from .people.routes import bp as people_bp
     from .schedules.routes import bp as schedules_bp
     from .segments.routes import bp as segments_bp
     from .tokens import access, cli
@@ -75,10 +81,12 @@ def create_app(config=None) -> Flask:
         audit_bp,
         tokens_bp,
         webhooks.bp,
+        people_bp,
         ui.bp,
     ):
         app.register_blueprint(blueprint)
     access.init_app(app)
+    oidc.init_app(app)
     cli.init_app(app)
     ui.init_cli(app)
     transfer.init_app(app)

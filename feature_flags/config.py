@@ -106,6 +106,33 @@ def _stream_secret(env: Mapping[str, str]) -> str | None:
     return secret
 
 
+def _oidc_settings(env: Mapping[str, str]) -> dict:
+    issuer = (env.get("FF_OIDC_ISSUER") or "").strip().rstrip("/") or None
+    public_url = (env.get("FF_PUBLIC_URL") or "").strip().rstrip("/") or None
+    settings = {
+        "oidc_issuer": issuer,
+        "oidc_client_id": (env.get("FF_OIDC_CLIENT_ID") or "").strip() or None,
+        "oidc_client_secret": env.get("FF_OIDC_CLIENT_SECRET") or None,
+        "public_url": public_url,
+        "oidc_allowed_domains": tuple(
+            d.strip().lower().lstrip("@") for d in (env.get("FF_OIDC_ALLOWED_DOMAINS") or "").split(",") if d.strip()
+        ),
+        "oidc_roles_claim": (env.get("FF_OIDC_ROLES_CLAIM") or "").strip() or None,
+        "session_idle_minutes": int_setting(env, "FF_SESSION_IDLE_MINUTES", 60, 1, 7 * 24 * 60),
+        "session_max_hours": int_setting(env, "FF_SESSION_MAX_HOURS", 12, 1, 30 * 24),
+    }
+    if issuer is None:
+        return settings
+    if not re.match(r"^https?://[^\s]+$", issuer):
+        raise ConfigError(f"FF_OIDC_ISSUER must be the provider's issuer URL, got {issuer!r}")
+    for name in ("FF_OIDC_CLIENT_ID", "FF_OIDC_CLIENT_SECRET", "FF_PUBLIC_URL"):
+        if not (env.get(name) or "").strip():
+            raise ConfigError(f"{name} is needed with FF_OIDC_ISSUER")
+    if not re.match(r"^https?://[^/\s]+(/[^\s]*)?$", public_url or ""):
+        raise ConfigError(f"FF_PUBLIC_URL must be an http(s) URL like https://flags.example.com, got {public_url!r}")
+    return settings
+
+
 @dataclass(frozen=True)
 class Config:
     """Every setting of the service, with the defaults a newcomer gets."""
@@ -148,6 +175,24 @@ class Config:
     stream_ticket_seconds: float = 600.0
     stream_heartbeat_seconds: float = 15.0
     stream_max_per_worker: int = 4500
+    # Single sign-on with OpenID Connect (feature_flags/people): off while no issuer is set.
+    oidc_issuer: str | None = None
+    oidc_client_id: str | None = None
+    oidc_client_secret: str | None = field(default=None, repr=False)
+    # The address people reach the service at (https://flags.example.com): the provider sends them back to
+    # <it>/auth/oidc/callback, and a session cookie is Secure when it is https.
+    public_url: str | None = None
+    oidc_allowed_domains: tuple[str, ...] = ()
+    # An ID token claim (a list, or a space-separated string) whose values name roles: "admin", "editor",
+    # "viewer", optionally per environment ("editor:staging"). When set, it decides a person's roles at each sign-in.
+    oidc_roles_claim: str | None = None
+    session_idle_minutes: int = 60
+    session_max_hours: int = 12
+
+    @property
+    def oidc_enabled(self) -> bool:
+        """Whether people sign in through an OpenID provider."""
+        return self.oidc_issuer is not None
 
     @property
     def default_environment(self) -> str:
@@ -219,4 +264,5 @@ class Config:
             # Below the 30 s proxies commonly time idle connections out after (nginx.conf's own timeout is longer).
             stream_heartbeat_seconds=int_setting(env, "FF_STREAM_HEARTBEAT_SECONDS", 15, 1, 25),
             stream_max_per_worker=int_setting(env, "FF_STREAM_MAX_PER_WORKER", 4500, 0, 100000),
+            **_oidc_settings(env),
         )

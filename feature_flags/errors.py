@@ -71,6 +71,11 @@ class TokenNotFound(NotFound):
     message = "No token has that id."
 
 
+class UserNotFound(NotFound):
+    code = "user_not_found"
+    message = "No user has that id."
+
+
 class WebhookNotFound(NotFound):
     code = "webhook_not_found"
     message = "No webhook has that id."
@@ -165,6 +170,17 @@ class Forbidden(ApiError):
     status_code = 403
     code = "forbidden"
     message = "This token is not allowed to do that."
+
+
+class CsrfRejected(Forbidden):
+    code = "csrf_token_missing"
+    message = "A change made with a signed-in session must carry its CSRF token in the X-CSRF-Token header."
+
+
+class SignInRefused(ApiError):
+    status_code = 400
+    code = "sign_in_refused"
+    message = "Signing in did not succeed; start again from the sign-in page."
 
 
 class DatabaseUnavailable(ApiError):

@@ -58,6 +58,8 @@ def _page_context(app: Flask, api_base: str, asset_base: str, csp_meta: str | No
         "csp_meta": csp_meta,
         "poll_interval_ms": POLL_INTERVAL_MS,
         "flag_types": list(EXPECTED_LIFETIME_DAYS),
+        # Single sign-on needs the session cookie of the API's own origin: offered on the page the service serves.
+        "oidc_enabled": app.config["FF"].oidc_enabled and not api_base,
     }
 
 

@@ -20,6 +20,8 @@ SCHEDULE_CANCELLED = "schedule.cancelled"
 SCHEDULE_FAILED = "schedule.failed"
 WEBHOOK_CREATED = "webhook.created"
 WEBHOOK_DELETED = "webhook.deleted"
+USER_CREATED = "user.created"
+USER_UPDATED = "user.updated"
 # The actor of every change a schedule makes; who made the schedule is on the event as scheduled_by.
 SCHEDULE_ACTOR = "schedule"
 # One event for a whole import, beside one per flag it changed.
@@ -42,12 +44,15 @@ ALL = (
     SCHEDULE_FAILED,
     WEBHOOK_CREATED,
     WEBHOOK_DELETED,
+    USER_CREATED,
+    USER_UPDATED,
     FLAGS_IMPORTED,
 )
 TOKEN_ACTIONS = frozenset({TOKEN_CREATED, TOKEN_REVOKED})
 SCHEDULE_ACTIONS = frozenset({SCHEDULE_CREATED, SCHEDULE_CANCELLED, SCHEDULE_FAILED})
 SEGMENT_ACTIONS = frozenset({SEGMENT_CREATED, SEGMENT_UPDATED, SEGMENT_DELETED})
 WEBHOOK_ACTIONS = frozenset({WEBHOOK_CREATED, WEBHOOK_DELETED})
+USER_ACTIONS = frozenset({USER_CREATED, USER_UPDATED})
 # Actions after which the subject no longer exists; recovery checks for its absence instead of its presence.
 REMOVALS = frozenset({FLAG_DELETED, SEGMENT_DELETED, TOKEN_REVOKED, WEBHOOK_DELETED})
 

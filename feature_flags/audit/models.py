@@ -42,6 +42,14 @@ class AuditQuery(BaseModel):
     since: Annotated[AwareDatetime, BeforeValidator(_iso_moment)] | None = None
 
 
+class AuditPerson(BaseModel):
+    """A person signed in through the identity provider, as the audit trail records them."""
+
+    subject: str = Field(description="The provider's `sub`: who they are, whatever their name or e-mail becomes")
+    name: str | None = None
+    email: str | None = None
+
+
 class AuditEvent(BaseModel):
     """One recorded change."""
 
@@ -63,6 +71,8 @@ class AuditEvent(BaseModel):
     schedule_id: str | None = Field(None, description="The schedule an event is about, or that made the change")
     scheduled_by: str | None = Field(None, description="Who made the schedule, on changes the actor 'schedule' made")
     webhook_id: str | None = Field(None, description="The webhook a webhook.* event is about")
+    user_id: str | None = Field(None, description="The person a user.* event is about")
+    person: AuditPerson | None = Field(None, description="The person who made the change, when one signed in did")
     before: dict[str, Any] | None = None
     after: dict[str, Any] | None = None
 

@@ -6,7 +6,7 @@ from flask import Blueprint, jsonify, request
 
 from ..errors import ValidationFailed
 from ..extensions import get_store
-from ..tokens.access import require_admin
+from ..tokens.access import require_full_reader
 from ..validation import parse
 from ..web.openapi import documented
 from .models import AuditPage, AuditQuery
@@ -15,8 +15,8 @@ bp = Blueprint("audit", __name__)
 
 
 @bp.before_request
-def admins_only():
-    require_admin()
+def readers_of_every_environment():
+    require_full_reader()
 
 
 def _query(allowed: set[str]) -> AuditQuery:

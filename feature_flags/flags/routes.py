@@ -12,7 +12,7 @@ from flask import Blueprint, Response, current_app, g, jsonify, request
 from ..cache import Snapshot, current_snapshot, flag_cache
 from ..errors import ValidationFailed
 from ..extensions import get_store
-from ..tokens.access import actor_name, authenticate, environment_for_read, require_admin
+from ..tokens.access import actor_name, authenticate, environment_for_read, require_editor
 from ..usage import last_seen
 from ..validation import parse
 from ..web.bodies import read_json_object, to_json
@@ -235,7 +235,7 @@ def list_tags():
     errors=[400, 409],
 )
 def create_flag():
-    require_admin()
+    require_editor()
     fields = parse(FlagCreate, read_json_object(), _environments()).model_dump()
     return _flag_response(service.create(fields, actor_name(), g.request_id), 201)
 
@@ -270,7 +270,7 @@ def get_flag(ident: str):
     errors=[400, 404, 409, 412],
 )
 def update_flag(ident: str):
-    require_admin()
+    require_editor()
     changes = parse(FlagUpdate, read_json_object(), _environments()).changes()
     if not changes:
         raise ValidationFailed(
@@ -291,7 +291,7 @@ def update_flag(ident: str):
     errors=[400, 404, 409, 412],
 )
 def toggle_flag(ident: str):
-    require_admin()
+    require_editor()
     environment = parse(ToggleRequest, read_json_object(required=False), _environments()).environment
     environment = environment or current_app.config["FF"].default_environment
     flag = service.toggle(ident, environment, actor_name(), g.request_id, _expected_version(ident))
@@ -308,7 +308,7 @@ def toggle_flag(ident: str):
     errors=[400, 404, 409, 412],
 )
 def archive_flag(ident: str):
-    require_admin()
+    require_editor()
     force = _force()
     return _flag_response(service.archive(ident, actor_name(), g.request_id, _expected_version(ident), force))
 
@@ -321,7 +321,7 @@ def archive_flag(ident: str):
     errors=[404, 412],
 )
 def revive_flag(ident: str):
-    require_admin()
+    require_editor()
     return _flag_response(service.revive(ident, actor_name(), g.request_id, _expected_version(ident)))
 
 
@@ -335,7 +335,7 @@ def revive_flag(ident: str):
     errors=[400, 404, 409, 412],
 )
 def delete_flag(ident: str):
-    require_admin()
+    require_editor()
     force = _force()
     service.delete(ident, actor_name(), g.request_id, _expected_version(ident), force)
     return Response(status=204)

@@ -6,7 +6,7 @@ from flask import Blueprint, current_app, g, jsonify
 
 from ..extensions import get_store
 from ..flags.rules import UNSTATED_FLAG_RULES
-from ..tokens.access import actor_name, authenticate, require_admin
+from ..tokens.access import actor_name, authenticate, require_editor
 from ..validation import parse
 from ..web.bodies import read_json_object
 from ..web.openapi import documented
@@ -39,7 +39,7 @@ def require_token():
     errors=[400, 404],
 )
 def create_schedule(ident: str):
-    require_admin()
+    require_editor()
     request = parse(ScheduleCreate, read_json_object(), current_app.config["FF"].environments)
     schedule = service.create(current_app, ident, request, actor_name(), g.request_id)
     return jsonify(schedule), 201
@@ -69,7 +69,7 @@ def list_schedules(ident: str):
     errors={404: None, 409: None},
 )
 def cancel_schedule(ident: str, schedule_id: str):
-    require_admin()
+    require_editor()
     store = get_store()
     flag = store.find_flag(ident)
     return jsonify(store.cancel_schedule(flag, schedule_id, actor_name(), g.request_id))

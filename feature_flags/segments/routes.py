@@ -9,7 +9,7 @@ from flask import Blueprint, Response, g, jsonify
 from ..cache import current_snapshot
 from ..errors import ValidationFailed
 from ..extensions import get_store
-from ..tokens.access import actor_name, authenticate, require_admin
+from ..tokens.access import actor_name, authenticate, require_editor
 from ..validation import parse
 from ..web.bodies import read_json_object, to_json
 from ..web.conditional import body_etag, expected_version, prebuilt_response
@@ -66,7 +66,7 @@ def list_segments():
     errors=[400, 409],
 )
 def create_segment():
-    require_admin()
+    require_editor()
     fields = parse(SegmentCreate, read_json_object(), service.environments()).model_dump()
     return _segment_response(service.create(fields, actor_name(), g.request_id), 201)
 
@@ -87,7 +87,7 @@ def get_segment(ident: str):
     errors=[400, 404, 409, 412],
 )
 def update_segment(ident: str):
-    require_admin()
+    require_editor()
     changes = parse(SegmentUpdate, read_json_object(), service.environments()).changes()
     if not changes:
         raise ValidationFailed(f"Give at least one of {', '.join(UPDATABLE_FIELDS)}.")
@@ -98,6 +98,6 @@ def update_segment(ident: str):
 @bp.delete("/segments/<ident>")
 @documented("Delete a segment no flag names", description=IN_USE, status=204, errors=[404, 409, 412])
 def delete_segment(ident: str):
-    require_admin()
+    require_editor()
     service.delete(ident, actor_name(), g.request_id, _expected_version(ident))
     return Response(status=204)

@@ -13,6 +13,7 @@ from pymongo.client_session import ClientSession
 from pymongo.errors import PyMongoError
 
 from ..audit import actions
+from ..audit.actors import Person
 from .client import as_object_id, public_document, translated_errors, utcnow
 
 # A pending event younger than this may belong to a request still in flight elsewhere.
@@ -142,6 +143,8 @@ class AuditLog:
             subject, target_id = self._segments, event.get("segment_id")
         elif event["action"] in actions.WEBHOOK_ACTIONS:
             subject, target_id = self._webhooks, event.get("webhook_id")
+        elif event["action"] in actions.USER_ACTIONS:
+            subject, target_id = self._users, event.get("user_id")
         else:
             subject, target_id = self._flags, event.get("flag_id")
         document = subject.find_one({"_id": as_object_id(target_id)}, {"recent_events": 1})
@@ -152,7 +155,10 @@ class AuditLog:
     @staticmethod
     def _event(action: str, actor: str, request_id: str | None, **fields: Any) -> dict[str, Any]:
         # Unsequenced until the webhook deliverer numbers it in the order it became visible (storage/webhooks.py).
-        event = {"_id": ObjectId(), "at": utcnow(), "actor": actor, "action": action, "request_id": request_id}
+        event = {"_id": ObjectId(), "at": utcnow(), "actor": str(actor), "action": action, "request_id": request_id}
+        if isinstance(actor, Person):
+            # A change made by a person names them, not only the name shown.
+            event["person"] = actor.fields()
         return {**event, **fields, "unsequenced": True}
 
     # -- audit -------------------------------------------------------------------------------

@@ -18,6 +18,7 @@ from .batches import FlagBatches
 from .changes import ChangeFeed
 from .client import create_client, translated_errors, utcnow
 from .flags import FlagStorage
+from .people import PeopleStorage
 from .schedules import ScheduleStorage
 from .segments import SegmentStorage
 from .tokens import TokenStorage
@@ -50,6 +51,7 @@ class Store(
     ChangeFeed,
     UsageStorage,
     WebhookStorage,
+    PeopleStorage,
 ):
     """Flags, segments, schedules, tokens, the audit trail and evaluation counts in one MongoDB database."""
 
@@ -68,6 +70,9 @@ class Store(
         self._batches = self.db.flag_batches
         self._webhooks = self.db.webhooks
         self._deliveries = self.db.webhook_deliveries
+        self._users = self.db.users
+        self._sessions = self.db.sessions
+        self._oidc_flows = self.db.oidc_flows
         self._supports_transactions: bool | None = None
         # Called with the new flags revision after each flag write of this process (the flag cache listens).
 
@@ -110,6 +115,7 @@ class Store(
             self._usage_indexes()
             self._schedule_indexes()
             self._webhook_indexes()
+            self._people_indexes()
             self._batches.create_index([("batch", ASCENDING)], sparse=True, name="by_batch")
 
     def claim_once(self, marker: str) -> bool:

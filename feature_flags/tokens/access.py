@@ -8,9 +8,11 @@ from dataclasses import dataclass
 
 from flask import Flask, current_app, g, request
 
+from ..audit.actors import Person
 from ..cache import current_snapshot
 from ..errors import Forbidden, Unauthorized, UnknownEnvironment
 from ..extensions import TOKEN_USE_KEY, get_metrics, get_store
+from ..people import sessions
 from .service import BOOTSTRAP_ACTOR, hash_secret
 from .use import TokenUse
 
@@ -25,11 +27,18 @@ class Principal:
     role: str
     environment: str | None = None
     token_id: str | None = None
+    # A person signed in through the identity provider (a session cookie), not a token.
+    user_id: str | None = None
 
     @property
     def is_admin(self) -> bool:
-        """Whether this caller may change things."""
+        """Whether this caller may change everything (tokens, webhooks, users, imports too)."""
         return self.role == "admin"
+
+    @property
+    def may_edit(self) -> bool:
+        """Whether this caller may change flags, segments and schedules."""
+        return self.role in ("admin", "editor")
 
 
 def _presented_secret() -> str | None:
@@ -57,6 +66,9 @@ def authenticate() -> Principal:
         g.principal = Principal(name="anonymous", role="admin")
         return g.principal
     secret = _presented_secret()
+    if secret is None and config.oidc_enabled and sessions.COOKIE in request.cookies:
+        g.principal = _session_principal()
+        return g.principal
     if secret is None:
         raise _fail("missing")
     if config.admin_token and hmac.compare_digest(secret.encode(), config.admin_token.encode()):
@@ -72,6 +84,15 @@ def authenticate() -> Principal:
     return g.principal
 
 
+def _session_principal() -> Principal:
+    found = sessions.current()
+    if found is None:
+        raise _fail("session")
+    session, user = found
+    sessions.check_csrf(session)
+    return Principal(Person(user["subject"], user["name"], user["email"]), user["role"], None, None, user["_id"])
+
+
 def token_active(token_id: str) -> bool:
     """Whether the token with this id still exists (has not been revoked), as this process knows it."""
     return token_id in current_snapshot().tokens
@@ -83,10 +104,30 @@ def token_use(app: Flask) -> TokenUse:
 
 
 def require_admin() -> Principal:
-    """Return the caller if it may change things, else raise Forbidden."""
+    """Return the caller if it may change everything, else raise Forbidden."""
     principal = authenticate()
     if not principal.is_admin:
+        if principal.user_id is not None:
+            raise Forbidden(f"Your role ({principal.role}) does not allow this; it needs an admin.")
         raise Forbidden("This token can only read flags; changes need an admin token.")
+    return principal
+
+
+def require_editor() -> Principal:
+    """Return the caller if it may change flags, segments and schedules (an editor or an admin), else Forbidden."""
+    principal = authenticate()
+    if not principal.may_edit:
+        if principal.user_id is not None:
+            raise Forbidden(f"Your role ({principal.role}) only reads; changes need an editor or an admin.")
+        raise Forbidden("This token can only read flags; changes need an admin token.")
+    return principal
+
+
+def require_full_reader() -> Principal:
+    """Return the caller if it reads every environment (a person, or an admin token), else raise Forbidden."""
+    principal = authenticate()
+    if principal.environment is not None or principal.role == "client":
+        raise Forbidden("This token reads one environment only; this needs an admin token or a signed-in person.")
     return principal
 
 

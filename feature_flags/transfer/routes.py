@@ -10,7 +10,7 @@ from ..errors import ValidationFailed
 from ..flags.models import Flag
 from ..flags.routes import _expected_version, _flag_response
 from ..flags.rules import UNSTATED_FLAG_RULES
-from ..tokens.access import actor_name, authenticate, require_admin
+from ..tokens.access import actor_name, authenticate, require_admin, require_editor, require_full_reader
 from ..validation import parse
 from ..web.bodies import read_json_object
 from ..web.openapi import documented
@@ -58,7 +58,7 @@ def _same(source: str, target: str) -> None:
     response=ExportDocument,
 )
 def export_flags():
-    require_admin()
+    require_full_reader()
     body = dumps(export(current_app))
     return Response(body, mimetype="application/json")
 
@@ -114,7 +114,7 @@ def import_flags():
     errors=[400, 404, 409, 412],
 )
 def copy_flag(ident: str):
-    require_admin()
+    require_editor()
     body = parse(CopyRequest, read_json_object(), _environments())
     _same(body.source, body.to)
     flag = copy_one(current_app, ident, body.source, body.to, actor_name(), g.request_id, _expected_version(ident))
@@ -131,7 +131,7 @@ def copy_flag(ident: str):
     errors=[400, 404, 409, 412],
 )
 def copy_environment(source: str):
-    require_admin()
+    require_editor()
     if source not in _environments():
         known = ", ".join(_environments())
         raise ValidationFailed(

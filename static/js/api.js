@@ -45,6 +45,9 @@ export class Api {
   constructor(base, getToken) {
     this.base = base.replace(/\/+$/, "");
     this.getToken = getToken;
+    // A person's session (single sign-on): its cookie goes with each request, and its CSRF token with each change.
+    this.personal = false;
+    this.csrfToken = null;
   }
 
   async request(method, path, { body, ifMatch, ifNoneMatch, token, raw = false } = {}) {
@@ -54,6 +57,8 @@ export class Api {
     if (body !== undefined) headers["Content-Type"] = "application/json";
     if (ifMatch) headers["If-Match"] = ifMatch;
     if (ifNoneMatch) headers["If-None-Match"] = ifNoneMatch;
+    const personal = this.personal && !secret;
+    if (personal && this.csrfToken && !["GET", "HEAD"].includes(method)) headers["X-CSRF-Token"] = this.csrfToken;
     let response;
     try {
       response = await fetch(this.base + path, {
@@ -61,7 +66,8 @@ export class Api {
         headers,
         body: body === undefined ? undefined : JSON.stringify(body),
         cache: "no-store",
-        credentials: "omit",
+        // A token travels in its header; a signed-in person's session in the cookie of this origin only.
+        credentials: personal ? "same-origin" : "omit",
       });
     } catch {
       throw new ApiError(0, { message: "The service cannot be reached. Check your connection; retrying shortly." });

@@ -79,7 +79,7 @@ export function createFlagsView({ api, table, session, messages, defaultEnvironm
 
   /** Open the view for the session just begun, as the address names it. */
   function open(params) {
-    view.readOnlyNote.hidden = session.role === "admin";
+    view.readOnlyNote.hidden = session.canEdit;
     for (const option of view.controls.env.options) option.hidden = !session.environments.includes(option.value);
     loadTags();
     followUrl(params);
@@ -103,7 +103,7 @@ export function createFlagsView({ api, table, session, messages, defaultEnvironm
       }
     }
     view.controls.env.value = environment();
-    table.setMode(session.environments, environment(), session.role !== "admin");
+    table.setMode(session.environments, environment(), !session.canEdit);
     state.cursors = [];
     state.cursor = null;
     state.generation += 1;
@@ -159,7 +159,7 @@ export function createFlagsView({ api, table, session, messages, defaultEnvironm
 
   async function fetchPage() {
     const generation = state.generation;
-    if (!session.token || session.environments.length === 0) return;
+    if (!session.signedIn || session.environments.length === 0) return;
     const filtered = Object.keys(filters()).some((name) => name !== "sort");
     const extra = { limit: String(PAGE_SIZE) };
     if (state.cursor) extra.cursor = state.cursor;
@@ -246,7 +246,7 @@ export function createFlagsView({ api, table, session, messages, defaultEnvironm
         el("p", { className: "empty-title", text: `No flags in ${table.label(environment())} yet.` }),
         el("p", {
           text:
-            session.role === "admin"
+            session.canEdit
               ? "Flags you create appear here, switched off in every environment until you switch them on."
               : "Flags appear here when an admin creates them.",
         }),

@@ -223,9 +223,24 @@ function summary(event, environmentLabel) {
       return `Webhook to ${hook.url} deleted`;
     case "flags.imported":
       return importSummary(event.after);
+    case "user.created":
+      return `${personName(event.after)} signed in for the first time (${event.after?.role ?? "viewer"})`;
+    case "user.updated":
+      return `${personName(event.after)}: ${userChanges(event.before, event.after)}`;
     default:
       return event.action;
   }
+}
+
+function personName(user) {
+  return user?.email || user?.name || "A person";
+}
+
+function userChanges(before, after) {
+  const changes = [];
+  if (before?.role !== after?.role) changes.push(`role ${before?.role ?? "none"} → ${after?.role}`);
+  if (before?.active !== after?.active) changes.push(after?.active ? "reactivated" : "deactivated");
+  return changes.length ? changes.join(", ") : "details changed";
 }
 
 /**

@@ -26,6 +26,7 @@ const config = {
   environments: (settings.environments || "").split(",").filter(Boolean),
   defaultEnvironment: settings.defaultEnvironment,
   pollMs: Number(settings.pollMs) || 2500,
+  singleSignOn: settings.oidc === "true",
 };
 
 // The parts call each other through these names once the page runs; each is built below, before start.
@@ -37,8 +38,9 @@ const session = createSession({
   api,
   environments: config.environments,
   environmentLabel,
+  singleSignOn: config.singleSignOn,
   began: () => {
-    newFlagDialog.offer(session.role === "admin");
+    newFlagDialog.offer(session.canEdit);
     router.start(session.role);
     live.start();
   },
@@ -65,11 +67,11 @@ const listView = createFlagsView({
   go: (params, options) => router.go("flags", params, options),
 });
 // Changes made elsewhere arrive over the service's event stream; polling is only its stand-in while it cannot be had.
-const poller = createPoller(() => refreshShown(), config.pollMs, () => Boolean(session.token));
+const poller = createPoller(() => refreshShown(), config.pollMs, () => session.signedIn);
 const live = createLiveUpdates({
   api,
   poller,
-  active: () => Boolean(session.token),
+  active: () => session.signedIn,
   authFailed: (error) => session.handleAuthFailure(error),
 });
 live.subscribe(() => refreshShown());

@@ -1,11 +1,23 @@
 // The session: signing in with a token and out again, what the token may do, and where it is kept: this tab's
-// sessionStorage, never a URL. An answer saying the token no longer works ends the session.
+// sessionStorage, never a URL. An answer saying the token no longer works ends the session. Where the service has
+// single sign-on, a person's session is the service's HttpOnly cookie instead: this page never sees its secret,
+// only who it is, their role, and the CSRF token its changes carry.
 
 import { ApiError } from "./api.js";
 import { showFieldError } from "./dom.js";
 
 const TOKEN_KEY = "ff.token";
 const NO_LONGER_ACCEPTED = "Your token is no longer accepted. Sign in again.";
+const SESSION_ENDED = "Your session has ended. Sign in again.";
+const ROLE_LABELS = { admin: "Admin", editor: "Editor", viewer: "Viewer" };
+// Why the service sent the browser back without a session (its ?sign_in_error=), in words.
+const SIGN_IN_REFUSALS = {
+  provider: "The identity provider is not set up as this service expects. Ask an admin.",
+  state: "That sign-in had expired or was already used. Sign in again.",
+  token: "The identity provider's answer could not be verified. Sign in again.",
+  domain: "Your account's e-mail domain is not allowed here.",
+  inactive: "Your account has been deactivated. Ask an admin.",
+};
 
 function readToken() {
   try {
@@ -28,7 +40,7 @@ function storeToken(token) {
  * The session over the configured environments; began() runs once the flags view is shown after a sign-in,
  * ended() at sign-out, before the sign-in form comes back.
  */
-export function createSession({ api, environments, environmentLabel, began, ended }) {
+export function createSession({ api, environments, environmentLabel, began, ended, singleSignOn = false }) {
   const view = {
     signIn: document.getElementById("sign-in-view"),
     signInForm: document.getElementById("sign-in-form"),
@@ -38,8 +50,19 @@ export function createSession({ api, environments, environmentLabel, began, ende
     screens: document.getElementById("screens"),
     who: document.getElementById("who"),
     signOut: document.getElementById("sign-out"),
+    ssoError: document.getElementById("sso-error"),
   };
-  const session = { token: null, role: null, environments: [], handleAuthFailure, restore };
+  // person: who signed in through single sign-on (null for a token); canEdit: flags, segments and schedules.
+  const session = {
+    token: null,
+    person: null,
+    role: null,
+    environments: [],
+    signedIn: false,
+    canEdit: false,
+    handleAuthFailure,
+    restore,
+  };
 
   /** Find out what a token may do: /tokens answers admins only, and a client token reads one environment. */
   async function describeToken(token) {
@@ -68,10 +91,34 @@ export function createSession({ api, environments, environmentLabel, began, ende
   async function signIn(token) {
     const described = await describeToken(token);
     session.token = token;
+    session.person = null;
     session.role = described.role;
     session.environments = described.environments;
+    session.canEdit = described.role === "admin";
+    session.signedIn = true;
     storeToken(token);
     showSignedIn();
+  }
+
+  /** Resume the person's single sign-on session, if this browser has one; return whether it did. */
+  async function resumePerson() {
+    api.personal = true;
+    try {
+      const answer = await api.request("GET", "/auth/session");
+      api.csrfToken = answer.data.csrf_token;
+      session.token = null;
+      session.person = answer.data.user;
+      session.role = answer.data.user.role;
+      session.environments = environments;
+      session.canEdit = session.role === "admin" || session.role === "editor";
+      session.signedIn = true;
+      showSignedIn();
+      return true;
+    } catch (error) {
+      api.personal = false;
+      if (!(error instanceof ApiError) || error.status !== 401) throw error;
+      return false;
+    }
   }
 
   /** Show the screens and the top bar's who and Sign out when signed in, else the sign-in form. */
@@ -84,14 +131,28 @@ export function createSession({ api, environments, environmentLabel, began, ende
 
   function showSignedIn() {
     showView(true);
-    view.who.textContent =
-      session.role === "admin" ? "Admin" : `Read-only · ${session.environments.map(environmentLabel).join(", ")}`;
+    if (session.person) {
+      const { email, name, subject } = session.person;
+      view.who.textContent = `${email || name || subject} · ${ROLE_LABELS[session.role] ?? session.role}`;
+    } else {
+      view.who.textContent =
+        session.role === "admin" ? "Admin" : `Read-only · ${session.environments.map(environmentLabel).join(", ")}`;
+    }
     began();
   }
 
   function signOut(message) {
+    if (session.person) {
+      // Ends the session on the service (every instance), not only in this page; the cookie is cleared there.
+      api.request("POST", "/auth/logout").catch(() => {});
+    }
+    api.personal = false;
+    api.csrfToken = null;
     session.token = null;
+    session.person = null;
     session.role = null;
+    session.signedIn = false;
+    session.canEdit = false;
     storeToken(null);
     ended();
     for (const dialog of document.querySelectorAll("dialog[open]")) dialog.close();
@@ -132,7 +193,10 @@ export function createSession({ api, environments, environmentLabel, began, ende
   /** End the session if this error says the token no longer works (revoked, say); return whether it did. */
   function handleAuthFailure(error) {
     if (error instanceof ApiError && error.status === 401) {
-      signOut(NO_LONGER_ACCEPTED);
+      const message = session.person ? SESSION_ENDED : NO_LONGER_ACCEPTED;
+      // The service has ended a person's session already: nothing to sign out of there.
+      session.person = null;
+      signOut(message);
       return true;
     }
     return false;
@@ -142,6 +206,9 @@ export function createSession({ api, environments, environmentLabel, began, ende
   async function restore() {
     const token = readToken();
     if (!token) {
+      const refused = new URLSearchParams(window.location.search).get("sign_in_error");
+      if (view.ssoError) view.ssoError.textContent = SIGN_IN_REFUSALS[refused] || "";
+      if (singleSignOn && !refused && (await resumePerson())) return;
       signOut("");
       return;
     }

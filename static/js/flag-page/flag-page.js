@@ -88,7 +88,7 @@ export function createFlagPage({ api, session, environments, environmentLabel, d
       drawEnvironment();
     },
   });
-  const readOnly = () => session.role !== "admin";
+  const readOnly = () => !session.canEdit;
   const changes = followChanges({
     api,
     session,

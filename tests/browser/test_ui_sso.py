@@ -136,8 +136,10 @@ def test_sso__viewer_signs_in__read_only__promoted_to_editor__change_names_them(
     # And admin screens stay an admin's
     expect(page.get_by_role("link", name="Tokens")).to_be_hidden()
 
-    # When: they sign out
-    page.get_by_role("button", name="Sign out").click()
+    # When: they sign out (the page tells the service, which ends the session)
+    with page.expect_response(lambda response: response.url.endswith("/auth/logout")) as logout:
+        page.get_by_role("button", name="Sign out").click()
+    assert logout.value.status == 204
 
     # Then: the session is over on the service too
     expect(page.get_by_role("link", name="Sign in with single sign-on")).to_be_visible()

@@ -125,6 +125,8 @@ def test_sso__viewer_signs_in__read_only__promoted_to_editor__change_names_them(
     expect(page.locator("#who")).to_have_text("ada@example.com · Editor")
     switch = page.get_by_role("switch", name="Toggle new-checkout in Production")
     switch.click()
+    # The switch moves at once; the write is done when it is no longer busy.
+    expect(switch).not_to_have_attribute("aria-busy", "true")
     expect(switch).to_have_attribute("aria-checked", "true")
     flag = requests.get(f"{sso_site}/flags/new-checkout", headers=auth(), timeout=10).json()
     assert flag["environments"]["production"] is True

@@ -6,7 +6,6 @@ the session from the database, so signing out or deactivating someone ends their
 
 from __future__ import annotations
 
-import hashlib
 import hmac
 import secrets
 from datetime import timedelta
@@ -17,6 +16,7 @@ from flask import Response, current_app, request
 from ..errors import CsrfRejected
 from ..extensions import get_store
 from ..storage.client import utcnow
+from ..tokens.service import hash_secret
 
 COOKIE = "ff_session"
 CSRF_HEADER = "X-CSRF-Token"
@@ -25,10 +25,6 @@ SAFE_METHODS = frozenset({"GET", "HEAD", "OPTIONS"})
 TOUCH_EVERY = timedelta(seconds=60)
 # A cookie's secret is this long (token_urlsafe of 32 bytes); anything longer is not one of ours.
 MAX_COOKIE_CHARS = 100
-
-
-def _hash(secret: str) -> str:
-    return hashlib.sha256(secret.encode()).hexdigest()
 
 
 def secure_cookies() -> bool:
@@ -41,7 +37,7 @@ def begin(response: Response, user_id: str) -> None:
     config = current_app.config["FF"]
     secret = secrets.token_urlsafe(32)
     expires_at = utcnow() + timedelta(hours=config.session_max_hours)
-    get_store().create_session(_hash(secret), user_id, secrets.token_urlsafe(32), expires_at)
+    get_store().create_session(hash_secret(secret), user_id, secrets.token_urlsafe(32), expires_at)
     response.set_cookie(
         COOKIE,
         secret,
@@ -57,7 +53,7 @@ def end(response: Response) -> None:
     """End the request's session, if any, and clear its cookie."""
     secret = request.cookies.get(COOKIE)
     if secret and len(secret) <= MAX_COOKIE_CHARS:
-        get_store().end_session(_hash(secret))
+        get_store().end_session(hash_secret(secret))
     response.delete_cookie(COOKIE, path="/", secure=secure_cookies(), httponly=True, samesite="Lax")
 
 
@@ -68,7 +64,7 @@ def current() -> tuple[dict[str, Any], dict[str, Any]] | None:
         return None
     config = current_app.config["FF"]
     store = get_store()
-    digest = _hash(secret)
+    digest = hash_secret(secret)
     found = store.find_session(digest)
     if found is None:
         return None

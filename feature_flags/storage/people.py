@@ -11,11 +11,11 @@ from pymongo.errors import DuplicateKeyError
 
 from ..audit import actions
 from ..errors import UserNotFound
+from .audit_log import RECENT_EVENT_IDS_KEPT
 from .client import as_object_id, public_document, translated_errors, utcnow
 
 # What a listed user shows (the provider's issuer stays internal: one service, one provider).
 USER_FIELDS = ("subject", "name", "email", "role", "active", "created_at", "last_sign_in_at")
-RECENT_EVENT_IDS_KEPT = 20
 
 
 class PeopleStorage:

@@ -18,7 +18,7 @@ from ..validation import parse
 from ..web.bodies import read_json_object, to_json
 from ..web.conditional import body_etag, expected_version, prebuilt_response
 from ..web.openapi import documented
-from . import service
+from . import reach, service
 from .dependencies import UNSTATED_DEPENDENCY_RULES
 from .listing import View, clock, derived_tag, presented, required_flags, select, tag_counts
 from .models import Flag, FlagCreate, FlagUpdate, ListQuery, RemovalQuery, TagCount, ToggleRequest
@@ -123,10 +123,16 @@ def _expected_version(ident: str) -> int | None:
 
 def _flag_response(flag: dict[str, Any], status: int = 200, environment: str | None = None) -> Response:
     view = _view(flag_cache().loaded)
-    response = jsonify(_shown(flag, view, None, environment))
+    bound = _bound_environment()
+    response = jsonify(_shown(flag, view, bound, environment))
     response.status_code = status
-    response.set_etag(_representation_tag(flag, view, None))
+    response.set_etag(_representation_tag(flag, view, bound))
     return response
+
+
+def _may_remove(ident: str) -> None:
+    """Archiving, reviving or deleting a flag changes what every environment it is on in serves."""
+    require_editor(reach.serving(get_store().find_flag(ident), _environments()))
 
 
 LIST_PARAMETERS = frozenset(ListQuery.model_fields)
@@ -237,6 +243,7 @@ def list_tags():
 def create_flag():
     require_editor()
     fields = parse(FlagCreate, read_json_object(), _environments()).model_dump()
+    require_editor(reach.of_creation(fields, _environments()))
     return _flag_response(service.create(fields, actor_name(), g.request_id), 201)
 
 
@@ -277,6 +284,7 @@ def update_flag(ident: str):
             "Give at least one of name, description, environments, variants, off_variant, targeting, stickiness, "
             "tags, type or stale."
         )
+    require_editor(reach.of_update(changes, _environments()))
     flag = service.update(ident, changes, actor_name(), g.request_id, _expected_version(ident))
     return _flag_response(flag)
 
@@ -294,6 +302,7 @@ def toggle_flag(ident: str):
     require_editor()
     environment = parse(ToggleRequest, read_json_object(required=False), _environments()).environment
     environment = environment or current_app.config["FF"].default_environment
+    require_editor([environment])
     flag = service.toggle(ident, environment, actor_name(), g.request_id, _expected_version(ident))
     return _flag_response(flag, environment=environment)
 
@@ -310,6 +319,7 @@ def toggle_flag(ident: str):
 def archive_flag(ident: str):
     require_editor()
     force = _force()
+    _may_remove(ident)
     return _flag_response(service.archive(ident, actor_name(), g.request_id, _expected_version(ident), force))
 
 
@@ -322,6 +332,7 @@ def archive_flag(ident: str):
 )
 def revive_flag(ident: str):
     require_editor()
+    _may_remove(ident)
     return _flag_response(service.revive(ident, actor_name(), g.request_id, _expected_version(ident)))
 
 
@@ -337,5 +348,6 @@ def revive_flag(ident: str):
 def delete_flag(ident: str):
     require_editor()
     force = _force()
+    _may_remove(ident)
     service.delete(ident, actor_name(), g.request_id, _expected_version(ident), force)
     return Response(status=204)

@@ -2,14 +2,26 @@
 
 from __future__ import annotations
 
-from typing import Literal, get_args
+from typing import Annotated, Literal, get_args
 
-from pydantic import BaseModel, ConfigDict, Field, StrictBool
+from pydantic import AfterValidator, BaseModel, ConfigDict, Field, StrictBool
 
-from ..validation import RequestModel
+from ..validation import ENVIRONMENT_KEYS, RequestModel, known_environment_keys
 
 UserRole = Literal["viewer", "editor", "admin"]
 USER_ROLES: tuple[str, ...] = get_args(UserRole)
+# What a person may be in one environment, where it differs from their role: an admin is an admin everywhere.
+EnvironmentRole = Literal["viewer", "editor"]
+ENVIRONMENT_ROLES: tuple[str, ...] = get_args(EnvironmentRole)
+EnvironmentRoles = Annotated[
+    dict[str, EnvironmentRole],
+    AfterValidator(known_environment_keys),
+    Field(
+        description="Environment name to viewer or editor, where it differs from role (an admin's are ignored)",
+        examples=[{"production": "viewer"}],
+        json_schema_extra=ENVIRONMENT_KEYS,
+    ),
+]
 
 
 class User(BaseModel):
@@ -23,6 +35,9 @@ class User(BaseModel):
         description="viewer reads everything; editor also changes flags, segments and schedules; "
         "admin also tokens, webhooks, users and imports"
     )
+    environment_roles: dict[str, EnvironmentRole] = Field(
+        description="Where the role differs by environment: editor in staging, viewer in production, say"
+    )
     active: bool = Field(description="false: deactivated, every session ended, sign-in refused")
     created_at: str
     last_sign_in_at: str | None
@@ -34,6 +49,7 @@ class UserChange(RequestModel):
     model_config = ConfigDict(json_schema_extra={"minProperties": 1})
 
     role: UserRole = Field(None, description="The person's role from now on")  # type: ignore[assignment]
+    environment_roles: EnvironmentRoles = Field(None, description="Replaces the roles per environment")  # type: ignore[assignment]
     active: StrictBool = Field(None, description="false deactivates: every session ends at once")  # type: ignore[assignment]
 
 
@@ -43,3 +59,22 @@ class SignedIn(BaseModel):
     user: User
     csrf_token: str = Field(description="Send as the X-CSRF-Token header on every POST, PUT, PATCH and DELETE")
     environments: list[str]
+
+
+class EnvironmentAccess(BaseModel):
+    """What the caller may do in one environment."""
+
+    name: str
+    role: Literal["viewer", "editor", "admin", "client"] | None = Field(
+        description="null: a token bound to another environment, which cannot read this one"
+    )
+
+
+class Caller(BaseModel):
+    """Who is calling, with what role in each environment: what a page needs to offer the right controls."""
+
+    name: str
+    kind: Literal["person", "token"]
+    role: str
+    user_id: str | None
+    environments: list[EnvironmentAccess]

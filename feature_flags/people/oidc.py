@@ -20,13 +20,15 @@ from joserfc.errors import JoseError
 from ..extensions import get_store
 from ..storage.client import utcnow
 from . import sessions
-from .models import USER_ROLES
+from .models import ENVIRONMENT_ROLES, USER_ROLES
 
 logger = logging.getLogger(__name__)
 OAUTH_KEY = "feature_flags.oidc"
 # Seconds an ID token's times may be off by (clocks drift); Authlib's default is two minutes.
 LEEWAY_SECONDS = 30
 # Why a sign-in was refused, as the page is told (a closed set: never the provider's own text).
+# A roles claim is the provider's, but bounded all the same: only this many of its values are read.
+MAX_ROLE_VALUES = 100
 REFUSALS = ("provider", "state", "token", "domain", "inactive")
 
 
@@ -157,17 +159,40 @@ def _domain_allowed(claims: dict[str, Any], domains: tuple[str, ...]) -> bool:
     return email.rpartition("@")[2].lower() in domains
 
 
-def _role_from_claims(claims: dict[str, Any], claim: str | None) -> str | None:
-    """The highest role the roles claim names (a list, or a space-separated string); viewer if it names none."""
+def _role_from_claims(claims: dict[str, Any], claim: str | None) -> tuple[str, dict[str, str]] | None:
+    """The roles the roles claim names (a list, or a space-separated string), None when no claim is configured.
+
+    "editor" is a role everywhere, "editor:staging" one environment's; the highest named wins each. A person
+    the claim names no role for is a viewer.
+    """
     if claim is None:
         return None
     values = claims.get(claim)
     if isinstance(values, str):
         values = values.split()
     if not isinstance(values, list):
-        return "viewer"
-    named = {value for value in values if isinstance(value, str)}
-    return max((role for role in USER_ROLES if role in named), key=USER_ROLES.index, default="viewer")
+        values = []
+    environments = current_app.config["FF"].environments
+    role = "viewer"
+    environment_roles: dict[str, str] = {}
+    for value in values[:MAX_ROLE_VALUES]:
+        if not isinstance(value, str):
+            continue
+        named, _, environment = value.partition(":")
+        if named not in USER_ROLES:
+            continue
+        if not environment:
+            role = max(role, named, key=USER_ROLES.index)
+        elif environment in environments and named in ENVIRONMENT_ROLES:
+            environment_roles[environment] = max(
+                environment_roles.get(environment, "viewer"), named, key=USER_ROLES.index
+            )
+    # A role per environment only says something where it differs from the role everywhere.
+    return role, {
+        environment: named
+        for environment, named in environment_roles.items()
+        if USER_ROLES.index(named) > USER_ROLES.index(role)
+    }
 
 
 def describe_session(user: dict[str, Any], session: dict[str, Any]) -> dict[str, Any]:

@@ -6,12 +6,12 @@ from flask import Blueprint, Response, current_app, g, jsonify
 
 from ..errors import NotFound, Unauthorized, ValidationFailed
 from ..extensions import get_store
-from ..tokens.access import actor_name, require_admin
+from ..tokens.access import actor_name, authenticate, require_admin
 from ..validation import parse
 from ..web.bodies import read_json_object
 from ..web.openapi import documented
 from . import oidc, sessions
-from .models import SignedIn, User, UserChange
+from .models import Caller, SignedIn, User, UserChange
 
 bp = Blueprint("people", __name__)
 
@@ -58,6 +58,30 @@ def current_session():
     return response
 
 
+@bp.get("/auth/me")
+@documented(
+    "Who is calling (a token or a signed-in person) and their role in each environment, for a page to offer "
+    "the controls that will work",
+    response=Caller,
+)
+def who_am_i():
+    principal = authenticate()
+    config = current_app.config["FF"]
+    response = jsonify(
+        {
+            "name": str(principal.name),
+            "kind": "person" if principal.user_id is not None else "token",
+            "role": principal.role,
+            "user_id": principal.user_id,
+            "environments": [
+                {"name": name, "role": role} for name, role in principal.roles(config.environments).items()
+            ],
+        }
+    )
+    response.headers["Cache-Control"] = "no-store"
+    return response
+
+
 @bp.post("/auth/logout")
 @documented(
     "Sign out: the session ends (on every instance) and its cookie is cleared; without a session, nothing to do",
@@ -83,7 +107,8 @@ def list_users():
 
 @bp.patch("/users/<user_id>")
 @documented(
-    "Change a person's role or deactivate them (their sessions end at once everywhere), for admins; audited",
+    "Change a person's role, their roles per environment, or deactivate them (their sessions end at once "
+    "everywhere), for admins; audited",
     body=UserChange,
     response=User,
     errors=[400, 403, 404],
@@ -93,7 +118,8 @@ def change_user(user_id: str):
     changes = parse(UserChange, read_json_object(), current_app.config["FF"].environments).model_dump(exclude_none=True)
     if not changes:
         raise ValidationFailed(
-            "Give role, active or both.", details=[{"field": "role", "message": "nothing to change", "type": "missing"}]
+            "Give role, environment_roles or active.",
+            details=[{"field": "role", "message": "nothing to change", "type": "missing"}],
         )
     if principal.user_id == user_id and (changes.get("active") is False or changes.get("role", "admin") != "admin"):
         # An admin cannot lock themselves out; another admin (or an admin token) can.

@@ -41,6 +41,8 @@ def require_token():
 def create_schedule(ident: str):
     require_editor()
     request = parse(ScheduleCreate, read_json_object(), current_app.config["FF"].environments)
+    # An approved change request is scheduled with apply_at; a plain schedule would skip the approval.
+    require_editor([request.environment])
     schedule = service.create(current_app, ident, request, actor_name(), g.request_id)
     return jsonify(schedule), 201
 
@@ -72,4 +74,5 @@ def cancel_schedule(ident: str, schedule_id: str):
     require_editor()
     store = get_store()
     flag = store.find_flag(ident)
+    require_editor([store.find_schedule(flag["_id"], schedule_id)["environment"]])
     return jsonify(store.cancel_schedule(flag, schedule_id, actor_name(), g.request_id))

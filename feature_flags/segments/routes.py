@@ -66,7 +66,8 @@ def list_segments():
     errors=[400, 409],
 )
 def create_segment():
-    require_editor()
+    # A segment is shared by every environment's rules: changing it changes what each of them serves.
+    require_editor(service.environments())
     fields = parse(SegmentCreate, read_json_object(), service.environments()).model_dump()
     return _segment_response(service.create(fields, actor_name(), g.request_id), 201)
 
@@ -87,7 +88,7 @@ def get_segment(ident: str):
     errors=[400, 404, 409, 412],
 )
 def update_segment(ident: str):
-    require_editor()
+    require_editor(service.environments())
     changes = parse(SegmentUpdate, read_json_object(), service.environments()).changes()
     if not changes:
         raise ValidationFailed(f"Give at least one of {', '.join(UPDATABLE_FIELDS)}.")
@@ -98,6 +99,6 @@ def update_segment(ident: str):
 @bp.delete("/segments/<ident>")
 @documented("Delete a segment no flag names", description=IN_USE, status=204, errors=[404, 409, 412])
 def delete_segment(ident: str):
-    require_editor()
+    require_editor(service.environments())
     service.delete(ident, actor_name(), g.request_id, _expected_version(ident))
     return Response(status=204)

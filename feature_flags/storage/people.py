@@ -10,12 +10,13 @@ from pymongo import ASCENDING, ReturnDocument
 from pymongo.errors import DuplicateKeyError
 
 from ..audit import actions
-from ..errors import UserNotFound
+from ..errors import DatabaseUnavailable, UserNotFound
 from .audit_log import RECENT_EVENT_IDS_KEPT
 from .client import as_object_id, public_document, translated_errors, utcnow
+from .flags import MAX_WRITE_ATTEMPTS
 
 # What a listed user shows (the provider's issuer stays internal: one service, one provider).
-USER_FIELDS = ("subject", "name", "email", "role", "active", "created_at", "last_sign_in_at")
+USER_FIELDS = ("subject", "name", "email", "role", "environment_roles", "active", "created_at", "last_sign_in_at")
 
 
 class PeopleStorage:
@@ -31,16 +32,24 @@ class PeopleStorage:
     @staticmethod
     def _user_out(document: dict[str, Any]) -> dict[str, Any]:
         public = public_document(document)
-        return {"_id": public["_id"], **{key: public.get(key) for key in USER_FIELDS}}
+        user = {"_id": public["_id"], **{key: public.get(key) for key in USER_FIELDS}}
+        user["environment_roles"] = user["environment_roles"] or {}
+        return user
 
     def sign_in_user(
-        self, issuer: str, claims: dict[str, Any], role: str | None, default_role: str, request_id: str | None
+        self,
+        issuer: str,
+        claims: dict[str, Any],
+        roles: tuple[str, dict[str, str]] | None,
+        default_role: str,
+        request_id: str | None,
     ) -> dict[str, Any]:
         """Return the user the claims name, created on first sign-in (audited), their name and e-mail refreshed.
 
-        role: what the provider's roles claim says (it then decides, at every sign-in), or None to keep the stored
-        one (default_role for someone new).
+        roles: the role and roles per environment the provider's roles claim says (it then decides, at every
+        sign-in), or None to keep the stored ones (default_role for someone new).
         """
+        role, environment_roles = roles or (None, {})
         now = utcnow()
         identity = {"issuer": issuer, "subject": claims["sub"]}
         seen = {"name": claims.get("name"), "email": claims.get("email"), "last_sign_in_at": now}
@@ -52,6 +61,7 @@ class PeopleStorage:
                     **identity,
                     **seen,
                     "role": role or default_role,
+                    "environment_roles": environment_roles,
                     "active": True,
                     "created_at": now,
                 }
@@ -73,8 +83,10 @@ class PeopleStorage:
                 else:
                     return user
             changes = dict(seen)
-            if role is not None and role != existing["role"]:
-                return self._update_user(existing, {"role": role}, "identity provider", request_id, also=changes)
+            claimed = {"role": role, "environment_roles": environment_roles}
+            stored = {"role": existing["role"], "environment_roles": existing.get("environment_roles") or {}}
+            if role is not None and claimed != stored:
+                return self._update_user(existing, claimed, "identity provider", request_id, also=changes)
             document = self._users.find_one_and_update(
                 {"_id": existing["_id"]}, {"$set": changes}, return_document=ReturnDocument.AFTER
             )
@@ -94,7 +106,7 @@ class PeopleStorage:
         return self._user_out(document)
 
     def change_user(self, user_id: str, changes: dict[str, Any], actor: str, request_id: str | None) -> dict[str, Any]:
-        """Change a user's role or active state (audited); deactivating ends all their sessions at once."""
+        """Change a user's role, roles per environment or active state (audited); deactivating ends their sessions."""
         object_id = as_object_id(user_id)
         with translated_errors():
             existing = self._users.find_one({"_id": object_id}) if object_id else None
@@ -110,36 +122,42 @@ class PeopleStorage:
         request_id: str | None,
         also: dict[str, Any] | None = None,
     ) -> dict[str, Any]:
-        before = self._user_out(existing)
-        after = {**before, **changes}
-        if after == before and not also:
-            return before
-        event = self._event(
-            actions.USER_UPDATED,
-            actor,
-            request_id,
-            user_id=before["_id"],
-            before=_described(before),
-            after=_described(after),
-        )
-        recent = [*existing.get("recent_events", []), event["_id"]][-RECENT_EVENT_IDS_KEPT:]
-
-        def write(session) -> bool:
-            result = self._users.update_one(
-                {"_id": existing["_id"], "recent_events": existing.get("recent_events", [])},
-                {"$set": {**changes, **(also or {}), "recent_events": recent}},
-                session=session,
+        for _ in range(MAX_WRITE_ATTEMPTS):
+            before = self._user_out(existing)
+            after = {**before, **changes}
+            if after == before:
+                if also:
+                    self._users.update_one({"_id": existing["_id"]}, {"$set": also})
+                if changes.get("active") is False:
+                    self._sessions.delete_many({"user_id": existing["_id"]})
+                return self._user_out({**existing, **(also or {})})
+            event = self._event(
+                actions.USER_UPDATED,
+                actor,
+                request_id,
+                user_id=before["_id"],
+                before=_described(before),
+                after=_described(after),
             )
-            return result.modified_count == 1
+            recent = [*existing.get("recent_events", []), event["_id"]][-RECENT_EVENT_IDS_KEPT:]
 
-        if after == before:
-            self._users.update_one({"_id": existing["_id"]}, {"$set": also or {}})
-        elif not self._record(write, event):
+            def write(session, existing=existing, recent=recent) -> bool:
+                result = self._users.update_one(
+                    {"_id": existing["_id"], "recent_events": existing.get("recent_events", [])},
+                    {"$set": {**changes, **(also or {}), "recent_events": recent}},
+                    session=session,
+                )
+                return result.modified_count == 1
+
+            if self._record(write, event):
+                if changes.get("active") is False:
+                    self._sessions.delete_many({"user_id": existing["_id"]})
+                return self._user_out({**existing, **changes, **(also or {})})
             # Changed meanwhile (another admin, or a sign-in): apply to what is there now.
-            return self.change_user(before["_id"], changes, actor, request_id)
-        if changes.get("active") is False:
-            self._sessions.delete_many({"user_id": existing["_id"]})
-        return self._user_out({**existing, **changes, **(also or {})})
+            existing = self._users.find_one({"_id": existing["_id"]})
+            if existing is None:
+                raise UserNotFound()
+        raise DatabaseUnavailable("The user is changing too fast to apply this change; retry.")
 
     # -- the sign-in flow's state (Authlib's cache: state, nonce and PKCE verifier, used once) ----------
 
@@ -198,4 +216,4 @@ class PeopleStorage:
 
 
 def _described(user: dict[str, Any]) -> dict[str, Any]:
-    return {key: user.get(key) for key in ("subject", "name", "email", "role", "active")}
+    return {key: user.get(key) for key in ("subject", "name", "email", "role", "environment_roles", "active")}

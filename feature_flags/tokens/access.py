@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import hmac
 import logging
+from collections.abc import Collection
 from dataclasses import dataclass
 
 from flask import Flask, current_app, g, request
@@ -29,16 +30,40 @@ class Principal:
     token_id: str | None = None
     # A person signed in through the identity provider (a session cookie), not a token.
     user_id: str | None = None
+    # A person's role where it differs from `role`, as (environment, role) pairs: editor in staging, say.
+    environment_roles: tuple[tuple[str, str], ...] = ()
+
+    @property
+    def identity(self) -> str:
+        """Who this is, for telling two callers apart (a change request's author and its approver)."""
+        if self.user_id is not None:
+            return f"user:{self.user_id}"
+        return f"token:{self.token_id}" if self.token_id is not None else f"name:{self.name}"
 
     @property
     def is_admin(self) -> bool:
         """Whether this caller may change everything (tokens, webhooks, users, imports too)."""
         return self.role == "admin"
 
-    @property
-    def may_edit(self) -> bool:
-        """Whether this caller may change flags, segments and schedules."""
-        return self.role in ("admin", "editor")
+    def role_in(self, environment: str) -> str | None:
+        """The caller's role in one environment; None where a bound token has no access at all."""
+        if self.environment is not None and environment != self.environment:
+            return None
+        if self.role == "admin":
+            # An admin manages the people and tokens that hold every other role: limiting one is pointless.
+            return "admin"
+        return dict(self.environment_roles).get(environment, self.role)
+
+    def may_edit_in(self, environment: str) -> bool:
+        """Whether this caller may change flags in this environment."""
+        return self.role_in(environment) in EDITING_ROLES
+
+    def roles(self, environments: Collection[str]) -> dict[str, str | None]:
+        """The caller's role in each environment."""
+        return {environment: self.role_in(environment) for environment in environments}
+
+
+EDITING_ROLES = frozenset({"admin", "editor"})
 
 
 def _presented_secret() -> str | None:
@@ -90,7 +115,12 @@ def _session_principal() -> Principal:
         raise _fail("session")
     session, user = found
     sessions.check_csrf(session)
-    return Principal(Person(user["subject"], user["name"], user["email"]), user["role"], None, None, user["_id"])
+    return Principal(
+        Person(user["subject"], user["name"], user["email"]),
+        user["role"],
+        user_id=user["_id"],
+        environment_roles=tuple(sorted((user.get("environment_roles") or {}).items())),
+    )
 
 
 def token_active(token_id: str) -> bool:
@@ -113,14 +143,28 @@ def require_admin() -> Principal:
     return principal
 
 
-def require_editor() -> Principal:
-    """Return the caller if it may change flags, segments and schedules (an editor or an admin), else Forbidden."""
+def require_editor(touched: Collection[str] = ()) -> Principal:
+    """Return the caller if it may make a change touching these environments, else raise Forbidden.
+
+    touched: the environments whose served values the change may alter; a change of none (a description,
+    tags) needs an editor in at least one environment.
+    """
     principal = authenticate()
-    if not principal.may_edit:
-        if principal.user_id is not None:
-            raise Forbidden(f"Your role ({principal.role}) only reads; changes need an editor or an admin.")
-        raise Forbidden("This token can only read flags; changes need an admin token.")
-    return principal
+    environments = current_app.config["FF"].environments
+    refused = [environment for environment in touched if not principal.may_edit_in(environment)]
+    if touched and not refused:
+        return principal
+    if not touched and any(principal.may_edit_in(environment) for environment in environments):
+        return principal
+    who = f"Your role ({principal.role})" if principal.user_id is not None else "This token"
+    if refused and any(principal.may_edit_in(environment) for environment in environments):
+        raise Forbidden(
+            f"{who} does not allow changes in {', '.join(refused)}; this change touches {', '.join(touched)}.",
+            environments=refused,
+        )
+    if principal.user_id is not None:
+        raise Forbidden(f"{who} only reads; changes need an editor or an admin.")
+    raise Forbidden("This token can only read flags; changes need an editor or admin token.")
 
 
 def require_full_reader() -> Principal:

@@ -14,7 +14,7 @@ from pydantic import (
 
 from ..validation import EnvironmentName, RequestModel
 
-RoleName = Literal["admin", "client"]
+RoleName = Literal["admin", "editor", "client"]
 ROLES: tuple[str, ...] = get_args(RoleName)
 
 TokenName = Annotated[
@@ -33,6 +33,7 @@ class TokenCreate(RequestModel):
                     "properties": {"role": {"const": "client"}, "environment": {"type": "string"}},
                     "required": ["environment"],
                 },
+                {"properties": {"role": {"const": "editor"}}},
                 {"properties": {"role": {"const": "admin"}, "environment": {"type": "null"}}},
             ]
         }
@@ -40,7 +41,11 @@ class TokenCreate(RequestModel):
 
     name: TokenName
     role: RoleName
-    environment: EnvironmentName | None = Field(None, description="Required for client tokens: the one they read")
+    environment: EnvironmentName | None = Field(
+        None,
+        description="Required for client tokens: the one they read. An editor token given one reads and changes "
+        "that environment only; without, every environment",
+    )
 
     @model_validator(mode="after")
     def _environment_matches_role(self) -> TokenCreate:

@@ -117,6 +117,7 @@ def copy_flag(ident: str):
     require_editor()
     body = parse(CopyRequest, read_json_object(), _environments())
     _same(body.source, body.to)
+    require_editor([body.to])
     flag = copy_one(current_app, ident, body.source, body.to, actor_name(), g.request_id, _expected_version(ident))
     return _flag_response(flag)
 
@@ -140,5 +141,6 @@ def copy_environment(source: str):
         )
     body = parse(EnvironmentCopyRequest, read_json_object(), _environments())
     _same(source, body.to)
+    require_editor([body.to])
     answer = copy_many(current_app, source, body.to, body.flags, actor_name(), g.request_id)
     return current_app.json.response(answer)

@@ -9,6 +9,7 @@ from __future__ import annotations
 import socket
 import threading
 from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import replace
 from urllib.parse import parse_qs, urlsplit
 
@@ -33,9 +34,9 @@ def _free_port() -> int:
         return probe.getsockname()[1]
 
 
-@pytest.fixture
-def sso(config, provider) -> Iterator[str]:
-    """The service with single sign-on through the test provider, on a real server; yields its base URL."""
+@contextmanager
+def serving(config, provider: Provider, **changes) -> Iterator[str]:
+    """The service with single sign-on through the test provider (settings changed), on a real server."""
     port = _free_port()
     base = f"http://127.0.0.1:{port}"
     app = create_app(
@@ -45,15 +46,25 @@ def sso(config, provider) -> Iterator[str]:
             oidc_client_id=CLIENT_ID,
             oidc_client_secret=CLIENT_SECRET,
             public_url=base,
+            **changes,
         )
     )
     server = make_server("127.0.0.1", port, app, threaded=True)
     thread = threading.Thread(target=server.serve_forever, daemon=True)
     thread.start()
-    yield base
-    server.shutdown()
-    thread.join(5)
-    app.extensions["feature_flags.store"].client.close()
+    try:
+        yield base
+    finally:
+        server.shutdown()
+        thread.join(5)
+        app.extensions["feature_flags.store"].client.close()
+
+
+@pytest.fixture
+def sso(config, provider) -> Iterator[str]:
+    """The service with single sign-on through the test provider; yields its base URL."""
+    with serving(config, provider) as base:
+        yield base
 
 
 def begin(base: str) -> tuple[requests.Session, str]:
@@ -258,22 +269,7 @@ def test_deactivated__sessions_end_at_once_and_sign_in_refused(sso, provider, ma
 
 
 def test_allowed_domains__other_domain_refused(config, provider):
-    # Given
-    port = _free_port()
-    base = f"http://127.0.0.1:{port}"
-    app = create_app(
-        replace(
-            config,
-            oidc_issuer=provider.issuer,
-            oidc_client_id=CLIENT_ID,
-            oidc_client_secret=CLIENT_SECRET,
-            public_url=base,
-            oidc_allowed_domains=("example.org",),
-        )
-    )
-    server = make_server("127.0.0.1", port, app, threaded=True)
-    threading.Thread(target=server.serve_forever, daemon=True).start()
-    try:
+    with serving(config, provider, oidc_allowed_domains=("example.org",)) as base:
         # When: ada@example.com signs in
         browser, callback = begin(base)
         landed = browser.get(callback, allow_redirects=False)
@@ -286,28 +282,11 @@ def test_allowed_domains__other_domain_refused(config, provider):
         provider.claims = {"sub": "user-2", "email": "bob@example.org", "email_verified": True}
         assert sign_in(base).cookies.get("ff_session")
         assert [u["email"] for u in users(base)] == ["bob@example.org"]
-    finally:
-        server.shutdown()
-        app.extensions["feature_flags.store"].client.close()
 
 
 def test_roles_claim__groups_decide_the_role_at_each_sign_in(config, provider):
     # Given: roles from the provider's "groups" claim
-    port = _free_port()
-    base = f"http://127.0.0.1:{port}"
-    app = create_app(
-        replace(
-            config,
-            oidc_issuer=provider.issuer,
-            oidc_client_id=CLIENT_ID,
-            oidc_client_secret=CLIENT_SECRET,
-            public_url=base,
-            oidc_roles_claim="groups",
-        )
-    )
-    server = make_server("127.0.0.1", port, app, threaded=True)
-    threading.Thread(target=server.serve_forever, daemon=True).start()
-    try:
+    with serving(config, provider, oidc_roles_claim="groups") as base:
         provider.claims = {**provider.claims, "groups": ["staff", "editor"]}
         assert signed_in(sign_in(base), base)["user"]["role"] == "editor"
         # When: the provider's groups change
@@ -316,9 +295,66 @@ def test_roles_claim__groups_decide_the_role_at_each_sign_in(config, provider):
         # Then: the next sign-in takes them, and the admin reads the users
         assert signed_in(browser, base)["user"]["role"] == "admin"
         assert browser.get(f"{base}/users").status_code == 200
-    finally:
-        server.shutdown()
-        app.extensions["feature_flags.store"].client.close()
+
+
+def test_roles_claim__per_environment__editor_in_staging_reads_production(config, provider):
+    # Given: groups naming a role per environment (and one for an environment that does not exist)
+    with serving(config, provider, oidc_roles_claim="groups") as base:
+        provider.claims = {**provider.claims, "groups": "viewer editor:staging editor:development admin:moon"}
+        browser = sign_in(base)
+        me = signed_in(browser, base)
+        assert requests.post(f"{base}/flags", json={"name": "checkout"}, headers=auth(), timeout=10).ok
+
+        # Then: the person is a viewer, an editor in staging and development
+        assert me["user"]["role"] == "viewer"
+        assert me["user"]["environment_roles"] == {"development": "editor", "staging": "editor"}
+        headers = {"X-CSRF-Token": me["csrf_token"]}
+        staging = browser.post(f"{base}/flags/checkout/toggle", json={"environment": "staging"}, headers=headers)
+        production = browser.post(f"{base}/flags/checkout/toggle", json={"environment": "production"}, headers=headers)
+        assert staging.status_code == 200, staging.text
+        assert production.status_code == 403
+        flag = requests.get(f"{base}/flags/checkout", headers=auth(), timeout=10).json()
+        assert flag["environments"] == {"development": False, "staging": True, "production": False}
+
+        # When: the provider drops the staging group, the next sign-in drops the role there (audited)
+        provider.claims = {**provider.claims, "groups": ["viewer"]}
+        assert signed_in(sign_in(base), base)["user"]["environment_roles"] == {}
+        events = requests.get(f"{base}/audit", params={"action": "user.updated"}, headers=auth(), timeout=10).json()
+        assert events["events"][0]["actor"] == "identity provider"
+        assert events["events"][0]["after"]["environment_roles"] == {}
+
+
+def test_users__admin_sets_roles_per_environment(sso, provider):
+    # Given: someone signed in
+    browser = sign_in(sso)
+    me = signed_in(browser, sso)
+    user_id = me["user"]["_id"]
+
+    # When: an admin makes them an editor who only reads production
+    changed = requests.patch(
+        f"{sso}/users/{user_id}",
+        json={"role": "editor", "environment_roles": {"production": "viewer"}},
+        headers=auth(),
+        timeout=10,
+    )
+    bad = requests.patch(
+        f"{sso}/users/{user_id}", json={"environment_roles": {"moon": "editor"}}, headers=auth(), timeout=10
+    )
+    admin_there = requests.patch(
+        f"{sso}/users/{user_id}", json={"environment_roles": {"staging": "admin"}}, headers=auth(), timeout=10
+    )
+
+    # Then
+    assert changed.status_code == 200, changed.text
+    assert changed.json()["environment_roles"] == {"production": "viewer"}
+    assert bad.status_code == 400 and bad.json()["details"][0]["field"] == "environment_roles"
+    assert admin_there.status_code == 400
+    roles = browser.get(f"{sso}/auth/me").json()["environments"]
+    assert [(e["name"], e["role"]) for e in roles] == [
+        ("development", "editor"),
+        ("staging", "editor"),
+        ("production", "viewer"),
+    ]
 
 
 def test_without_oidc__sign_in_routes_absent_and_tokens_unchanged(client, anonymous):

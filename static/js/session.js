@@ -64,28 +64,11 @@ export function createSession({ api, environments, environmentLabel, began, ende
     restore,
   };
 
-  /** Find out what a token may do: /tokens answers admins only, and a client token reads one environment. */
+  /** Find out what a token may do, as the service says: its role, and the environments it reads. */
   async function describeToken(token) {
-    let role = "admin";
-    try {
-      await api.listTokens(token);
-    } catch (error) {
-      if (!(error instanceof ApiError) || error.status !== 403) throw error;
-      role = "client";
-    }
-    if (role === "admin") return { role, environments };
-    const readable = await Promise.all(
-      environments.map((environment) =>
-        api.listFlags(environment, null, token).then(
-          () => true,
-          (error) => {
-            if (error instanceof ApiError && error.status === 403) return false;
-            throw error;
-          },
-        ),
-      ),
-    );
-    return { role, environments: environments.filter((_, i) => readable[i]) };
+    const me = (await api.request("GET", "/auth/me", { token })).data;
+    const readable = new Set(me.environments.filter((entry) => entry.role !== null).map((entry) => entry.name));
+    return { role: me.role, environments: environments.filter((name) => readable.has(name)) };
   }
 
   async function signIn(token) {
@@ -94,7 +77,7 @@ export function createSession({ api, environments, environmentLabel, began, ende
     session.person = null;
     session.role = described.role;
     session.environments = described.environments;
-    session.canEdit = described.role === "admin";
+    session.canEdit = described.role === "admin" || described.role === "editor";
     session.signedIn = true;
     storeToken(token);
     showSignedIn();
@@ -135,8 +118,9 @@ export function createSession({ api, environments, environmentLabel, began, ende
       const { email, name, subject } = session.person;
       view.who.textContent = `${email || name || subject} · ${ROLE_LABELS[session.role] ?? session.role}`;
     } else {
-      view.who.textContent =
-        session.role === "admin" ? "Admin" : `Read-only · ${session.environments.map(environmentLabel).join(", ")}`;
+      const kind = { admin: "Admin", editor: "Editor" }[session.role] ?? "Read-only";
+      const where = session.environments.map(environmentLabel).join(", ");
+      view.who.textContent = session.role === "admin" ? kind : `${kind} · ${where}`;
     }
     began();
   }

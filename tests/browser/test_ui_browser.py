@@ -139,6 +139,28 @@ def test_sign_in__client_token__read_only_view_of_its_environment(page, live_ser
     assert api.state("dark-mode")["production"] is True
 
 
+def test_sign_in__editor_token_for_staging__switches_flags_there_only(page, live_server, api):
+    # Given: an editor token bound to staging, as a deploy pipeline holds
+    api.create("dark-mode", "Offer the dark theme")
+    made = api.session.post(
+        f"{live_server}/tokens", json={"name": "pipeline", "role": "editor", "environment": "staging"}
+    )
+    assert made.status_code == 201, made.text
+
+    # When
+    sign_in(page, live_server, made.json()["token"])
+
+    # Then: named as an editor of staging, with staging's switch only, and it works
+    expect(page.locator("#who")).to_have_text("Editor · Staging")
+    expect(page.get_by_role("columnheader", name="Production")).to_be_hidden()
+    switch = page.get_by_role("switch", name="Toggle dark-mode in Staging")
+    expect(switch).to_be_enabled()
+    switch.click()
+    expect(switch).to_have_attribute("aria-checked", "true")
+    expect(switch).not_to_have_attribute("aria-busy", "true")
+    assert api.state("dark-mode")["staging"] is True
+
+
 # -- creating, searching, switching, editing, deleting ---------------------------------------
 
 

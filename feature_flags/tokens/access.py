@@ -34,13 +34,6 @@ class Principal:
     environment_roles: tuple[tuple[str, str], ...] = ()
 
     @property
-    def identity(self) -> str:
-        """Who this is, for telling two callers apart (a change request's author and its approver)."""
-        if self.user_id is not None:
-            return f"user:{self.user_id}"
-        return f"token:{self.token_id}" if self.token_id is not None else f"name:{self.name}"
-
-    @property
     def is_admin(self) -> bool:
         """Whether this caller may change everything (tokens, webhooks, users, imports too)."""
         return self.role == "admin"

@@ -5,7 +5,7 @@ import { createConfirmDialog, fact, showErrors, showRefusal } from "./admin-form
 import { clear, el, timeElement } from "./dom.js";
 
 const NAME_RULE = "Use 1 to 100 letters, digits, spaces, “-”, “_” or “.”, starting with a letter or digit.";
-const ROLE_LABELS = { admin: "Admin", client: "Client (read-only)" };
+const ROLE_LABELS = { admin: "Admin", editor: "Editor", client: "Client (read-only)" };
 
 /** The tokens screen for the router. */
 export function createTokensScreen({ api, session, environmentLabel }) {
@@ -25,10 +25,15 @@ export function createTokensScreen({ api, session, environmentLabel }) {
     status: document.getElementById("token-status"),
     list: document.getElementById("token-list"),
   };
+  const everyEnvironment = document.getElementById("token-every-environment");
   const revokeDialog = createConfirmDialog(document.getElementById("token-revoke-dialog"), session);
 
+  // A client token reads one environment; an editor token may be bound to one, or cover every one.
   function followRole() {
-    view.environmentField.hidden = view.role.value !== "client";
+    const role = view.role.value;
+    view.environmentField.hidden = role === "admin";
+    everyEnvironment.hidden = role !== "editor";
+    if (role !== "editor" && view.environment.value === "") view.environment.selectedIndex = 1;
   }
 
   function item(token) {
@@ -103,7 +108,7 @@ export function createTokensScreen({ api, session, environmentLabel }) {
     const submit = form.querySelector('[type="submit"]');
     const role = view.role.value;
     const body = { name: view.name.value.trim(), role };
-    if (role === "client") body.environment = view.environment.value;
+    if (role !== "admin" && view.environment.value) body.environment = view.environment.value;
     submit.disabled = true;
     showErrors(form, {});
     try {

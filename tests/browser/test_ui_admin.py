@@ -89,6 +89,35 @@ def test_tokens__create_client_token__secret_shown_once_works_then_revoked_with_
     assert all(token["name"] != "checkout-service" for token in api.session.get(f"{live_server}/tokens").json())
 
 
+@pytest.mark.parametrize(("environment", "label"), [("", "Every environment"), ("staging", "Staging")])
+def test_tokens__create_editor_token__changes_flags_where_it_is_bound(page, live_server, api, environment, label):
+    # Given
+    api.create("dark-mode", "Offer the dark theme")
+    sign_in(page, live_server)
+    open_screen(page, "Tokens")
+
+    # When: an editor token is made, for every environment or for staging
+    form = page.get_by_role("form", name="New token")
+    form.get_by_label("Name").fill("pipeline")
+    form.get_by_label("Role").select_option("editor")
+    form.get_by_label("Environment").select_option(environment)
+    form.get_by_role("button", name="Create token").click()
+
+    # Then: listed as an editor of what it covers, and its secret changes flags there (and only there)
+    secret = page.get_by_role("region", name="Copy the new token now").get_by_label("Secret of pipeline").input_value()
+    assert secret.startswith("ff_editor_")
+    item = page.get_by_role("listitem").filter(has=page.get_by_role("heading", name="pipeline"))
+    expect(item).to_contain_text("Editor")
+    expect(item).to_contain_text(label)
+    editor = requests.Session()
+    editor.headers.update(auth(secret))
+    staging = editor.post(f"{live_server}/flags/dark-mode/toggle", json={"environment": "staging"})
+    production = editor.post(f"{live_server}/flags/dark-mode/toggle", json={"environment": "production"})
+    assert staging.status_code == 200, staging.text
+    assert production.status_code == (200 if environment == "" else 403)
+    assert editor.get(f"{live_server}/tokens").status_code == 403
+
+
 def test_tokens__name_refused__error_next_to_name_field(page, live_server, api):
     # Given
     api.client_token("staging")

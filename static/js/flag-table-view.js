@@ -103,7 +103,7 @@ export function createFlagsView({ api, table, session, messages, defaultEnvironm
       }
     }
     view.controls.env.value = environment();
-    table.setMode(session.environments, environment(), !session.canEdit);
+    table.setMode(session.environments, environment(), !session.canEdit, session.editable);
     state.cursors = [];
     state.cursor = null;
     state.generation += 1;

@@ -50,7 +50,8 @@ export class FlagsTable {
     const action = button.dataset.action;
     if (action === "toggle") {
       const environment = button.dataset.environment;
-      if (!this.readOnly && !row.busy.has(environment)) this.actions.toggle(row.flag, environment);
+      const editable = this.editable === null || this.editable.has(environment);
+      if (!this.readOnly && editable && !row.busy.has(environment)) this.actions.toggle(row.flag, environment);
     } else if (action === "edit") {
       this.#openEditor(row);
     } else if (action === "history") {
@@ -61,12 +62,19 @@ export class FlagsTable {
   }
 
   /** Set the columns (environments the token reads), the environment links open in, and whether changes are offered. */
-  setMode(environments, environment, readOnly) {
+  setMode(environments, environment, readOnly, editable = null) {
     const linksChanged = environment !== this.environment;
     this.environment = environment;
-    const changed = environments.join() !== this.environments.join() || readOnly !== this.readOnly;
+    const editableKey = editable ? [...editable].join() : "";
+    const changed =
+      environments.join() !== this.environments.join() ||
+      readOnly !== this.readOnly ||
+      editableKey !== this.editableKey;
     this.environments = environments;
     this.readOnly = readOnly;
+    // Where the caller may switch flags: a person's role can differ by environment (null: wherever not read-only).
+    this.editable = editable;
+    this.editableKey = editableKey;
     for (const heading of this.head.querySelectorAll("th[data-environment]")) {
       heading.hidden = !environments.includes(heading.dataset.environment);
     }
@@ -335,7 +343,8 @@ export class FlagsTable {
     const on = row.shown.get(environment) ?? Boolean(row.flag.environments[environment]);
     setAttribute(toggle, "aria-checked", on ? "true" : "false");
     setText(toggle.lastElementChild, on ? "On" : "Off");
-    if (toggle.disabled !== this.readOnly) toggle.disabled = this.readOnly;
+    const off = this.readOnly || (this.editable !== null && !this.editable.has(environment));
+    if (toggle.disabled !== off) toggle.disabled = off;
     if (row.busy.has(environment)) toggle.setAttribute("aria-busy", "true");
     else toggle.removeAttribute("aria-busy");
   }

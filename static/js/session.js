@@ -60,15 +60,23 @@ export function createSession({ api, environments, environmentLabel, began, ende
     environments: [],
     signedIn: false,
     canEdit: false,
+    // The environments where flags may be switched and targeted: roles can differ by environment.
+    editable: new Set(),
+    canEditIn: (environment) => session.editable.has(environment),
     handleAuthFailure,
     restore,
   };
+
+  function editableIn(me) {
+    const editing = new Set(["admin", "editor"]);
+    return new Set(me.environments.filter((entry) => editing.has(entry.role)).map((entry) => entry.name));
+  }
 
   /** Find out what a token may do, as the service says: its role, and the environments it reads. */
   async function describeToken(token) {
     const me = (await api.request("GET", "/auth/me", { token })).data;
     const readable = new Set(me.environments.filter((entry) => entry.role !== null).map((entry) => entry.name));
-    return { role: me.role, environments: environments.filter((name) => readable.has(name)) };
+    return { role: me.role, environments: environments.filter((name) => readable.has(name)), editable: editableIn(me) };
   }
 
   async function signIn(token) {
@@ -78,6 +86,7 @@ export function createSession({ api, environments, environmentLabel, began, ende
     session.role = described.role;
     session.environments = described.environments;
     session.canEdit = described.role === "admin" || described.role === "editor";
+    session.editable = described.editable;
     session.signedIn = true;
     storeToken(token);
     showSignedIn();
@@ -93,7 +102,8 @@ export function createSession({ api, environments, environmentLabel, began, ende
       session.person = answer.data.user;
       session.role = answer.data.user.role;
       session.environments = environments;
-      session.canEdit = session.role === "admin" || session.role === "editor";
+      session.editable = editableIn((await api.request("GET", "/auth/me")).data);
+      session.canEdit = session.editable.size > 0;
       session.signedIn = true;
       showSignedIn();
       return true;
@@ -137,6 +147,7 @@ export function createSession({ api, environments, environmentLabel, began, ende
     session.role = null;
     session.signedIn = false;
     session.canEdit = false;
+    session.editable = new Set();
     storeToken(null);
     ended();
     for (const dialog of document.querySelectorAll("dialog[open]")) dialog.close();

@@ -17,10 +17,13 @@ from pathlib import Path
 from urllib.parse import urlsplit
 
 import pytest
+import requests
 from playwright.sync_api import Page, expect
+from werkzeug.serving import make_server
 
 from feature_flags import PROJECT_ROOT
-from tests.support import ADMIN_TOKEN
+from tests.people.persons import SSO_SETTINGS, session_for
+from tests.support import ADMIN_TOKEN, auth
 
 pytestmark = pytest.mark.browser
 
@@ -159,6 +162,45 @@ def test_sign_in__editor_token_for_staging__switches_flags_there_only(page, live
     expect(switch).to_have_attribute("aria-checked", "true")
     expect(switch).not_to_have_attribute("aria-busy", "true")
     assert api.state("dark-mode")["staging"] is True
+
+
+def test_person__editor_in_staging_only__switches_staging_reads_production(context, make_app):
+    # Given: single sign-on configured, a flag, and a person who edits staging and reads everything else
+    app = make_app(**SSO_SETTINGS)
+    server = make_server("127.0.0.1", 0, app, threaded=True)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    base = f"http://127.0.0.1:{server.server_port}"
+    try:
+        assert requests.post(f"{base}/flags", json={"name": "dark-mode"}, headers=auth(), timeout=10).ok
+        secret, _ = session_for(app, "sam@example.com", "viewer", {"staging": "editor"})
+        context.add_cookies([{"name": "ff_session", "value": secret, "url": base}])
+        page = context.new_page()
+
+        # When
+        page.goto(base)
+
+        # Then: staging's switch works; production's and development's are shown, disabled
+        expect(page.locator("#who")).to_have_text("sam@example.com · Viewer")
+        staging = page.get_by_role("switch", name="Toggle dark-mode in Staging")
+        expect(staging).to_be_enabled()
+        expect(page.get_by_role("switch", name="Toggle dark-mode in Production")).to_be_disabled()
+        expect(page.get_by_role("switch", name="Toggle dark-mode in Development")).to_be_disabled()
+        staging.click()
+        expect(staging).to_have_attribute("aria-checked", "true")
+        expect(staging).not_to_have_attribute("aria-busy", "true")
+        flag = requests.get(f"{base}/flags/dark-mode", headers=auth(), timeout=10).json()
+        assert flag["environments"] == {"development": False, "staging": True, "production": False}
+
+        # When: the flag's page, in production
+        page.goto(f"{base}/?page=flag&name=dark-mode&env=production")
+
+        # Then: production's switch is disabled there, staging's is not
+        expect(page.get_by_role("heading", name="dark-mode", level=1)).to_be_visible()
+        expect(page.locator("#flag-env-switch")).to_be_disabled()
+        page.get_by_role("tab", name="Staging").click()
+        expect(page.locator("#flag-env-switch")).to_be_enabled()
+    finally:
+        server.shutdown()
 
 
 # -- creating, searching, switching, editing, deleting ---------------------------------------

@@ -22,8 +22,8 @@ SSO_SETTINGS = {
 }
 
 
-def person(app, email: str, role: str, environment_roles: dict[str, str] | None = None):
-    """A test client signed in as a new person with these roles; its requests carry the CSRF token."""
+def session_for(app, email: str, role: str, environment_roles: dict[str, str] | None = None) -> tuple[str, str]:
+    """Make a new person with these roles and a session for them; return the cookie's secret and the CSRF token."""
     store = app.extensions["feature_flags.store"]
     user = store.sign_in_user(
         ISSUER,
@@ -34,8 +34,13 @@ def person(app, email: str, role: str, environment_roles: dict[str, str] | None 
     )
     secret, csrf = secrets.token_urlsafe(32), secrets.token_urlsafe(32)
     store.create_session(hash_secret(secret), user["_id"], csrf, utcnow() + timedelta(hours=1))
+    return secret, csrf
+
+
+def person(app, email: str, role: str, environment_roles: dict[str, str] | None = None):
+    """A test client signed in as a new person with these roles; its requests carry the CSRF token."""
+    secret, csrf = session_for(app, email, role, environment_roles)
     client = app.test_client()
     client.set_cookie("ff_session", secret)
     client.environ_base["HTTP_X_CSRF_TOKEN"] = csrf
-    client.user = user
     return client

@@ -89,6 +89,8 @@ export function createFlagPage({ api, session, environments, environmentLabel, d
     },
   });
   const readOnly = () => !session.canEdit;
+  // What belongs to one environment (its switch and targeting) follows the role there, which can differ.
+  const environmentReadOnly = () => !session.canEditIn(state.env);
   const changes = followChanges({
     api,
     session,
@@ -296,8 +298,7 @@ export function createFlagPage({ api, session, environments, environmentLabel, d
     lock($("flag-details"));
   }
 
-  function lock(form) {
-    const off = readOnly();
+  function lock(form, off = readOnly()) {
     for (const control of form.querySelectorAll("input, textarea, select")) control.disabled = off;
     for (const control of form.querySelectorAll("[data-edit], button[type=submit]")) control.hidden = off;
   }
@@ -362,7 +363,7 @@ export function createFlagPage({ api, session, environments, environmentLabel, d
       id: "flag-env-switch",
       "aria-checked": on ? "true" : "false",
       text: `${label}: ${on ? "on" : "off"}`,
-      disabled: readOnly() || Boolean(state.flag.archived_at),
+      disabled: environmentReadOnly() || Boolean(state.flag.archived_at),
     });
     toggle.addEventListener("click", async () => {
       const data = await write(section, $("flag-targeting-error"), () =>
@@ -381,14 +382,15 @@ export function createFlagPage({ api, session, environments, environmentLabel, d
     const env = state.env;
     const targeting = state.flag.targeting[env] || { rules: [], serve: "on" };
     const base = `targeting.${env}`;
-    const options = { variants: state.flag.variants, segments: state.segments, readOnly: readOnly() };
+    const readOnlyHere = environmentReadOnly();
+    const options = { variants: state.flag.variants, segments: state.segments, readOnly: readOnlyHere };
     state.editors.prerequisites = createPrerequisitesEditor(base, targeting.prerequisites, {
       suggest: suggestFlags,
-      readOnly: readOnly(),
+      readOnly: readOnlyHere,
     });
     state.editors.rules = createRulesEditor(base, targeting.rules, options);
     state.editors.serve = createServeEditor(`${base}.serve`, targeting.serve, state.flag.variants, {
-      readOnly: readOnly(),
+      readOnly: readOnlyHere,
       label: "Default serve",
     });
     $("flag-prerequisites").replaceChildren(state.editors.prerequisites.node);
@@ -396,8 +398,8 @@ export function createFlagPage({ api, session, environments, environmentLabel, d
     $("flag-default-serve").replaceChildren(state.editors.serve.node);
     unsaved.saved(forms.targeting);
     $("flag-targeting-error").textContent = "";
-    lock($("flag-targeting"));
-    for (const part of section.querySelectorAll("[data-admin]")) part.hidden = readOnly();
+    lock($("flag-targeting"), readOnlyHere);
+    for (const part of section.querySelectorAll("[data-admin]")) part.hidden = readOnlyHere;
     const others = session.environments.filter((name) => name !== env);
     // Where to copy is a choice, not an edit of the flag: a redraw keeps it.
     const chosen = state.editors.copyTo?.value;

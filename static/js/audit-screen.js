@@ -174,7 +174,7 @@ export function createAuditScreen({ api, session, environmentLabel, router }) {
 
   return {
     section,
-    admin: true,
+    readers: true,
     refresh: addNewer,
     show(params) {
       state.filters = Object.fromEntries(FILTERS.map((name) => [name, params[name] || ""]));

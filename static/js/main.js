@@ -41,7 +41,7 @@ const session = createSession({
   singleSignOn: config.singleSignOn,
   began: () => {
     newFlagDialog.offer(session.canEdit);
-    router.start(session.role);
+    router.start(session);
     live.start();
   },
   ended: () => {

@@ -31,12 +31,13 @@ export function pageLink(page, params, text) {
 
 /**
  * Show one registered screen at a time: the one the address names, when it changes (links, back and forward).
- * Each screen is {section, show(params), hide()?, refresh()?, admin?}; admin screens are offered to admin sessions
- * only, and refresh() reads again what the screen shows when something changed elsewhere.
+ * Each screen is {section, show(params), hide()?, refresh()?, admin?, readers?, editors?}: admin screens are offered
+ * to admins only, readers' to whoever reads every environment, editors' to whoever edits every one; refresh() reads
+ * again what the screen shows when something changed elsewhere.
  */
 export function createRouter({ nav }) {
   const screens = new Map();
-  const state = { role: null, current: null };
+  const state = { session: null, current: null };
 
   function register(name, screen) {
     screens.set(name, screen);
@@ -45,11 +46,14 @@ export function createRouter({ nav }) {
 
   function allowed(name) {
     const screen = screens.get(name);
-    return Boolean(screen) && (!screen.admin || state.role === "admin");
+    if (!screen) return false;
+    if (screen.readers) return state.session.readsEverything;
+    if (screen.editors) return state.session.editsEverywhere;
+    return !screen.admin || state.session.role === "admin";
   }
 
   function show() {
-    if (!state.role) return;
+    if (!state.session) return;
     let name = pageFromUrl();
     if (!allowed(name)) name = DEFAULT_PAGE;
     const params = Object.fromEntries(new URLSearchParams(window.location.search));
@@ -76,9 +80,9 @@ export function createRouter({ nav }) {
     show();
   }
 
-  /** Begin showing screens for a session with this role. */
-  function start(role) {
-    state.role = role;
+  /** Begin showing screens for a session (its role, and what it reads and edits). */
+  function start(session) {
+    state.session = session;
     for (const link of nav.querySelectorAll("[data-page-link]")) {
       link.hidden = !allowed(link.dataset.pageLink);
     }
@@ -92,7 +96,7 @@ export function createRouter({ nav }) {
       screen.section.hidden = true;
       screen.hide?.();
     }
-    state.role = null;
+    state.session = null;
     state.current = null;
   }
 

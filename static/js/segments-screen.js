@@ -158,7 +158,7 @@ export function createSegmentsScreen({ api, session }) {
 
   return {
     section,
-    admin: true,
+    editors: true,
     show: () => load(),
     /** A change was made elsewhere (the event stream): read the segments again, redrawing only if they changed. */
     refresh: () => load({ quiet: true }),

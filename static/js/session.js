@@ -62,6 +62,9 @@ export function createSession({ api, environments, environmentLabel, began, ende
     canEdit: false,
     // The environments where flags may be switched and targeted: roles can differ by environment.
     editable: new Set(),
+    // The audit trail and segments are for those who read, and edit, every environment.
+    readsEverything: false,
+    editsEverywhere: false,
     canEditIn: (environment) => session.editable.has(environment),
     handleAuthFailure,
     restore,
@@ -76,7 +79,12 @@ export function createSession({ api, environments, environmentLabel, began, ende
   async function describeToken(token) {
     const me = (await api.request("GET", "/auth/me", { token })).data;
     const readable = new Set(me.environments.filter((entry) => entry.role !== null).map((entry) => entry.name));
-    return { role: me.role, environments: environments.filter((name) => readable.has(name)), editable: editableIn(me) };
+    return {
+      role: me.role,
+      environments: environments.filter((name) => readable.has(name)),
+      editable: editableIn(me),
+      readsEverything: me.role !== "client" && readable.size === environments.length,
+    };
   }
 
   async function signIn(token) {
@@ -87,6 +95,8 @@ export function createSession({ api, environments, environmentLabel, began, ende
     session.environments = described.environments;
     session.canEdit = described.role === "admin" || described.role === "editor";
     session.editable = described.editable;
+    session.readsEverything = described.readsEverything;
+    session.editsEverywhere = described.editable.size === environments.length;
     session.signedIn = true;
     storeToken(token);
     showSignedIn();
@@ -104,6 +114,8 @@ export function createSession({ api, environments, environmentLabel, began, ende
       session.environments = environments;
       session.editable = editableIn((await api.request("GET", "/auth/me")).data);
       session.canEdit = session.editable.size > 0;
+      session.readsEverything = true;
+      session.editsEverywhere = session.editable.size === environments.length;
       session.signedIn = true;
       showSignedIn();
       return true;
@@ -148,6 +160,8 @@ export function createSession({ api, environments, environmentLabel, began, ende
     session.signedIn = false;
     session.canEdit = false;
     session.editable = new Set();
+    session.readsEverything = false;
+    session.editsEverywhere = false;
     storeToken(null);
     ended();
     for (const dialog of document.querySelectorAll("dialog[open]")) dialog.close();

@@ -190,6 +190,14 @@ def test_person__editor_in_staging_only__switches_staging_reads_production(conte
         expect(staging).not_to_have_attribute("aria-busy", "true")
         flag = requests.get(f"{base}/flags/dark-mode", headers=auth(), timeout=10).json()
         assert flag["environments"] == {"development": False, "staging": True, "production": False}
+        # And the audit log is offered (they read every environment), segments and the admin screens are not
+        nav = page.get_by_role("navigation", name="Screens")
+        expect(nav.get_by_role("link", name="Audit log")).to_be_visible()
+        for name in ("Segments", "Tokens", "Webhooks", "Import and export"):
+            expect(nav.get_by_role("link", name=name)).to_be_hidden()
+        nav.get_by_role("link", name="Audit log").click()
+        expect(page.get_by_role("heading", name="Audit log", level=1)).to_be_visible()
+        expect(page.locator("#audit-view")).to_contain_text("dark-mode")
 
         # When: the flag's page, in production
         page.goto(f"{base}/?page=flag&name=dark-mode&env=production")

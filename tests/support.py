@@ -45,6 +45,21 @@ def free_port() -> int:
         return sock.getsockname()[1]
 
 
+def npm_installed(source: Path, build: Path, files: tuple[str, ...]) -> Path:
+    """Copy files from source to build and npm ci there from the pinned lock file, again only when it changes."""
+    npm = require_tool("npm")
+    build.mkdir(parents=True, exist_ok=True)
+    for name in files:
+        shutil.copyfile(source / name, build / name)
+    lock = (source / "package-lock.json").read_bytes()
+    # npm ci costs ~10 s; the packages are reinstalled only when the lock file changes.
+    installed = build / "node_modules" / ".installed-lock"
+    if not installed.exists() or installed.read_bytes() != lock:
+        subprocess.run([npm, "ci", "--no-audit", "--no-fund", "--loglevel=error"], cwd=build, check=True, timeout=600)
+        installed.write_bytes(lock)
+    return build
+
+
 def require_tool(path_or_name: str) -> str:
     """Return a tool's path; skip the test without it, but fail in CI, where it must be installed."""
     found = shutil.which(path_or_name)

@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import functools
 import http.server
-import shutil
 import subprocess
 import threading
 import time
@@ -22,7 +21,7 @@ from playwright.sync_api import Browser
 from werkzeug.serving import make_server
 
 from feature_flags import PROJECT_ROOT
-from tests.support import auth, require_tool
+from tests.support import auth, npm_installed
 
 pytestmark = pytest.mark.browser
 
@@ -35,16 +34,7 @@ SEES_TOGGLE_WITHIN_S = 1.0
 @pytest.fixture(scope="session")
 def sdk_page_dir() -> Path:
     """build/openfeature with the test page and the SDK bundle, installed with npm ci from the pinned lock file."""
-    npm = require_tool("npm")
-    BUILD.mkdir(parents=True, exist_ok=True)
-    for name in ("package.json", "package-lock.json", "entry.js", "page.html"):
-        shutil.copyfile(SOURCE / name, BUILD / name)
-    lock = (SOURCE / "package-lock.json").read_bytes()
-    # npm ci costs ~10 s; the packages are reinstalled only when the lock file changes.
-    installed = BUILD / "node_modules" / ".installed-lock"
-    if not installed.exists() or installed.read_bytes() != lock:
-        subprocess.run([npm, "ci", "--no-audit", "--no-fund", "--loglevel=error"], cwd=BUILD, check=True, timeout=600)
-        installed.write_bytes(lock)
+    npm_installed(SOURCE, BUILD, ("package.json", "package-lock.json", "entry.js", "page.html"))
     esbuild = BUILD / "node_modules" / ".bin" / "esbuild"
     bundle = ["--bundle", "--format=iife", "--target=es2020", "--log-level=warning", "--outfile=openfeature.js"]
     subprocess.run([str(esbuild), "entry.js", *bundle], cwd=BUILD, check=True, timeout=120)

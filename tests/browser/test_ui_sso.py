@@ -7,7 +7,6 @@ at the version tests/people/oidc_provider/package-lock.json pins, installed with
 
 from __future__ import annotations
 
-import shutil
 import subprocess
 import threading
 from collections.abc import Iterator
@@ -20,7 +19,7 @@ from playwright.sync_api import Page, expect
 from werkzeug.serving import make_server
 
 from feature_flags import PROJECT_ROOT, create_app
-from tests.support import auth, free_port, require_tool
+from tests.support import auth, free_port, npm_installed, require_tool
 
 pytestmark = pytest.mark.browser
 
@@ -33,16 +32,7 @@ CLIENT_SECRET = "browser-test-client-secret-0123456789"
 @pytest.fixture(scope="session")
 def provider_dir() -> Path:
     """build/oidc-provider with the provider installed from the pinned lock file (again only when it changes)."""
-    npm = require_tool("npm")
-    BUILD.mkdir(parents=True, exist_ok=True)
-    for name in ("package.json", "package-lock.json", "server.mjs"):
-        shutil.copyfile(SOURCE / name, BUILD / name)
-    lock = (SOURCE / "package-lock.json").read_bytes()
-    installed = BUILD / "node_modules" / ".installed-lock"
-    if not installed.exists() or installed.read_bytes() != lock:
-        subprocess.run([npm, "ci", "--no-audit", "--no-fund", "--loglevel=error"], cwd=BUILD, check=True, timeout=600)
-        installed.write_bytes(lock)
-    return BUILD
+    return npm_installed(SOURCE, BUILD, ("package.json", "package-lock.json", "server.mjs"))
 
 
 @pytest.fixture

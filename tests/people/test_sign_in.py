@@ -6,7 +6,6 @@ CSRF token, a deactivated person) is checked to leave nothing changed: no sessio
 
 from __future__ import annotations
 
-import socket
 import threading
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -19,7 +18,7 @@ from werkzeug.serving import make_server
 
 from feature_flags import create_app
 from tests.people.provider import CLIENT_ID, CLIENT_SECRET, Provider, running_provider
-from tests.support import auth
+from tests.support import auth, free_port
 
 
 @pytest.fixture
@@ -28,16 +27,10 @@ def provider() -> Iterator[Provider]:
         yield running
 
 
-def _free_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return probe.getsockname()[1]
-
-
 @contextmanager
 def serving(config, provider: Provider, **changes) -> Iterator[str]:
     """The service with single sign-on through the test provider (settings changed), on a real server."""
-    port = _free_port()
+    port = free_port()
     base = f"http://127.0.0.1:{port}"
     app = create_app(
         replace(

@@ -30,6 +30,7 @@ def create_app(config=None) -> Flask:
 
     from . import cache, flags, metrics, preparation, schedules, storage, transfer, ui, usage, web, webhooks
     from .audit.routes import bp as audit_bp
+    from .change_requests.routes import bp as change_requests_bp
     from .evaluation.event_stream import bp as ofrep_events_bp
     from .evaluation.event_stream import changes_bp
     from .evaluation.ofrep import bp as ofrep_bp
@@ -72,6 +73,7 @@ def create_app(config=None) -> Flask:
         openapi_bp,
         flags_bp,
         schedules_bp,
+        change_requests_bp,
         segments_bp,
         transfer.bp,
         usage_bp,

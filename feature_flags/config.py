@@ -63,6 +63,17 @@ def _environments(env: Mapping[str, str]) -> tuple[str, ...]:
     return names
 
 
+def _approvals(env: Mapping[str, str], environments: tuple[str, ...], auth_enabled: bool) -> tuple[str, ...]:
+    names = tuple(part.strip() for part in (env.get("FF_APPROVALS") or "").split(",") if part.strip())
+    unknown = [name for name in names if name not in environments]
+    if unknown:
+        raise ConfigError(f"FF_APPROVALS: {unknown[0]!r} is not one of FF_ENVIRONMENTS ({', '.join(environments)})")
+    if names and not auth_enabled:
+        # With checks off every caller is the same anonymous admin: nobody else could ever approve.
+        raise ConfigError("FF_APPROVALS needs FF_AUTH on: a change request is approved by someone else")
+    return tuple(name for name in environments if name in names)
+
+
 def _check_admin_token(token: str) -> None:
     """Refuse an admin token no client could send or anyone could guess; the message never repeats it."""
     if any(character.isspace() for character in token):
@@ -188,6 +199,8 @@ class Config:
     oidc_roles_claim: str | None = None
     session_idle_minutes: int = 60
     session_max_hours: int = 12
+    # Environments where a change to a flag is a change request another caller approves (feature_flags/change_requests).
+    approvals: tuple[str, ...] = ()
 
     @property
     def oidc_enabled(self) -> bool:
@@ -230,10 +243,12 @@ class Config:
         for origin in cors:
             if not re.match(r"^https?://[^/\s]+$", origin):
                 raise ConfigError(f"FF_CORS_ORIGINS: {origin!r} is not an origin like https://example.com")
+        environments = _environments(env)
         return cls(
             mongo_uri=mongo_uri,
             mongo_db=mongo_db,
-            environments=_environments(env),
+            environments=environments,
+            approvals=_approvals(env, environments, auth_word in TRUE_WORDS),
             data_dir=Path(env.get("FF_DATA_DIR") or "data"),
             seed_demo=_bool(env, "FF_SEED_DEMO", True),
             host=(env.get("HOST") or "127.0.0.1").strip(),

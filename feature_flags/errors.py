@@ -134,6 +134,39 @@ class TooManySchedules(ValidationFailed):
     message = "This flag has too many pending schedules."
 
 
+class ChangeRequestRequired(ApiError):
+    status_code = 409
+    code = "change_request_required"
+    message = "This change reaches an environment where changes need approval: POST it to /change-requests."
+
+
+class ChangeRequestNotFound(NotFound):
+    code = "change_request_not_found"
+    message = "No change request has that id."
+
+
+class ChangeRequestState(ApiError):
+    status_code = 409
+    code = "change_request_state"
+    message = "The change request is not in a state that allows this."
+
+
+class ChangeRequestStale(ApiError):
+    status_code = 409
+    code = "change_request_stale"
+    message = "The flag has changed since the request was made; rebase the request, then approve it."
+
+
+class ChangeRequestNotNeeded(ValidationFailed):
+    code = "change_request_not_needed"
+    message = "This change reaches no environment that needs approval; make it directly."
+
+
+class TooManyChangeRequests(ValidationFailed):
+    code = "too_many_change_requests"
+    message = "This flag has too many open change requests."
+
+
 class TooManyWebhooks(ValidationFailed):
     code = "too_many_webhooks"
     message = "There are too many webhooks."
@@ -170,6 +203,11 @@ class Forbidden(ApiError):
     status_code = 403
     code = "forbidden"
     message = "This token is not allowed to do that."
+
+
+class OwnChangeRequest(Forbidden):
+    code = "own_change_request"
+    message = "A change request is approved or rejected by someone other than who made it."
 
 
 class CsrfRejected(Forbidden):

@@ -20,6 +20,13 @@ SCHEDULE_CANCELLED = "schedule.cancelled"
 SCHEDULE_FAILED = "schedule.failed"
 WEBHOOK_CREATED = "webhook.created"
 WEBHOOK_DELETED = "webhook.deleted"
+CHANGE_REQUEST_CREATED = "change_request.created"
+CHANGE_REQUEST_APPROVED = "change_request.approved"
+CHANGE_REQUEST_APPLIED = "change_request.applied"
+CHANGE_REQUEST_REJECTED = "change_request.rejected"
+CHANGE_REQUEST_CANCELLED = "change_request.cancelled"
+CHANGE_REQUEST_REBASED = "change_request.rebased"
+CHANGE_REQUEST_FAILED = "change_request.failed"
 USER_CREATED = "user.created"
 USER_UPDATED = "user.updated"
 # The actor of every change a schedule makes; who made the schedule is on the event as scheduled_by.
@@ -44,6 +51,13 @@ ALL = (
     SCHEDULE_FAILED,
     WEBHOOK_CREATED,
     WEBHOOK_DELETED,
+    CHANGE_REQUEST_CREATED,
+    CHANGE_REQUEST_APPROVED,
+    CHANGE_REQUEST_APPLIED,
+    CHANGE_REQUEST_REJECTED,
+    CHANGE_REQUEST_CANCELLED,
+    CHANGE_REQUEST_REBASED,
+    CHANGE_REQUEST_FAILED,
     USER_CREATED,
     USER_UPDATED,
     FLAGS_IMPORTED,
@@ -53,6 +67,7 @@ SCHEDULE_ACTIONS = frozenset({SCHEDULE_CREATED, SCHEDULE_CANCELLED, SCHEDULE_FAI
 SEGMENT_ACTIONS = frozenset({SEGMENT_CREATED, SEGMENT_UPDATED, SEGMENT_DELETED})
 WEBHOOK_ACTIONS = frozenset({WEBHOOK_CREATED, WEBHOOK_DELETED})
 USER_ACTIONS = frozenset({USER_CREATED, USER_UPDATED})
+CHANGE_REQUEST_ACTIONS = frozenset(action for action in ALL if action.startswith("change_request."))
 # Actions after which the subject no longer exists; recovery checks for its absence instead of its presence.
 REMOVALS = frozenset({FLAG_DELETED, SEGMENT_DELETED, TOKEN_REVOKED, WEBHOOK_DELETED})
 

@@ -71,6 +71,11 @@ class AuditEvent(BaseModel):
     schedule_id: str | None = Field(None, description="The schedule an event is about, or that made the change")
     scheduled_by: str | None = Field(None, description="Who made the schedule, on changes the actor 'schedule' made")
     webhook_id: str | None = Field(None, description="The webhook a webhook.* event is about")
+    change_request_id: str | None = Field(
+        None, description="The change request a change_request.* event is about, or that made the change"
+    )
+    requested_by: str | None = Field(None, description="Who made the change request, on changes one applied")
+    approved_by: str | None = Field(None, description="Who approved the change request, on changes one applied")
     user_id: str | None = Field(None, description="The person a user.* event is about")
     person: AuditPerson | None = Field(None, description="The person who made the change, when one signed in did")
     before: dict[str, Any] | None = None

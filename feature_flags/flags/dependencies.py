@@ -153,6 +153,16 @@ def uses_segment(flag: Mapping[str, Any], segment: str) -> bool:
     )
 
 
+def environments_naming_segment(flag: Mapping[str, Any], segment: str) -> set[str]:
+    """The environments whose rules in this flag name the segment."""
+    return {
+        environment
+        for environment, settings in (flag.get("targeting") or {}).items()
+        for rule in (settings or {}).get("rules") or ()
+        if any(item.get("segment") == segment for item in rule["when"])
+    }
+
+
 def requires(flag: Mapping[str, Any], name: str) -> bool:
     """Whether the flag names the flag called name as a prerequisite in any environment."""
     return any(

@@ -26,3 +26,18 @@ def of_creation(fields: Mapping[str, Any], environments: Collection[str]) -> tup
 def serving(flag: Mapping[str, Any], environments: Collection[str]) -> tuple[str, ...]:
     """The environments where the flag is on: archiving, reviving or deleting it changes what they serve."""
     return tuple(environment for environment in environments if flag["environments"].get(environment))
+
+
+def of_rewrite(current: Mapping[str, Any], fields: Mapping[str, Any], environments: Collection[str]) -> tuple[str, ...]:
+    """The environments a write of whole fields (an import's) reaches: where what it serves differs."""
+    if SERVED_EVERYWHERE & fields.keys():
+        return tuple(environments)
+    reached = set(serving(current, environments)) if "archived_at" in fields else set()
+    for environment in environments:
+        if "environments" in fields and fields["environments"].get(environment) != current["environments"].get(
+            environment
+        ):
+            reached.add(environment)
+        if "targeting" in fields and fields["targeting"].get(environment) != current["targeting"].get(environment):
+            reached.add(environment)
+    return tuple(environment for environment in environments if environment in reached)

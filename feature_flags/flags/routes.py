@@ -10,6 +10,7 @@ from urllib.parse import urlencode
 from flask import Blueprint, Response, current_app, g, jsonify, request
 
 from ..cache import Snapshot, current_snapshot, flag_cache
+from ..change_requests.guard import refuse_unapproved
 from ..errors import ValidationFailed
 from ..extensions import get_store
 from ..tokens.access import actor_name, authenticate, environment_for_read, require_editor
@@ -132,7 +133,9 @@ def _flag_response(flag: dict[str, Any], status: int = 200, environment: str | N
 
 def _may_remove(ident: str) -> None:
     """Archiving, reviving or deleting a flag changes what every environment it is on in serves."""
-    require_editor(reach.serving(get_store().find_flag(ident), _environments()))
+    serving = reach.serving(get_store().find_flag(ident), _environments())
+    require_editor(serving)
+    refuse_unapproved(serving, "switch it off there through a change request first")
 
 
 LIST_PARAMETERS = frozenset(ListQuery.model_fields)
@@ -243,7 +246,9 @@ def list_tags():
 def create_flag():
     require_editor()
     fields = parse(FlagCreate, read_json_object(), _environments()).model_dump()
-    require_editor(reach.of_creation(fields, _environments()))
+    touched = reach.of_creation(fields, _environments())
+    require_editor(touched)
+    refuse_unapproved(touched, "create it off there, then request the change through /change-requests")
     return _flag_response(service.create(fields, actor_name(), g.request_id), 201)
 
 
@@ -284,7 +289,9 @@ def update_flag(ident: str):
             "Give at least one of name, description, environments, variants, off_variant, targeting, stickiness, "
             "tags, type or stale."
         )
-    require_editor(reach.of_update(changes, _environments()))
+    touched = reach.of_update(changes, _environments())
+    require_editor(touched)
+    refuse_unapproved(touched)
     flag = service.update(ident, changes, actor_name(), g.request_id, _expected_version(ident))
     return _flag_response(flag)
 
@@ -303,6 +310,7 @@ def toggle_flag(ident: str):
     environment = parse(ToggleRequest, read_json_object(required=False), _environments()).environment
     environment = environment or current_app.config["FF"].default_environment
     require_editor([environment])
+    refuse_unapproved([environment], 'POST {"changes": {"environments": {...}}} to /change-requests')
     flag = service.toggle(ident, environment, actor_name(), g.request_id, _expected_version(ident))
     return _flag_response(flag, environment=environment)
 

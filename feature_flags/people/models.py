@@ -68,6 +68,9 @@ class EnvironmentAccess(BaseModel):
     role: Literal["viewer", "editor", "admin", "client"] | None = Field(
         description="null: a token bound to another environment, which cannot read this one"
     )
+    approvals: bool = Field(
+        description="Changes here are change requests someone else approves (FF_APPROVALS); direct writes answer 409"
+    )
 
 
 class Caller(BaseModel):

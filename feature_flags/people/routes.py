@@ -74,7 +74,8 @@ def who_am_i():
             "role": principal.role,
             "user_id": principal.user_id,
             "environments": [
-                {"name": name, "role": role} for name, role in principal.roles(config.environments).items()
+                {"name": name, "role": role, "approvals": name in config.approvals}
+                for name, role in principal.roles(config.environments).items()
             ],
         }
     )

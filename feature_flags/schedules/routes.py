@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from flask import Blueprint, current_app, g, jsonify
 
+from ..change_requests.guard import refuse_unapproved
 from ..extensions import get_store
 from ..flags.rules import UNSTATED_FLAG_RULES
 from ..tokens.access import actor_name, authenticate, require_editor
@@ -41,8 +42,9 @@ def require_token():
 def create_schedule(ident: str):
     require_editor()
     request = parse(ScheduleCreate, read_json_object(), current_app.config["FF"].environments)
-    # An approved change request is scheduled with apply_at; a plain schedule would skip the approval.
     require_editor([request.environment])
+    # A plain schedule would skip the approval: a change request carries its moment as apply_at instead.
+    refuse_unapproved([request.environment], "POST it to /change-requests with apply_at")
     schedule = service.create(current_app, ident, request, actor_name(), g.request_id)
     return jsonify(schedule), 201
 

@@ -16,6 +16,8 @@ from datetime import timedelta
 
 from flask import Flask
 
+from ..audit import actions
+from ..change_requests import service as change_requests
 from ..errors import DatabaseUnavailable
 from ..extensions import get_store
 from ..process import current_pid
@@ -71,7 +73,7 @@ class Scheduler:
             thread.join(STOP_WAIT_SECONDS)
 
     def run_due(self) -> int:
-        """Apply the schedules due now, up to MAX_PER_LOOK; return how many were claimed."""
+        """Apply the schedules and approved change requests due now, up to MAX_PER_LOOK each; return how many."""
         store = get_store(self._app)
         claimed = 0
         while claimed < MAX_PER_LOOK and not self._stopping.is_set():
@@ -81,7 +83,20 @@ class Scheduler:
             claimed += 1
             outcome = apply(self._app, schedule)
             logger.info("schedule %s", outcome, extra={"schedule_id": schedule["_id"], "flag_id": schedule["flag_id"]})
-        return claimed
+        requests = 0
+        while requests < MAX_PER_LOOK and not self._stopping.is_set():
+            # Approved for a later moment, or approved at once by a request that died before applying it.
+            change_request = store.claim_due_change_request(self.claimer, self.lease)
+            if change_request is None:
+                break
+            requests += 1
+            outcome = change_requests.apply(self._app, change_request, actions.SCHEDULE_ACTOR)
+            logger.info(
+                "change request %s",
+                outcome,
+                extra={"change_request_id": change_request["_id"], "flag_id": change_request["flag_id"]},
+            )
+        return claimed + requests
 
     def _run(self) -> None:
         # The first look at once: a schedule missed while every instance was down is applied at start.

@@ -7,7 +7,8 @@ from typing import Any
 from flask import Blueprint, Response, g, jsonify
 
 from ..cache import current_snapshot
-from ..errors import ValidationFailed
+from ..change_requests.guard import needing_approval
+from ..errors import Forbidden, ValidationFailed
 from ..extensions import get_store
 from ..tokens.access import actor_name, authenticate, require_editor
 from ..validation import parse
@@ -82,13 +83,21 @@ def get_segment(ident: str):
 @bp.put("/segments/<ident>")
 @documented(
     "Change a segment's name, description or conditions (conditions are replaced)",
-    description=IN_USE,
+    description=IN_USE + " A segment that rules in an environment needing approval (FF_APPROVALS) name is "
+    "changed by admins only (403 for editors): change requests hold changes to one flag.",
     body=SegmentUpdate,
     response=Segment,
     errors=[400, 404, 409, 412],
 )
 def update_segment(ident: str):
-    require_editor(service.environments())
+    principal = require_editor(service.environments())
+    # Change requests hold one flag's change; a segment change would reach approval environments without one.
+    gated = needing_approval(service.serving_environments(current_snapshot().find_segment(ident)["name"]))
+    if gated and not principal.is_admin:
+        raise Forbidden(
+            f"Flags in {', '.join(gated)}, where changes need approval, use this segment: only an admin changes it.",
+            environments=list(gated),
+        )
     changes = parse(SegmentUpdate, read_json_object(), service.environments()).changes()
     if not changes:
         raise ValidationFailed(f"Give at least one of {', '.join(UPDATABLE_FIELDS)}.")

@@ -10,7 +10,7 @@ from flask import current_app
 from ..cache import current_snapshot, flag_cache
 from ..errors import FlagTooLarge, SegmentInUse
 from ..extensions import get_store
-from ..flags.dependencies import uses_segment
+from ..flags.dependencies import environments_naming_segment, uses_segment
 from ..flags.models import MAX_FLAG_BYTES
 
 
@@ -78,3 +78,10 @@ def delete(ident: str, actor: str, request_id: str | None = None, expected_versi
 def environments() -> tuple[str, ...]:
     """Return this deployment's environments."""
     return current_app.config["FF"].environments
+
+
+def serving_environments(name: str) -> set[str]:
+    """The environments where some flag's rules (archived flags' too) name the segment called name."""
+    return {
+        environment for flag in current_snapshot().ordered for environment in environments_naming_segment(flag, name)
+    }

@@ -145,6 +145,8 @@ class AuditLog:
             subject, target_id = self._webhooks, event.get("webhook_id")
         elif event["action"] in actions.USER_ACTIONS:
             subject, target_id = self._users, event.get("user_id")
+        elif event["action"] in actions.CHANGE_REQUEST_ACTIONS:
+            subject, target_id = self._change_requests, event.get("change_request_id")
         else:
             subject, target_id = self._flags, event.get("flag_id")
         document = subject.find_one({"_id": as_object_id(target_id)}, {"recent_events": 1})

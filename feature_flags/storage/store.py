@@ -15,6 +15,7 @@ from pymongo.write_concern import WriteConcern
 from ..extensions import EMBEDDED_DATABASE_KEY, STORE_KEY
 from .audit_log import AuditLog
 from .batches import FlagBatches
+from .change_requests import ChangeRequestStorage
 from .changes import ChangeFeed
 from .client import create_client, translated_errors, utcnow
 from .flags import FlagStorage
@@ -46,6 +47,7 @@ class Store(
     FlagBatches,
     SegmentStorage,
     ScheduleStorage,
+    ChangeRequestStorage,
     TokenStorage,
     AuditLog,
     ChangeFeed,
@@ -67,6 +69,7 @@ class Store(
         self._usage_hours = self.db.usage_hours
         self._flag_usage = self.db.flag_usage
         self._schedules = self.db.schedules
+        self._change_requests = self.db.change_requests
         self._batches = self.db.flag_batches
         self._webhooks = self.db.webhooks
         self._deliveries = self.db.webhook_deliveries
@@ -114,6 +117,7 @@ class Store(
             self._audit.create_index([("at", DESCENDING)], name="by_time")
             self._usage_indexes()
             self._schedule_indexes()
+            self._change_request_indexes()
             self._webhook_indexes()
             self._people_indexes()
             self._batches.create_index([("batch", ASCENDING)], sparse=True, name="by_batch")

@@ -6,6 +6,7 @@ from typing import Any
 
 from flask import Blueprint, Response, current_app, g, request
 
+from ..change_requests.guard import refuse_unapproved
 from ..errors import ValidationFailed
 from ..flags.models import Flag
 from ..flags.routes import _expected_version, _flag_response
@@ -31,7 +32,8 @@ IMPORT_DESCRIPTION = (
     "path); mode=replace refuses to remove a segment a remaining flag names (409 segment_in_use). With "
     "format=unleash the body is an Unleash feature export ({version, features, segments}) instead, mapped onto "
     "the environment given; what cannot be mapped is listed as unmapped, and a real import with unmapped parts "
-    "is refused (400 unmapped) unless allow_partial=true."
+    "is refused (400 unmapped) unless allow_partial=true. A real import changing what an environment needing "
+    "approval (FF_APPROVALS) serves answers 409 change_request_required; the command line's import is not held up."
 )
 
 
@@ -101,6 +103,7 @@ def import_flags():
         source=query.format,
         environment=query.environment,
         allow_partial=query.allow_partial,
+        approvals=True,
     )
     return current_app.json.response(answer)
 
@@ -118,6 +121,7 @@ def copy_flag(ident: str):
     body = parse(CopyRequest, read_json_object(), _environments())
     _same(body.source, body.to)
     require_editor([body.to])
+    refuse_unapproved([body.to], "request the targeting through /change-requests")
     flag = copy_one(current_app, ident, body.source, body.to, actor_name(), g.request_id, _expected_version(ident))
     return _flag_response(flag)
 
@@ -142,5 +146,6 @@ def copy_environment(source: str):
     body = parse(EnvironmentCopyRequest, read_json_object(), _environments())
     _same(source, body.to)
     require_editor([body.to])
+    refuse_unapproved([body.to], "request each flag's change through /change-requests")
     answer = copy_many(current_app, source, body.to, body.flags, actor_name(), g.request_id)
     return current_app.json.response(answer)

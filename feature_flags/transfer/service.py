@@ -11,9 +11,12 @@ from flask import Flask
 
 from ..audit import actions
 from ..cache import flag_cache
+from ..change_requests.guard import refuse_unapproved
 from ..errors import ApiError, FlagArchived, FlagNotFound, ValidationFailed
 from ..extensions import get_metrics, get_store
+from ..flags import reach
 from ..flags.rules import flag_changes
+from ..segments.service import serving_environments
 from ..storage import BatchWritten, FlagWrite
 from .document import FORMAT, Contents, export_document, validated_document
 from .plan import Mode, Plan, make_plan, plan_segments
@@ -111,13 +114,20 @@ def import_document(
     source: str = "feature-flags",
     environment: str | None = None,
     allow_partial: bool = False,
+    approvals: bool = False,
 ) -> dict[str, Any]:
-    """Import a document (ours or an Unleash export) all-or-nothing; return the plan carried out (or not, if dry)."""
+    """Import a document (ours or an Unleash export) all-or-nothing; return the plan carried out (or not, if dry).
+
+    approvals: refuse a plan reaching environments FF_APPROVALS names (an API caller's import; an operator's
+    from the command line or FF_IMPORT_FILE is not held up).
+    """
     plan = plan_import(app, data, mode, source, environment)
     if dry_run:
         return {**plan.answer(), "dry_run": True}
     if plan.unmapped and not allow_partial:
         raise UnmappedParts(unmapped=plan.unmapped)
+    if approvals:
+        refuse_unapproved(_reached(plan, app.config["FF"].environments), "import only what changes other environments")
     summary = {
         "action": actions.FLAGS_IMPORTED,
         "environment": environment,
@@ -137,6 +147,22 @@ def import_document(
     }
     apply_plan(app, plan, actor, request_id, summary)
     return {**plan.answer(), "dry_run": False}
+
+
+def _reached(plan: Plan, environments: tuple[str, ...]) -> set[str]:
+    """The environments whose served values the plan's writes change."""
+    reached: set[str] = set()
+    for write in plan.writes:
+        if write.kind == "create":
+            reached.update(reach.of_creation(write.fields, environments))
+        elif write.kind == "update":
+            reached.update(reach.of_rewrite(write.current, write.fields, environments))
+        else:
+            reached.update(reach.serving(write.current, environments))
+    for write in plan.segments.writes if plan.segments else ():
+        if write.kind != "create":
+            reached.update(serving_environments(write.current["name"]))
+    return reached
 
 
 # -- copying between environments -------------------------------------------------------------

@@ -106,6 +106,22 @@ export class Api {
     return this.request("PUT", `/flags/${encodeURIComponent(flag._id)}`, { body: changes, ifMatch: flagEtag(flag) });
   }
 
+  /**
+   * Ask for a change to a flag where changes need approval (a PUT body); its field errors name the PUT's fields,
+   * as the forms that send it know them.
+   */
+  async requestChange(flag, changes) {
+    try {
+      return await this.request("POST", "/change-requests", { body: { flag: flag._id, changes } });
+    } catch (error) {
+      if (!(error instanceof ApiError)) throw error;
+      for (const item of error.body.details || []) {
+        if (typeof item?.field === "string") item.field = item.field.replace(/^changes\./, "");
+      }
+      throw error;
+    }
+  }
+
   toggleFlag(flag, environment) {
     return this.request("POST", `/flags/${encodeURIComponent(flag._id)}/toggle`, {
       body: { environment },

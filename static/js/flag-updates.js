@@ -5,8 +5,25 @@ import { ApiError } from "./api.js";
 
 /** What the list's switch and Save do, through the API and into the list view. */
 export function createFlagUpdates({ api, list, listView, messages, environmentLabel, session }) {
+  /** Where changes need approval a switch asks for one: the table keeps showing what is served until it applies. */
+  async function requestToggle(flag, environment, was) {
+    const where = environmentLabel(environment);
+    try {
+      await api.requestChange(flag, { environments: { [environment]: !was } });
+      messages.show(
+        `Asked to switch ${flag.name} ${was ? "off" : "on"} in ${where}. It changes once someone else approves the ` +
+          "request (Change requests).",
+        "notice",
+      );
+    } catch (error) {
+      if (!(error instanceof ApiError) || session.handleAuthFailure(error)) return;
+      messages.show(`Could not ask to switch ${flag.name} ${was ? "off" : "on"} in ${where}. ${error.message}`);
+    }
+  }
+
   async function toggle(flag, environment) {
     const was = Boolean(flag.environments[environment]);
+    if (session.needsApproval(environment)) return requestToggle(flag, environment, was);
     // Show the new state at once; the If-Match of api.toggleFlag makes the server refuse if the flag moved meanwhile.
     list.showState(flag._id, environment, !was, true);
     listView.changing();

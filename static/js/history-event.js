@@ -93,6 +93,11 @@ function changes(event, environmentLabel) {
   const rows = [];
   // A deleted flag's last state is in the event, but a line per field of it says less than "Deleted" does.
   if (event.action === "flag.deleted") return rows;
+  if (event.action.startsWith("change_request.")) {
+    // What was asked for, read as the flag update it becomes; the other steps only move the request along.
+    if (event.action !== "change_request.created") return rows;
+    return changes({ action: "flag.updated", before: {}, after: after.changes || {} }, environmentLabel);
+  }
   if (event.action.startsWith("schedule.")) {
     const where = environmentLabel(event.environment || "");
     return event.action === "schedule.created" && after.targeting ? targetingDescription(after.targeting, where) : [];
@@ -223,6 +228,20 @@ function summary(event, environmentLabel) {
       return `Webhook to ${hook.url} deleted`;
     case "flags.imported":
       return importSummary(event.after);
+    case "change_request.created":
+      return `Requested a change${where}${event.after?.apply_at ? `, to apply at ${moment(event.after.apply_at)}` : ""}`;
+    case "change_request.approved":
+      return `Approved a change request${where}`;
+    case "change_request.applied":
+      return `Applied an approved change request${where}`;
+    case "change_request.rejected":
+      return `Rejected a change request${where}${event.after?.review_comment ? `: ${event.after.review_comment}` : ""}`;
+    case "change_request.cancelled":
+      return `Withdrew a change request${where}`;
+    case "change_request.rebased":
+      return `Rebased a change request${where} on version ${event.after?.base_version ?? "?"}`;
+    case "change_request.failed":
+      return `A change request${where} failed: ${event.after?.reason || "no reason given"}`;
     case "user.created":
       return `${personName(event.after)} signed in for the first time (${event.after?.role ?? "viewer"})`;
     case "user.updated":

@@ -3,6 +3,7 @@
 
 import { Api } from "./api.js";
 import { createAuditScreen } from "./audit-screen.js";
+import { createChangeRequestsScreen } from "./change-requests-screen.js";
 import { createDeleteDialog } from "./delete-dialog.js";
 import { createFlagPage } from "./flag-page/flag-page.js";
 import { createFlagUpdates } from "./flag-updates.js";
@@ -93,6 +94,7 @@ router.register("flags", {
   refresh: () => listView.refresh(),
 });
 router.register("tokens", createTokensScreen({ api, session, environmentLabel }));
+router.register("change-requests", createChangeRequestsScreen({ api, session, environmentLabel, router }));
 router.register("audit", createAuditScreen({ api, session, environmentLabel, router }));
 router.register("segments", createSegmentsScreen({ api, session }));
 router.register("webhooks", createWebhooksScreen({ api, session }));

@@ -65,10 +65,18 @@ export function createSession({ api, environments, environmentLabel, began, ende
     // The audit trail and segments are for those who read, and edit, every environment.
     readsEverything: false,
     editsEverywhere: false,
+    // Who the service says is calling (as change requests name their requester), and where changes need approval.
+    name: null,
+    approvals: new Set(),
+    needsApproval: (environment) => session.approvals.has(environment),
     canEditIn: (environment) => session.editable.has(environment),
     handleAuthFailure,
     restore,
   };
+
+  function approvalsIn(me) {
+    return new Set(me.environments.filter((entry) => entry.approvals).map((entry) => entry.name));
+  }
 
   function editableIn(me) {
     const editing = new Set(["admin", "editor"]);
@@ -84,6 +92,8 @@ export function createSession({ api, environments, environmentLabel, began, ende
       environments: environments.filter((name) => readable.has(name)),
       editable: editableIn(me),
       readsEverything: me.role !== "client" && readable.size === environments.length,
+      name: me.name,
+      approvals: approvalsIn(me),
     };
   }
 
@@ -97,6 +107,8 @@ export function createSession({ api, environments, environmentLabel, began, ende
     session.editable = described.editable;
     session.readsEverything = described.readsEverything;
     session.editsEverywhere = described.editable.size === environments.length;
+    session.name = described.name;
+    session.approvals = described.approvals;
     session.signedIn = true;
     storeToken(token);
     showSignedIn();
@@ -112,7 +124,10 @@ export function createSession({ api, environments, environmentLabel, began, ende
       session.person = answer.data.user;
       session.role = answer.data.user.role;
       session.environments = environments;
-      session.editable = editableIn((await api.request("GET", "/auth/me")).data);
+      const me = (await api.request("GET", "/auth/me")).data;
+      session.editable = editableIn(me);
+      session.name = me.name;
+      session.approvals = approvalsIn(me);
       session.canEdit = session.editable.size > 0;
       session.readsEverything = true;
       session.editsEverywhere = session.editable.size === environments.length;
@@ -162,6 +177,8 @@ export function createSession({ api, environments, environmentLabel, began, ende
     session.editable = new Set();
     session.readsEverything = false;
     session.editsEverywhere = false;
+    session.name = null;
+    session.approvals = new Set();
     storeToken(null);
     ended();
     for (const dialog of document.querySelectorAll("dialog[open]")) dialog.close();

@@ -169,7 +169,9 @@ def callers(app, client) -> dict[str, object]:
 
 @pytest.fixture
 def sso_app(make_app):
-    return make_app(**SSO_SETTINGS)
+    # The embedded test database can pause for seconds on the first writes after the bulk import of the cases'
+    # flags; the table is about answers, not the database's latency, so a pause must not read as a 503.
+    return make_app(**SSO_SETTINGS, db_timeout_ms=20000)
 
 
 def test_every_route__every_role__every_environment(sso_app):

@@ -107,6 +107,9 @@ export function createFlagPage({ api, session, environments, environmentLabel, d
 
   const path = () => `/flags/${encodeURIComponent(state.flag._id)}`;
 
+  // What the page says once a change request is sent: it waits for someone else.
+  const REQUESTED = "Change request sent; it applies once someone else approves it";
+
   /** Run a write; a 412 shows the conflict choice, validation errors go beside their fields under form. */
   async function write(form, errorNode, send) {
     errorNode.textContent = "";
@@ -362,10 +365,17 @@ export function createFlagPage({ api, session, environments, environmentLabel, d
       className: "button",
       id: "flag-env-switch",
       "aria-checked": on ? "true" : "false",
-      text: `${label}: ${on ? "on" : "off"}`,
+      text: `${label}: ${on ? "on" : "off"}${session.needsApproval(state.env) ? " · changes need approval" : ""}`,
       disabled: environmentReadOnly() || Boolean(state.flag.archived_at),
     });
     toggle.addEventListener("click", async () => {
+      if (session.needsApproval(state.env)) {
+        const asked = await write(section, $("flag-targeting-error"), () =>
+          api.requestChange(state.flag, { environments: { [state.env]: !on } }),
+        );
+        if (asked) status.textContent = `${REQUESTED}: switching ${label} ${on ? "off" : "on"}.`;
+        return;
+      }
       const data = await write(section, $("flag-targeting-error"), () =>
         api.request("POST", `${path()}/toggle`, { body: { environment: state.env }, ifMatch: flagEtag(state.flag) }),
       );
@@ -440,6 +450,13 @@ export function createFlagPage({ api, session, environments, environmentLabel, d
     const settings = { rules: state.editors.rules.value(), serve: state.editors.serve.value() };
     const prerequisites = state.editors.prerequisites.value();
     if (prerequisites.length) settings.prerequisites = prerequisites;
+    if (session.needsApproval(state.env)) {
+      const asked = await write($("flag-targeting"), $("flag-targeting-error"), () =>
+        api.requestChange(state.flag, { targeting: { [state.env]: settings } }),
+      );
+      if (asked) status.textContent = `${REQUESTED}: ${environmentLabel(state.env)}'s targeting.`;
+      return;
+    }
     const data = await write($("flag-targeting"), $("flag-targeting-error"), () =>
       api.request("PUT", path(), { body: { targeting: { [state.env]: settings } }, ifMatch: flagEtag(state.flag) }),
     );

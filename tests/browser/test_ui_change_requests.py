@@ -1,0 +1,87 @@
+"""Change requests in a real Chromium: one person asks for a production change, another approves it, and the
+flag is then served through OFREP. Production needs approval here (FF_APPROVALS=production).
+"""
+
+from __future__ import annotations
+
+import threading
+
+import pytest
+import requests
+from playwright.sync_api import expect
+from werkzeug.serving import make_server
+
+from tests.people.persons import SSO_SETTINGS, session_for
+from tests.support import auth
+
+pytestmark = pytest.mark.browser
+
+
+def _as(context, base: str, secret: str) -> None:
+    """Make the browser's session the person's whose cookie secret this is."""
+    context.clear_cookies()
+    context.add_cookies([{"name": "ff_session", "value": secret, "url": base}])
+
+
+def test_change_request__asked_in_the_table_approved_by_another__served_through_ofrep(context, make_app):
+    # Given: a flag, a production client, and two editors
+    app = make_app(**SSO_SETTINGS, approvals=("production",))
+    server = make_server("127.0.0.1", 0, app, threaded=True)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    base = f"http://127.0.0.1:{server.server_port}"
+    try:
+        assert requests.post(f"{base}/flags", json={"name": "dark-mode"}, headers=auth(), timeout=10).ok
+        client = requests.post(
+            f"{base}/tokens",
+            json={"name": "shop", "role": "client", "environment": "production"},
+            headers=auth(),
+            timeout=10,
+        ).json()["token"]
+        alice, _ = session_for(app, "alice@example.com", "editor")
+        bob, _ = session_for(app, "bob@example.com", "editor")
+        _as(context, base, alice)
+        page = context.new_page()
+
+        # When: alice switches production on in the table
+        page.goto(base)
+        production = page.get_by_role("switch", name="Toggle dark-mode in Production")
+        production.click()
+
+        # Then: a request is sent, and the table still shows what production serves
+        expect(page.locator("#messages")).to_contain_text("Asked to switch dark-mode on in Production")
+        expect(production).to_have_attribute("aria-checked", "false")
+        flag = requests.get(f"{base}/flags/dark-mode", headers=auth(), timeout=10).json()
+        assert flag["environments"]["production"] is False
+        # And the flag's page says production's changes need approval
+        page.goto(f"{base}/?page=flag&name=dark-mode&env=production")
+        expect(page.locator("#flag-env-switch")).to_have_text("Production: off · changes need approval")
+        # And on the change requests screen she may withdraw her request, not approve it
+        page.get_by_role("navigation", name="Screens").get_by_role("link", name="Change requests").click()
+        request = page.locator("#change-requests-list li")
+        expect(request).to_have_count(1)
+        expect(request).to_contain_text("dark-mode")
+        expect(request).to_contain_text("Requested a change in Production")
+        expect(request.get_by_role("button", name="Withdraw the change to dark-mode")).to_be_visible()
+        expect(request.get_by_role("button", name="Approve the change to dark-mode")).to_have_count(0)
+
+        # When: bob opens the change requests and approves it
+        _as(context, base, bob)
+        page.goto(f"{base}/?page=change-requests")
+        expect(request).to_contain_text("by alice@example.com")
+        request.get_by_role("button", name="Approve the change to dark-mode").click()
+
+        # Then: it is applied, and production serves it
+        expect(page.locator("#change-requests-status")).to_have_text("Approved the change to dark-mode.")
+        expect(request).to_have_count(0)
+        answer = requests.post(
+            f"{base}/ofrep/v1/evaluate/flags/dark-mode",
+            json={"context": {"targetingKey": "u-1"}},
+            headers=auth(client),
+            timeout=10,
+        )
+        assert answer.status_code == 200 and answer.json()["value"] is True
+        page.get_by_role("combobox", name="Show").select_option("")
+        expect(request).to_contain_text("Applied")
+        expect(request).to_contain_text("Approved by bob@example.com")
+    finally:
+        server.shutdown()

@@ -289,7 +289,8 @@ def update_flag(ident: str):
             "Give at least one of name, description, environments, variants, off_variant, targeting, stickiness, "
             "tags, type or stale."
         )
-    touched = reach.of_update(changes, _environments())
+    # Judged against the flag as it is: a form's unchanged fields (its name, say) reach nothing.
+    touched = reach.of_update(changes, _environments(), get_store().find_flag(ident))
     require_editor(touched)
     refuse_unapproved(touched)
     flag = service.update(ident, changes, actor_name(), g.request_id, _expected_version(ident))

@@ -78,9 +78,10 @@ def routes() -> list[tuple[str, tuple, object]]:
                 lambda c, f, s, e=env: c.post(f"/flags/{f}/toggle", json={"environment": e}),
             ),
             (
-                f"switch off in {env} with PUT",
+                # The cases' flags are on in production only: each PUT changes the switch it names.
+                f"switch in {env} with PUT",
                 ("edit", [env]),
-                lambda c, f, s, e=env: c.put(f"/flags/{f}", json={"environments": {e: False}}),
+                lambda c, f, s, e=env: c.put(f"/flags/{f}", json={"environments": {e: e != "production"}}),
             ),
             (
                 f"target in {env}",

@@ -21,6 +21,9 @@ class ChangeRequestCreate(RequestModel):
 
     flag: Annotated[StrictStr, Field(min_length=1, max_length=100, description="The flag's id or name")]
     changes: FlagUpdate = Field(description="The body PUT /flags/{flag} would take; checked now and when applied")
+    base_version: StrictInt | None = Field(
+        None, ge=1, description="The flag version the change was made on; a flag at another answers 412"
+    )
     apply_at: Moment | None = Field(
         None, description="Apply at this moment once approved (a schedule); left out, at approval"
     )

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from flask import Blueprint, current_app, g, jsonify, request
 
-from ..errors import ChangeRequestNotFound, ValidationFailed
+from ..errors import ChangeRequestNotFound, FlagNotFound, ValidationFailed
 from ..extensions import get_store
 from ..flags.rules import UNSTATED_FLAG_RULES
 from ..tokens.access import authenticate, require_editor, require_full_reader
@@ -64,13 +64,13 @@ def _shown(change_request: dict) -> dict:
     body=ChangeRequestCreate,
     response=ChangeRequest,
     status=201,
-    errors=[400, 404, 409],
+    errors=[400, 404, 409, 412],
 )
 def create_change_request():
     principal = require_editor()
     data = read_json_object()
     body = parse(ChangeRequestCreate, data, _environments())
-    require_editor(service.reached(current_app, data["changes"]))
+    require_editor(service.reached(current_app, data["changes"], get_store().find_flag(body.flag)))
     created = service.create(current_app, body, data["changes"], principal, g.request_id)
     return jsonify(created), 201
 
@@ -84,7 +84,7 @@ LIST_PARAMETERS = frozenset(ChangeRequestQuery.model_fields)
     description="For callers who read every environment (people, unbound tokens).",
     params={
         "state": "open, approved, applied, rejected, cancelled or failed",
-        "flag": "a flag's id or name",
+        "flag": "a flag's id or name (one that does not exist has none)",
         "before": "a change request id to page from",
         "limit": "1-100, default 50",
     },
@@ -101,10 +101,15 @@ def list_change_requests():
                 details=[{"field": name, "message": "unknown or repeated parameter", "type": "unknown_parameter"}],
             )
     query = parse(ChangeRequestQuery, request.args.to_dict(), _environments())
+    store = get_store()
     flag_id = None
     if query.flag is not None:
-        flag_id = get_store().find_flag(query.flag)["_id"]
-    found = get_store().find_change_requests(state=query.state, flag_id=flag_id, before=query.before, limit=query.limit)
+        try:
+            flag_id = store.find_flag(query.flag)["_id"]
+        except FlagNotFound:
+            # No such flag has requests, as GET /audit answers for it: an empty page, not an error.
+            return jsonify({"change_requests": [], "next_before": None})
+    found = store.find_change_requests(state=query.state, flag_id=flag_id, before=query.before, limit=query.limit)
     next_before = found[-1]["_id"] if len(found) == query.limit else None
     return jsonify({"change_requests": found, "next_before": next_before})
 

@@ -49,9 +49,9 @@ def _update(app: Flask, body: dict[str, Any]) -> dict[str, Any]:
     return parse(FlagUpdate, body, app.config["FF"].environments).changes()
 
 
-def reached(app: Flask, body: dict[str, Any]) -> tuple[str, ...]:
-    """The environments a request body changes."""
-    return reach.of_update(_update(app, body), app.config["FF"].environments)
+def reached(app: Flask, body: dict[str, Any], flag: dict[str, Any]) -> tuple[str, ...]:
+    """The environments a request body changes, judged against the flag as it is."""
+    return reach.of_update(_update(app, body), app.config["FF"].environments, flag)
 
 
 def create(
@@ -66,14 +66,16 @@ def create(
             "changes: give at least one field PUT /flags/{flag} takes.",
             details=[{"field": "changes", "message": "no change", "type": "no_change"}],
         )
-    touched = reach.of_update(changes, environments)
+    flag = store.find_flag(request.flag)
+    if request.base_version is not None and request.base_version != flag["version"]:
+        raise VersionConflict(current_version=flag["version"])
+    touched = reach.of_update(changes, environments, flag)
     if not needing_approval(touched):
         raise ChangeRequestNotNeeded(
             f"This change reaches {', '.join(touched) or 'no environment'}, none of which needs approval; "
             f"make it directly (PUT /flags/{request.flag}).",
             details=[{"field": "changes", "message": "needs no approval", "type": "change_request_not_needed"}],
         )
-    flag = store.find_flag(request.flag)
     if flag["archived_at"] is not None:
         raise FlagArchived()
     # The same rules as the PUT, against the flag as it is now; they are checked again when it applies.
@@ -179,9 +181,12 @@ def rebase(app: Flask, change_request: dict[str, Any], principal: Principal, req
     flag = store.find_flag(change_request["flag_id"])
     if flag["archived_at"] is not None:
         raise FlagArchived()
-    flag_changes(flag, _update(app, change_request["changes"]), app.config["FF"].environments, current_snapshot(app))
+    changes = _update(app, change_request["changes"])
+    environments = app.config["FF"].environments
+    flag_changes(flag, changes, environments, current_snapshot(app))
     fields = {
         "base_version": flag["version"],
+        "environments": list(reach.of_update(changes, environments, flag)),
         "flag_name": flag["name"],
         "reviewed_by": None,
         "reviewed_at": None,

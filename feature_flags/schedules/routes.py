@@ -33,11 +33,13 @@ def require_token():
 @documented(
     "Schedule a change to one environment of a flag: switch it on or off, or replace its targeting, at a moment",
     description="Applied within 5 seconds of 'at', exactly once, by the actor 'schedule' (the audit event names "
-    "who scheduled it). A schedule of an archived flag waits until the flag is revived. " + UNSTATED_SCHEDULE_RULES,
+    "who scheduled it). A schedule of an archived flag waits until the flag is revived. In an environment where "
+    "changes need approval (FF_APPROVALS) it answers 409 change_request_required: a change request takes apply_at. "
+    + UNSTATED_SCHEDULE_RULES,
     body=ScheduleCreate,
     response=Schedule,
     status=201,
-    errors=[400, 404],
+    errors=[400, 404, 409],
 )
 def create_schedule(ident: str):
     require_editor()

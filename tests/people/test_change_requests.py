@@ -7,6 +7,7 @@ back through the API, the flag as evaluation serves it, and the audit trail.
 from __future__ import annotations
 
 import json
+import threading
 import time
 from datetime import timedelta
 
@@ -139,6 +140,43 @@ def test_change_request__flag_changed_meanwhile__stale_until_rebased(admin, flag
     shown = admin.get("/flags/checkout").json
     assert shown["version"] == 3 and shown["environments"]["production"] is True
     assert shown["description"] == "new copy"
+
+
+def test_change_request__made_on_an_older_version__412_and_nothing_stored(admin, flag, alice):
+    # Given: the flag changed after alice read it
+    admin.put("/flags/checkout", json={"description": "moved on"})
+
+    # When
+    answer = alice.post("/change-requests", json={"flag": "checkout", "changes": PRODUCTION_ON, "base_version": 1})
+
+    # Then
+    assert answer.status_code == 412 and answer.json["error"] == "version_conflict"
+    assert answer.json["current_version"] == 2
+    assert admin.get("/change-requests").json["change_requests"] == []
+
+
+def test_change_request__two_approvals_at_once__one_applies_it_the_other_409(approvals_app, admin, flag, alice):
+    # Given: two reviewers approving the same request at the same moment
+    reviewers = [person(approvals_app, f"reviewer-{n}@example.com", "editor") for n in range(2)]
+    made = _request(alice)
+    answers = []
+    barrier = threading.Barrier(2)
+
+    def approve(reviewer):
+        barrier.wait()
+        answers.append(reviewer.post(f"/change-requests/{made['_id']}/approve"))
+
+    threads = [threading.Thread(target=approve, args=(reviewer,)) for reviewer in reviewers]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(30)
+
+    # Then
+    assert sorted(answer.status_code for answer in answers) == [200, 409], [a.json for a in answers]
+    assert admin.get("/flags/checkout").json["version"] == 2
+    applied = [e for e in admin.get("/flags/checkout/history").json["events"] if e["action"] == "flag.updated"]
+    assert len(applied) == 1
 
 
 def test_change_request__rejected_or_cancelled__never_applied(approvals_app, admin, flag, alice, bob):
@@ -341,9 +379,10 @@ def test_direct_write_reaching_production__409_change_request_required_and_nothi
 
 
 def test_writes_elsewhere__need_no_change_request(admin, flag, alice):
-    # When
+    # When: among them a form's whole set of details, its unchanged name included
     toggled = alice.post("/flags/checkout/toggle", json={"environment": "staging"})
-    described = alice.put("/flags/checkout", json={"description": "staging only", "tags": ["web"]})
+    described = alice.put("/flags/checkout", json={"name": "checkout", "description": "staging only", "tags": ["web"]})
+    same_production = alice.put("/flags/checkout", json={"environments": {"production": False, "staging": True}})
     dry_import = admin.post(
         "/import?dry_run=true",
         json={"format": "feature-flags/v1", "flags": [{"name": "imported", "environments": {"production": True}}]},
@@ -353,7 +392,8 @@ def test_writes_elsewhere__need_no_change_request(admin, flag, alice):
     )
 
     # Then
-    assert toggled.status_code == 200 and described.status_code == 200
+    assert toggled.status_code == 200 and described.status_code == 200, described.json
+    assert same_production.status_code == 200, same_production.json
     assert dry_import.status_code == 200 and dry_import.json["created"] == ["imported"]
     assert not_needed.status_code == 400 and not_needed.json["error"] == "change_request_not_needed"
 

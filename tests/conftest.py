@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import os
-import threading
 import uuid
 from collections.abc import Iterator
 from dataclasses import replace
@@ -11,11 +10,10 @@ from dataclasses import replace
 import pytest
 from playwright.sync_api import Browser, sync_playwright
 from pymongo import MongoClient
-from werkzeug.serving import make_server
 
 from feature_flags import create_app
 from feature_flags.config import Config
-from tests.support import ADMIN_TOKEN, CHROMIUM, CHROMIUM_ARGS, DatabaseServer, require_tool
+from tests.support import ADMIN_TOKEN, CHROMIUM, CHROMIUM_ARGS, DatabaseServer, require_tool, serving
 
 
 @pytest.fixture(scope="session")
@@ -100,12 +98,8 @@ def anonymous(app):
 @pytest.fixture
 def live_server(app) -> Iterator[str]:
     """The app on a real threaded HTTP server on loopback; yields its base URL."""
-    server = make_server("127.0.0.1", 0, app, threaded=True)
-    thread = threading.Thread(target=server.serve_forever, daemon=True)
-    thread.start()
-    yield f"http://127.0.0.1:{server.server_port}"
-    server.shutdown()
-    thread.join(5)
+    with serving(app) as base:
+        yield base
 
 
 @pytest.fixture(scope="session")

@@ -12,6 +12,8 @@ import subprocess
 import sys
 import threading
 import time
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import replace
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
@@ -36,6 +38,21 @@ CHROMIUM_ARGS = [
 ]
 ADMIN_TOKEN = "ff_admin_test-bootstrap-token-0123456789"
 IN_CI = os.environ.get("CI", "").lower() == "true"
+
+
+@contextmanager
+def serving(app, port: int = 0) -> Iterator[str]:
+    """Serve the app on a real threaded HTTP server on loopback (any free port, or this one); yield its base URL."""
+    from werkzeug.serving import make_server
+
+    server = make_server("127.0.0.1", port, app, threaded=True)
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    try:
+        yield f"http://127.0.0.1:{server.server_port}"
+    finally:
+        server.shutdown()
+        thread.join(5)
 
 
 def free_port() -> int:

@@ -19,11 +19,10 @@ from urllib.parse import urlsplit
 import pytest
 import requests
 from playwright.sync_api import Page, expect
-from werkzeug.serving import make_server
 
 from feature_flags import PROJECT_ROOT
 from tests.people.persons import SSO_SETTINGS, session_for
-from tests.support import ADMIN_TOKEN, auth
+from tests.support import ADMIN_TOKEN, auth, serving
 
 pytestmark = pytest.mark.browser
 
@@ -167,10 +166,7 @@ def test_sign_in__editor_token_for_staging__switches_flags_there_only(page, live
 def test_person__editor_in_staging_only__switches_staging_reads_production(context, make_app):
     # Given: single sign-on configured, a flag, and a person who edits staging and reads everything else
     app = make_app(**SSO_SETTINGS)
-    server = make_server("127.0.0.1", 0, app, threaded=True)
-    threading.Thread(target=server.serve_forever, daemon=True).start()
-    base = f"http://127.0.0.1:{server.server_port}"
-    try:
+    with serving(app) as base:
         assert requests.post(f"{base}/flags", json={"name": "dark-mode"}, headers=auth(), timeout=10).ok
         secret, _ = session_for(app, "sam@example.com", "viewer", {"staging": "editor"})
         context.add_cookies([{"name": "ff_session", "value": secret, "url": base}])
@@ -207,8 +203,6 @@ def test_person__editor_in_staging_only__switches_staging_reads_production(conte
         expect(page.locator("#flag-env-switch")).to_be_disabled()
         page.get_by_role("tab", name="Staging").click()
         expect(page.locator("#flag-env-switch")).to_be_enabled()
-    finally:
-        server.shutdown()
 
 
 # -- creating, searching, switching, editing, deleting ---------------------------------------

@@ -4,15 +4,12 @@ flag is then served through OFREP. Production needs approval here (FF_APPROVALS=
 
 from __future__ import annotations
 
-import threading
-
 import pytest
 import requests
 from playwright.sync_api import expect
-from werkzeug.serving import make_server
 
 from tests.people.persons import SSO_SETTINGS, session_for
-from tests.support import auth
+from tests.support import auth, serving
 
 pytestmark = pytest.mark.browser
 
@@ -26,10 +23,7 @@ def _as(context, base: str, secret: str) -> None:
 def test_change_request__asked_in_the_table_approved_by_another__served_through_ofrep(context, make_app):
     # Given: a flag, a production client, and two editors
     app = make_app(**SSO_SETTINGS, approvals=("production",))
-    server = make_server("127.0.0.1", 0, app, threaded=True)
-    threading.Thread(target=server.serve_forever, daemon=True).start()
-    base = f"http://127.0.0.1:{server.server_port}"
-    try:
+    with serving(app) as base:
         assert requests.post(f"{base}/flags", json={"name": "dark-mode"}, headers=auth(), timeout=10).ok
         client = requests.post(
             f"{base}/tokens",
@@ -83,5 +77,3 @@ def test_change_request__asked_in_the_table_approved_by_another__served_through_
         page.get_by_role("combobox", name="Show").select_option("")
         expect(request).to_contain_text("Applied")
         expect(request).to_contain_text("Approved by bob@example.com")
-    finally:
-        server.shutdown()

@@ -6,7 +6,6 @@ CSRF token, a deactivated person) is checked to leave nothing changed: no sessio
 
 from __future__ import annotations
 
-import threading
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import replace
@@ -14,9 +13,9 @@ from urllib.parse import parse_qs, urlsplit
 
 import pytest
 import requests
-from werkzeug.serving import make_server
 
 from feature_flags import create_app
+from tests import support
 from tests.people.provider import CLIENT_ID, CLIENT_SECRET, Provider, running_provider
 from tests.support import auth, free_port
 
@@ -42,14 +41,10 @@ def serving(config, provider: Provider, **changes) -> Iterator[str]:
             **changes,
         )
     )
-    server = make_server("127.0.0.1", port, app, threaded=True)
-    thread = threading.Thread(target=server.serve_forever, daemon=True)
-    thread.start()
     try:
-        yield base
+        with support.serving(app, port):
+            yield base
     finally:
-        server.shutdown()
-        thread.join(5)
         app.extensions["feature_flags.store"].client.close()
 
 

@@ -106,13 +106,17 @@ class ScheduleStorage:
     def find_schedules(self, flag_id: str, history: int = 50) -> list[dict[str, Any]]:
         """Return the flag's pending schedules, soonest first, then up to `history` finished ones, latest first."""
         with translated_errors():
-            pending = self._schedules.find({"flag_id": flag_id, "state": "pending"}).sort("at", ASCENDING).limit(1000)
-            finished = (
+            pending = list(
+                self._schedules.find({"flag_id": flag_id, "state": "pending"}).sort("at", ASCENDING).limit(1000)
+            )
+            finished = list(
                 self._schedules.find({"flag_id": flag_id, "state": {"$ne": "pending"}})
                 .sort("at", DESCENDING)
                 .limit(history)
             )
-            return [self._schedule_out(d) for d in [*pending, *finished]]
+        # Two reads: one applied between them is in both, and is shown once, as it ended.
+        ended = {document["_id"] for document in finished}
+        return [self._schedule_out(d) for d in [*(d for d in pending if d["_id"] not in ended), *finished]]
 
     def cancel_schedule(
         self, flag: dict[str, Any], schedule_id: str, actor: str, request_id: str | None = None

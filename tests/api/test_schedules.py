@@ -11,10 +11,12 @@ import time
 from datetime import UTC, datetime, timedelta
 
 import pytest
+from bson import ObjectId
 
 from feature_flags.cache import FRESHNESS_SECONDS
 from feature_flags.extensions import get_store
 from feature_flags.schedules import scheduler
+from feature_flags.storage.client import utcnow
 from tests.support import ADMIN_TOKEN, ROOT, auth
 
 RULES = {"rules": [{"when": [{"attribute": "plan", "op": "in", "values": ["pro"]}], "serve": "on"}], "serve": "off"}
@@ -337,3 +339,47 @@ def test_delete_flag__with_schedules__deletes_them(api, flag):
     # Then
     assert get_store(api.application).find_schedules(flag["_id"]) == []
     assert api.get(f"/flags/{flag['_id']}/schedules").status_code == 404
+
+
+def test_list_schedules__applied_between_the_two_reads__listed_once_as_applied(api, flag, monkeypatch):
+    # Given: a due schedule, and a scheduler that applies it just after the list has read the pending ones
+    store = get_store(api.application)
+    at = (utcnow() + timedelta(seconds=30)).isoformat()
+    made = api.post(f"/flags/{flag['_id']}/schedules", json={"at": at, "environment": "staging", "enabled": True}).json
+    collection = store._schedules
+    reads = []
+
+    class ThenApplied:
+        """The first read's cursor: once it has been read to the end, the schedule is applied."""
+
+        def __init__(self, cursor):
+            self.cursor = cursor
+
+        def sort(self, *args):
+            self.cursor = self.cursor.sort(*args)
+            return self
+
+        def limit(self, *args):
+            self.cursor = self.cursor.limit(*args)
+            return self
+
+        def __iter__(self):
+            yield from self.cursor
+            collection.update_one({"_id": ObjectId(made["_id"])}, {"$set": {"state": "applied"}})
+
+    class AppliedInBetween:
+        def __getattr__(self, name):
+            return getattr(collection, name)
+
+        def find(self, query, *args, **kwargs):
+            reads.append(query)
+            cursor = collection.find(query, *args, **kwargs)
+            return ThenApplied(cursor) if len(reads) == 1 else cursor
+
+    monkeypatch.setattr(store, "_schedules", AppliedInBetween())
+
+    # When
+    listed = api.get(f"/flags/{flag['_id']}/schedules").json
+
+    # Then
+    assert [(s["_id"], s["state"]) for s in listed] == [(made["_id"], "applied")]

@@ -110,13 +110,15 @@ export class Api {
    * Ask for a change to a flag where changes need approval (a PUT body); its field errors name the PUT's fields,
    * as the forms that send it know them.
    */
-  async requestChange(flag, changes) {
+  async requestChange(flag, changes, applyAt = null) {
+    const body = { flag: flag._id, changes, base_version: flag.version };
+    if (applyAt) body.apply_at = applyAt;
     try {
-      return await this.request("POST", "/change-requests", { body: { flag: flag._id, changes } });
+      return await this.request("POST", "/change-requests", { body });
     } catch (error) {
       if (!(error instanceof ApiError)) throw error;
       for (const item of error.body.details || []) {
-        if (typeof item?.field === "string") item.field = item.field.replace(/^changes\./, "");
+        if (typeof item?.field === "string") item.field = item.field.replace(/^changes\./, "").replace(/^apply_at$/, "at");
       }
       throw error;
     }

@@ -26,7 +26,7 @@ export function createChangeRequestsScreen({ api, session, environmentLabel, rou
     list: document.getElementById("change-requests-list"),
     environments: document.getElementById("change-requests-environments"),
   };
-  const shown = { state: "open" };
+  const shown = { state: "open", done: "" };
 
   function asEvent(request) {
     // The request as the history shows its creation: the summary and the changes, by whom, when.
@@ -70,7 +70,7 @@ export function createChangeRequestsScreen({ api, session, environmentLabel, rou
       errorNode.textContent = "";
       try {
         await api.request("POST", `/change-requests/${encodeURIComponent(request._id)}/${path}`, { body: {} });
-        view.status.textContent = done;
+        shown.done = done;
         await load();
       } catch (error) {
         if (!(error instanceof ApiError) || session.handleAuthFailure(error)) return;
@@ -106,6 +106,7 @@ export function createChangeRequestsScreen({ api, session, environmentLabel, rou
     return entry;
   }
 
+  /** Read the list again (what the person just did stays said, in place of the count, until they move on). */
   async function load() {
     const query = new URLSearchParams({ limit: String(LIMIT) });
     if (shown.state) query.set("state", shown.state);
@@ -113,8 +114,8 @@ export function createChangeRequestsScreen({ api, session, environmentLabel, rou
       const { data } = await api.request("GET", `/change-requests?${query}`);
       const requests = data.change_requests;
       view.list.replaceChildren(...requests.map(item));
-      if (!requests.length) view.status.textContent = shown.state === "open" ? "No change waits for approval." : "None.";
-      else if (!view.status.textContent) view.status.textContent = `${requests.length} shown.`;
+      const empty = shown.state === "open" ? "No change waits for approval." : "None.";
+      view.status.textContent = shown.done || (requests.length ? `${requests.length} shown.` : empty);
     } catch (error) {
       if (!(error instanceof ApiError) || session.handleAuthFailure(error)) return;
       view.status.textContent = error.message;
@@ -130,9 +131,9 @@ export function createChangeRequestsScreen({ api, session, environmentLabel, rou
     approvals: true,
     show(params) {
       shown.state = params.state === "all" ? "" : params.state || "open";
+      shown.done = "";
       view.state.value = shown.state;
       view.environments.textContent = [...session.approvals].map(environmentLabel).join(", ");
-      view.status.textContent = "";
       return load();
     },
     refresh: () => load(),

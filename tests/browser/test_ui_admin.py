@@ -387,7 +387,7 @@ def test_webhooks__create_and_send_test__delivery_in_log_and_received(page, live
 
     # When: first with an address and a secret the API refuses
     form.get_by_label("Address").fill("ftp://example.com/hook")
-    form.get_by_label("Every change").check()
+    form.get_by_label("Every change", exact=True).check()
     form.get_by_label("Signing secret (optional)").fill("short")
     form.get_by_role("button", name="Create webhook").click()
 
@@ -399,7 +399,7 @@ def test_webhooks__create_and_send_test__delivery_in_log_and_received(page, live
 
     # When: corrected, for flag changes only
     form.get_by_label("Address").fill(receiver.url)
-    form.get_by_label("Every change").uncheck()
+    form.get_by_label("Every change", exact=True).uncheck()
     form.get_by_label("flag.*: every flag action").check()
     form.get_by_label("Signing secret (optional)").fill("whsec-0123456789abcdef")
     form.get_by_role("button", name="Create webhook").click()

@@ -4,6 +4,8 @@ flag is then served through OFREP. Production needs approval here (FF_APPROVALS=
 
 from __future__ import annotations
 
+from datetime import UTC, datetime, timedelta
+
 import pytest
 import requests
 from playwright.sync_api import expect
@@ -77,3 +79,41 @@ def test_change_request__asked_in_the_table_approved_by_another__served_through_
         page.get_by_role("combobox", name="Show").select_option("")
         expect(request).to_contain_text("Applied")
         expect(request).to_contain_text("Approved by bob@example.com")
+
+
+def test_flag_page__targeting_schedule_and_rename_in_production__sent_as_change_requests(context, make_app):
+    # Given: a person who edits everywhere, on a flag's page in production
+    app = make_app(**SSO_SETTINGS, approvals=("production",))
+    with serving(app) as base:
+        assert requests.post(f"{base}/flags", json={"name": "night-sale"}, headers=auth(), timeout=10).ok
+        secret, _ = session_for(app, "alice@example.com", "editor")
+        _as(context, base, secret)
+        page = context.new_page()
+        page.goto(f"{base}/?page=flag&name=night-sale&env=production")
+        expect(page.get_by_role("heading", name="night-sale", level=1)).to_be_visible()
+        status = page.locator("#flag-status")
+
+        # When: production's default serve, a switch scheduled there, and a rename (every environment serves it)
+        page.locator("#flag-default-serve").get_by_label("Default serve: variant").select_option("off")
+        page.get_by_role("button", name="Save targeting").click()
+        expect(status).to_contain_text("Production's targeting")
+        at = (datetime.now(UTC) + timedelta(hours=2)).astimezone()
+        page.get_by_label("When").fill(at.strftime("%Y-%m-%dT%H:%M:%S"))
+        page.get_by_label("Change", exact=True).select_option("true")
+        page.get_by_role("button", name="Schedule").click()
+        expect(page.get_by_text("it applies at that moment once someone else approves it")).to_be_visible()
+        details = page.get_by_role("form", name="Details")
+        details.get_by_label("Name").fill("night-sale-2")
+        page.get_by_role("button", name="Save details").click()
+        expect(status).to_contain_text("need approval")
+
+        # Then: three requests wait, and the flag is as it was
+        listed = requests.get(f"{base}/change-requests?state=open", headers=auth(), timeout=10).json()
+        asked = {next(iter(r["changes"])): r for r in listed["change_requests"]}
+        assert sorted(asked) == ["environments", "name", "targeting"]
+        assert asked["environments"]["changes"] == {"environments": {"production": True}}
+        assert asked["environments"]["apply_at"] is not None and asked["name"]["apply_at"] is None
+        assert asked["name"]["changes"]["name"] == "night-sale-2"
+        assert asked["targeting"]["changes"]["targeting"]["production"]["serve"] == "off"
+        flag = requests.get(f"{base}/flags/night-sale", headers=auth(), timeout=10).json()
+        assert flag["version"] == 1 and flag["targeting"] == {}

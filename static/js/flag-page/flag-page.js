@@ -99,7 +99,12 @@ export function createFlagPage({ api, session, environments, environmentLabel, d
     unchanged: () => drawReadings(),
     gone: () => deletedElsewhere(),
   });
-  const schedules = createSchedules($("flag-schedules"), { api, readOnly: false, changed: () => changes.refresh() });
+  const schedules = createSchedules($("flag-schedules"), {
+    api,
+    readOnly: false,
+    changed: () => changes.refresh(),
+    needsApproval: (environment) => session.needsApproval(environment),
+  });
   const usage = createUsage($("flag-usage"), { api });
   const tryIt = createTryIt($("flag-try"), { api });
   const deleteDialog = $("flag-delete-dialog");
@@ -110,8 +115,12 @@ export function createFlagPage({ api, session, environments, environmentLabel, d
   // What the page says once a change request is sent: it waits for someone else.
   const REQUESTED = "Change request sent; it applies once someone else approves it";
 
-  /** Run a write; a 412 shows the conflict choice, validation errors go beside their fields under form. */
-  async function write(form, errorNode, send) {
+  /**
+   * Run a write; a 412 shows the conflict choice, validation errors go beside their fields under form. A PUT the
+   * service refuses because it reaches an environment that needs approval (a rename, new variants) is sent as a
+   * change request with the same body, when asked for one (`body`).
+   */
+  async function write(form, errorNode, send, body = null) {
     errorNode.textContent = "";
     try {
       const { data } = await changes.writing(send);
@@ -121,6 +130,11 @@ export function createFlagPage({ api, session, environments, environmentLabel, d
     } catch (error) {
       if (!(error instanceof ApiError)) throw error;
       if (session.handleAuthFailure(error)) return null;
+      if (body && error.status === 409 && error.body.error === "change_request_required") {
+        const asked = await write(form, errorNode, () => api.requestChange(state.flag, body));
+        if (asked) status.textContent = `${error.message.split(":")[0]}. ${REQUESTED}.`;
+        return null;
+      }
       if (error.status === 412) {
         conflict.hidden = false;
         $("flag-conflict-keep").focus();
@@ -318,8 +332,11 @@ export function createFlagPage({ api, session, environments, environmentLabel, d
         .filter(Boolean),
       type: type.control.value,
     };
-    const data = await write($("flag-details"), $("flag-details-error"), () =>
-      api.request("PUT", path(), { body, ifMatch: flagEtag(state.flag) }),
+    const data = await write(
+      $("flag-details"),
+      $("flag-details-error"),
+      () => api.request("PUT", path(), { body, ifMatch: flagEtag(state.flag) }),
+      body,
     );
     if (!data) return;
     state.flag = data;
@@ -346,8 +363,11 @@ export function createFlagPage({ api, session, environments, environmentLabel, d
     }
     const { renames, ...body } = value;
     body.targeting = followVariants(state.flag, body.variants, renames);
-    const data = await write($("flag-variants"), $("flag-variants-error"), () =>
-      api.request("PUT", path(), { body, ifMatch: flagEtag(state.flag) }),
+    const data = await write(
+      $("flag-variants"),
+      $("flag-variants-error"),
+      () => api.request("PUT", path(), { body, ifMatch: flagEtag(state.flag) }),
+      body,
     );
     if (!data) return;
     state.flag = data;

@@ -23,7 +23,7 @@ function described(schedule) {
 }
 
 /** The schedules part of the page; refresh(flag, environment) draws it for one flag and environment. */
-export function createSchedules(root, { api, readOnly, changed }) {
+export function createSchedules(root, { api, readOnly, changed, needsApproval = () => false }) {
   const form = el("form", { className: "edit-form", novalidate: true });
   const when = field("When", "at", el("input", { type: "datetime-local", step: "1" }));
   const action = field(
@@ -61,9 +61,17 @@ export function createSchedules(root, { api, readOnly, changed }) {
       showErrors(form, { at: "Choose a date and time." });
       return;
     }
+    const enabled = action.control.value === "true";
     try {
+      if (needsApproval(current.environment)) {
+        // A schedule would skip the approval: a change request carries the moment instead.
+        await api.requestChange(current.flag, { environments: { [current.environment]: enabled } }, moment.toISOString());
+        showErrors(form, {});
+        status.textContent = "Change request sent; it applies at that moment once someone else approves it.";
+        return;
+      }
       await api.request("POST", `/flags/${encodeURIComponent(current.flag._id)}/schedules`, {
-        body: { at: moment.toISOString(), environment: current.environment, enabled: action.control.value === "true" },
+        body: { at: moment.toISOString(), environment: current.environment, enabled },
       });
       showErrors(form, {});
       await refresh(current.flag, current.environment);

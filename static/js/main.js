@@ -13,6 +13,7 @@ import { createHistoryDialog } from "./history-dialog.js";
 import { createLiveUpdates } from "./live.js";
 import { createMessages } from "./messages.js";
 import { createNewFlagDialog } from "./new-flag-dialog.js";
+import { createPeopleScreen } from "./people-screen.js";
 import { createPoller } from "./polling.js";
 import { createRouter } from "./router.js";
 import { createSegmentsScreen } from "./segments-screen.js";
@@ -94,6 +95,10 @@ router.register("flags", {
   refresh: () => listView.refresh(),
 });
 router.register("tokens", createTokensScreen({ api, session, environmentLabel }));
+router.register(
+  "people",
+  createPeopleScreen({ api, session, environmentLabel, ...config }),
+);
 router.register("change-requests", createChangeRequestsScreen({ api, session, environmentLabel, router }));
 router.register("audit", createAuditScreen({ api, session, environmentLabel, router }));
 router.register("segments", createSegmentsScreen({ api, session }));

@@ -31,7 +31,8 @@ export function pageLink(page, params, text) {
 
 /**
  * Show one registered screen at a time: the one the address names, when it changes (links, back and forward).
- * Each screen is {section, show(params), hide()?, refresh()?, admin?, readers?, editors?, approvals?}: admin screens
+ * Each screen is {section, show(params), hide()?, refresh()?, available()?, admin?, readers?, editors?, approvals?}:
+ * available() false hides it whoever signs in (a feature not configured); admin screens
  * are offered to admins only, readers' to whoever reads every environment, editors' to whoever edits every one,
  * approvals' to readers of every environment where some need approval; refresh() reads again what the screen shows
  * when something changed elsewhere.
@@ -47,7 +48,7 @@ export function createRouter({ nav }) {
 
   function allowed(name) {
     const screen = screens.get(name);
-    if (!screen) return false;
+    if (!screen || screen.available?.() === false) return false;
     if (screen.approvals) return state.session.readsEverything && state.session.approvals.size > 0;
     if (screen.readers) return state.session.readsEverything;
     if (screen.editors) return state.session.editsEverywhere;

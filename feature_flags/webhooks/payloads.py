@@ -34,11 +34,25 @@ def _slack_escaped(text: str) -> str:
     return text.replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;")
 
 
+# What each step of a change request reads as: "alice requested a change to flag checkout in production".
+_CHANGE_REQUEST_VERBS = {
+    "created": "requested a change to",
+    "approved": "approved a change to",
+    "applied": "applied a change to",
+    "rejected": "rejected a change to",
+    "cancelled": "withdrew a change to",
+    "rebased": "rebased a change to",
+    "failed": "could not apply a change to",
+}
+
+
 def summary(event: dict[str, Any], service_name: str) -> str:
     """Return one readable line about an event: who did what to which, where."""
     area, _, verb = event["action"].partition(".")
     if event["action"] == "ping":
         return f"[{service_name}] test delivery of webhook {event.get('webhook_id')}"
+    if area == "change_request":
+        area, verb = "flag", _CHANGE_REQUEST_VERBS.get(verb, verb)
     name = next((event[field] for field in _SUBJECT_NAMES if event.get(field)), None)
     shown = (event.get("after") or event.get("before") or {}).get("url") if area == "webhook" else None
     subject = f"{area} {name or shown or ''}".rstrip()

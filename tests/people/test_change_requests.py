@@ -486,11 +486,13 @@ def test_create_change_request__bad_input__400_or_404_and_nothing_stored(admin, 
 
 def test_change_request_steps__sent_to_webhooks(make_app, flag, alice, bob, approvals_app):
     # Given: a webhook for change requests, delivered by an instance running its deliverer
-    receiver = Receiver().start()
+    receiver, slack = Receiver().start(), Receiver().start()
     try:
         admin = approvals_app.test_client()
         hook = admin.post("/webhooks", json={"url": receiver.url, "events": ["change_request.*"]}, headers=auth())
         assert hook.status_code == 201, hook.json
+        lines = {"url": slack.url, "events": ["change_request.created"], "format": "slack"}
+        assert admin.post("/webhooks", json=lines, headers=auth()).status_code == 201
         make_app(**SSO_SETTINGS, approvals=("production",), webhook_poll_seconds=0.05).test_client().get("/health")
 
         # When
@@ -506,8 +508,14 @@ def test_change_request_steps__sent_to_webhooks(make_app, flag, alice, bob, appr
             "change_request.applied",
         ]
         assert {event["change_request_id"] for event in sent} == {made["_id"]}
+        # And a Slack channel reads it as a sentence
+        wait_for(lambda: slack.received, 15)
+        assert json.loads(slack.received[0][1])["text"].endswith(
+            "alice@example.com requested a change to flag checkout in production"
+        )
     finally:
         receiver.stop()
+        slack.stop()
 
 
 def test_auth_me__says_where_changes_need_approval(alice):

@@ -7,7 +7,7 @@ import re
 import subprocess
 from pathlib import Path
 
-from tests.support import ADMIN_TOKEN, Receiver, require_tool, wait_for
+from tests.support import ADMIN_TOKEN, Receiver, require_tool, serving, wait_for
 
 README = Path(__file__).resolve().parents[2] / "README.md"
 
@@ -210,3 +210,26 @@ def test_readme__webhooks_examples__create_test_list_and_delete(live_server):
     secret = re.search(r'"secret": "([^"]+)"', commands[0]).group(1)
     assert namespace["signed_by"](secret, body, headers["X-Webhook-Signature-256"]) is True
     assert namespace["signed_by"](secret, body + b" ", headers["X-Webhook-Signature-256"]) is False
+
+
+def test_readme__change_request_example__refused_requested_listed_approved(make_app):
+    require_tool("curl")
+    commands = readme_curl_commands("### Change requests")
+    assert len(commands) == 4
+    app = make_app(approvals=("production",))
+    admin = app.test_client()
+    admin.environ_base["HTTP_AUTHORIZATION"] = f"Bearer {ADMIN_TOKEN}"
+    assert admin.post("/flags", json={"name": "new-checkout"}).status_code == 201
+    reviewer = admin.post("/tokens", json={"name": "reviewer", "role": "editor"}).json["token"]
+
+    with serving(app) as base:
+        refused, requested, listed = (run(command, base) for command in commands[:3])
+        made = json.loads(requested[1])
+        approved = run(commands[3].replace("$ID", made["_id"]).replace("$REVIEWER", reviewer), base)
+
+    assert refused[0] == 409 and json.loads(refused[1])["error"] == "change_request_required"
+    assert requested[0] == 201 and made["state"] == "open" and made["environments"] == ["production"]
+    assert listed[0] == 200 and [r["_id"] for r in json.loads(listed[1])["change_requests"]] == [made["_id"]]
+    assert approved[0] == 200 and json.loads(approved[1])["state"] == "applied"
+    assert json.loads(approved[1])["reviewed_by"] == "reviewer"
+    assert admin.get("/flags/new-checkout").json["environments"]["production"] is True

@@ -10,6 +10,8 @@ nor an import of repeated names, nor a copy to the environment it copies from, n
 (their descriptions say so).
 A schedule's moment is brought within its bounds (a minute ago to 5 years ahead) and its targeting in line with
 the flag's variants; one refused for the clock, the pending bound or the flag as stored is not a failure either.
+A change request is made for the flag the test leaves on in production, switching it off there (what needs
+approval); one refused for its changes' rules, or as needing no approval, is not a failure.
 """
 
 from __future__ import annotations
@@ -41,6 +43,13 @@ COPY_RULE_TYPES = {"same_environment"}
 # The number of webhooks is bounded (the operation's description says so); generated bodies reach the bound.
 WEBHOOK_RULE_TYPES = {"too_many_webhooks"}
 SPLIT_TOTAL = "of a split add up to"
+CHANGE_REQUEST_BODY = "POST /change-requests"
+# What the conformance test creates, on in production: a request switching it off there needs approval.
+REQUESTED_FLAG = "conformance-read"
+# A request's changes are checked as a PUT's; one that reaches no approval environment, or past the bound, is refused.
+CHANGE_REQUEST_RULE_TYPES = (
+    UNSTATED_RULE_TYPES | DEPENDENCY_RULE_TYPES | {"change_request_not_needed", "too_many_change_requests"}
+)
 
 
 def _split(serve: dict[str, Any], names: list[str]) -> dict[str, int]:
@@ -106,6 +115,15 @@ def map_case(context, case):
             _coherent(wrapped, [], creating=False)
             body["targeting"] = wrapped["targeting"][body["environment"]]
         case.body = body
+    positive = case.meta.generation.mode == GenerationMode.POSITIVE
+    if label == CHANGE_REQUEST_BODY and positive and isinstance(case.body, dict):
+        body = json.loads(json.dumps(case.body))
+        if isinstance(body.get("changes"), dict):
+            body["flag"] = REQUESTED_FLAG
+            body.pop("base_version", None)
+            _coherent(body["changes"], [], creating=False)
+            body["changes"].setdefault("environments", {})["production"] = False
+        case.body = body
     if label == IMPORT and case.meta.generation.mode == GenerationMode.POSITIVE and isinstance(case.body, dict):
         schema = case.operation.schema.raw_schema["components"]["schemas"]["FlagCreate"]
         environments = schema["properties"]["targeting"]["propertyNames"]["enum"]
@@ -154,6 +172,8 @@ def filter_failure(context, failure, case, response) -> bool:
         return not _refused_for_unstated_rule(response, COPY_RULE_TYPES)
     if label == "GET /flags":
         return not _refused_for_unstated_rule(response, CURSOR_RULE_TYPES)
+    if label == CHANGE_REQUEST_BODY:
+        return not _refused_for_unstated_rule(response, CHANGE_REQUEST_RULE_TYPES)
     if label == "POST /webhooks":
         return not _refused_for_unstated_rule(response, WEBHOOK_RULE_TYPES)
     if label == "POST /ofrep/v1/evaluate/flags/{key}":

@@ -14,6 +14,7 @@ from pathlib import Path
 import pytest
 
 from feature_flags.extensions import get_store
+from feature_flags.flags import service as flags_service
 from tests.people.provider import CLIENT_ID, CLIENT_SECRET, running_provider
 from tests.support import ADMIN_TOKEN
 
@@ -34,6 +35,9 @@ FLAGS = {
     "toggle": {"name": "conformance-toggle"},
     "delete": {"name": "conformance-delete"},
     "schedule": {"name": "conformance-schedule"},
+    # Off in production, so archiving and reviving them needs no change request.
+    "archive": {"name": "conformance-archive"},
+    "revive": {"name": "conformance-revive"},
     "copy": {"name": "conformance-copy", "environments": {"staging": True}},
     "split": {
         "name": "conformance-split",
@@ -61,6 +65,8 @@ def config(config):
     with running_provider() as provider:
         yield replace(
             config,
+            # Production needs approval, so the change request operations answer as they do when it is on.
+            approvals=("production",),
             webhooks=False,
             oidc_issuer=provider.issuer,
             oidc_client_id=CLIENT_ID,
@@ -76,6 +82,7 @@ def _config(
     segment_ids: dict[str, str],
     webhook_ids: dict[str, str],
     user_id: str,
+    request_ids: dict[str, str],
 ) -> str:
     def operation(name: str, **parameters: str) -> str:
         values = ", ".join(f"{key} = {json.dumps(value)}" for key, value in parameters.items())
@@ -106,6 +113,8 @@ def _config(
             # examples and the stateful phase still send it valid bodies, and POST /flags' coverage the same fields.
             operation("PUT /flags/{ident}", ident=flag_ids["put"]) + 'phases.coverage.generation.mode = "negative"\n',
             operation("DELETE /flags/{ident}", ident=flag_ids["delete"]),
+            operation("POST /flags/{ident}/archive", ident=flag_ids["archive"]),
+            operation("POST /flags/{ident}/revive", ident=flag_ids["revive"]),
             operation("POST /flags/{ident}/toggle", ident=flag_ids["toggle"]),
             operation("GET /flags/{ident}/history", ident=flag_ids["toggle"]),
             sometimes("GET /flags/{ident}/usage", ident="flag-ids"),
@@ -123,6 +132,12 @@ def _config(
             operation("POST /webhooks/{webhook_id}/test", webhook_id=webhook_ids["webhook"]),
             operation("DELETE /webhooks/{webhook_id}", webhook_id=webhook_ids["webhook-delete"]),
             operation("PATCH /users/{user_id}", user_id=user_id),
+            f"[dictionaries.change-request-ids]\nvalues = {json.dumps([request_ids['read']])}\n",
+            sometimes("GET /change-requests/{ident}", ident="change-request-ids"),
+            *(
+                operation(f"POST /change-requests/{{ident}}/{step}", ident=request_ids[step])
+                for step in ("approve", "reject", "cancel", "rebase")
+            ),
         ]
     )
 
@@ -130,10 +145,10 @@ def _config(
 def test_openapi__schemathesis_every_check__api_matches_document(app, live_server, client, tmp_path):
     # Given: flags, a token and a schedule for the path parameters, and changes in the audit trail
     flag_ids = {}
-    for role, flag in FLAGS.items():
-        created = client.post("/flags", json=flag)
-        assert created.status_code == 201, created.json
-        flag_ids[role] = created.json["_id"]
+    with app.app_context():
+        # Written as an applied change request writes them: production is on in some, which POST /flags refuses.
+        for role, flag in FLAGS.items():
+            flag_ids[role] = flags_service.create(flag, "conformance", app=app)["_id"]
     assert client.post(f"/flags/{flag_ids['toggle']}/toggle", json={}).status_code == 200
     segment_ids = {}
     for role, segment in SEGMENTS.items():
@@ -144,9 +159,20 @@ def test_openapi__schemathesis_every_check__api_matches_document(app, live_serve
     assert token.status_code == 201, token.json
     at = (datetime.now(UTC) + timedelta(days=1)).isoformat()
     schedule = client.post(
-        f"/flags/{flag_ids['schedule']}/schedules", json={"at": at, "environment": "production", "enabled": True}
+        f"/flags/{flag_ids['schedule']}/schedules", json={"at": at, "environment": "staging", "enabled": True}
     )
     assert schedule.status_code == 201, schedule.json
+    # Change requests by an editor token, so the admin token reviewing them is someone else
+    editor = client.post("/tokens", json={"name": "conformance-editor", "role": "editor"}).json["token"]
+    request_ids = {}
+    for role in ("approve", "reject", "cancel", "rebase", "read"):
+        made = client.post(
+            "/change-requests",
+            json={"flag": flag_ids["read"], "changes": {"environments": {"production": False}}},
+            headers={"Authorization": f"Bearer {editor}"},
+        )
+        assert made.status_code == 201, made.json
+        request_ids[role] = made.json["_id"]
     webhook_ids = {}
     for role, webhook in WEBHOOKS.items():
         created = client.post("/webhooks", json=webhook)
@@ -156,7 +182,7 @@ def test_openapi__schemathesis_every_check__api_matches_document(app, live_serve
     person = get_store(app).sign_in_user("https://idp.example", {"sub": "conformance"}, None, "viewer", None)
     config = tmp_path / "schemathesis.toml"
     config.write_text(
-        _config(flag_ids, token.json["id"], schedule.json["_id"], segment_ids, webhook_ids, person["_id"])
+        _config(flag_ids, token.json["id"], schedule.json["_id"], segment_ids, webhook_ids, person["_id"], request_ids)
     )
     report = tmp_path / "report.json"
     command = [

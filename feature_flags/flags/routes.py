@@ -10,8 +10,8 @@ from urllib.parse import urlencode
 from flask import Blueprint, Response, current_app, g, jsonify, request
 
 from ..cache import Snapshot, current_snapshot, flag_cache
-from ..change_requests.guard import refuse_unapproved
-from ..errors import ValidationFailed
+from ..change_requests.guard import needing_approval, refuse_unapproved
+from ..errors import Forbidden, ValidationFailed
 from ..extensions import get_store
 from ..tokens.access import actor_name, authenticate, environment_for_read, require_editor
 from ..usage import last_seen
@@ -131,11 +131,22 @@ def _flag_response(flag: dict[str, Any], status: int = 200, environment: str | N
     return response
 
 
-def _may_remove(ident: str) -> None:
+def _may_remove(ident: str, reviving: bool = False) -> None:
     """Archiving, reviving or deleting a flag changes what every environment it is on in serves."""
-    serving = reach.serving(get_store().find_flag(ident), _environments())
-    require_editor(serving)
-    refuse_unapproved(serving, "switch it off there through a change request first")
+    flag = get_store().find_flag(ident)
+    serving = reach.serving(flag, _environments())
+    principal = require_editor(serving)
+    archived = flag["archived_at"] is not None
+    if not archived:
+        refuse_unapproved(serving, "switch it off there through a change request first")
+    elif reviving and needing_approval(serving) and not principal.is_admin:
+        # Archived while on there, before changes there needed approval: a change request cannot switch an
+        # archived flag off, so reviving it as it was is left to an admin (and audited as theirs).
+        gated = needing_approval(serving)
+        raise Forbidden(
+            f"Reviving it serves {', '.join(gated)} again, where changes need approval: an admin revives it.",
+            environments=list(gated),
+        )
 
 
 LIST_PARAMETERS = frozenset(ListQuery.model_fields)
@@ -341,7 +352,7 @@ def archive_flag(ident: str):
 )
 def revive_flag(ident: str):
     require_editor()
-    _may_remove(ident)
+    _may_remove(ident, reviving=True)
     return _flag_response(service.revive(ident, actor_name(), g.request_id, _expected_version(ident)))
 
 

@@ -108,8 +108,9 @@ def delete(
         logger.warning("could not delete a deleted flag's usage", extra={"flag_id": written.flag["_id"]})
     try:
         store.delete_schedules(written.flag["_id"])
+        store.delete_change_requests(written.flag["_id"])
     except DatabaseUnavailable:
-        # Left behind, each fails harmlessly when due (no such flag) and expires with its history.
+        # Left behind, each fails harmlessly when due or approved (no such flag); their events say what they were.
         logger.warning("could not delete a deleted flag's schedules", extra={"flag_id": written.flag["_id"]})
     get_metrics().flag_changes.labels(action="deleted").inc()
     return written.flag

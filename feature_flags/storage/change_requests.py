@@ -176,6 +176,11 @@ class ChangeRequestStorage:
                 )
         return self.find_change_request(current["_id"])
 
+    def delete_change_requests(self, flag_id: str) -> int:
+        """Delete every change request of a flag (it was deleted); return how many. Their events stay."""
+        with translated_errors():
+            return self._change_requests.delete_many({"flag_id": flag_id}).deleted_count
+
     # -- applying ----------------------------------------------------------------------------
 
     def claim_due_change_request(self, claimer: str, lease: timedelta) -> dict[str, Any] | None:
@@ -190,7 +195,7 @@ class ChangeRequestStorage:
             )
         if document is None:
             return None
-        return {**self._change_request_out(document), "claimed_by": claimer, "requested_by_key": ""}
+        return {**self._change_request_out(document), "claimed_by": claimer}
 
     def claim_change_request(self, change_request_id: str, claimer: str, lease: timedelta) -> dict[str, Any] | None:
         """Take one approved, due request for `lease` (the approving request applies it at once); None if taken."""
@@ -208,7 +213,7 @@ class ChangeRequestStorage:
             )
         if document is None:
             return None
-        return {**self._change_request_out(document), "claimed_by": claimer, "requested_by_key": ""}
+        return {**self._change_request_out(document), "claimed_by": claimer}
 
     def apply_change_request(
         self,

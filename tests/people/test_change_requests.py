@@ -419,6 +419,41 @@ def test_archive__of_a_flag_on_in_production__409_until_switched_off_by_request(
     assert archived_after.status_code == 200 and archived_after.json["archived_at"] is not None
 
 
+def test_archived_while_on_in_production__revived_by_an_admin_only__deleted_freely(
+    make_app, approvals_app, admin, alice
+):
+    # Given: flags archived while on in production, from before approvals were required
+    before = make_app(**SSO_SETTINGS).test_client()
+    for name in ("old-banner", "older-banner"):
+        created = before.post("/flags", json={"name": name, "environments": {"production": True}}, headers=auth())
+        assert created.status_code == 201
+        assert before.post(f"/flags/{name}/archive", headers=auth()).status_code == 200
+
+    # When
+    by_editor = alice.post("/flags/old-banner/revive")
+    by_admin = admin.post("/flags/old-banner/revive")
+    deleted = alice.delete("/flags/older-banner")
+
+    # Then: reviving serves production again, so an editor is refused; deleting an archived flag serves nothing new
+    assert by_editor.status_code == 403 and by_editor.json["environments"] == ["production"]
+    assert by_admin.status_code == 200 and by_admin.json["archived_at"] is None
+    assert deleted.status_code == 204
+
+
+def test_delete_flag__its_change_requests_go_with_it(make_app, admin, flag, alice):
+    # Given: a request for a flag that is then deleted (it is off in production, so no request is needed for that)
+    made = _request(alice)
+
+    # When
+    deleted = alice.delete("/flags/checkout")
+
+    # Then
+    assert deleted.status_code == 204
+    assert admin.get("/change-requests").json["change_requests"] == []
+    assert admin.get(f"/change-requests/{made['_id']}").status_code == 404
+    assert "change_request.created" in [e["action"] for e in admin.get(f"/audit?flag={flag['_id']}").json["events"]]
+
+
 def test_segment_named_in_production_rules__changed_by_admins_only(approvals_app, admin, flag, alice):
     # Given: a segment production's rules name, and one only staging's do
     for name in ("beta", "staff"):

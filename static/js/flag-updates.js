@@ -55,6 +55,16 @@ export function createFlagUpdates({ api, list, listView, messages, environmentLa
       if (session.handleAuthFailure(error)) return;
       // A conflict means the list is stale: refresh it so the editor can start from the current version.
       if (error instanceof ApiError && error.status === 412) await listView.refresh();
+      // A rename reaches every environment: where some need approval it goes as a change request.
+      if (error instanceof ApiError && error.status === 409 && error.body.error === "change_request_required") {
+        await api.requestChange(flag, changes);
+        messages.show(
+          `${error.message.split(":")[0]}: asked for the change to ${flag.name}. It applies once someone else ` +
+            "approves the request (Change requests).",
+          "notice",
+        );
+        return;
+      }
       throw error;
     }
   }

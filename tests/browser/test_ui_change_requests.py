@@ -48,13 +48,22 @@ def test_change_request__asked_in_the_table_approved_by_another__served_through_
         expect(production).to_have_attribute("aria-checked", "false")
         flag = requests.get(f"{base}/flags/dark-mode", headers=auth(), timeout=10).json()
         assert flag["environments"]["production"] is False
+        # And a rename in the table (every environment serves the name) goes the same way
+        page.get_by_role("button", name="Edit dark-mode").click()
+        form = page.get_by_role("form", name="Edit dark-mode")
+        form.get_by_label("Name").fill("dark-theme")
+        form.get_by_role("button", name="Save").click()
+        expect(page.locator("#messages")).to_contain_text("asked for the change to dark-mode")
+        expect(form).to_be_hidden()
+        assert requests.get(f"{base}/flags/dark-mode", headers=auth(), timeout=10).json()["name"] == "dark-mode"
         # And the flag's page says production's changes need approval
         page.goto(f"{base}/?page=flag&name=dark-mode&env=production")
         expect(page.locator("#flag-env-switch")).to_have_text("Production: off · changes need approval")
         # And on the change requests screen she may withdraw her request, not approve it
         page.get_by_role("navigation", name="Screens").get_by_role("link", name="Change requests").click()
-        request = page.locator("#change-requests-list li")
-        expect(request).to_have_count(1)
+        requests_listed = page.locator("#change-requests-list li")
+        expect(requests_listed).to_have_count(2)
+        request = requests_listed.filter(has_text="Requested a change in Production")
         expect(request).to_contain_text("dark-mode")
         expect(request).to_contain_text("Requested a change in Production")
         expect(request.get_by_role("button", name="Withdraw the change to dark-mode")).to_be_visible()
@@ -68,7 +77,7 @@ def test_change_request__asked_in_the_table_approved_by_another__served_through_
 
         # Then: it is applied, and production serves it
         expect(page.locator("#change-requests-status")).to_have_text("Approved the change to dark-mode.")
-        expect(request).to_have_count(0)
+        expect(requests_listed).to_have_count(1)
         answer = requests.post(
             f"{base}/ofrep/v1/evaluate/flags/dark-mode",
             json={"context": {"targetingKey": "u-1"}},
@@ -77,8 +86,9 @@ def test_change_request__asked_in_the_table_approved_by_another__served_through_
         )
         assert answer.status_code == 200 and answer.json()["value"] is True
         page.get_by_role("combobox", name="Show").select_option("")
-        expect(request).to_contain_text("Applied")
-        expect(request).to_contain_text("Approved by bob@example.com")
+        applied = requests_listed.filter(has_text="Applied")
+        expect(applied).to_contain_text("Approved by bob@example.com")
+        expect(applied).to_contain_text("Production")
 
 
 def test_flag_page__targeting_schedule_and_rename_in_production__sent_as_change_requests(context, make_app):

@@ -117,7 +117,10 @@ def test_flag_page__targeting_schedule_and_rename_in_production__sent_as_change_
         page.get_by_role("button", name="Save details").click()
         expect(status).to_contain_text("need approval")
 
-        # Then: three requests wait, and the flag is as it was
+        # Then: three requests wait, each shown beside production's switch, and the flag is as it was
+        waiting = page.get_by_role("list", name="Waiting for approval").get_by_role("listitem")
+        expect(waiting).to_have_count(3)
+        expect(waiting.filter(has_text="night-sale-2")).to_have_count(1)
         listed = requests.get(f"{base}/change-requests?state=open", headers=auth(), timeout=10).json()
         asked = {next(iter(r["changes"])): r for r in listed["change_requests"]}
         assert sorted(asked) == ["environments", "name", "targeting"]

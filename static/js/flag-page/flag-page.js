@@ -9,6 +9,7 @@ import { createEnvironmentTabs } from "../environment-tabs.js";
 import { pageHref, pageLink } from "../router.js";
 import { followChanges } from "./changes-elsewhere.js";
 import { field, select, showErrors } from "./fields.js";
+import { createPendingRequests } from "./pending-requests.js";
 import { createPrerequisitesEditor } from "./prerequisites-editor.js";
 import { createRulesEditor } from "./rules-editor.js";
 import { createSchedules } from "./schedules.js";
@@ -104,8 +105,10 @@ export function createFlagPage({ api, session, environments, environmentLabel, d
     readOnly: false,
     changed: () => changes.refresh(),
     needsApproval: (environment) => session.needsApproval(environment),
+    requested: () => pending.refresh(state.flag, state.env),
   });
   const usage = createUsage($("flag-usage"), { api });
+  const pending = createPendingRequests($("flag-requests-card"), $("flag-requests"), { api, session, environmentLabel });
   const tryIt = createTryIt($("flag-try"), { api });
   const deleteDialog = $("flag-delete-dialog");
   closeOnButtons(deleteDialog);
@@ -132,7 +135,10 @@ export function createFlagPage({ api, session, environments, environmentLabel, d
       if (session.handleAuthFailure(error)) return null;
       if (body && error.status === 409 && error.body.error === "change_request_required") {
         const asked = await write(form, errorNode, () => api.requestChange(state.flag, body));
-        if (asked) status.textContent = `${error.message.split(":")[0]}. ${REQUESTED}.`;
+        if (asked) {
+          status.textContent = `${error.message.split(":")[0]}. ${REQUESTED}.`;
+          pending.refresh(state.flag, state.env);
+        }
         return null;
       }
       if (error.status === 412) {
@@ -393,7 +399,10 @@ export function createFlagPage({ api, session, environments, environmentLabel, d
         const asked = await write(section, $("flag-targeting-error"), () =>
           api.requestChange(state.flag, { environments: { [state.env]: !on } }),
         );
-        if (asked) status.textContent = `${REQUESTED}: switching ${label} ${on ? "off" : "on"}.`;
+        if (asked) {
+          status.textContent = `${REQUESTED}: switching ${label} ${on ? "off" : "on"}.`;
+          pending.refresh(state.flag, state.env);
+        }
         return;
       }
       const data = await write(section, $("flag-targeting-error"), () =>
@@ -462,6 +471,7 @@ export function createFlagPage({ api, session, environments, environmentLabel, d
   /** The environment's usage and schedules, read again. */
   function drawReadings() {
     usage.refresh(state.flag, state.env);
+    pending.refresh(state.flag, state.env);
     if (!readOnly()) schedules.refresh(state.flag, state.env);
   }
 
@@ -474,7 +484,10 @@ export function createFlagPage({ api, session, environments, environmentLabel, d
       const asked = await write($("flag-targeting"), $("flag-targeting-error"), () =>
         api.requestChange(state.flag, { targeting: { [state.env]: settings } }),
       );
-      if (asked) status.textContent = `${REQUESTED}: ${environmentLabel(state.env)}'s targeting.`;
+      if (asked) {
+        status.textContent = `${REQUESTED}: ${environmentLabel(state.env)}'s targeting.`;
+        pending.refresh(state.flag, state.env);
+      }
       return;
     }
     const data = await write($("flag-targeting"), $("flag-targeting-error"), () =>

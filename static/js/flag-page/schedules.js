@@ -23,7 +23,7 @@ function described(schedule) {
 }
 
 /** The schedules part of the page; refresh(flag, environment) draws it for one flag and environment. */
-export function createSchedules(root, { api, readOnly, changed, needsApproval = () => false }) {
+export function createSchedules(root, { api, readOnly, changed, needsApproval = () => false, requested = () => {} }) {
   const form = el("form", { className: "edit-form", novalidate: true });
   const when = field("When", "at", el("input", { type: "datetime-local", step: "1" }));
   const action = field(
@@ -68,6 +68,7 @@ export function createSchedules(root, { api, readOnly, changed, needsApproval = 
         await api.requestChange(current.flag, { environments: { [current.environment]: enabled } }, moment.toISOString());
         showErrors(form, {});
         status.textContent = "Change request sent; it applies at that moment once someone else approves it.";
+        requested();
         return;
       }
       await api.request("POST", `/flags/${encodeURIComponent(current.flag._id)}/schedules`, {

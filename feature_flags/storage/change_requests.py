@@ -24,7 +24,6 @@ from .flags import Written
 NEVER = datetime(1970, 1, 1, tzinfo=UTC)
 # Kept out of the API's view: who made it (as a key, to tell callers apart), who holds it, its event ids.
 BOOKKEEPING = ("requested_by_key", "claimed_by", "lease_until", "recent_events", "attempts")
-OPEN_STATES = ("open",)
 FINISHED_STATES = ("applied", "rejected", "cancelled", "failed")
 
 
@@ -184,31 +183,16 @@ class ChangeRequestStorage:
     # -- applying ----------------------------------------------------------------------------
 
     def claim_due_change_request(self, claimer: str, lease: timedelta) -> dict[str, Any] | None:
-        """Take the earliest approved request whose moment has come and nobody holds, for `lease`; None if none."""
+        """Take the earliest approved request whose moment has come and nobody holds, for `lease`; None if none.
+
+        One atomic update: of any number of claimers, exactly one holds a request until its lease runs out.
+        """
         now = utcnow()
         with translated_errors():
             document = self._change_requests.find_one_and_update(
                 {"state": "approved", "apply_at": {"$lte": now}, "lease_until": {"$lt": now}},
                 {"$set": {"claimed_by": claimer, "lease_until": now + lease}, "$inc": {"attempts": 1}},
                 sort=[("apply_at", ASCENDING)],
-                return_document=ReturnDocument.AFTER,
-            )
-        if document is None:
-            return None
-        return {**self._change_request_out(document), "claimed_by": claimer}
-
-    def claim_change_request(self, change_request_id: str, claimer: str, lease: timedelta) -> dict[str, Any] | None:
-        """Take one approved, due request for `lease` (the approving request applies it at once); None if taken."""
-        now = utcnow()
-        with translated_errors():
-            document = self._change_requests.find_one_and_update(
-                {
-                    "_id": ObjectId(change_request_id),
-                    "state": "approved",
-                    "apply_at": {"$lte": now},
-                    "lease_until": {"$lt": now},
-                },
-                {"$set": {"claimed_by": claimer, "lease_until": now + lease}, "$inc": {"attempts": 1}},
                 return_document=ReturnDocument.AFTER,
             )
         if document is None:
@@ -274,14 +258,6 @@ class ChangeRequestStorage:
             with translated_errors():
                 mark(None)
         return written
-
-    def release_change_request(self, change_request_id: str, claimer: str) -> None:
-        """Give a claimed request back for another attempt at once (the database failed under it, say)."""
-        with translated_errors():
-            self._change_requests.update_one(
-                {"_id": ObjectId(change_request_id), "state": "approved", "claimed_by": claimer},
-                {"$set": {"lease_until": NEVER}, "$unset": {"claimed_by": ""}},
-            )
 
     def _change_request_event(
         self,

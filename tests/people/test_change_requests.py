@@ -8,10 +8,10 @@ from __future__ import annotations
 
 import json
 import threading
-import time
 from datetime import timedelta
 
 import pytest
+from bson import ObjectId
 
 from feature_flags.config import Config, ConfigError
 from feature_flags.errors import DatabaseUnavailable
@@ -28,7 +28,7 @@ PRODUCTION_ON = {"environments": {"production": True}}
 @pytest.fixture
 def approvals_app(make_app):
     """Single sign-on, production under approval, no scheduler thread (tests run the scheduler's look)."""
-    return make_app(**SSO_SETTINGS, approvals=("production",), scheduler=False, schedule_lease_seconds=0.3)
+    return make_app(**SSO_SETTINGS, approvals=("production",), scheduler=False)
 
 
 @pytest.fixture
@@ -59,6 +59,18 @@ def _request(client, changes=None, **fields):
     answer = client.post("/change-requests", json={"flag": "checkout", "changes": changes or PRODUCTION_ON, **fields})
     assert answer.status_code == 201, answer.json
     return answer.json
+
+
+def _moment_comes(app, change_request_id: str) -> None:
+    """Bring an approved request's apply_at to now, as the clock reaching it would (no test waits for a clock)."""
+    get_store(app)._change_requests.update_one({"_id": ObjectId(change_request_id)}, {"$set": {"apply_at": utcnow()}})
+
+
+def _lease_runs_out(app, change_request_id: str) -> None:
+    """End the lease on a claimed request, as the claimer's death and the lease's length would."""
+    get_store(app)._change_requests.update_one(
+        {"_id": ObjectId(change_request_id)}, {"$set": {"lease_until": utcnow()}}
+    )
 
 
 def _production_client_token(admin) -> str:
@@ -250,13 +262,13 @@ def test_change_request__two_tokens__one_requests_the_other_approves(approvals_a
 
 def test_change_request__apply_at__applied_by_the_scheduler_then(approvals_app, admin, flag, alice, bob):
     # Given: a request for a moment just ahead, approved now
-    moment = utcnow() + timedelta(seconds=1)
+    moment = utcnow() + timedelta(hours=1)
     made = _request(alice, apply_at=moment.isoformat())
     approved = bob.post(f"/change-requests/{made['_id']}/approve")
     early = scheduler(approvals_app).run_due()
 
-    # When: the moment passes and the scheduler looks
-    time.sleep(max(0.0, (moment - utcnow()).total_seconds()) + 0.05)
+    # When: the moment comes and the scheduler looks
+    _moment_comes(approvals_app, made["_id"])
     applied = scheduler(approvals_app).run_due()
 
     # Then
@@ -273,13 +285,12 @@ def test_change_request__flag_changed_before_its_moment__failed_with_reason_then
     approvals_app, admin, flag, alice, bob
 ):
     # Given: an approved request waiting for its moment, and a change to the flag meanwhile
-    moment = utcnow() + timedelta(seconds=1)
-    made = _request(alice, apply_at=moment.isoformat())
+    made = _request(alice, apply_at=(utcnow() + timedelta(hours=1)).isoformat())
     bob.post(f"/change-requests/{made['_id']}/approve")
     admin.put("/flags/checkout", json={"tags": ["payments"]})
 
     # When
-    time.sleep(max(0.0, (moment - utcnow()).total_seconds()) + 0.05)
+    _moment_comes(approvals_app, made["_id"])
     scheduler(approvals_app).run_due()
     failed = alice.get(f"/change-requests/{made['_id']}").json
     rebased = alice.post(f"/change-requests/{made['_id']}/rebase").json
@@ -308,7 +319,7 @@ def test_change_request__approver_dies_before_applying__scheduler_applies_it_onc
     held = scheduler(approvals_app).run_due()
 
     # When: the approval's lease runs out
-    time.sleep(0.35)
+    _lease_runs_out(approvals_app, made["_id"])
     first, second = scheduler(approvals_app).run_due(), scheduler(approvals_app).run_due()
 
     # Then: applied exactly once
@@ -320,10 +331,9 @@ def test_change_request__approver_dies_before_applying__scheduler_applies_it_onc
 
 def test_change_request__written_but_not_marked__a_second_attempt_only_marks_it(approvals_app, admin, flag, alice, bob):
     # Given: an approved request claimed twice (a lease that ran out while the first attempt was writing)
-    moment = utcnow() + timedelta(seconds=0.5)
-    made = _request(alice, apply_at=moment.isoformat())
+    made = _request(alice, apply_at=(utcnow() + timedelta(hours=1)).isoformat())
     bob.post(f"/change-requests/{made['_id']}/approve")
-    time.sleep(max(0.0, (moment - utcnow()).total_seconds()) + 0.05)
+    _moment_comes(approvals_app, made["_id"])
     store = get_store(approvals_app)
     claimed = store.claim_due_change_request("first", timedelta(seconds=30))
 

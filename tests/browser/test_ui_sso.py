@@ -1,25 +1,25 @@
 """Single sign-on in Chromium through a real OpenID provider: npm's oidc-provider (OpenID-certified), on loopback.
 
 A person signs in through the provider's own pages, the page shows who they are and what their role allows, an
-admin changes the role, and a change the person makes is recorded under their name. The provider is the npm package
+admin changes the role, and a change the person makes is recorded under their name. With production under
+approval, one person's change request is approved by another, each signed in through the provider. The provider is the npm package
 at the version tests/people/oidc_provider/package-lock.json pins, installed with npm ci.
 """
 
 from __future__ import annotations
 
 import subprocess
-import threading
 from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import replace
 from pathlib import Path
 
 import pytest
 import requests
 from playwright.sync_api import Page, expect
-from werkzeug.serving import make_server
 
 from feature_flags import PROJECT_ROOT, create_app
-from tests.support import auth, free_port, npm_installed, require_tool
+from tests.support import auth, free_port, npm_installed, require_tool, serving
 
 pytestmark = pytest.mark.browser
 
@@ -35,9 +35,9 @@ def provider_dir() -> Path:
     return npm_installed(SOURCE, BUILD, ("package.json", "package-lock.json", "server.mjs"))
 
 
-@pytest.fixture
-def sso_site(config, provider_dir) -> Iterator[str]:
-    """The provider and the service (single sign-on through it, roles from its groups claim); yields the site."""
+@contextmanager
+def running_site(config, provider_dir: Path, **changes) -> Iterator[str]:
+    """The provider and the service (single sign-on through it, roles from its groups claim, settings changed)."""
     node = require_tool("node")
     site_port, provider_port = free_port(), free_port()
     site = f"http://127.0.0.1:{site_port}"
@@ -59,18 +59,24 @@ def sso_site(config, provider_dir) -> Iterator[str]:
                 oidc_client_secret=CLIENT_SECRET,
                 public_url=site,
                 oidc_roles_claim="groups",
+                **changes,
             )
         )
-        server = make_server("127.0.0.1", site_port, app, threaded=True)
-        thread = threading.Thread(target=server.serve_forever, daemon=True)
-        thread.start()
-        yield site
-        server.shutdown()
-        thread.join(5)
-        app.extensions["feature_flags.store"].client.close()
+        try:
+            with serving(app, site_port):
+                yield site
+        finally:
+            app.extensions["feature_flags.store"].client.close()
     finally:
         provider.terminate()
         provider.wait(10)
+
+
+@pytest.fixture
+def sso_site(config, provider_dir) -> Iterator[str]:
+    """The provider and the service; yields the site."""
+    with running_site(config, provider_dir) as site:
+        yield site
 
 
 def sign_in_with_provider(page: Page, site: str, login: str) -> None:
@@ -150,3 +156,45 @@ def test_sso__provider_group_admin__admin_screens_offered(page: Page, sso_site: 
     expect(page.get_by_role("heading", name="SDK tokens")).to_be_visible()
     users = requests.get(f"{sso_site}/users", headers=auth(), timeout=10).json()
     assert [(u["email"], u["role"]) for u in users] == [("admin-grace@example.com", "admin")]
+
+
+def test_sso__change_request_from_request_to_approval__served_through_ofrep(page: Page, config, provider_dir):
+    # Given: production needs approval; a flag, and a production client
+    with running_site(config, provider_dir, approvals=("production",)) as site:
+        assert requests.post(f"{site}/flags", json={"name": "new-checkout"}, headers=auth(), timeout=10).ok
+        token = requests.post(
+            f"{site}/tokens",
+            json={"name": "shop", "role": "client", "environment": "production"},
+            headers=auth(),
+            timeout=10,
+        ).json()["token"]
+
+        # When: an editor signs in through the provider and switches production on, then signs out
+        sign_in_with_provider(page, site, "editor-ann")
+        expect(page.locator("#who")).to_have_text("editor-ann@example.com · Editor")
+        page.get_by_role("switch", name="Toggle new-checkout in Production").click()
+        expect(page.locator("#messages")).to_contain_text("Asked to switch new-checkout on in Production")
+        page.get_by_role("button", name="Sign out").click()
+        expect(page.get_by_role("link", name="Sign in with single sign-on")).to_be_visible()
+        # The provider's own session would sign ann in again: the next person signs in afresh
+        page.context.clear_cookies()
+
+        # And another editor signs in and approves it on the change requests screen
+        sign_in_with_provider(page, site, "editor-ben")
+        page.get_by_role("link", name="Change requests").click()
+        request = page.locator("#change-requests-list li")
+        expect(request).to_contain_text("by editor-ann@example.com")
+        request.get_by_role("button", name="Approve the change to new-checkout").click()
+        expect(page.locator("#change-requests-status")).to_have_text("Approved the change to new-checkout.")
+
+        # Then: production serves it, and the write names both people
+        answer = requests.post(
+            f"{site}/ofrep/v1/evaluate/flags/new-checkout",
+            json={"context": {"targetingKey": "u-1"}},
+            headers=auth(token),
+            timeout=10,
+        )
+        assert answer.status_code == 200 and answer.json()["value"] is True
+        history = requests.get(f"{site}/flags/new-checkout/history", headers=auth(), timeout=10).json()["events"]
+        write = next(event for event in history if event["action"] == "flag.updated")
+        assert (write["requested_by"], write["person"]["subject"]) == ("editor-ann@example.com", "editor-ben")

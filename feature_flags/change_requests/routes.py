@@ -7,7 +7,7 @@ from flask import Blueprint, current_app, g, jsonify, request
 from ..errors import ChangeRequestNotFound, FlagNotFound, ValidationFailed
 from ..extensions import get_store
 from ..flags.rules import UNSTATED_FLAG_RULES
-from ..tokens.access import authenticate, require_editor, require_full_reader
+from ..tokens.access import Principal, authenticate, require_editor, require_full_reader
 from ..validation import parse
 from ..web.bodies import read_json_object
 from ..web.openapi import documented
@@ -124,7 +124,7 @@ def _review() -> ChangeRequestReview:
     return parse(ChangeRequestReview, read_json_object(required=False), _environments())
 
 
-def _reviewer(ident: str) -> tuple[dict, object]:
+def _reviewer(ident: str) -> tuple[dict, Principal]:
     change_request = _visible(ident)
     return change_request, require_editor(change_request["environments"])
 

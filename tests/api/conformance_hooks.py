@@ -48,7 +48,9 @@ CHANGE_REQUEST_BODY = "POST /change-requests"
 REQUESTED_FLAG = "conformance-read"
 # A request's changes are checked as a PUT's; one that reaches no approval environment, or past the bound, is refused.
 CHANGE_REQUEST_RULE_TYPES = (
-    UNSTATED_RULE_TYPES | DEPENDENCY_RULE_TYPES | {"change_request_not_needed", "too_many_change_requests"}
+    UNSTATED_RULE_TYPES
+    | DEPENDENCY_RULE_TYPES
+    | {"change_request_not_needed", "too_many_change_requests", "at_in_past", "at_too_far"}
 )
 
 
@@ -123,6 +125,8 @@ def map_case(context, case):
             body.pop("base_version", None)
             _coherent(body["changes"], [], creating=False)
             body["changes"].setdefault("environments", {})["production"] = False
+        if body.get("apply_at") is not None:
+            body["apply_at"] = (datetime.now(UTC) + timedelta(hours=random.randint(1, 1000))).isoformat()
         case.body = body
     if label == IMPORT and case.meta.generation.mode == GenerationMode.POSITIVE and isinstance(case.body, dict):
         schema = case.operation.schema.raw_schema["components"]["schemas"]["FlagCreate"]

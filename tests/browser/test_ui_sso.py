@@ -2,8 +2,8 @@
 
 A person signs in through the provider's own pages, the page shows who they are and what their role allows, an
 admin changes the role, and a change the person makes is recorded under their name. With production under
-approval, one person's change request is approved by another, each signed in through the provider. The provider is the npm package
-at the version tests/people/oidc_provider/package-lock.json pins, installed with npm ci.
+approval, one person's change request is approved by another, each signed in through the provider. The provider
+is the npm package at the version tests/people/oidc_provider/package-lock.json pins, installed with npm ci.
 """
 
 from __future__ import annotations

@@ -177,6 +177,25 @@ def test_ingress__every_api_route_the_app_registers__sent_to_the_api(app, overla
             assert backend == API_SERVICE, f"{rule.rule} ({rule.endpoint}) is not routed to the API"
 
 
+def test_nginx_conf__every_api_route_the_app_registers__proxied_to_the_api(app):
+    # The compose file's nginx stands where the Ingress does: a route it does not proxy is the UI's 404 there.
+    config = NGINX_CONF.read_text()
+    api_locations = [
+        re.compile(pattern)
+        for pattern in re.findall(
+            r"location ~ (\S+) \{\n\s+limit_req zone=api[^}]*proxy_pass http://feature_flags_api", config
+        )
+    ]
+    exact = set(re.findall(r"location = (\S+) \{\n[^}]*proxy_pass http://feature_flags_api", config))
+    assert api_locations, "no API location found in nginx.conf"
+    for rule in app.url_map.iter_rules():
+        if rule.endpoint in NOT_ROUTED_TO_API:
+            continue
+        path = example_path(rule.rule)
+        proxied = path in exact or any(location.match(path) for location in api_locations)
+        assert proxied, f"{rule.rule} ({rule.endpoint}) is not proxied to the API by nginx.conf"
+
+
 def test_ingress__issue_prefixes_and_event_stream__to_the_api_the_rest_to_the_ui():
     ingresses = [doc for doc in rendered("production") if doc["kind"] == "Ingress"]
     for prefix in [*API_PREFIXES, EVENT_STREAM_PATH]:

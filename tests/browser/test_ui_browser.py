@@ -745,7 +745,7 @@ def test_screens__both_themes__readable_named_fit_360px_and_saved_as_screenshots
 
 # The paths nginx.conf passes to the app (its one regex location, read from the file so the two stay in step), less
 # the event stream: this plain proxy reads whole answers, so the page falls back to polling behind it.
-_PROXIED = re.search(r"location ~ \^/\(([a-z|]+)\)\(/\|\$\)", (PROJECT_ROOT / "nginx.conf").read_text())
+_PROXIED = re.search(r"location ~ \^/\(([a-z|-]+)\)\(/\|\$\)", (PROJECT_ROOT / "nginx.conf").read_text())
 API_PATHS = (*(f"/{name}" for name in _PROXIED[1].split("|") if name != "changes"), "/openapi.json", "/healthz")
 HOP_BY_HOP = {"connection", "keep-alive", "transfer-encoding", "host", "content-length"}
 

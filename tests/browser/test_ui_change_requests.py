@@ -118,9 +118,9 @@ def test_flag_page__targeting_schedule_and_rename_in_production__sent_as_change_
         expect(status).to_contain_text("need approval")
 
         # Then: three requests wait, each shown beside production's switch, and the flag is as it was
-        waiting = page.get_by_role("list", name="Waiting for approval").get_by_role("listitem")
+        waiting = page.get_by_role("list", name="Change requests to come").get_by_role("listitem")
         expect(waiting).to_have_count(3)
-        expect(waiting.filter(has_text="night-sale-2")).to_have_count(1)
+        expect(waiting.filter(has_text="night-sale-2")).to_contain_text("Waiting for someone else's approval.")
         listed = requests.get(f"{base}/change-requests?state=open", headers=auth(), timeout=10).json()
         asked = {next(iter(r["changes"])): r for r in listed["change_requests"]}
         assert sorted(asked) == ["environments", "name", "targeting"]
@@ -130,3 +130,15 @@ def test_flag_page__targeting_schedule_and_rename_in_production__sent_as_change_
         assert asked["targeting"]["changes"]["targeting"]["production"]["serve"] == "off"
         flag = requests.get(f"{base}/flags/night-sale", headers=auth(), timeout=10).json()
         assert flag["version"] == 1 and flag["targeting"] == {}
+
+        # When: a reviewer's token approves the scheduled one, and the page is read again
+        reviewer = requests.post(
+            f"{base}/tokens", json={"name": "reviewer", "role": "editor"}, headers=auth(), timeout=10
+        ).json()["token"]
+        scheduled = asked["environments"]["_id"]
+        approved = requests.post(f"{base}/change-requests/{scheduled}/approve", headers=auth(reviewer), timeout=10)
+        assert approved.status_code == 200 and approved.json()["state"] == "approved"
+        page.reload()
+
+        # Then: it is still to come, approved, waiting for its moment
+        expect(waiting.filter(has_text="Approved by reviewer; applies at")).to_have_count(1)

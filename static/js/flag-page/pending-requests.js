@@ -1,8 +1,8 @@
-// The change requests that wait for approval in one environment of the flag, read as their history entries will,
-// so whoever asked for a change sees it waiting beside what is served. Shown only where changes need approval.
+// The change requests still to come in one environment of the flag (open, or approved for a later moment), read as
+// their history entries will, so whoever asked sees them beside what is served. Only where changes need approval.
 
 import { ApiError } from "../api.js";
-import { el } from "../dom.js";
+import { el, timeElement } from "../dom.js";
 import { eventItem } from "../history-event.js";
 import { pageLink } from "../router.js";
 
@@ -11,34 +11,46 @@ export function createPendingRequests(card, root, { api, session, environmentLab
   async function refresh(flag, environment) {
     card.hidden = !(session.needsApproval(environment) && session.readsEverything);
     if (card.hidden) return;
-    let data;
+    let found;
     try {
-      const query = new URLSearchParams({ flag: flag._id, state: "open", limit: "100" });
-      ({ data } = await api.request("GET", `/change-requests?${query}`));
+      // Open ones wait for a review, approved ones for their moment: both are still to come.
+      found = await Promise.all(
+        ["open", "approved"].map((state) => {
+          const query = new URLSearchParams({ flag: flag._id, state, limit: "100" });
+          return api.request("GET", `/change-requests?${query}`);
+        }),
+      );
     } catch (error) {
       if (!(error instanceof ApiError)) throw error;
       root.replaceChildren(el("p", { className: "note", text: error.message }));
       return;
     }
-    const waiting = data.change_requests.filter((request) => request.environments.includes(environment));
+    const waiting = found
+      .flatMap(({ data }) => data.change_requests)
+      .filter((request) => request.environments.includes(environment));
     if (!waiting.length) {
-      root.replaceChildren(el("p", { className: "hint", text: "No change here waits for approval." }));
+      root.replaceChildren(el("p", { className: "hint", text: "No change request waits here." }));
       return;
     }
-    const list = el("ol", { className: "history", "aria-label": "Waiting for approval" });
+    const list = el("ol", { className: "history", "aria-label": "Change requests to come" });
     for (const request of waiting) {
-      list.append(
-        eventItem(
-          {
-            action: "change_request.created",
-            actor: request.requested_by,
-            at: request.created_at,
-            environment: request.environments.length === 1 ? request.environments[0] : null,
-            after: { changes: request.changes, apply_at: request.apply_at },
-          },
-          environmentLabel,
-        ),
+      const entry = eventItem(
+        {
+          action: "change_request.created",
+          actor: request.requested_by,
+          at: request.created_at,
+          environment: request.environments.length === 1 ? request.environments[0] : null,
+          after: { changes: request.changes, apply_at: request.apply_at },
+        },
+        environmentLabel,
       );
+      const state = el("p", { className: "hint" });
+      // An approved request still to come waits for its moment; one approved for now is applied at once.
+      if (request.state === "approved") {
+        state.append(`Approved by ${request.reviewed_by}; applies at `, timeElement(request.apply_at), ".");
+      } else state.append("Waiting for someone else's approval.");
+      entry.append(state);
+      list.append(entry);
     }
     root.replaceChildren(
       list,

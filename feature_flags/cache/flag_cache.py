@@ -36,6 +36,8 @@ logger = logging.getLogger(__name__)
 # The promise: a change made anywhere is served everywhere within this bound.
 FRESHNESS_SECONDS = 1.0
 POLL_SECONDS = 0.25
+# How often a process following a change stream checks that the stream keeps up with the database's revision.
+STREAM_CHECK_SECONDS = 1.0
 # How long a read waits for its stream to deliver another worker's write (normally milliseconds) before asking
 # the database itself. Short: if the database has just gone, this wait and the database timeout add up, and
 # together they must stay within the 2 seconds in which a request answers 503.
@@ -325,13 +327,33 @@ class FlagCache:
         # Opened before the full read, so nothing written in between is missed.
         self._reload()
         self.mode = "change_stream"
+        checked_at, behind = time.monotonic(), -1
         while True:
             batch = changes.next_changes()
             if any(kind == "reload" for kind, _ in batch):
                 self._reload()
             elif batch:
                 self._apply_changes(batch)
+            if time.monotonic() - checked_at >= STREAM_CHECK_SECONDS:
+                # A stream that stays open yet never delivers a change (seen with the embedded database, just after
+                # a worker started) would keep a stale snapshot looking fresh: once a second the revision is
+                # compared, and a lag that outlasts the next look is healed by a full read.
+                checked_at, behind = time.monotonic(), self._behind(behind)
             self._verified_at = time.monotonic()
+
+    def _behind(self, seen_ahead: int) -> int:
+        """Reload if the database was already ahead at the last look and the stream has not caught up since.
+
+        Return the database's revision while it is ahead of this process, else -1.
+        """
+        revision = self._store.flags_revision()
+        if revision <= self._revision:
+            return -1
+        if 0 <= seen_ahead <= revision and self._revision < seen_ahead:
+            logger.warning("flag change stream fell behind the database; reading everything again")
+            self._reload()
+            return -1
+        return revision
 
     def _lost(self) -> None:
         self.mode = "polling"

@@ -471,3 +471,29 @@ def test_two_instances__standalone_without_change_streams__agree_by_polling(
         changes_reach_the_other(first, second)
     finally:
         _close(first, second)
+
+
+def test_change_stream__open_but_silent__caught_up_from_the_revision_within_seconds(make_app):
+    # Given: a second instance whose change stream stays open but delivers nothing, and no shared revision file
+    first, second = make_app(), make_app()
+    store = second.extensions["feature_flags.store"]
+    opened = store.watch_flags
+
+    def silent():
+        stream = opened()
+        stream.next_changes = lambda: time.sleep(0.05) or []
+        return stream
+
+    store.watch_flags = silent
+    flag_cache(second)._shared = None
+    _client(first).get("/flags")
+    _client(second).get("/flags")
+    _wait_for_mode(second, "change_stream")
+
+    # When: the first instance creates a token and a flag
+    token = _client(first).post("/tokens", json={"name": "late", "role": "client", "environment": "staging"}).json
+    assert _client(first).post("/flags", json={"name": "after-start"}).status_code == 201
+
+    # Then: the second serves both within a few seconds, though its stream never said so
+    assert _seconds_until(lambda: _client(second, token["token"]).get("/flags").status_code == 200, 6) < 4
+    assert _enabled(_client(second), "after-start") is False

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from flask import Blueprint, current_app, g, jsonify, request
+from flask import Blueprint, Response, current_app, g, jsonify, request
 
 from ..errors import ChangeRequestNotFound, FlagNotFound, ValidationFailed
 from ..extensions import get_store
@@ -70,8 +70,9 @@ def create_change_request():
     principal = require_editor()
     data = read_json_object()
     body = parse(ChangeRequestCreate, data, _environments())
-    require_editor(service.reached(current_app, data["changes"], get_store().find_flag(body.flag)))
-    created = service.create(current_app, body, data["changes"], principal, g.request_id)
+    flag = get_store().find_flag(body.flag)
+    require_editor(service.reached(current_app, data["changes"], flag))
+    created = service.create(current_app, flag, body, data["changes"], principal, g.request_id)
     return jsonify(created), 201
 
 
@@ -129,6 +130,13 @@ def _reviewer(ident: str) -> tuple[dict, Principal]:
     return change_request, require_editor(change_request["environments"])
 
 
+def _step(ident: str, step) -> Response:
+    """Take a request one step (approve, reject, cancel) for a caller with editor rights where it reaches."""
+    change_request, principal = _reviewer(ident)
+    review = _review()
+    return jsonify(_shown(step(current_app, change_request, principal, review.comment, g.request_id)))
+
+
 @bp.post("/change-requests/<ident>/approve")
 @documented(
     "Approve an open change request: it applies now, or at its apply_at",
@@ -141,9 +149,7 @@ def _reviewer(ident: str) -> tuple[dict, Principal]:
     errors=[400, 403, 404, 409],
 )
 def approve_change_request(ident: str):
-    change_request, principal = _reviewer(ident)
-    review = _review()
-    return jsonify(_shown(service.approve(current_app, change_request, principal, review.comment, g.request_id)))
+    return _step(ident, service.approve)
 
 
 @bp.post("/change-requests/<ident>/reject")
@@ -156,9 +162,7 @@ def approve_change_request(ident: str):
     errors=[400, 403, 404, 409],
 )
 def reject_change_request(ident: str):
-    change_request, principal = _reviewer(ident)
-    review = _review()
-    return jsonify(_shown(service.reject(current_app, change_request, principal, review.comment, g.request_id)))
+    return _step(ident, service.reject)
 
 
 @bp.post("/change-requests/<ident>/cancel")
@@ -170,10 +174,7 @@ def reject_change_request(ident: str):
     errors=[400, 403, 404, 409],
 )
 def cancel_change_request(ident: str):
-    change_request = _visible(ident)
-    principal = require_editor(change_request["environments"])
-    review = _review()
-    return jsonify(_shown(service.cancel(current_app, change_request, principal, review.comment, g.request_id)))
+    return _step(ident, service.cancel)
 
 
 @bp.post("/change-requests/<ident>/rebase")
@@ -186,6 +187,5 @@ def cancel_change_request(ident: str):
     errors=[400, 403, 404, 409],
 )
 def rebase_change_request(ident: str):
-    change_request = _visible(ident)
-    principal = require_editor(change_request["environments"])
+    change_request, principal = _reviewer(ident)
     return jsonify(_shown(service.rebase(current_app, change_request, principal, g.request_id)))

@@ -55,7 +55,12 @@ def reached(app: Flask, body: dict[str, Any], flag: dict[str, Any]) -> tuple[str
 
 
 def create(
-    app: Flask, request: ChangeRequestCreate, body: dict[str, Any], principal: Principal, request_id: str | None
+    app: Flask,
+    flag: dict[str, Any],
+    request: ChangeRequestCreate,
+    body: dict[str, Any],
+    principal: Principal,
+    request_id: str | None,
 ) -> dict[str, Any]:
     """Store an open request; raise ValidationFailed if it could not apply now, or needs no approval."""
     store = get_store(app)
@@ -66,7 +71,6 @@ def create(
             "changes: give at least one field PUT /flags/{flag} takes.",
             details=[{"field": "changes", "message": "no change", "type": "no_change"}],
         )
-    flag = store.find_flag(request.flag)
     if request.base_version is not None and request.base_version != flag["version"]:
         raise VersionConflict(current_version=flag["version"])
     touched = reach.of_update(changes, environments, flag)

@@ -5,6 +5,10 @@ BIN := $(VENV)/bin
 # Two stamps: trying the service must not wait for the test tools (Playwright, hadolint, granian...).
 RUN_STAMP := $(VENV)/.installed-run
 STAMP := $(VENV)/.installed
+# The production image's environment: requirements.txt alone, as the Dockerfile installs it. The tests that start
+# gunicorn (and export the UI) run it from here, so a runtime dependency that only the test tools bring cannot hide.
+IMAGE_VENV ?= .venv-image
+IMAGE_STAMP := $(IMAGE_VENV)/.installed
 
 .PHONY: run test lint format bench bench-stream bench-ui clean install screenshots k8s-rules
 
@@ -22,13 +26,20 @@ $(STAMP): $(RUN_STAMP) requirements-dev.txt
 	$(BIN)/pip install --quiet --disable-pip-version-check -r requirements-dev.txt
 	touch $(STAMP)
 
+# Made anew whenever requirements.txt changes: a requirement taken out must be gone from it, as from a new image.
+$(IMAGE_STAMP): requirements.txt
+	rm -rf $(IMAGE_VENV)
+	$(PYTHON) -m venv $(IMAGE_VENV)
+	$(IMAGE_VENV)/bin/pip install --quiet --disable-pip-version-check --no-cache-dir -r requirements.txt
+	touch $(IMAGE_STAMP)
+
 ## Start the service on http://127.0.0.1:5000 with the embedded database in ./data (runtime requirements only)
 run: $(RUN_STAMP)
 	$(BIN)/python app.py
 
 ## Lint, then run every test
-test: lint
-	$(BIN)/python -m pytest
+test: lint $(IMAGE_STAMP)
+	FF_IMAGE_VENV=$(IMAGE_VENV) $(BIN)/python -m pytest
 
 ## Refresh the README's screenshots of the admin UI (the browser tests take them)
 screenshots: $(STAMP)
@@ -48,12 +59,12 @@ format: $(STAMP)
 
 ## Measure the service under gunicorn and granian with wrk, beside bare Flask and nginx (needs: apt-get install wrk nginx)
 ## and what each stage of the request pipeline costs, in-process
-bench: $(STAMP)
+bench: $(STAMP) $(IMAGE_STAMP)
 	$(BIN)/python -m bench.stages
 	$(BIN)/python -m bench.run
 
 ## Hold 10,000 OFREP event streams open under gunicorn: delivery latency, memory and descriptors per worker (needs wrk)
-bench-stream: $(STAMP)
+bench-stream: $(STAMP) $(IMAGE_STAMP)
 	$(BIN)/python -m bench.stream_bench
 
 ## Benchmark the admin UI with 10,000 flags in headless Chromium: first paint, keystroke, flag page, streamed change (needs /usr/bin/chromium)
@@ -61,4 +72,4 @@ bench-ui: $(STAMP)
 	$(BIN)/python -m bench.ui_bench
 
 clean:
-	rm -rf $(VENV) .pytest_cache .ruff_cache
+	rm -rf $(VENV) $(IMAGE_VENV) .pytest_cache .ruff_cache

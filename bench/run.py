@@ -29,7 +29,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-from tests.support import DatabaseServer, free_port
+from tests.support import IMAGE_VENV, DatabaseServer, free_port
 
 ROOT = Path(__file__).resolve().parent.parent
 BIN = Path(sys.executable).parent
@@ -264,8 +264,10 @@ def measure_worst_case(uri: str, work: Path) -> dict[str, Any]:
 def server_command(server: str, app: str, port: int) -> list[str]:
     """The command line of one server running app on port."""
     if server == "gunicorn":
-        # The image's command: gunicorn -c gunicorn.conf.py app:app (HOST/PORT come from the environment).
-        return [str(BIN / "gunicorn"), "-c", "gunicorn.conf.py", app]
+        # The image's command: gunicorn -c gunicorn.conf.py app:app (HOST/PORT come from the environment), from
+        # the image's environment (requirements.txt alone) where make built it.
+        image_gunicorn = IMAGE_VENV / "bin" / "gunicorn"
+        return [str(image_gunicorn if image_gunicorn.exists() else BIN / "gunicorn"), "-c", "gunicorn.conf.py", app]
     return [
         str(BIN / "granian"), "--interface", "wsgi", "--host", "127.0.0.1", "--port", str(port),
         "--workers", "2", "--no-ws", app,

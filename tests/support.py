@@ -38,6 +38,8 @@ CHROMIUM_ARGS = [
 ]
 ADMIN_TOKEN = "ff_admin_test-bootstrap-token-0123456789"
 IN_CI = os.environ.get("CI", "").lower() == "true"
+# The production image's environment, requirements.txt alone (`make test` builds it as the Dockerfile does).
+IMAGE_VENV = Path(os.environ.get("FF_IMAGE_VENV", ROOT / ".venv-image")).resolve()
 
 
 @contextmanager
@@ -85,6 +87,20 @@ def require_tool(path_or_name: str) -> str:
             pytest.fail(f"{path_or_name} is required in CI but is not installed (see .ci/run)")
         pytest.skip(f"{path_or_name} is not installed")
     return found
+
+
+def image_bin() -> Path:
+    """Return the bin folder of the image's environment; skip without it, but fail in CI, where make builds it.
+
+    Servers that stand for the image start from here, not from the test environment: pytest and the test tools
+    bring packages of their own, which once hid a runtime dependency the image lacked.
+    """
+    if not (IMAGE_VENV / "bin" / "gunicorn").exists():
+        message = f"{IMAGE_VENV} has no gunicorn: build it with `make {IMAGE_VENV.name}/.installed` (make test does)"
+        if IN_CI:
+            pytest.fail(message)
+        pytest.skip(message)
+    return IMAGE_VENV / "bin"
 
 
 class DatabaseServer:

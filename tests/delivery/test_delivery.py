@@ -18,7 +18,7 @@ from pathlib import Path
 import pytest
 import yaml
 
-from tests.support import require_tool
+from tests.support import image_bin, require_tool
 
 ROOT = Path(__file__).resolve().parents[2]
 WORKFLOWS = sorted((ROOT / ".github" / "workflows").glob("*.yaml"))
@@ -114,6 +114,24 @@ def test_dockerfile__builder__installs_runtime_requirements_only():
     assert "requirements-dev" not in DOCKERFILE.read_text()
     runtime_requirements = (ROOT / "requirements.txt").read_text().lower()
     assert "secantus" not in runtime_requirements, "the embedded database must not reach the production image"
+
+
+def test_image_environment__requirements_alone__loads_the_worker_class_and_lacks_the_test_tools():
+    # Given the environment the image builds, from requirements.txt alone (make builds it as the Dockerfile does)
+    python = str(image_bin() / "python")
+
+    # When gunicorn loads the image's worker class there, as it does before forking the workers
+    loaded = run(
+        [python, "-c", "from gunicorn.util import load_class; print(load_class(__import__('sys').argv[1]).__name__)",
+         "feature_flags.server.JsonErrorGeventWorker"],
+        cwd=ROOT, env={"PATH": "/usr/bin:/bin"},
+    )  # fmt: skip
+
+    # Then it loads (gevent's worker needs packaging, which only gunicorn's gevent extra brings)
+    assert loaded.returncode == 0 and loaded.stdout.strip() == "JsonErrorGeventWorker", loaded.stderr
+    # And nothing of the test environment is there to hide a missing runtime dependency
+    for test_only in ("pytest", "secantus", "playwright"):
+        assert run([python, "-c", f"import {test_only}"]).returncode != 0, f"{test_only} is in the image's environment"
 
 
 def test_dockerignore__copied_paths_allowed_secrets_and_local_state_not():

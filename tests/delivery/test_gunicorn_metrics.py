@@ -5,14 +5,13 @@ from __future__ import annotations
 import os
 import re
 import subprocess
-import sys
 import time
 import uuid
 from pathlib import Path
 
 import requests
 
-from tests.support import ADMIN_TOKEN, auth, free_port
+from tests.support import ADMIN_TOKEN, auth, free_port, image_bin
 
 ROOT = Path(__file__).resolve().parents[2]
 
@@ -27,7 +26,7 @@ def test_metrics__two_gunicorn_workers__counts_summed_across_workers(mongo_uri, 
         "FF_SEED_DEMO": "false", "HOST": "127.0.0.1", "PORT": str(port), "GUNICORN_WORKERS": "2",
         "PROMETHEUS_MULTIPROC_DIR": str(metrics_dir),
     }  # fmt: skip
-    gunicorn = Path(sys.executable).with_name("gunicorn")
+    gunicorn = image_bin() / "gunicorn"
     server = subprocess.Popen(
         [str(gunicorn), "-c", "gunicorn.conf.py", "app:app"], cwd=ROOT, env=env,
         stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,

@@ -15,7 +15,6 @@ import re
 import shutil
 import signal
 import subprocess
-import sys
 import tempfile
 import time
 import uuid
@@ -30,10 +29,9 @@ from pymongo import MongoClient
 
 from feature_flags.web.hooks import CONTENT_SECURITY_POLICY
 from tests.delivery.test_delivery import NGINX_CONF, ROOT, dockerfile_stages, exec_form, nginx_binary
-from tests.support import ADMIN_TOKEN, EventStream, auth, free_port
+from tests.support import ADMIN_TOKEN, EventStream, auth, free_port, image_bin
 
 pytestmark = pytest.mark.stack
-VENV_BIN = Path(sys.executable).parent
 
 
 def dockerfile_command() -> list[str]:
@@ -83,8 +81,10 @@ class GunicornApp:
         self.url = f"http://127.0.0.1:{self.port}"
         self.log = directory / "app.log"
         self.env = {
-            **os.environ,
-            "PATH": f"{VENV_BIN}{os.pathsep}{os.environ.get('PATH', '')}",
+            # Nothing of the test environment's own Python path: the image's packages only.
+            **{name: value for name, value in os.environ.items() if name not in {"PYTHONPATH", "VIRTUAL_ENV"}},
+            # The image's environment first on PATH: the CMD's `gunicorn` is the one built from requirements.txt.
+            "PATH": f"{image_bin()}{os.pathsep}{os.environ.get('PATH', '')}",
             # What the Dockerfile sets, with loopback and a temporary directory in place of the container's.
             "PYTHONDONTWRITEBYTECODE": "1",
             "PYTHONUNBUFFERED": "1",
@@ -169,7 +169,7 @@ def stack(mongo_uri: str) -> Iterator[Stack]:
     app = GunicornApp(directory, mongo_uri, db_name).start()
     ui_dir = directory / "ui"
     exported = subprocess.run(
-        [str(VENV_BIN / "flask"), "--app", "app", "ui", "export", str(ui_dir)],
+        [str(image_bin() / "flask"), "--app", "app", "ui", "export", str(ui_dir)],
         cwd=ROOT, env=app.env, capture_output=True, text=True, timeout=60, check=False,
     )  # fmt: skip
     assert exported.returncode == 0, exported.stderr

@@ -17,7 +17,7 @@ from ..tokens.access import actor_name, authenticate, environment_for_read, requ
 from ..usage import last_seen
 from ..validation import parse
 from ..web.bodies import read_json_object, to_json
-from ..web.conditional import body_etag, expected_version, prebuilt_response
+from ..web.conditional import body_etag, expected_version, if_match_check, prebuilt_response
 from ..web.openapi import documented
 from . import reach, service
 from .dependencies import UNSTATED_DEPENDENCY_RULES
@@ -131,22 +131,44 @@ def _flag_response(flag: dict[str, Any], status: int = 200, environment: str | N
     return response
 
 
-def _may_remove(ident: str, reviving: bool = False) -> None:
-    """Archiving, reviving or deleting a flag changes what every environment it is on in serves."""
-    flag = get_store().find_flag(ident)
-    serving = reach.serving(flag, _environments())
-    principal = require_editor(serving)
-    archived = flag["archived_at"] is not None
-    if not archived:
-        refuse_unapproved(serving, "switch it off there through a change request first")
-    elif reviving and needing_approval(serving) and not principal.is_admin:
-        # Archived while on there, before changes there needed approval: a change request cannot switch an
-        # archived flag off, so reviving it as it was is left to an admin (and audited as theirs).
-        gated = needing_approval(serving)
-        raise Forbidden(
-            f"Reviving it serves {', '.join(gated)} again, where changes need approval: an admin revives it.",
-            environments=list(gated),
-        )
+def _judged_write() -> service.Judge:
+    """The checks a direct change makes on the flag as the write finds it: If-Match, roles and approvals there."""
+    if_match = if_match_check(_matches_version)
+
+    def judge(current: dict[str, Any], touched: tuple[str, ...]) -> None:
+        if if_match is not None:
+            if_match(current)
+        require_editor(touched)
+        refuse_unapproved(touched)
+
+    return judge
+
+
+def _judged_removal(reviving: bool = False) -> service.Judge:
+    """The checks archiving, reviving or deleting makes on the flag as the write finds it.
+
+    What it reaches (its own answers, on or off, and the flags requiring it) needs the caller's roles there. Where
+    changes need approval: a flag on there is switched off through a change request first; anything else the
+    removal changes there (an off value, a dependent flag's answer, a revival) is left to an admin, since a change
+    request holds an update of one flag, not its removal.
+    """
+    if_match = if_match_check(_matches_version)
+
+    def judge(current: dict[str, Any], touched: tuple[str, ...]) -> None:
+        if if_match is not None:
+            if_match(current)
+        principal = require_editor(touched)
+        if not reviving:
+            refuse_unapproved(reach.switched_on(current, touched), "switch it off there through a change request first")
+        gated = needing_approval(touched)
+        if gated and not principal.is_admin:
+            doing = "Reviving it changes" if reviving else "Removing it changes"
+            raise Forbidden(
+                f"{doing} what {', '.join(gated)} serves, where changes need approval: an admin does it.",
+                environments=list(gated),
+            )
+
+    return judge
 
 
 LIST_PARAMETERS = frozenset(ListQuery.model_fields)
@@ -257,7 +279,8 @@ def list_tags():
 def create_flag():
     require_editor()
     fields = parse(FlagCreate, read_json_object(), _environments()).model_dump()
-    touched = reach.of_creation(fields, _environments())
+    # With the flags that require its name: re-creating a deleted prerequisite changes their answers.
+    touched = reach.of_creation(fields, _environments(), current_snapshot().ordered)
     require_editor(touched)
     refuse_unapproved(touched, "create it off there, then request the change through /change-requests")
     return _flag_response(service.create(fields, actor_name(), g.request_id), 201)
@@ -300,11 +323,8 @@ def update_flag(ident: str):
             "Give at least one of name, description, environments, variants, off_variant, targeting, stickiness, "
             "tags, type or stale."
         )
-    # Judged against the flag as it is: a form's unchanged fields (its name, say) reach nothing.
-    touched = reach.of_update(changes, _environments(), get_store().find_flag(ident))
-    require_editor(touched)
-    refuse_unapproved(touched)
-    flag = service.update(ident, changes, actor_name(), g.request_id, _expected_version(ident))
+    # Judged against the flag as the write finds it: a form's unchanged fields (its name, say) reach nothing.
+    flag = service.update(ident, changes, actor_name(), g.request_id, judge=_judged_write())
     return _flag_response(flag)
 
 
@@ -339,8 +359,8 @@ def toggle_flag(ident: str):
 def archive_flag(ident: str):
     require_editor()
     force = _force()
-    _may_remove(ident)
-    return _flag_response(service.archive(ident, actor_name(), g.request_id, _expected_version(ident), force))
+    flag = service.archive(ident, actor_name(), g.request_id, force=force, judge=_judged_removal())
+    return _flag_response(flag)
 
 
 @bp.post("/flags/<ident>/revive")
@@ -352,8 +372,7 @@ def archive_flag(ident: str):
 )
 def revive_flag(ident: str):
     require_editor()
-    _may_remove(ident, reviving=True)
-    return _flag_response(service.revive(ident, actor_name(), g.request_id, _expected_version(ident)))
+    return _flag_response(service.revive(ident, actor_name(), g.request_id, judge=_judged_removal(reviving=True)))
 
 
 @bp.delete("/flags/<ident>")
@@ -368,6 +387,5 @@ def revive_flag(ident: str):
 def delete_flag(ident: str):
     require_editor()
     force = _force()
-    _may_remove(ident)
-    service.delete(ident, actor_name(), g.request_id, _expected_version(ident), force)
+    service.delete(ident, actor_name(), g.request_id, force=force, judge=_judged_removal())
     return Response(status=204)

@@ -5,6 +5,7 @@ the metric. Routes, the CLI and demo seeding all change flags through here.
 from __future__ import annotations
 
 import logging
+from collections.abc import Callable
 from typing import Any
 
 from flask import Flask, current_app
@@ -13,10 +14,16 @@ from ..cache import current_snapshot, flag_cache
 from ..errors import DatabaseUnavailable
 from ..extensions import get_metrics, get_store
 from ..storage import Written
+from . import reach
 from .dependencies import names_others, refuse_if_required
 from .rules import check_flag_references, check_flag_size, flag_changes
 
 logger = logging.getLogger(__name__)
+
+Judge = Callable[[dict[str, Any], tuple[str, ...]], None]
+"""A caller's check of a write: given the flag as the write finds it and the environments the write reaches
+there, it raises to refuse (roles, approvals, If-Match). It runs inside the write, again on every retry, so what
+is judged is exactly what the conditional write replaces."""
 
 
 def _finish(app: Flask, written: Written, action: str) -> dict[str, Any]:
@@ -37,14 +44,23 @@ def create(fields: dict[str, Any], actor: str, request_id: str | None = None, ap
 
 
 def update(
-    ident: str, changes: dict[str, Any], actor: str, request_id: str | None = None, expected_version: int | None = None
+    ident: str,
+    changes: dict[str, Any],
+    actor: str,
+    request_id: str | None = None,
+    expected_version: int | None = None,
+    judge: Judge | None = None,
 ) -> dict[str, Any]:
-    """Apply validated changes; the rules are checked against the flag as it is at write time."""
+    """Apply validated changes; the rules, and judge (on what the change reaches), see the flag at write time."""
     environments = current_app.config["FF"].environments
     known = current_snapshot()
-    written = get_store().update_flag(
-        ident, lambda current: flag_changes(current, changes, environments, known), actor, request_id, expected_version
-    )
+
+    def judged(current: dict[str, Any]) -> dict[str, Any]:
+        if judge is not None:
+            judge(current, reach.of_update(changes, environments, current))
+        return flag_changes(current, changes, environments, known)
+
+    written = get_store().update_flag(ident, judged, actor, request_id, expected_version)
     return _finish(current_app, written, "updated")
 
 
@@ -56,12 +72,20 @@ def toggle(
     return _finish(current_app, written, "toggled")
 
 
-def _required_check(doing: str, force: bool):
-    """Return the check a removal makes: refuse while live flags require the flag, unless forced."""
-    if force:
-        return None
+def _removal_check(doing: str, force: bool, judge: Judge | None, reviving: bool = False):
+    """Return the check a removal (or revival) makes on the flag as the write finds it: judge on what it reaches
+    (its own answers and those of the flags requiring it), then refuse while live flags require it, unless forced.
+    """
     snapshot = current_snapshot()
-    return lambda current: refuse_if_required(snapshot.ordered, current, doing)
+    environments = current_app.config["FF"].environments
+
+    def check(current: dict[str, Any]) -> None:
+        if judge is not None:
+            judge(current, reach.of_removal(current, snapshot.ordered, environments, reviving))
+        if not force and not reviving and current["archived_at"] is None:
+            refuse_if_required(snapshot.ordered, current, doing)
+
+    return check
 
 
 def _forced(force: bool) -> dict[str, Any] | None:
@@ -75,30 +99,43 @@ def archive(
     request_id: str | None = None,
     expected_version: int | None = None,
     force: bool = False,
+    judge: Judge | None = None,
 ) -> dict:
     """Archive the flag: evaluation stops serving it; an archived flag is returned as it is.
 
     A flag live flags require is refused (FlagRequired) unless force, which the event records.
     """
     written = get_store().archive_flag(
-        ident, actor, request_id, expected_version, _required_check("archive", force), _forced(force)
+        ident, actor, request_id, expected_version, _removal_check("archive", force, judge), _forced(force)
     )
     return _finish(current_app, written, "archived")
 
 
-def revive(ident: str, actor: str, request_id: str | None = None, expected_version: int | None = None) -> dict:
+def revive(
+    ident: str,
+    actor: str,
+    request_id: str | None = None,
+    expected_version: int | None = None,
+    judge: Judge | None = None,
+) -> dict:
     """Revive an archived flag; a live flag is returned as it is."""
-    written = get_store().revive_flag(ident, actor, request_id, expected_version)
+    check = _removal_check("revive", True, judge, reviving=True)
+    written = get_store().revive_flag(ident, actor, request_id, expected_version, check)
     return _finish(current_app, written, "revived")
 
 
 def delete(
-    ident: str, actor: str, request_id: str | None = None, expected_version: int | None = None, force: bool = False
+    ident: str,
+    actor: str,
+    request_id: str | None = None,
+    expected_version: int | None = None,
+    force: bool = False,
+    judge: Judge | None = None,
 ) -> dict:
     """Delete the flag; return it as it was. A flag live flags require is refused unless force (recorded)."""
     store = get_store()
     written = store.delete_flag(
-        ident, actor, request_id, expected_version, _required_check("delete", force), _forced(force)
+        ident, actor, request_id, expected_version, _removal_check("delete", force, judge), _forced(force)
     )
     flag_cache().deleted(written.flag["_id"], written.revision)
     try:

@@ -13,7 +13,7 @@ from ..extensions import get_store
 from ..tokens.access import actor_name, authenticate, require_editor
 from ..validation import parse
 from ..web.bodies import read_json_object, to_json
-from ..web.conditional import body_etag, expected_version, prebuilt_response
+from ..web.conditional import body_etag, expected_version, if_match_check, prebuilt_response
 from ..web.openapi import documented
 from . import service
 from .models import UPDATABLE_FIELDS, Segment, SegmentCreate, SegmentUpdate
@@ -83,25 +83,33 @@ def get_segment(ident: str):
 @bp.put("/segments/<ident>")
 @documented(
     "Change a segment's name, description or conditions (conditions are replaced)",
-    description=IN_USE + " A segment that rules in an environment needing approval (FF_APPROVALS) name is "
-    "changed by admins only (403 for editors): change requests hold changes to one flag.",
+    description=IN_USE + " A segment that rules in an environment needing approval (FF_APPROVALS) name, or that a "
+    "pending change request's rules name there, is changed by admins only (403 for editors): change requests hold "
+    "changes to one flag.",
     body=SegmentUpdate,
     response=Segment,
     errors=[400, 404, 409, 412],
 )
 def update_segment(ident: str):
     principal = require_editor(service.environments())
-    # Change requests hold one flag's change; a segment change would reach approval environments without one.
-    gated = needing_approval(service.serving_environments(current_snapshot().find_segment(ident)["name"]))
-    if gated and not principal.is_admin:
-        raise Forbidden(
-            f"Flags in {', '.join(gated)}, where changes need approval, use this segment: only an admin changes it.",
-            environments=list(gated),
-        )
     changes = parse(SegmentUpdate, read_json_object(), service.environments()).changes()
     if not changes:
         raise ValidationFailed(f"Give at least one of {', '.join(UPDATABLE_FIELDS)}.")
-    segment = service.update(ident, changes, actor_name(), g.request_id, _expected_version(ident))
+    if_match = if_match_check(lambda tag, segment: tag == etag_of(segment))
+
+    def judge(current: dict[str, Any]) -> None:
+        if if_match is not None:
+            if_match(current)
+        # Change requests hold one flag's change; a segment change would reach approval environments without one.
+        gated = needing_approval(service.serving_environments(current["name"]))
+        if gated and not principal.is_admin:
+            raise Forbidden(
+                f"Flags in {', '.join(gated)}, where changes need approval, use this segment (or will, once a "
+                "change request is applied): only an admin changes it.",
+                environments=list(gated),
+            )
+
+    segment = service.update(ident, changes, actor_name(), g.request_id, judge=judge)
     return _segment_response(segment)
 
 

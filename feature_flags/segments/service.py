@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+from collections.abc import Callable
 from typing import Any
 
 from flask import current_app
@@ -51,11 +52,21 @@ def create(fields: dict[str, Any], actor: str, request_id: str | None = None) ->
 
 
 def update(
-    ident: str, changes: dict[str, Any], actor: str, request_id: str | None = None, expected_version: int | None = None
+    ident: str,
+    changes: dict[str, Any],
+    actor: str,
+    request_id: str | None = None,
+    expected_version: int | None = None,
+    judge: Callable[[dict[str, Any]], None] | None = None,
 ) -> dict[str, Any]:
-    """Apply validated changes; every flag naming the segment serves by its new conditions (a rename in use: 409)."""
+    """Apply validated changes; every flag naming the segment serves by its new conditions (a rename in use: 409).
+
+    judge(segment) is the caller's check, made on the segment as the write finds it, again on every retry.
+    """
 
     def changed(current: dict[str, Any]) -> dict[str, Any]:
+        if judge is not None:
+            judge(current)
         if changes.get("name", current["name"]) != current["name"]:
             _refuse_if_used(current, "rename")
         check_segment_size({**current, **changes})
@@ -81,7 +92,12 @@ def environments() -> tuple[str, ...]:
 
 
 def serving_environments(name: str) -> set[str]:
-    """The environments where some flag's rules (archived flags' too) name the segment called name."""
-    return {
+    """The environments where some flag's rules (archived flags' too) name the segment called name, or will once
+    a pending change request (open, or approved and waiting for its moment) is applied.
+    """
+    named = {
         environment for flag in current_snapshot().ordered for environment in environments_naming_segment(flag, name)
     }
+    for targeting in get_store().pending_change_request_targeting():
+        named |= environments_naming_segment({"targeting": targeting}, name)
+    return named

@@ -95,6 +95,14 @@ class ChangeRequestStorage:
             self._insert_recorded(self._change_requests, document, event)
         return self._change_request_out(document)
 
+    def pending_change_request_targeting(self) -> list[dict[str, Any]]:
+        """Return the targeting (by environment) that each open or approved change request would write."""
+        with translated_errors():
+            documents = self._change_requests.find(
+                {"state": {"$in": ["open", "approved"]}}, {"changes.targeting": 1, "_id": 0}
+            )
+            return [(document.get("changes") or {}).get("targeting") or {} for document in documents]
+
     def find_change_request(self, request_id: str) -> dict[str, Any]:
         """Return one change request (with its caller key), or raise ChangeRequestNotFound."""
         object_id = as_object_id(request_id)

@@ -328,7 +328,7 @@ class FlagStorage:
         """
 
         def archived(current: dict[str, Any]) -> dict[str, Any]:
-            if check is not None and current["archived_at"] is None:
+            if check is not None:
                 check(current)
             return {"archived_at": current["archived_at"] or utcnow()}
 
@@ -343,12 +343,21 @@ class FlagStorage:
         )
 
     def revive_flag(
-        self, ident: str, actor: str, request_id: str | None = None, expected_version: int | None = None
+        self,
+        ident: str,
+        actor: str,
+        request_id: str | None = None,
+        expected_version: int | None = None,
+        check: Callable[[dict[str, Any]], None] | None = None,
     ) -> Written:
-        """Bring an archived flag back as it was; a live flag is left as it is."""
-        return self.update_flag(
-            ident, {"archived_at": None}, actor, request_id, expected_version, action=actions.FLAG_REVIVED
-        )
+        """Bring an archived flag back as it was; a live flag is left as it is. check(flag) may refuse first."""
+
+        def revived(current: dict[str, Any]) -> dict[str, Any]:
+            if check is not None:
+                check(current)
+            return {"archived_at": None}
+
+        return self.update_flag(ident, revived, actor, request_id, expected_version, action=actions.FLAG_REVIVED)
 
     def _deleted_event(self, flag: dict[str, Any], actor: str, request_id: str | None, **fields: Any) -> dict:
         """Return the audit event of a flag's deletion: the flag as it was, and nothing after."""

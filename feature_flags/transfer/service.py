@@ -10,7 +10,7 @@ from typing import Any
 from flask import Flask
 
 from ..audit import actions
-from ..cache import flag_cache
+from ..cache import current_snapshot, flag_cache
 from ..change_requests.guard import refuse_unapproved
 from ..errors import ApiError, FlagArchived, FlagNotFound, ValidationFailed
 from ..extensions import get_metrics, get_store
@@ -127,7 +127,7 @@ def import_document(
     if plan.unmapped and not allow_partial:
         raise UnmappedParts(unmapped=plan.unmapped)
     if approvals:
-        refuse_unapproved(_reached(plan, app.config["FF"].environments), "import only what changes other environments")
+        refuse_unapproved(_reached(app, plan), "import only what changes other environments")
     summary = {
         "action": actions.FLAGS_IMPORTED,
         "environment": environment,
@@ -149,16 +149,18 @@ def import_document(
     return {**plan.answer(), "dry_run": False}
 
 
-def _reached(plan: Plan, environments: tuple[str, ...]) -> set[str]:
+def _reached(app: Flask, plan: Plan) -> set[str]:
     """The environments whose served values the plan's writes change."""
+    environments = app.config["FF"].environments
     reached: set[str] = set()
+    flags = current_snapshot(app).ordered
     for write in plan.writes:
         if write.kind == "create":
-            reached.update(reach.of_creation(write.fields, environments))
+            reached.update(reach.of_creation(write.fields, environments, flags))
         elif write.kind == "update":
             reached.update(reach.of_rewrite(write.current, write.fields, environments))
         else:
-            reached.update(reach.serving(write.current, environments))
+            reached.update(reach.of_removal(write.current, flags, environments))
     for write in plan.segments.writes if plan.segments else ():
         if write.kind != "create":
             reached.update(serving_environments(write.current["name"]))

@@ -43,3 +43,21 @@ def expected_version(load: Callable[[], dict[str, Any]], matches: Callable[[str,
     if not any(matches(tag, current) for tag in request.if_match.as_set(include_weak=True)):
         raise VersionConflict(current_version=current["version"])
     return current["version"]
+
+
+def if_match_check(matches: Callable[[str, dict[str, Any]], bool]) -> Callable[[dict[str, Any]], None] | None:
+    """Return If-Match as a check of the subject as a write finds it (None without one, or for *).
+
+    Made inside the write, on every attempt, so a tag is judged against exactly what the write replaces: a
+    change landing between a separate read and the write cannot slip past it. The check raises VersionConflict.
+    """
+    if not request.if_match or request.if_match.star_tag:
+        return None
+    # Weak comparison, as expected_version makes it.
+    tags = request.if_match.as_set(include_weak=True)
+
+    def check(current: dict[str, Any]) -> None:
+        if not any(matches(tag, current) for tag in tags):
+            raise VersionConflict(current_version=current["version"])
+
+    return check

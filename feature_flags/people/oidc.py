@@ -8,6 +8,7 @@ session cookie, and used once: a replayed callback finds nothing.
 from __future__ import annotations
 
 import logging
+import re
 from datetime import timedelta
 from typing import Any
 
@@ -30,6 +31,10 @@ LEEWAY_SECONDS = 30
 # A roles claim is the provider's, but bounded all the same: only this many of its values are read.
 MAX_ROLE_VALUES = 100
 REFUSALS = ("provider", "state", "token", "domain", "inactive")
+# One local part without "@", spaces or controls, then a domain of dot-separated labels: a@b@example.com is not one.
+WELL_FORMED_EMAIL = re.compile(
+    r"[^@\s\x00-\x1f\x7f]{1,64}@(?:[A-Za-z0-9](?:[A-Za-z0-9-]{0,61}[A-Za-z0-9])?\.)+[A-Za-z]{2,63}"
+)
 
 
 class FlowStore:
@@ -151,10 +156,15 @@ def _text(value: Any) -> str | None:
 
 
 def _domain_allowed(claims: dict[str, Any], domains: tuple[str, ...]) -> bool:
+    """Whether the person's address is in an allowed domain: well formed, and verified by the provider.
+
+    Only `email_verified: true` (the JSON boolean) counts: absent, "false", 0 or "true" as a string is a provider
+    that has not vouched for the address, and anyone can type one of our domains into a self-service account.
+    """
     if not domains:
         return True
     email = claims.get("email")
-    if not isinstance(email, str) or "@" not in email or claims.get("email_verified") is False:
+    if claims.get("email_verified") is not True or not isinstance(email, str) or not WELL_FORMED_EMAIL.fullmatch(email):
         return False
     return email.rpartition("@")[2].lower() in domains
 
@@ -178,8 +188,9 @@ def _role_from_claims(claims: dict[str, Any], claim: str | None) -> tuple[str, d
     for value in values[:MAX_ROLE_VALUES]:
         if not isinstance(value, str):
             continue
-        named, _, environment = value.partition(":")
-        if named not in USER_ROLES:
+        named, colon, environment = value.partition(":")
+        if named not in USER_ROLES or (colon and not environment):
+            # "editor:" names no environment: read as everywhere, a typo in the provider would grant too much.
             continue
         if not environment:
             role = max(role, named, key=USER_ROLES.index)

@@ -256,7 +256,22 @@ def test_deactivated__sessions_end_at_once_and_sign_in_refused(sso, provider, ma
     assert again.get(f"{sso}/auth/session").status_code == 401
 
 
-def test_allowed_domains__other_domain_refused(config, provider):
+UNVOUCHED_ADDRESSES = [
+    {"email": "eve@example.org"},
+    {"email": "eve@example.org", "email_verified": "false"},
+    {"email": "eve@example.org", "email_verified": "true"},
+    {"email": "eve@example.org", "email_verified": 0},
+    {"email": "eve@example.org", "email_verified": 1},
+    {"email": "eve@example.org", "email_verified": False},
+    {"email": "o@evil.example@example.org", "email_verified": True},
+    {"email": "eve @example.org", "email_verified": True},
+    {"email": "@example.org", "email_verified": True},
+    {"email": "eve@example.org.", "email_verified": True},
+    {"email": ["eve@example.org"], "email_verified": True},
+]
+
+
+def test_allowed_domains__other_domain_unverified_or_malformed_refused(config, provider):
     with serving(config, provider, oidc_allowed_domains=("example.org",)) as base:
         # When: ada@example.com signs in
         browser, callback = begin(base)
@@ -266,7 +281,16 @@ def test_allowed_domains__other_domain_refused(config, provider):
         assert landed.headers["Location"] == "/?sign_in_error=domain"
         assert users(base) == []
 
-        # When: someone of the allowed domain
+        # When: addresses of the allowed domain that the provider has not vouched for, or that are not one address
+        for index, claims in enumerate(UNVOUCHED_ADDRESSES):
+            provider.claims = {"sub": f"eve-{index}", **claims}
+            browser, callback = begin(base)
+            landed = browser.get(callback, allow_redirects=False)
+            # Then: each is refused, and nobody is made
+            assert landed.headers["Location"] == "/?sign_in_error=domain", claims
+        assert users(base) == []
+
+        # When: someone of the allowed domain, verified
         provider.claims = {"sub": "user-2", "email": "bob@example.org", "email_verified": True}
         assert sign_in(base).cookies.get("ff_session")
         assert [u["email"] for u in users(base)] == ["bob@example.org"]
@@ -286,9 +310,12 @@ def test_roles_claim__groups_decide_the_role_at_each_sign_in(config, provider):
 
 
 def test_roles_claim__per_environment__editor_in_staging_reads_production(config, provider):
-    # Given: groups naming a role per environment (and one for an environment that does not exist)
+    # Given: groups naming a role per environment (and ones for an environment that does not exist, or none)
     with serving(config, provider, oidc_roles_claim="groups") as base:
-        provider.claims = {**provider.claims, "groups": "viewer editor:staging editor:development admin:moon"}
+        provider.claims = {
+            **provider.claims,
+            "groups": "viewer editor:staging editor:development admin:moon editor: admin: :admin",
+        }
         browser = sign_in(base)
         me = signed_in(browser, base)
         assert requests.post(f"{base}/flags", json={"name": "checkout"}, headers=auth(), timeout=10).ok

@@ -18,6 +18,7 @@ from ..flags.rules import FLAG_CONTENT_FIELDS, check_flag_references, check_flag
 from ..segments.models import SegmentCreate
 from ..segments.service import check_segment_size
 from ..validation import parse
+from ..web.bodies import strict_json
 
 FORMAT = "feature-flags/v1"
 MAX_IMPORT_FLAGS = 10_000
@@ -150,7 +151,7 @@ def validated_document(data: Any, environments: tuple[str, ...]) -> Contents:
 def read_document(path: Path) -> Any:
     """Read a JSON document from a file; raise ValueError with a sentence naming the file."""
     try:
-        return json.loads(path.read_text(encoding="utf-8"))
+        return strict_json(path.read_text(encoding="utf-8"))
     except OSError as error:
         raise ValueError(f"cannot read {path}: {error.strerror or error}") from None
     except (ValueError, RecursionError) as error:

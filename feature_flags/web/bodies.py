@@ -24,7 +24,12 @@ def read_json_object(required: bool = True, max_bytes: int | None = None) -> dic
             raise InvalidJson("The request needs a JSON object body.")
         return {}
     try:
-        data = json.loads(raw, parse_constant=_refuse_constant)
+        data = strict_json(raw)
+    except DuplicateKey as error:
+        raise InvalidJson(
+            f"The body names {error.key!r} twice in one object; give each key once.",
+            details=[{"field": error.key, "message": "given twice", "type": "duplicate_key"}],
+        ) from None
     except (ValueError, UnicodeDecodeError) as error:
         raise InvalidJson(f"The body is not valid JSON: {error}.") from None
     except RecursionError:
@@ -32,6 +37,30 @@ def read_json_object(required: bool = True, max_bytes: int | None = None) -> dic
     if not isinstance(data, dict):
         raise InvalidJson(f"The body must be a JSON object, not {type(data).__name__}.")
     return data
+
+
+class DuplicateKey(ValueError):
+    """A JSON object names one key twice."""
+
+    def __init__(self, key: str) -> None:
+        super().__init__(f"{key!r} is given twice in one object")
+        self.key = key
+
+
+def _unique_keys(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
+    # JSON leaves duplicate keys undefined and Python keeps the last: a body meaning two things (a proxy or a
+    # validator reading the first, the service the last) is refused instead.
+    data: dict[str, Any] = {}
+    for key, value in pairs:
+        if key in data:
+            raise DuplicateKey(key)
+        data[key] = value
+    return data
+
+
+def strict_json(text: str | bytes) -> Any:
+    """Parse standard JSON: no NaN or Infinity, and no key twice in one object (DuplicateKey, a ValueError)."""
+    return json.loads(text, parse_constant=_refuse_constant, object_pairs_hook=_unique_keys)
 
 
 def _refuse_constant(name: str) -> Any:

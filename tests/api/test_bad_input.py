@@ -38,7 +38,33 @@ RAW_BODIES = [
         "invalid_json",
     ),
     ("deep inside an object", b'{"name": "x", "description": ' + b"[" * 5000 + b"]" * 5000 + b"}", "invalid_json"),
+    ("a key twice", b'{"name": "x", "description": "a", "description": "b"}', "invalid_json"),
+    (
+        "a key twice, nested",
+        b'{"name": "x", "environments": {"production": false, "production": true}}',
+        "invalid_json",
+    ),
 ]
+
+
+@pytest.mark.parametrize(
+    ("path", "raw", "key"),
+    [
+        ("/flags", b'{"name": "a", "name": "b"}', "name"),
+        ("/segments", b'{"name": "s", "conditions": [], "conditions": []}', "conditions"),
+        ("/tokens", b'{"name": "t", "role": "client", "role": "admin"}', "role"),
+    ],
+)
+def test_body__a_key_given_twice__400_naming_it_and_nothing_made(client, flag, path, raw, key):
+    # When: a body names one key twice (JSON leaves which one counts undefined)
+    response = client.post(path, data=raw, content_type="application/json")
+
+    # Then: refused, naming the key, and nothing was made
+    assert response.status_code == 400, response.json
+    assert response.json["error"] == "invalid_json" and repr(key) in response.json["message"]
+    assert response.json["details"] == [{"field": key, "message": "given twice", "type": "duplicate_key"}]
+    assert_unchanged(client, flag)
+    assert client.get("/segments").json == [] and [t["name"] for t in client.get("/tokens").json] == []
 
 
 @pytest.mark.parametrize(("case", "raw", "code"), RAW_BODIES, ids=[c[0] for c in RAW_BODIES])
@@ -245,3 +271,10 @@ def test_update__growing_a_flag_past_64_kib__413_and_nothing_changed(client, fla
     assert response.status_code == 413, response.json
     assert response.json["error"] == "flag_too_large"
     assert_unchanged(client, flag)
+
+
+def test_ofrep__a_context_key_given_twice__parse_error_naming_it(client, flag):
+    raw = b'{"context": {"targetingKey": "u", "targetingKey": "v"}}'
+    response = client.post("/ofrep/v1/evaluate/flags/existing", data=raw, content_type="application/json")
+    assert response.status_code == 400, response.json
+    assert response.json["errorCode"] == "PARSE_ERROR" and "'targetingKey' twice" in response.json["errorDetails"]

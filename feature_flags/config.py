@@ -11,6 +11,8 @@ from urllib.parse import quote_plus, urlsplit
 
 ENVIRONMENT_NAME = re.compile(r"^[a-z][a-z0-9_-]{0,31}$")
 MAX_BODY_BYTES = 1024 * 1024
+# The most flags FF_MAX_FLAGS may allow: what an import document may hold, whatever the setting.
+MAX_FLAGS_CEILING = 100_000
 # An admin token with fewer different characters than this is a placeholder, not a secret.
 MIN_TOKEN_DISTINCT_CHARACTERS = 6
 TRUE_WORDS = {"1", "true", "yes", "on"}
@@ -201,6 +203,10 @@ class Config:
     session_max_hours: int = 12
     # Environments where a change to a flag is a change request another caller approves (feature_flags/change_requests).
     approvals: tuple[str, ...] = ()
+    # How many flags (archived ones too) and segments a deployment holds: every worker keeps them all in memory, and
+    # an export of them all must import again, so creating and importing share these bounds.
+    max_flags: int = 20_000
+    max_segments: int = 10_000
 
     @property
     def oidc_enabled(self) -> bool:
@@ -279,5 +285,6 @@ class Config:
             # Below the 30 s proxies commonly time idle connections out after (nginx.conf's own timeout is longer).
             stream_heartbeat_seconds=int_setting(env, "FF_STREAM_HEARTBEAT_SECONDS", 15, 1, 25),
             stream_max_per_worker=int_setting(env, "FF_STREAM_MAX_PER_WORKER", 4500, 0, 100000),
+            max_flags=int_setting(env, "FF_MAX_FLAGS", 20_000, 1, MAX_FLAGS_CEILING),
             **_oidc_settings(env),
         )

@@ -167,6 +167,16 @@ class TooManyChangeRequests(ValidationFailed):
     message = "This flag has too many open change requests."
 
 
+class TooManyFlags(ValidationFailed):
+    code = "too_many_flags"
+    message = "This deployment holds as many flags as it may (FF_MAX_FLAGS); delete archived ones first."
+
+
+class TooManySegments(ValidationFailed):
+    code = "too_many_segments"
+    message = "This deployment holds as many segments as it may; delete unused ones first."
+
+
 class TooManyWebhooks(ValidationFailed):
     code = "too_many_webhooks"
     message = "There are too many webhooks."

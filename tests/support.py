@@ -317,5 +317,7 @@ def seed_flags(app, count: int, actor: str = "seed", audited: bool = True) -> No
         store.create_flags(many, actor)
         return
     now = utcnow()
-    store.db.flags.insert_many([store._new_flag(fields, actor, None, now)[0] for fields in many])
+    # One bulk insert of thousands outlasts an ordinary operation's timeout on a loaded machine.
+    with store.bounded(120):
+        store.db.flags.insert_many([store._new_flag(fields, actor, None, now)[0] for fields in many])
     store._bump_flags_revision()

@@ -11,7 +11,7 @@ from typing import Any
 from flask import Flask, current_app
 
 from ..cache import current_snapshot, flag_cache
-from ..errors import DatabaseUnavailable
+from ..errors import DatabaseUnavailable, TooManyFlags
 from ..extensions import get_metrics, get_store
 from ..storage import Written
 from . import reach
@@ -40,7 +40,14 @@ def create(fields: dict[str, Any], actor: str, request_id: str | None = None, ap
     # the freshness bound. Only when named: seeding and imports of plain flags need no loaded cache.
     check_flag_references(fields, environments, current_snapshot(app) if names_others(fields) else None)
     check_flag_size(fields)
-    return _finish(app, get_store(app).create_flag(fields, actor, request_id), "created")
+    store = get_store(app)
+    # Counted before the insert: racing creates may pass the bound by a few, which stays bounded.
+    if store.count_flags() >= app.config["FF"].max_flags:
+        raise TooManyFlags(
+            f"This deployment holds {app.config['FF'].max_flags:,} flags, archived ones included, as many as "
+            "FF_MAX_FLAGS allows; delete archived flags first."
+        )
+    return _finish(app, store.create_flag(fields, actor, request_id), "created")
 
 
 def update(

@@ -9,7 +9,7 @@ from typing import Any
 from flask import current_app
 
 from ..cache import current_snapshot, flag_cache
-from ..errors import FlagTooLarge, SegmentInUse
+from ..errors import FlagTooLarge, SegmentInUse, TooManySegments
 from ..extensions import get_store
 from ..flags.dependencies import environments_naming_segment, uses_segment
 from ..flags.models import MAX_FLAG_BYTES
@@ -44,8 +44,11 @@ def _refuse_if_used(segment: dict[str, Any], doing: str) -> None:
 
 
 def create(fields: dict[str, Any], actor: str, request_id: str | None = None) -> dict[str, Any]:
-    """Create a segment from validated fields; raise FlagTooLarge or SegmentNameTaken."""
+    """Create a segment from validated fields; raise FlagTooLarge, TooManySegments or SegmentNameTaken."""
     check_segment_size(fields)
+    bound = current_app.config["FF"].max_segments
+    if len(current_snapshot().segments) >= bound:
+        raise TooManySegments(f"This deployment holds {bound:,} segments, as many as it may; delete unused ones first.")
     written = get_store().create_segment(fields, actor, request_id, flags=flags_using)
     flag_cache().segment_written(written.segment, written.revision)
     return written.segment

@@ -12,6 +12,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from ..config import MAX_FLAGS_CEILING
 from ..errors import ApiError, ValidationFailed
 from ..flags.models import FlagCreate
 from ..flags.rules import FLAG_CONTENT_FIELDS, check_flag_references, check_flag_size
@@ -21,9 +22,12 @@ from ..validation import parse
 from ..web.bodies import strict_json
 
 FORMAT = "feature-flags/v1"
-MAX_IMPORT_FLAGS = 10_000
+# A document holds at most what a deployment may (FF_MAX_FLAGS, up to its ceiling), so every export imports; the
+# import checks the deployment's own bound on what it would leave (service.plan_contents).
+MAX_IMPORT_FLAGS = MAX_FLAGS_CEILING
 MAX_IMPORT_SEGMENTS = 10_000
-# 10,000 flags of a few kilobytes each; a single flag is bounded by MAX_FLAG_BYTES besides.
+# 20,000 flags (the default bound) of a kilobyte or so each; a single flag is bounded by MAX_FLAG_BYTES besides.
+# A larger export imports from the command line (`flask flags import FILE`), which reads a file of any size.
 MAX_IMPORT_BYTES = 32 * 1024 * 1024
 DOCUMENT_FIELDS = frozenset({"format", "flags", "segments"})
 # What a flag carries in the document: its content, and whether it is archived.

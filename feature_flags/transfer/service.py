@@ -12,7 +12,7 @@ from flask import Flask
 from ..audit import actions
 from ..cache import current_snapshot, flag_cache
 from ..change_requests.guard import refuse_unapproved
-from ..errors import ApiError, FlagArchived, FlagNotFound, ValidationFailed
+from ..errors import ApiError, FlagArchived, FlagNotFound, TooManyFlags, TooManySegments, ValidationFailed
 from ..extensions import get_metrics, get_store
 from ..flags import reach
 from ..flags.rules import flag_changes
@@ -50,7 +50,20 @@ def plan_contents(app: Flask, contents: Contents, mode: Mode, current: list[dict
     current = store.find_all_flags() if current is None else current
     segments = store.find_all_segments()
     result = resulting(contents, current, segments, replace=mode == "replace")
-    check_references(contents, result, app.config["FF"].environments)
+    config = app.config["FF"]
+    if len(result.by_name) > config.max_flags:
+        raise TooManyFlags(
+            f"The import would leave {len(result.by_name):,} flags, archived ones included; this deployment holds at "
+            f"most {config.max_flags:,} (FF_MAX_FLAGS).",
+            details=[{"field": "flags", "message": "too many flags", "type": "too_many_flags"}],
+        )
+    if len(result.segments_by_name) > config.max_segments:
+        raise TooManySegments(
+            f"The import would leave {len(result.segments_by_name):,} segments; this deployment holds at most "
+            f"{config.max_segments:,}.",
+            details=[{"field": "segments", "message": "too many segments", "type": "too_many_segments"}],
+        )
+    check_references(contents, result, config.environments)
     plan = make_plan(current, contents.flags, mode)
     plan.segments = plan_segments(segments, contents.segments, mode)
     refuse_removing_used(plan.segments.removed, result)

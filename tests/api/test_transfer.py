@@ -11,6 +11,7 @@ from pymongo import MongoClient
 from feature_flags.config import ConfigError
 from feature_flags.errors import DatabaseUnavailable
 from feature_flags.transfer.document import FORMAT
+from tests.support import ADMIN_TOKEN, seed_flags
 
 SPLIT = {"staging": {"rules": [{"when": [{"attribute": "plan", "op": "in", "values": ["pro"]}], "serve": "on"}],
                      "serve": {"on": 30, "off": 70}}}  # fmt: skip
@@ -625,3 +626,49 @@ def test_import__thousands_of_flags_in_a_transaction__all_created(app, client):
     assert response.status_code == 200, response.json
     assert len(response.json["created"]) == 1500
     assert client.get("/flags?limit=1").headers["X-Total-Count"] == "1500"
+
+
+def test_export_import__more_than_ten_thousand_flags__the_export_imports_back(app, client):
+    # Given: 10,001 flags, one archived (an export past the old bound of 10,000 flags a document could hold)
+    seed_flags(app, 10_001, audited=False)
+    assert client.post("/flags/flag-00007/archive").status_code == 200
+    exported = client.get("/export").data
+    events = client.get("/audit?limit=5").json["events"]
+
+    # When: the export is imported back (writing an empty instance's 10,001 is the 1,500-flag test's, at scale)
+    imported = client.post("/import", data=exported, content_type="application/json")
+
+    # Then: taken whole, every flag unchanged, nothing written
+    assert imported.status_code == 200, imported.json
+    assert len(imported.json["unchanged"]) == 10_001 and imported.json["created"] == imported.json["updated"] == []
+    assert client.get("/audit?limit=5").json["events"] == events
+    assert client.get("/export").data == exported
+
+
+def test_flag_and_segment_bounds__creating_or_importing_past_them__refused_and_nothing_made(make_app):
+    # Given: a deployment bounded at 3 flags and 1 segment, holding 2 flags (one archived) and a segment
+    small = make_app(max_flags=3, max_segments=1)
+    client = small.test_client()
+    client.environ_base["HTTP_AUTHORIZATION"] = f"Bearer {ADMIN_TOKEN}"
+    create(client, "a")
+    create(client, "b")
+    assert client.post("/flags/b/archive").status_code == 200
+    assert client.post("/segments", json=SEGMENT).status_code == 201
+    create(client, "c")
+    before = state(client)
+
+    # When: a fourth flag is created, a second segment, and imports that would leave 4 flags or 2 segments
+    fourth = client.post("/flags", json={"name": "d"})
+    segment = client.post("/segments", json={**SEGMENT, "name": "other"})
+    flags_import = client.post("/import", json=document({"name": "d"}))
+    segments_import = client.post("/import", json=with_segments(document(), {**SEGMENT, "name": "other"}))
+
+    # Then: each is refused with its bound, and nothing was made
+    assert fourth.status_code == 400 and fourth.json["error"] == "too_many_flags", fourth.json
+    assert "3" in fourth.json["message"] and "archived" in fourth.json["message"]
+    assert segment.status_code == 400 and segment.json["error"] == "too_many_segments", segment.json
+    assert flags_import.status_code == 400 and flags_import.json["error"] == "too_many_flags", flags_import.json
+    assert segments_import.status_code == 400 and segments_import.json["error"] == "too_many_segments"
+    assert state(client) == before
+    # And an import that replaces within the bound is taken
+    assert client.post("/import?mode=replace", json=document({"name": "x"}, {"name": "y"})).status_code == 200

@@ -97,6 +97,8 @@ def test_mongo_uri__wins_over_seed_variables():
         ("FF_SCHEDULER_POLL_MS", "50"),
         ("FF_SCHEDULER_POLL_MS", "5000"),
         ("FF_SCHEDULE_LEASE_SECONDS", "1"),
+        ("FF_MAX_FLAGS", "0"),
+        ("FF_MAX_FLAGS", "100001"),
     ],
 )
 def test_bad_value__config_error_names_the_variable(variable, value):

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import ipaddress
 import os
 import re
 from collections.abc import Mapping
@@ -112,6 +113,19 @@ def _mongo_uri_from_seed_variables(env: Mapping[str, str]) -> str | None:
     return f"mongodb://{credentials}{host}/" + (f"?{options}" if options else "")
 
 
+def _networks(env: Mapping[str, str], name: str) -> tuple[str, ...]:
+    """Read a comma-separated list of networks in CIDR form (an address alone is a network of one)."""
+    networks = []
+    for part in (env.get(name) or "").split(","):
+        if not part.strip():
+            continue
+        try:
+            networks.append(str(ipaddress.ip_network(part.strip(), strict=False)))
+        except ValueError:
+            raise ConfigError(f"{name}: {part.strip()!r} is not a network like 10.0.0.0/8 or 127.0.0.1") from None
+    return tuple(networks)
+
+
 def _stream_secret(env: Mapping[str, str]) -> str | None:
     secret = env.get("FF_STREAM_SECRET") or None
     if secret is not None and len(secret) < 32:
@@ -180,6 +194,8 @@ class Config:
     webhook_retry_window_seconds: float = 24 * 3600.0
     webhook_backoff_seconds: float = 1.0
     webhook_backoff_cap_seconds: float = 600.0
+    # Networks webhooks may be sent to although they are loopback, link-local or a metadata service (CIDR strings).
+    webhook_allowed_networks: tuple[str, ...] = ()
     # A feature-flags/v1 document applied at start-up when the database has no flags (a GitOps bootstrap).
     import_file: Path | None = None
     # OFREP event streams: the key signing their tickets (one is kept in the database when unset), how long a
@@ -279,6 +295,7 @@ class Config:
             schedule_lease_seconds=int_setting(env, "FF_SCHEDULE_LEASE_SECONDS", 30, 5, 3600),
             webhooks=_bool(env, "FF_WEBHOOKS", True),
             webhook_poll_seconds=int_setting(env, "FF_WEBHOOK_POLL_MS", 500, 50, 10000) / 1000,
+            webhook_allowed_networks=_networks(env, "FF_WEBHOOK_ALLOWED_NETWORKS"),
             import_file=Path(env["FF_IMPORT_FILE"]) if (env.get("FF_IMPORT_FILE") or "").strip() else None,
             stream_secret=_stream_secret(env),
             stream_ticket_seconds=int_setting(env, "FF_STREAM_TICKET_SECONDS", 600, 10, 86400),

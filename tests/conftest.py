@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import os
 import uuid
 from collections.abc import Iterator
@@ -10,6 +11,7 @@ from dataclasses import replace
 import pytest
 from playwright.sync_api import Browser, sync_playwright
 from pymongo import MongoClient
+from pymongo.errors import InvalidOperation
 
 from feature_flags import create_app
 from feature_flags.config import Config
@@ -46,7 +48,14 @@ def database_server(tmp_path):
 def config(mongo_uri: str) -> Iterator[Config]:
     """Settings for one test: its own database, demo flags off, a known admin token."""
     db_name = f"test_{uuid.uuid4().hex[:12]}"
-    yield Config(mongo_uri=mongo_uri, mongo_db=db_name, seed_demo=False, admin_token=ADMIN_TOKEN)
+    yield Config(
+        mongo_uri=mongo_uri,
+        mongo_db=db_name,
+        seed_demo=False,
+        admin_token=ADMIN_TOKEN,
+        # The tests' webhook receivers listen on loopback, which deliveries are otherwise refused.
+        webhook_allowed_networks=("127.0.0.0/8",),
+    )
     client = MongoClient(mongo_uri, serverSelectionTimeoutMS=5000)
     client.drop_database(db_name)
     client.close()
@@ -72,7 +81,9 @@ def make_app(config: Config):
 
     yield build
     for application in made:
-        application.extensions["feature_flags.store"].client.close()
+        # A test may have closed one already (an instance's death): closing it again can find cursors to kill.
+        with contextlib.suppress(InvalidOperation):
+            application.extensions["feature_flags.store"].client.close()
 
 
 @pytest.fixture

@@ -149,7 +149,13 @@ class DatabaseServer:
 
 def app_on(server: DatabaseServer, db_name: str = "app", **changes):
     """Build an app over a test's own database server."""
-    config = Config(mongo_uri=server.uri, mongo_db=db_name, seed_demo=False, admin_token=ADMIN_TOKEN)
+    config = Config(
+        mongo_uri=server.uri,
+        mongo_db=db_name,
+        seed_demo=False,
+        admin_token=ADMIN_TOKEN,
+        webhook_allowed_networks=("127.0.0.0/8",),
+    )
     return create_app(replace(config, **changes))
 
 

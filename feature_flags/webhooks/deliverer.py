@@ -37,8 +37,10 @@ from ..errors import DatabaseUnavailable
 from ..extensions import get_metrics, get_store
 from ..process import current_pid
 from ..storage import StoreClosed, utcnow
+from .addresses import AddressRefused, guarded_pools
 from .models import shown_url, wanted_actions
 from .payloads import delivery_id, headers, request_body
+from .service import allowed_networks
 
 logger = logging.getLogger(__name__)
 
@@ -106,6 +108,8 @@ class Deliverer:
             self.holder = f"{os.uname().nodename}:{pid}:{uuid.uuid4().hex[:8]}"
             # Redirects are not followed (a receiver moved is a failure to see), and one attempt is one request.
             self._http = urllib3.PoolManager(retries=False, timeout=urllib3.Timeout(total=self.timeout))
+            # Connects only where addresses.refusal allows, judged on each address the name resolves to.
+            self._http.pool_classes_by_scheme = guarded_pools(allowed_networks(self._app))
             self._thread = threading.Thread(target=self._run, name="webhook-deliverer", daemon=True)
             self._thread.start()
             self._pid = pid
@@ -284,6 +288,8 @@ class Deliverer:
 
     def _reason(self, error: Exception) -> str:
         # Fixed words, never the exception's text: urllib3's messages quote the URL, credentials included.
+        if isinstance(error, AddressRefused):
+            return f"address not allowed ({error.reason})"
         if isinstance(error, NameResolutionError):
             return "host name not found"
         if isinstance(error, NewConnectionError):

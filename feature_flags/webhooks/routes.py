@@ -22,6 +22,15 @@ DELIVERY = (
 )
 
 
+ADDRESSES = (
+    "Deliveries are not sent to loopback, link-local, unspecified, multicast or reserved addresses, nor to cloud "
+    "metadata services, unless FF_WEBHOOK_ALLOWED_NETWORKS names their network: a url whose host plainly is one "
+    "(localhost, 127.1, 169.254.169.254, metadata.google.internal) answers 400 naming url, and each delivery checks "
+    'every address the host resolves to before connecting (a refused one is recorded as "address not allowed"). '
+    "Private ranges are allowed."
+)
+
+
 @bp.before_request
 def admins_only():
     require_admin()
@@ -30,7 +39,7 @@ def admins_only():
 @bp.post("/webhooks")
 @documented(
     "Create a webhook: audited changes POSTed to a URL",
-    description=f"{DELIVERY} At most {MAX_WEBHOOKS} webhooks (400 too_many_webhooks).",
+    description=f"{DELIVERY} At most {MAX_WEBHOOKS} webhooks (400 too_many_webhooks). {ADDRESSES}",
     body=WebhookCreate,
     response=Webhook,
     status=201,

@@ -2,9 +2,15 @@
 
 from __future__ import annotations
 
+import ipaddress
 from typing import Any
 
+import urllib3
+from flask import Flask, current_app
+
+from ..errors import ValidationFailed
 from ..extensions import get_store
+from .addresses import IpNetwork, host_refusal
 from .models import MAX_WEBHOOKS, shown_url
 
 
@@ -20,8 +26,22 @@ def described(webhook: dict[str, Any]) -> dict[str, Any]:
     }
 
 
+def allowed_networks(app: Flask | None = None) -> tuple[IpNetwork, ...]:
+    """The networks FF_WEBHOOK_ALLOWED_NETWORKS opens to webhooks despite their kind."""
+    return tuple(ipaddress.ip_network(text) for text in (app or current_app).config["FF"].webhook_allowed_networks)
+
+
 def create_webhook(fields: dict[str, Any], actor: str, request_id: str | None = None) -> dict[str, Any]:
-    """Create a webhook from validated fields, delivering from the next event on; raise TooManyWebhooks."""
+    """Create a webhook from validated fields, delivering from the next event on; raise TooManyWebhooks.
+
+    A host that plainly is this host or a metadata service is refused now (400); every delivery checks again
+    where the name then resolves.
+    """
+    host = urllib3.util.parse_url(fields["url"]).host or ""
+    reason = host_refusal(host, allowed_networks())
+    if reason is not None:
+        message = f"webhooks are not sent to {reason} addresses"
+        raise ValidationFailed(f"url: {message}.", details=[{"field": "url", "message": message, "type": "address"}])
     return get_store().create_webhook(fields, described(fields), actor, request_id, max_webhooks=MAX_WEBHOOKS)
 
 

@@ -7,7 +7,7 @@ it depends on the stored flag (an update's variants against the serves it keeps)
 nor is an evaluation refused for lacking the targetingKey its flag's split needs (ofrep.UNSTATED_CONTEXT_RULES),
 nor a list asked to continue from a cursor it never gave (the parameter says to take it from the Link header);
 nor an import of repeated names, nor a copy to the environment it copies from, nor a webhook past their bound
-(their descriptions say so).
+or to a refused address (their descriptions say so).
 A schedule's moment is brought within its bounds (a minute ago to 5 years ahead) and its targeting in line with
 the flag's variants; one refused for the clock, the pending bound or the flag as stored is not a failure either.
 A change request is made for the flag the test leaves on in production, switching it off there (what needs
@@ -41,7 +41,8 @@ IMPORT_RULE_TYPES = UNSTATED_RULE_TYPES | {"repeated"}
 COPIES = {"POST /flags/{ident}/copy", "POST /environments/{source}/copy"}
 COPY_RULE_TYPES = {"same_environment"}
 # The number of webhooks is bounded (the operation's description says so); generated bodies reach the bound.
-WEBHOOK_RULE_TYPES = {"too_many_webhooks"}
+# So is where they may be sent: a generated host may be this host ("0", "127.1") or a metadata service.
+WEBHOOK_RULE_TYPES = {"too_many_webhooks", "address"}
 SPLIT_TOTAL = "of a split add up to"
 CHANGE_REQUEST_BODY = "POST /change-requests"
 # What the conformance test creates, on in production: a request switching it off there needs approval.

@@ -305,3 +305,52 @@ def test_deleted_webhook__nothing_more_sent(client, receivers):
     time.sleep(0.3)
 
     assert receiver.unique_actions() == [("before", "flag.created")]
+
+
+THIS_HOST_OR_METADATA = ["127.0.0.1", "localhost", "app.localhost", "169.254.169.254", "metadata.google.internal",
+                         "2130706433", "0x7f000001", "127.1", "0", "0.0.0.0", "224.0.0.1"]  # fmt: skip
+
+
+@pytest.mark.parametrize("host", THIS_HOST_OR_METADATA)
+def test_create__host_is_this_host_or_a_metadata_service__400_naming_url_and_nothing_made(make_app, host):
+    # Given: the default, where no network is opened to webhooks
+    api = _admin(make_app(webhook_allowed_networks=()))
+
+    # When: a webhook is made to an address of this host or a metadata service, in any of its spellings
+    answer = api.post("/webhooks", json={"url": f"http://{host}:8080/hook", "events": ["*"]})
+
+    # Then: refused, naming the url, and nothing is made
+    assert answer.status_code == 400, answer.json
+    assert [(d["field"], d["type"]) for d in answer.json["details"]] == [("url", "address")]
+    assert "not sent to" in answer.json["message"]
+    assert api.get("/webhooks").json == []
+
+
+def test_create__private_network_or_public_name__accepted(make_app):
+    api = _admin(make_app(webhook_allowed_networks=()))
+    for url in ("http://10.1.2.3:8080/hook", "https://hooks.example.com/flags", "http://192.168.0.10/"):
+        assert api.post("/webhooks", json={"url": url, "events": ["*"]}).status_code == 201, url
+
+
+def test_delivery__refused_address_where_it_connects__recorded_and_nothing_reaches_it(make_app, receivers):
+    # Given: a webhook to a receiver on loopback, made by an instance that opens loopback to webhooks
+    receiver = receivers()
+    opening = make_app()
+    webhook = _webhook(_admin(opening), receiver.url)
+    shutdown(opening)
+
+    # When: an instance that does not (as if the name now resolved to this host) delivers a change and a test
+    strict = make_app(webhook_allowed_networks=())
+    api = _admin(strict)
+    deliverer(strict).start()
+    api.post("/flags", json={"name": "probe"})
+    api.post(f"/webhooks/{webhook['id']}/test")
+
+    # Then: both are recorded as refused in fixed words, with no status, and the receiver was never reached
+    def refused():
+        records = api.get(f"/webhooks/{webhook['id']}/deliveries").json
+        return len(records) == 2 and all(record["status"] in {"retrying", "failed"} for record in records) and records
+
+    for record in wait_for(refused):
+        assert record["error"] == "address not allowed (loopback)" and record["response_code"] is None
+    assert receiver.received == []

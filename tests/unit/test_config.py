@@ -98,6 +98,7 @@ def test_mongo_uri__wins_over_seed_variables():
         ("FF_SCHEDULER_POLL_MS", "5000"),
         ("FF_SCHEDULE_LEASE_SECONDS", "1"),
         ("FF_MAX_FLAGS", "0"),
+        ("FF_WEBHOOK_ALLOWED_NETWORKS", "127.0.0.0/8,not-a-network"),
         ("FF_MAX_FLAGS", "100001"),
     ],
 )

@@ -20,6 +20,7 @@ from ..cache import ConfigState, change_notices
 from ..cache.notices import ALL_CHANGES
 from ..errors import ApiError, DatabaseUnavailable, Unauthorized
 from ..extensions import STREAMS_KEY, get_metrics
+from ..people import sessions
 from ..tokens.access import authenticate, token_active
 from ..web.openapi import documented
 from . import stream_tickets
@@ -52,6 +53,10 @@ class LastEventIdTooLong(ApiError):
 
 class TokenRevoked(Unauthorized):
     message = "The token this stream was opened for is revoked."
+
+
+class SessionEnded(Unauthorized):
+    message = "The sign-in this stream was opened for has ended: sign in again."
 
 
 class OpenStreams:
@@ -105,11 +110,14 @@ def _event(state: ConfigState) -> str:
 
 
 def _still_allowed(app: Flask, ticket: Ticket) -> bool:
-    if ticket.token_id is None:
-        # FF_ADMIN_TOKEN and the anonymous caller have no token to revoke.
+    if ticket.token_id is None and ticket.session_id is None:
+        # FF_ADMIN_TOKEN and the anonymous caller have nothing to revoke.
         return True
     with app.app_context():
         try:
+            if ticket.session_id is not None:
+                # From the database, as every request of the person's is: a sign-out or deactivation ends it.
+                return sessions.live(ticket.session_id) is not None
             return token_active(ticket.token_id)
         except DatabaseUnavailable:
             # Unconfirmed is not allowed: the client reconnects, and is admitted again once the database answers.
@@ -166,6 +174,8 @@ def flag_changes():
     # Asked directly: a database that does not answer is a 503 here, not a revoked token.
     if ticket.token_id is not None and not token_active(ticket.token_id):
         raise TokenRevoked()
+    if ticket.session_id is not None and sessions.live(ticket.session_id) is None:
+        raise SessionEnded()
     # Read before taking a slot: a database that does not answer is a 503 with nothing to give back.
     change_notices().state(ticket.environment)
     slots = open_streams()
@@ -205,7 +215,7 @@ def flag_changes():
 def changes():
     principal = authenticate()
     etag = change_notices().state(ALL_CHANGES).etag
-    ticket = stream_tickets.issue(ALL_CHANGES, principal.token_id, principal.name, etag)
+    ticket = stream_tickets.issue(ALL_CHANGES, principal, etag)
     stream = url_for("ofrep_events.flag_changes", ticket=ticket).removeprefix(request.script_root)
     response = jsonify({"etag": etag, "stream": stream})
     response.headers["Cache-Control"] = "no-store"

@@ -174,7 +174,7 @@ def _flag_config_etag() -> str | None:
 
 def _event_streams(environment: str, config_etag: str) -> list[dict[str, Any]]:
     principal = authenticate()
-    ticket = stream_tickets.issue(environment, principal.token_id, principal.name, config_etag)
+    ticket = stream_tickets.issue(environment, principal, config_etag)
     return [stream_entry(url_for("ofrep_events.flag_changes", ticket=ticket, _external=True))]
 
 

@@ -1,9 +1,12 @@
 """Event stream tickets: what a bulk evaluation's eventStreams URL carries instead of the caller's token.
 
 A browser's EventSource cannot send headers, so the URL must admit the connection by itself. The ticket is signed
-(itsdangerous, HMAC-SHA256) over the token's id (or, for tokens without one, the caller's name), the environment,
-the configuration ETag the bulk answer reflected and an expiry; it is never the token. Its expiry is rounded up
-to a half-lifetime step, so bulk answers within one step carry the same ticket and their ETag stays comparable.
+(itsdangerous, HMAC-SHA256) over what the caller holds (a token's id, a person's session id, or the role's name
+for FF_ADMIN_TOKEN and an anonymous caller), the environment, the configuration ETag the bulk answer reflected
+and an expiry. The payload is signed, not hidden, and a URL ends up in proxies' and browsers' logs: it holds no
+secret and nothing personal (never the token, never a name or address; a session's id is the hash of its cookie's
+secret, which admits nobody). Its expiry is rounded up to a half-lifetime step, so bulk answers within one step
+carry the same ticket and their ETag stays comparable.
 """
 
 from __future__ import annotations
@@ -18,6 +21,7 @@ from itsdangerous import BadData, URLSafeSerializer
 from ..cache.notices import ALL_CHANGES
 from ..errors import ApiError, Unauthorized
 from ..extensions import get_store
+from ..tokens.access import Principal
 
 # A ticket is about 200 characters; anything much longer was not made here.
 MAX_TICKET_CHARS = 512
@@ -42,7 +46,7 @@ class Ticket:
 
     environment: str
     token_id: str | None
-    principal: str
+    session_id: str | None
     config_etag: str
     expires_at: float
 
@@ -56,16 +60,19 @@ def _serializer(app: Flask) -> URLSafeSerializer:
     return URLSafeSerializer(secret, salt=SALT)
 
 
-def issue(environment: str, token_id: str | None, principal: str, config_etag: str) -> str:
+def issue(environment: str, principal: Principal, config_etag: str) -> str:
     """Return a signed ticket for one environment's event stream, valid for at least the configured lifetime."""
     lifetime = current_app.config["FF"].stream_ticket_seconds
     step = lifetime / 2
     expires_at = round((math.floor(time.time() / step) + 3) * step, 3)
     payload = {"e": environment, "c": config_etag, "x": expires_at}
-    if token_id is not None:
-        payload["t"] = token_id
+    if principal.token_id is not None:
+        payload["t"] = principal.token_id
+    elif principal.session_id is not None:
+        payload["s"] = principal.session_id
     else:
-        payload["p"] = principal
+        # FF_ADMIN_TOKEN or FF_AUTH=off: nothing to revoke, and a role's name, not a person's.
+        payload["p"] = principal.role
     return _serializer(current_app).dumps(payload)
 
 
@@ -83,7 +90,7 @@ def verify(ticket: str | None) -> Ticket:
         granted = Ticket(
             environment=str(payload["e"]),
             token_id=str(payload["t"]) if "t" in payload else None,
-            principal=str(payload.get("p", "")),
+            session_id=str(payload["s"]) if "s" in payload else None,
             config_etag=str(payload["c"]),
             expires_at=float(payload["x"]),
         )

@@ -62,9 +62,16 @@ def current() -> tuple[dict[str, Any], dict[str, Any]] | None:
     secret = request.cookies.get(COOKIE)
     if not secret or len(secret) > MAX_COOKIE_CHARS:
         return None
+    return live(hash_secret(secret))
+
+
+def live(digest: str) -> tuple[dict[str, Any], dict[str, Any]] | None:
+    """Return the session with this id (its secret's hash) and its active user while it lasts, else None.
+
+    Read from the database each time: signing out or being deactivated ends it everywhere, streams included.
+    """
     config = current_app.config["FF"]
     store = get_store()
-    digest = hash_secret(secret)
     found = store.find_session(digest)
     if found is None:
         return None

@@ -32,6 +32,8 @@ class Principal:
     user_id: str | None = None
     # A person's role where it differs from `role`, as (environment, role) pairs: editor in staging, say.
     environment_roles: tuple[tuple[str, str], ...] = ()
+    # A person's session (its id, the hash of the cookie's secret): what their event streams last as long as.
+    session_id: str | None = None
 
     @property
     def is_admin(self) -> bool:
@@ -113,6 +115,7 @@ def _session_principal() -> Principal:
         user["role"],
         user_id=user["_id"],
         environment_roles=tuple(sorted((user.get("environment_roles") or {}).items())),
+        session_id=session["_id"],
     )
 
 

@@ -9,9 +9,11 @@ from urllib.parse import parse_qs, urlsplit
 
 import pytest
 import requests
+from itsdangerous import URLSafeSerializer
 
 from feature_flags.evaluation.stream_tickets import MAX_TICKET_CHARS
-from tests.support import ADMIN_TOKEN, EventStream, auth
+from tests.people.persons import SSO_SETTINGS, session_for
+from tests.support import ADMIN_TOKEN, EventStream, auth, serving
 
 HEARTBEAT_SECONDS = 0.3
 # Long enough for a loaded machine to deliver a change; every wait below ends as soon as its answer is in.
@@ -402,3 +404,34 @@ def test_changes_ticket__refused_where_an_environment_is_due__bulk_still_answers
     # Then: both are tickets of this service, of different scopes; each opens its stream
     assert parse_qs(urlsplit(url).query)["ticket"] != parse_qs(urlsplit(bulk).query)["ticket"]
     assert requests.get(url, stream=True, timeout=5).status_code == 200
+
+
+@pytest.mark.parametrize("ending", ["sign-out", "deactivation"])
+def test_changes_stream__person_signs_out_or_is_deactivated__stream_ends_and_ticket_refused(make_app, ending):
+    # Given: a person signed in, following the admin UI's stream of changes
+    app = make_app(**SSO_SETTINGS, stream_heartbeat_seconds=HEARTBEAT_SECONDS)
+    secret, csrf = session_for(app, "ada.lovelace@example.com", "editor")
+    with serving(app) as base:
+        browser = requests.Session()
+        browser.cookies.set("ff_session", secret)
+        url = base + browser.get(f"{base}/changes", timeout=5).json()["stream"]
+        stream = EventStream(url)
+        assert stream.status == 200
+
+        # When: they sign out, or an admin deactivates them
+        if ending == "sign-out":
+            ended = browser.post(f"{base}/auth/logout", headers={"X-CSRF-Token": csrf}, timeout=5)
+        else:
+            (user,) = requests.get(f"{base}/users", headers=auth(), timeout=5).json()
+            ended = requests.patch(f"{base}/users/{user['_id']}", json={"active": False}, headers=auth(), timeout=5)
+        assert ended.status_code in (200, 204), ended.text
+
+        # Then: the open stream ends before its next heartbeat, and its URL admits nobody any more
+        try:
+            assert stream.ended.wait(DEADLINE_SECONDS)
+        finally:
+            stream.close()
+        assert requests.get(url, stream=True, timeout=5).status_code == 401
+    # And the URL never held anything personal: the ticket's payload (signed, not hidden) names no one
+    _, payload = URLSafeSerializer("any").loads_unsafe(parse_qs(urlsplit(url).query)["ticket"][0])
+    assert set(payload) == {"e", "c", "x", "s"} and "ada" not in json.dumps(payload) and "lovelace" not in url

@@ -42,6 +42,7 @@ def create_app(config=None) -> Flask:
     from .tokens import access, cli
     from .tokens.routes import bp as tokens_bp
     from .usage.routes import bp as usage_bp
+    from .web import throttle
     from .web.bodies import JSONProvider
     from .web.health import bp as health_bp
     from .web.openapi import bp as openapi_bp
@@ -62,6 +63,7 @@ def create_app(config=None) -> Flask:
     web.init_app(app)
     metrics.init_app(app)
     storage.init_app(app)
+    throttle.init_app(app)
     cache.init_app(app)
     flags.init_app(app)
     usage.init_app(app)

@@ -126,6 +126,20 @@ def _networks(env: Mapping[str, str], name: str) -> tuple[str, ...]:
     return tuple(networks)
 
 
+def _rate(env: Mapping[str, str], name: str, default: str) -> str:
+    """Read a rate such as 30/minute (the limits library's notation, one rate)."""
+    from limits import parse_many
+
+    raw = (env.get(name) or default).strip()
+    try:
+        (rate,) = parse_many(raw)
+    except ValueError:
+        raise ConfigError(f"{name} must be one rate such as 30/minute or 5/second, got {raw!r}") from None
+    if rate.amount < 1:
+        raise ConfigError(f"{name} must allow at least one, got {raw!r}")
+    return raw
+
+
 def _stream_secret(env: Mapping[str, str]) -> str | None:
     secret = env.get("FF_STREAM_SECRET") or None
     if secret is not None and len(secret) < 32:
@@ -217,6 +231,9 @@ class Config:
     oidc_roles_claim: str | None = None
     session_idle_minutes: int = 60
     session_max_hours: int = 12
+    # Per client address, in the limits library's notation: failed authentications before 429, and sign-ins begun.
+    auth_failure_limit: str = "30/minute"
+    sign_in_limit: str = "20/minute"
     # Environments where a change to a flag is a change request another caller approves (feature_flags/change_requests).
     approvals: tuple[str, ...] = ()
     # How many flags (archived ones too) and segments a deployment holds: every worker keeps them all in memory, and
@@ -303,5 +320,7 @@ class Config:
             stream_heartbeat_seconds=int_setting(env, "FF_STREAM_HEARTBEAT_SECONDS", 15, 1, 25),
             stream_max_per_worker=int_setting(env, "FF_STREAM_MAX_PER_WORKER", 4500, 0, 100000),
             max_flags=int_setting(env, "FF_MAX_FLAGS", 20_000, 1, MAX_FLAGS_CEILING),
+            auth_failure_limit=_rate(env, "FF_AUTH_FAILURE_LIMIT", "30/minute"),
+            sign_in_limit=_rate(env, "FF_SIGN_IN_LIMIT", "20/minute"),
             **_oidc_settings(env),
         )

@@ -22,6 +22,7 @@ USAGE_KEY = "feature_flags.usage"
 LAST_SEEN_KEY = "feature_flags.last_seen"
 SCHEDULER_KEY = "feature_flags.scheduler"
 DELIVERER_KEY = "feature_flags.webhook_deliverer"
+THROTTLE_KEY = "feature_flags.throttle"
 
 
 def get_store(app: Flask | None = None) -> Store:

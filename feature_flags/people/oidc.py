@@ -20,6 +20,7 @@ from joserfc.errors import JoseError
 
 from ..extensions import get_store
 from ..storage.client import utcnow
+from ..web.throttle import throttle
 from . import sessions
 from .models import ENVIRONMENT_ROLES, USER_ROLES
 
@@ -31,6 +32,7 @@ LEEWAY_SECONDS = 30
 # A roles claim is the provider's, but bounded all the same: only this many of its values are read.
 MAX_ROLE_VALUES = 100
 REFUSALS = ("provider", "state", "token", "domain", "inactive")
+LOGIN_ENDPOINT = "people.oidc_login"
 # One local part without "@", spaces or controls, then a domain of dot-separated labels: a@b@example.com is not one.
 WELL_FORMED_EMAIL = re.compile(
     r"[^@\s\x00-\x1f\x7f]{1,64}@(?:[A-Za-z0-9](?:[A-Za-z0-9-]{0,61}[A-Za-z0-9])?\.)+[A-Za-z]{2,63}"
@@ -77,6 +79,9 @@ def init_app(app: Flask) -> None:
         client_kwargs={"scope": "openid email profile", "code_challenge_method": "S256", "timeout": 10},
     )
     app.extensions[OAUTH_KEY] = oauth.oidc
+    # Each start stores a flow document (until it expires, 10 minutes on): bounded per address, across instances.
+    login = app.view_functions[LOGIN_ENDPOINT]
+    app.view_functions[LOGIN_ENDPOINT] = throttle(app).limiter.limit(config.sign_in_limit)(login)
 
 
 class SignInCookie(SecureCookieSessionInterface):

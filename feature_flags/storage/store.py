@@ -39,7 +39,7 @@ def init_app(app: Flask) -> None:
 
         uri, app.extensions[EMBEDDED_DATABASE_KEY] = start_embedded_database(config.data_dir)
     client = create_client(uri, config.db_timeout_ms)
-    app.extensions[STORE_KEY] = Store(client, config.mongo_db, config.environments)
+    app.extensions[STORE_KEY] = Store(client, config.mongo_db, config.environments, uri)
 
 
 class Store(
@@ -57,8 +57,12 @@ class Store(
 ):
     """Flags, segments, schedules, tokens, the audit trail and evaluation counts in one MongoDB database."""
 
-    def __init__(self, client: MongoClient, db_name: str, environments: tuple[str, ...]) -> None:
+    def __init__(
+        self, client: MongoClient, db_name: str, environments: tuple[str, ...], uri: str | None = None
+    ) -> None:
         self.client = client
+        # Where the database is (the embedded one's too), for what keeps state beside the store (rate limits).
+        self.uri = uri
         self.db = client.get_database(db_name, write_concern=WriteConcern(w="majority", j=True))
         self.environments = environments
         self._flags = self.db.flags

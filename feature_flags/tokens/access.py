@@ -14,6 +14,7 @@ from ..cache import current_snapshot
 from ..errors import Forbidden, Unauthorized, UnknownEnvironment
 from ..extensions import TOKEN_USE_KEY, get_metrics, get_store
 from ..people import sessions
+from ..web.throttle import throttle
 from .service import BOOTSTRAP_ACTOR, hash_secret
 from .use import TokenUse
 
@@ -74,6 +75,8 @@ def _fail(reason: str) -> Unauthorized:
     # The presented secret is never logged: only why it failed and where.
     get_metrics(current_app).auth_failures.labels(reason=reason).inc()
     logger.warning("authentication failed", extra={"reason": reason, "auth_path": request.path})
+    # Past this address's failures, a 429 (raised) takes the 401's place.
+    throttle().failed()
     return Unauthorized()
 
 
@@ -86,6 +89,9 @@ def authenticate() -> Principal:
         g.principal = Principal(name="anonymous", role="admin")
         return g.principal
     secret = _presented_secret()
+    if secret is not None or sessions.COOKIE in request.cookies:
+        # An address that ran out of failures is refused before its credential is looked at.
+        throttle().refuse_if_blocked()
     if secret is None and config.oidc_enabled and sessions.COOKIE in request.cookies:
         g.principal = _session_principal()
         return g.principal

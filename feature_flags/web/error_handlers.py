@@ -22,6 +22,8 @@ def init_app(app: Flask) -> None:
         response.status_code = error.status_code
         if isinstance(error, Unauthorized):
             response.headers["WWW-Authenticate"] = 'Bearer realm="feature-flags"'
+        if error.status_code == 429:
+            response.headers["Retry-After"] = str(error.details.get("retry_after", 1))
         if isinstance(error, DatabaseUnavailable):
             response.headers["Retry-After"] = "1"
             # Counted here, where every such failure passes, for the dashboard and alerts.

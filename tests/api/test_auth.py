@@ -180,3 +180,38 @@ def test_client_token__reads__see_only_its_environments_state_and_targeting(clie
     assert again.status_code == 304
     # While an admin still sees every environment
     assert set(client.get("/flags/existing").json["targeting"]) == {"staging", "production"}
+
+
+def test_wrong_tokens__past_the_limit__429_for_any_credential_from_that_address_on_every_instance(make_app, caplog):
+    # Given: two instances over one database, five failures a minute allowed per address
+    one, two = make_app(auth_failure_limit="5/minute"), make_app(auth_failure_limit="5/minute")
+    attacker, other = one.test_client(), one.test_client()
+    other.environ_base["REMOTE_ADDR"] = "10.0.0.9"
+
+    # When: one address sends wrong tokens, then the right one
+    wrong = [attacker.get("/flags", headers=auth(f"ff_wrong_{i:020d}")) for i in range(8)]
+    right = attacker.get("/flags", headers=auth())
+
+    # Then: 401 until the limit, then 429 with Retry-After, even with the right token
+    assert [answer.status_code for answer in wrong] == [401] * 5 + [429] * 3
+    assert wrong[5].json["error"] == "too_many_requests"
+    assert 1 <= int(wrong[5].headers["Retry-After"]) <= 60
+    assert right.status_code == 429
+    # And one log line says so, not one per attempt
+    assert [r.getMessage() for r in caplog.records].count("authentication throttled") == 1
+    # And another address is not held up, while the other instance refuses this one at its first failure
+    assert other.get("/flags", headers=auth()).status_code == 200
+    assert two.test_client().get("/flags", headers=auth("ff_wrong_again_000000000")).status_code == 429
+    assert two.test_client().get("/flags", headers=auth()).status_code == 429
+
+
+def test_right_tokens__any_number__never_counted(make_app):
+    # Given: one failure a minute allowed
+    client = make_app(auth_failure_limit="1/minute").test_client()
+
+    # When: many requests with a good token
+    answers = [client.get("/flags", headers=auth()).status_code for _ in range(50)]
+
+    # Then: none is refused, and one wrong token still gets a plain 401
+    assert answers == [200] * 50
+    assert client.get("/flags", headers=auth("ff_wrong_00000000000000000")).status_code == 401

@@ -13,6 +13,7 @@ from urllib.parse import parse_qs, urlsplit
 
 import pytest
 import requests
+from pymongo import MongoClient
 
 from feature_flags import create_app
 from tests import support
@@ -376,3 +377,16 @@ def test_without_oidc__sign_in_routes_absent_and_tokens_unchanged(client, anonym
     assert anonymous.get("/auth/oidc/login").status_code == 404
     assert anonymous.get("/auth/session").status_code == 401
     assert client.get("/flags").status_code == 200
+
+
+def test_sign_in_starts__past_the_limit__429_and_no_more_flows_stored(config, provider):
+    with serving(config, provider, sign_in_limit="3/minute") as base:
+        flows = MongoClient(config.mongo_uri)[config.mongo_db].oidc_flows
+        # When: one address starts signing in five times without finishing
+        starts = [requests.get(f"{base}/auth/oidc/login", allow_redirects=False, timeout=10) for _ in range(5)]
+
+        # Then: three go to the provider, the rest are refused with Retry-After, and only three flows are kept
+        assert [start.status_code for start in starts] == [302, 302, 302, 429, 429]
+        assert int(starts[3].headers["Retry-After"]) >= 1
+        assert starts[3].json()["error"] == "too_many_requests"
+        assert flows.count_documents({}) == 3

@@ -44,14 +44,29 @@ workers = _int("GUNICORN_WORKERS", 2)
 # Connections each worker holds at once: room for the 10,000 event streams per instance planned over the two
 # workers, while each idle one costs only a greenlet and a file descriptor.
 worker_connections = _int("GUNICORN_WORKER_CONNECTIONS", 5000)
+# Ordinary requests (probes, evaluations, the UI) always have this many connections of a worker to themselves:
+# event streams may take the rest, and no more. Unless set, FF_STREAM_MAX_PER_WORKER follows from it.
+_headroom = max(worker_connections // 10, min(100, worker_connections // 2))
+if not (os.environ.get("FF_STREAM_MAX_PER_WORKER") or "").strip():
+    os.environ["FF_STREAM_MAX_PER_WORKER"] = str(worker_connections - _headroom)
+elif service.stream_max_per_worker > worker_connections - _headroom:
+    raise SystemExit(
+        f"configuration error: FF_STREAM_MAX_PER_WORKER is {service.stream_max_per_worker}, which leaves fewer than "
+        f"{_headroom} of GUNICORN_WORKER_CONNECTIONS ({worker_connections}) for ordinary requests; at most "
+        f"{worker_connections - _headroom}"
+    )
 # A request longer than this is stuck (the database timeout is 1 s); the worker is replaced.
 timeout = _int("GUNICORN_TIMEOUT", 30)
 # On SIGTERM (a Kubernetes rollout) in-flight requests get this long to finish; below the pod's 30 s grace period.
 graceful_timeout = _int("GUNICORN_GRACEFUL_TIMEOUT", 20)
 # Longer than nginx's upstream keepalive idle time would be pointless; shorter breaks its pooled connections.
-# The gevent worker also gives a client this long to send a request's headers before it hangs up.
+# The gevent worker also gives a client this long to send its next request's headers before it hangs up.
 keepalive = _int("GUNICORN_KEEPALIVE", 75)
-# Recycle workers now and then so a slow leak cannot grow without bound; jitter keeps them from restarting together.
+# A new connection's first request must arrive sooner (the worker reads it from the environment): sockets that
+# send nothing cannot hold a worker's connections for long.
+_first_request_timeout = _int("GUNICORN_FIRST_REQUEST_TIMEOUT", 10, 3600)
+# Recycle workers now and then so a slow leak cannot grow without bound; jitter spreads them, and the workers of
+# a host take turns (feature_flags/server.py), so one always accepts while another restarts.
 max_requests = _int("GUNICORN_MAX_REQUESTS", 10000)
 max_requests_jitter = _int("GUNICORN_MAX_REQUESTS_JITTER", 1000)
 # /dev/shm is memory; a container's overlay file system can stall the worker heartbeat.
@@ -120,6 +135,13 @@ def on_starting(server) -> None:
             shutil.rmtree(entry)
         else:
             entry.unlink()
+
+
+def on_exit(server) -> None:
+    """Remove the file the workers take turns to recycle by (feature_flags/server.py)."""
+    from feature_flags.server import recycling_lock_path
+
+    recycling_lock_path(os.getpid()).unlink(missing_ok=True)
 
 
 def child_exit(server, worker) -> None:

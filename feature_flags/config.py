@@ -218,6 +218,7 @@ class Config:
     stream_ticket_seconds: float = 600.0
     stream_heartbeat_seconds: float = 15.0
     stream_max_per_worker: int = 4500
+    stream_max_per_client: int = 250
     # Single sign-on with OpenID Connect (feature_flags/people): off while no issuer is set.
     oidc_issuer: str | None = None
     oidc_client_id: str | None = None
@@ -319,6 +320,7 @@ class Config:
             # Below the 30 s proxies commonly time idle connections out after (nginx.conf's own timeout is longer).
             stream_heartbeat_seconds=int_setting(env, "FF_STREAM_HEARTBEAT_SECONDS", 15, 1, 25),
             stream_max_per_worker=int_setting(env, "FF_STREAM_MAX_PER_WORKER", 4500, 0, 100000),
+            stream_max_per_client=int_setting(env, "FF_STREAM_MAX_PER_CLIENT", 250, 1, 100000),
             max_flags=int_setting(env, "FF_MAX_FLAGS", 20_000, 1, MAX_FLAGS_CEILING),
             auth_failure_limit=_rate(env, "FF_AUTH_FAILURE_LIMIT", "30/minute"),
             sign_in_limit=_rate(env, "FF_SIGN_IN_LIMIT", "20/minute"),

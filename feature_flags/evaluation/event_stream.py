@@ -16,7 +16,7 @@ from collections.abc import Iterator
 
 from flask import Blueprint, Flask, Response, current_app, jsonify, request, url_for
 
-from ..cache import ConfigState, change_notices
+from ..cache import ConfigState, change_notices, current_snapshot
 from ..cache.notices import ALL_CHANGES
 from ..errors import ApiError, DatabaseUnavailable, Unauthorized
 from ..extensions import STREAMS_KEY, get_metrics
@@ -46,6 +46,12 @@ class StreamsFull(ApiError):
     message = "This worker holds as many event streams as it may; retry shortly (or poll meanwhile)."
 
 
+class ClientStreamsFull(ApiError):
+    status_code = 429
+    code = "too_many_streams"
+    message = "This client holds as many event streams here as one client may; close some (or poll meanwhile)."
+
+
 class LastEventIdTooLong(ApiError):
     code = "last_event_id_too_long"
     message = f"Last-Event-ID is over {MAX_LAST_EVENT_ID_CHARS} characters; it is not an id this service sent."
@@ -60,26 +66,34 @@ class SessionEnded(Unauthorized):
 
 
 class OpenStreams:
-    """The event streams one worker process holds: a bound, and a way to end them all."""
+    """The event streams one worker process holds: its bound, each client's, and a way to end them all."""
 
-    def __init__(self, limit: int) -> None:
+    def __init__(self, limit: int, per_client: int) -> None:
         self.limit = limit
+        self.per_client = per_client
         self.count = 0
+        self.by_client: dict[str, int] = {}
         self.stopping = False
         self._lock = threading.Lock()
 
-    def acquire(self) -> bool:
-        """Take a slot for one more stream, if the bound allows."""
+    def acquire(self, client: str) -> None:
+        """Take a slot for one more stream of this client; raise StreamsFull or ClientStreamsFull if none is left."""
         with self._lock:
             if self.stopping or self.count >= self.limit:
-                return False
+                raise StreamsFull()
+            held = self.by_client.get(client, 0)
+            if held >= self.per_client:
+                raise ClientStreamsFull()
             self.count += 1
-            return True
+            self.by_client[client] = held + 1
 
-    def release(self) -> None:
+    def release(self, client: str) -> None:
         """Give a stream's slot back."""
         with self._lock:
             self.count -= 1
+            held = self.by_client.pop(client, 1) - 1
+            if held > 0:
+                self.by_client[client] = held
 
 
 def open_streams(app: Flask | None = None) -> OpenStreams:
@@ -87,7 +101,8 @@ def open_streams(app: Flask | None = None) -> OpenStreams:
     app = app or current_app
     held = app.extensions.get(STREAMS_KEY)
     if held is None:
-        held = app.extensions[STREAMS_KEY] = OpenStreams(app.config["FF"].stream_max_per_worker)
+        config = app.config["FF"]
+        held = app.extensions[STREAMS_KEY] = OpenStreams(config.stream_max_per_worker, config.stream_max_per_client)
     return held
 
 
@@ -150,6 +165,15 @@ def _events(app: Flask, ticket: Ticket, known: str, slots: OpenStreams) -> Itera
             yield ": ping\n\n"
 
 
+def _stream_client(ticket: Ticket) -> str:
+    """Whom a stream counts against: a server-side token (many servers may share one address) by itself, anyone
+    else by address (a client token is shared by every visitor of a site, so it says nothing of who is asking)."""
+    token = current_snapshot().tokens.get(ticket.token_id) if ticket.token_id is not None else None
+    if token is not None and token["role"] != "client":
+        return f"token:{ticket.token_id}"
+    return f"address:{request.remote_addr}"
+
+
 @bp.get("/flag-changes")
 @documented(
     "Event stream of one environment's flag changes (OFREP ADR-0008, Server-Sent Events)",
@@ -159,11 +183,13 @@ def _events(app: Flask, ticket: Ticket, known: str, slots: OpenStreams) -> Itera
         '{"type": "refetchEvaluation", "etag": ..., "lastModified": ...} whenever a change can alter the '
         "environment's answers, and `: ping` comments in between. The event id is the configuration ETag; "
         "a Last-Event-ID naming an older one gets an event at once. An expired or forged ticket answers 401: "
-        "evaluate (bulk) again for a new URL."
+        "evaluate (bulk) again for a new URL. One client (an address; a server-side token by itself) holds at most "
+        "FF_STREAM_MAX_PER_CLIENT streams per worker (429 too_many_streams beyond), and a worker "
+        "FF_STREAM_MAX_PER_WORKER (503)."
     ),
     params={"ticket": "From the eventStreams URL of a bulk evaluation"},
     public=True,
-    errors=(400, 401, 503),
+    errors=(400, 401, 429, 503),
 )
 def flag_changes():
     ticket = verify(request.args.get("ticket"))
@@ -179,8 +205,8 @@ def flag_changes():
     # Read before taking a slot: a database that does not answer is a 503 with nothing to give back.
     change_notices().state(ticket.environment)
     slots = open_streams()
-    if not slots.acquire():
-        raise StreamsFull()
+    client = _stream_client(ticket)
+    slots.acquire(client)
     metrics = get_metrics()
     metrics.streams_open.inc()
     # What the client holds: the id of the last event it saw, else the configuration its bulk answer reflected.
@@ -190,7 +216,7 @@ def flag_changes():
     @response.call_on_close
     def _closed() -> None:
         # Here rather than in the generator: one never started (the client left first) runs no finally.
-        slots.release()
+        slots.release(client)
         metrics.streams_open.dec()
 
     response.headers["Cache-Control"] = "no-cache"

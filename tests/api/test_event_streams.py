@@ -277,6 +277,42 @@ def test_stream__worker_full__503_json(make_app, client, flag, production):
     assert after.status_code == 200
 
 
+def test_stream__past_a_clients_bound__429_by_address_for_client_tokens_by_token_for_server_tokens(
+    make_app, client, flag, production
+):
+    # Given: two streams per client allowed; a browser's client token, and an editor token servers use
+    app = make_app(stream_max_per_client=2)
+    editor = client.post("/tokens", json={"name": "deployer", "role": "editor"}).json["token"]
+
+    def visitor(address: str):
+        test_client = app.test_client()
+        test_client.environ_base["REMOTE_ADDR"] = address
+        return test_client
+
+    def open_stream(caller, token: str):
+        url = caller.post(BULK, json={}, headers=auth(token)).json["eventStreams"][0]["url"]
+        return caller.get(url, buffered=False)
+
+    # When: one address opens three streams with the client token, another address one; then the editor token
+    # opens three from three addresses
+    first = visitor("198.51.100.7")
+    by_address = [open_stream(first, production["token"]) for _ in range(3)]
+    elsewhere = open_stream(visitor("203.0.113.9"), production["token"])
+    by_token = [open_stream(visitor(f"192.0.2.{n}"), editor) for n in range(3)]
+
+    # Then: the third of each client is refused (429), the other address is not held up
+    assert [answer.status_code for answer in by_address] == [200, 200, 429]
+    assert by_address[2].json["error"] == "too_many_streams"
+    assert elsewhere.status_code == 200
+    assert [answer.status_code for answer in by_token] == [200, 200, 429]
+    # And a slot given back is taken again
+    by_address[0].close()
+    again = open_stream(first, production["token"])
+    assert again.status_code == 200
+    for answer in (*by_address, elsewhere, *by_token, again):
+        answer.close()
+
+
 def test_bulk__flag_config_etag__304_while_current_200_after_a_change(live_server, client, flag, production, streams):
     # Given: a cached answer, and its stream's id (the configuration it reflects)
     token = production["token"]

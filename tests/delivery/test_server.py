@@ -25,7 +25,7 @@ from pymongo import MongoClient
 from feature_flags.config import MAX_BODY_BYTES
 from tests.delivery.test_delivery import ROOT
 from tests.delivery.test_stack import GunicornApp, dockerfile_command
-from tests.support import ADMIN_TOKEN, auth
+from tests.support import ADMIN_TOKEN, EventStream, auth
 
 # What /healthz, a flag read and a 503 must stay within while clients misbehave; generous for a busy machine.
 PROMPT_SECONDS = 2.0
@@ -340,3 +340,72 @@ def test_keep_alive__requests_sent_back_to_back__do_not_hold_up_other_connection
     busy_served = [path for path in served if path in {"/busy", "/readyz"}]
     assert busy_served.count("/busy") == count
     assert busy_served.index("/readyz") < count // 2, busy_served.index("/readyz")
+
+
+def test_streams_past_the_connections_headroom__gunicorn__exits_at_once_with_one_line(tmp_path):
+    # Given: more streams per worker than its connections leave ordinary requests (a tenth of 5,000)
+    env = {**GunicornApp(tmp_path, "mongodb://127.0.0.1:9/", "unused").env, "FF_STREAM_MAX_PER_WORKER": "4600"}
+    process = subprocess.run(dockerfile_command(), cwd=ROOT, env=env, capture_output=True, timeout=30, check=False)
+
+    # Then: it stops before any worker, with one line naming the variable and the most it may be
+    assert process.returncode != 0
+    lines = process.stderr.decode().strip().splitlines()
+    assert len(lines) == 1 and lines[0].startswith("configuration error: FF_STREAM_MAX_PER_WORKER "), lines
+    assert "at most 4500" in lines[0]
+    assert b"Booting worker" not in process.stdout + process.stderr
+
+
+def test_sockets_that_send_nothing__every_connection_taken__closed_so_probes_answer(mongo_uri, tmp_path):
+    # Given: one worker of 40 connections, whose new connections get 1 s to send a request (keep-alive stays 75 s)
+    settings = {"GUNICORN_WORKERS": "1", "GUNICORN_WORKER_CONNECTIONS": "40", "GUNICORN_FIRST_REQUEST_TIMEOUT": "1"}
+    app = GunicornApp(tmp_path, mongo_uri, f"server_{uuid.uuid4().hex[:12]}", **settings).start()
+    idle = []
+    try:
+        # When: 60 sockets connect and send nothing (every connection the worker has, and a backlog)
+        idle = [socket.create_connection(("127.0.0.1", app.port), timeout=10) for _ in range(60)]
+        started = time.monotonic()
+        probe = requests.get(f"{app.url}/healthz", timeout=15)
+        waited = time.monotonic() - started
+
+        # Then: the idle ones are closed after that second, and the probe is answered within a few
+        assert probe.status_code == 200 and waited < 5, waited
+        idle[0].settimeout(5)
+        assert idle[0].recv(1) == b"", "the server closes a connection that sent nothing"
+    finally:
+        for sock in idle:
+            sock.close()
+        app.stop()
+
+
+def test_max_requests__workers_holding_streams__recycle_in_turn_streams_end_and_probes_answer(mongo_uri, tmp_path):
+    # Given: two workers recycled every 30 requests, a graceful timeout far longer than the test, and six event
+    # streams open on them
+    settings = {"GUNICORN_MAX_REQUESTS": "30", "GUNICORN_MAX_REQUESTS_JITTER": "1", "GUNICORN_GRACEFUL_TIMEOUT": "60"}
+    app = GunicornApp(tmp_path, mongo_uri, f"server_{uuid.uuid4().hex[:12]}", **settings).start()
+    streams = []
+    try:
+        for _ in range(6):
+            path = requests.get(f"{app.url}/changes", headers={**auth(), "Connection": "close"}, timeout=10)
+            stream = EventStream(app.url + path.json()["stream"])
+            assert stream.status == 200
+            streams.append(stream)
+
+        # When: requests arrive on new connections, enough to recycle each worker several times
+        started = time.monotonic()
+        slowest = 0.0
+        while time.monotonic() - started < 8:
+            sent = time.monotonic()
+            answer = requests.get(f"{app.url}/healthz", headers={"Connection": "close"}, timeout=10)
+            slowest = max(slowest, time.monotonic() - sent)
+            assert answer.status_code == 200
+
+        # Then: no request waited for a worker to come back, and every stream was ended (to reconnect elsewhere)
+        # long before the graceful timeout
+        assert slowest < 3, f"a request waited {slowest:.1f} s"
+        assert all(stream.ended.wait(1) for stream in streams)
+        messages = [line.get("message", "") for line in app.log_lines() if line.get("logger") == "gunicorn.error"]
+        assert sum(message.startswith("Booting worker") for message in messages) >= 4, messages
+    finally:
+        for stream in streams:
+            stream.close()
+        app.stop()

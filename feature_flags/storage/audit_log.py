@@ -208,7 +208,7 @@ class AuditLog:
     def _flag_ids_for(self, ident: str) -> list[str]:
         """Resolve a flag id or name, live or deleted, to the flag ids whose history it names."""
         with translated_errors():
-            live = self._flags.find_one(self._flag_filter(ident), {"_id": 1})
+            live = self._find_flag_document(ident, {"_id": 1})
             if live is not None:
                 return [str(live["_id"])]
             if as_object_id(ident) is not None and self._audit.find_one({"flag_id": ident}, {"_id": 1}):

@@ -51,11 +51,18 @@ class FlagStorage:
 
     # -- flags -------------------------------------------------------------------------------
 
-    def _flag_filter(self, ident: str) -> dict[str, Any]:
+    def _find_flag_document(self, ident: str, projection: dict[str, Any]) -> dict[str, Any] | None:
+        """The stored flag with this id, else with this name: two point look-ups on unique indexes.
+
+        Not one $or of both, which the embedded database answers by reading every flag (200 ms at 10,000).
+        A name never has an id's shape (validation refuses it), but a stored one may predate that rule.
+        """
         object_id = as_object_id(ident)
-        if object_id is None:
-            return {"name": ident}
-        return {"$or": [{"_id": object_id}, {"name": ident}]}
+        if object_id is not None:
+            document = self._flags.find_one({"_id": object_id}, projection)
+            if document is not None:
+                return document
+        return self._flags.find_one({"name": ident}, projection)
 
     def _flag_out(self, document: dict[str, Any]) -> dict[str, Any]:
         flag = public_document(document)
@@ -72,7 +79,7 @@ class FlagStorage:
     def find_flag(self, ident: str) -> dict[str, Any]:
         """Return the flag with this id or name, or raise FlagNotFound."""
         with translated_errors():
-            document = self._flags.find_one(self._flag_filter(ident), {"recent_events": 0})
+            document = self._find_flag_document(ident, {"recent_events": 0})
         if document is None:
             raise FlagNotFound()
         return self._flag_out(document)

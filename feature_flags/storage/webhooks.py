@@ -26,6 +26,8 @@ from .client import as_object_id, public_document, translated_errors, utcnow
 
 # A webhook that is not waiting for a retry.
 NEVER = datetime(1970, 1, 1, tzinfo=UTC)
+# The meta document noting the highest number given to an event (see last_sequence).
+SEQUENCE_NOTE = "audit-sequence"
 # Delivery records are history for people looking into a receiver's trouble, not the delivery state.
 DELIVERIES_KEPT = timedelta(days=14)
 # Never in an answer: the secret (only for signing), the delivery position and the retry bookkeeping.
@@ -198,10 +200,23 @@ class WebhookStorage:
             self._meta.update_one({"_id": name, "holder": holder}, {"$set": {"lease_until": NEVER}})
 
     def last_sequence(self) -> int:
-        """Return the number of the latest numbered audit event (0 before any)."""
+        """Return the highest number given to an event so far (0 before any).
+
+        From a note kept beside the numbers, then a look past it (numbers given by a deliverer that stopped
+        before noting them: few): two look-ups of a few entries each, never a walk of every numbered event,
+        which the embedded database would fetch in full to sort (half a second at 10,000).
+        """
         with translated_errors():
-            latest = self._audit.find_one({"seq": {"$exists": True}}, {"seq": 1}, sort=[("seq", DESCENDING)])
-        return latest["seq"] if latest else 0
+            noted = self._meta.find_one({"_id": SEQUENCE_NOTE}) or {}
+            last = noted.get("last", 0)
+            beyond = self._audit.find_one({"seq": {"$gt": last}}, {"seq": 1}, sort=[("seq", DESCENDING)])
+            if beyond is None:
+                return last
+            self._note_sequence(beyond["seq"])
+        return beyond["seq"]
+
+    def _note_sequence(self, last: int) -> None:
+        self._meta.update_one({"_id": SEQUENCE_NOTE}, {"$max": {"last": last}}, upsert=True)
 
     def sequence_events(self, limit: int = 500) -> int:
         """Number the confirmed events not numbered yet, oldest first, after the latest; return how many."""
@@ -223,10 +238,13 @@ class WebhookStorage:
                     )
                 except DuplicateKeyError:
                     # Another deliverer numbers too (a lease takeover): stop, the next look starts at its end.
+                    self._note_sequence(last + offset - 1)
                     return offset - 1
                 if numbered.modified_count == 0:
                     # Numbered meanwhile by the other: going on would leave a gap at this number.
+                    self._note_sequence(last + offset - 1)
                     return offset - 1
+            self._note_sequence(last + len(waiting))
         return len(waiting)
 
     def skip_unsequenced(self, before: datetime) -> int:
@@ -244,17 +262,24 @@ class WebhookStorage:
 
     def events_for(
         self, webhook: dict[str, Any], upto: int, wanted: Iterable[str], limit: int = 100
-    ) -> list[dict[str, Any]]:
-        """Return the numbered events after the webhook's cursor up to upto whose action it wants, in order."""
-        query = {
-            "seq": {"$gt": webhook["cursor"], "$lte": upto},
-            "action": {"$in": list(wanted)},
-            # Events recorded before the webhook existed but numbered after (a backlog) are not its business.
-            "at": {"$gte": webhook["created_at"]},
-        }
+    ) -> tuple[list[dict[str, Any]], int]:
+        """Return, in order, the events it wants among the next `limit` numbers after the webhook's cursor (up to
+        upto), and the number read up to.
+
+        One range of numbers, filtered here: a query that also named the actions and times would have the embedded
+        database fetch every numbered event to answer it.
+        """
+        end = min(upto, webhook["cursor"] + limit)
+        chosen = set(wanted)
         with translated_errors():
-            found = self._audit.find(query).sort("seq", ASCENDING).limit(limit)
-            return [{**public_document(d), "seq": d["seq"]} for d in found]
+            found = self._audit.find({"seq": {"$gt": webhook["cursor"], "$lte": end}}).sort("seq", ASCENDING)
+            events = [
+                {**public_document(d), "seq": d["seq"]}
+                for d in found
+                # Events recorded before the webhook existed but numbered after (a backlog) are not its business.
+                if d["action"] in chosen and d["at"] >= webhook["created_at"]
+            ]
+        return events, end
 
     def advance_cursor(self, webhook_id: str, seq: int) -> None:
         """Mark a webhook done with every event up to seq, and not waiting for a retry."""

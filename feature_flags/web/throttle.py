@@ -33,10 +33,11 @@ SCHEME_PREFIX = "feature-flags+"
 
 
 class SharedCounts(MongoDBStorage):
-    """limits' MongoDB storage, which connects only when a count is first made, and never on its way out.
+    """limits' MongoDB storage, which connects only when a count is first made, and does nothing when collected.
 
-    limits' own closes its client on garbage collection by reading its lazy property, which connects (and makes
-    indexes) just to close again: an app collected after its database is gone would wait on it, or make it anew.
+    limits' own closes its client on garbage collection, reading its lazy property first, which connects (and
+    makes indexes) just to close again; and closing a client from a finalizer starts threads, which can deadlock
+    the collector. The client (made only once someone failed to authenticate) lives as long as the process.
     """
 
     STORAGE_SCHEME = [f"{SCHEME_PREFIX}mongodb", f"{SCHEME_PREFIX}mongodb+srv"]
@@ -45,8 +46,7 @@ class SharedCounts(MongoDBStorage):
         super().__init__(uri.removeprefix(SCHEME_PREFIX), **options)
 
     def __del__(self) -> None:
-        if self._storage is not None:
-            self._storage.close()
+        pass
 
 
 class TooManyAttempts(ApiError):

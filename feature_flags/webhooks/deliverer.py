@@ -189,14 +189,16 @@ class Deliverer:
         store = get_store(self._app)
         wanted = wanted_actions(webhook["events"])
         while self.holding:
-            events = store.events_for(webhook, upto, wanted, EVENTS_PER_READ)
+            events, read_up_to = store.events_for(webhook, upto, wanted, EVENTS_PER_READ)
             for event in events:
                 if not self.holding or not self._deliver(webhook, event):
                     return
                 webhook["cursor"] = event["seq"]
-            if len(events) < EVENTS_PER_READ:
-                # Nothing more it wants up to upto: the events in between are not its business.
-                store.advance_cursor(webhook["_id"], upto)
+            # Nothing more it wants up to there: the events in between are not its business.
+            if read_up_to > webhook["cursor"]:
+                store.advance_cursor(webhook["_id"], read_up_to)
+                webhook["cursor"] = read_up_to
+            if read_up_to >= upto:
                 return
 
     def _deliver(self, webhook: dict[str, Any], event: dict[str, Any]) -> bool:

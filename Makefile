@@ -58,10 +58,12 @@ format: $(STAMP)
 	$(BIN)/ruff check --fix .
 
 ## Measure the service under gunicorn and granian with wrk, beside bare Flask and nginx (needs: apt-get install wrk nginx)
-## and what each stage of the request pipeline costs, in-process
+## and what each stage of the request pipeline costs, in-process; then an admin's paths at 10,000 flags on the
+## embedded database
 bench: $(STAMP) $(IMAGE_STAMP)
 	$(BIN)/python -m bench.stages
 	$(BIN)/python -m bench.run
+	$(BIN)/python -m bench.large_database
 
 ## Hold 10,000 OFREP event streams open under gunicorn: delivery latency, memory and descriptors per worker (needs wrk)
 bench-stream: $(STAMP) $(IMAGE_STAMP)

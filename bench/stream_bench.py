@@ -34,10 +34,12 @@ CONNECT_BATCH = 500
 # How long each toggle request took to answer, in ms: part of every delivery latency measured from its start.
 self_timed: list[float] = []
 WRK_SECONDS = int(os.environ.get("BENCH_SECONDS", "5"))
-# Room for every stream on either worker, whichever accepts more of them.
+# Room for every stream on either worker, whichever accepts more of them, beside the tenth of a worker's connections
+# kept for ordinary requests; and every stream comes from this one address (FF_STREAM_MAX_PER_CLIENT counts them).
 SETTINGS = {
     "FF_STREAM_MAX_PER_WORKER": str(STREAMS),
-    "GUNICORN_WORKER_CONNECTIONS": str(STREAMS + 1000),
+    "FF_STREAM_MAX_PER_CLIENT": str(STREAMS),
+    "GUNICORN_WORKER_CONNECTIONS": str(STREAMS * 10 // 9 + 1000),
     "FF_STREAM_HEARTBEAT_SECONDS": "15",
 }
 

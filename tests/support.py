@@ -155,6 +155,7 @@ def app_on(server: DatabaseServer, db_name: str = "app", **changes):
         seed_demo=False,
         admin_token=ADMIN_TOKEN,
         webhook_allowed_networks=("127.0.0.0/8",),
+        auth_failure_limit="10000/minute",
     )
     return create_app(replace(config, **changes))
 

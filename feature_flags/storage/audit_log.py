@@ -16,6 +16,11 @@ from ..audit import actions
 from ..audit.actors import Person
 from .client import as_object_id, public_document, translated_errors, utcnow
 
+# How far back the newest events are looked for, in windows growing eightfold from an hour: centuries.
+WINDOWS_BACK = 8
+# How far apart two processes' clocks may stamp one moment (an event's id and its time are made together).
+EVENT_CLOCK_SLACK_SECONDS = 5
+
 # A pending event younger than this may belong to a request still in flight elsewhere.
 PENDING_EVENT_GRACE = timedelta(seconds=30)
 RECENT_EVENT_IDS_KEPT = 20
@@ -177,7 +182,7 @@ class AuditLog:
     ) -> list[dict[str, Any]]:
         """Return confirmed audit events, newest first, filtered and paginated by event id."""
         query: dict[str, Any] = {"state": {"$exists": False}}
-        subjects = [{}]
+        subjects: list[dict[str, Any]] = []
         if flag is not None:
             ids = self._flag_ids_for(flag)
             # The flag's own events, and the segment changes that changed it (they list the flags using the
@@ -189,21 +194,55 @@ class AuditLog:
             query["action"] = action
         if since is not None:
             query["at"] = {"$gte": since}
+        upper = None
         if before is not None:
             before_id = as_object_id(before)
             if before_id is None:
                 return []
             query["_id"] = {"$lt": before_id}
+            # An event's time is its id's, to the second (clocks of other processes may differ a little more).
+            upper = before_id.generation_time.replace(tzinfo=None) + timedelta(seconds=EVENT_CLOCK_SLACK_SECONDS)
         with translated_errors():
-            found = [
-                document
-                for subject in subjects
-                for document in self._audit.find({**query, **subject}).sort("_id", DESCENDING).limit(limit)
-            ]
+            if subjects:
+                # A flag's history is a few events: its indexes answer it directly.
+                found = [
+                    document
+                    for subject in subjects
+                    for document in self._audit.find({**query, **subject}).sort("_id", DESCENDING).limit(limit)
+                ]
+            else:
+                found = self._newest_events(query, limit, since, upper)
         newest = sorted(
             {document["_id"]: document for document in found}.values(), key=lambda d: d["_id"], reverse=True
         )
         return [public_document(d) for d in newest[:limit]]
+
+    def _newest_events(
+        self, query: dict[str, Any], limit: int, since: datetime | None, upper: datetime | None
+    ) -> list[dict[str, Any]]:
+        """The newest `limit` events matching query (and since), read back in time a widening window at a time.
+
+        One query for the newest of them all makes the embedded database fetch every match (the whole log) to
+        sort it; a window of time is a range of the time index, so each read costs what it finds. Windows grow
+        eightfold from an hour until `limit` events are found (all older ones are older than these), or until
+        `since` or WINDOWS_BACK of them have been read.
+        """
+        found: list[dict[str, Any]] = []
+        span = timedelta(hours=1)
+        now = utcnow().replace(tzinfo=None)
+        start = now if upper is None else min(now, upper)
+        for step in range(WINDOWS_BACK):
+            lower = start - span
+            last = since is not None and lower <= since.replace(tzinfo=None)
+            window: dict[str, Any] = {"$gte": since if last else lower}
+            # The first window is open above: an event stamped a little ahead (another clock) is still found.
+            if step > 0 or upper is not None:
+                window["$lt"] = start
+            found += self._audit.find({**query, "at": window}).sort("_id", DESCENDING).limit(limit)
+            if len(found) >= limit or last:
+                break
+            start, span = lower, span * 8
+        return found
 
     def _flag_ids_for(self, ident: str) -> list[str]:
         """Resolve a flag id or name, live or deleted, to the flag ids whose history it names."""

@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+import os
 from datetime import timedelta
 
 import pytest
+from bson import ObjectId
 from pymongo import MongoClient
 
 from feature_flags.extensions import get_store
@@ -204,3 +206,34 @@ def test_standalone__crash_between_change_and_confirmation__recovery_keeps_appli
     history = client.get("/flags/crashy/history", headers=auth()).json["events"]
     assert [e["action"] for e in history] == ["flag.created"]
     assert database.audit.count_documents({"state": "pending"}) == 0
+
+
+def test_audit__events_of_every_age__newest_first_and_paged_across_any_gap(app, client):
+    # Given: events from now back to two years ago, with long quiet gaps between them (written as they would
+    # have been then: an event's id carries its moment)
+    now = utcnow()
+    ages = [timedelta(0), timedelta(minutes=30), timedelta(hours=3), timedelta(days=2), timedelta(days=40),
+            timedelta(days=730)]  # fmt: skip
+    made = []
+    for index, age in enumerate(ages):
+        moment = now - age
+        event_id = ObjectId(ObjectId.from_datetime(moment).binary[:4] + os.urandom(8))
+        made.append(str(event_id))
+        get_store(app).db.audit.insert_one(
+            {"_id": event_id, "at": moment, "actor": "past", "action": "flag.toggled", "request_id": f"r{index}"}
+        )
+
+    # When: the log is read a page of two at a time, and since five days ago
+    pages, before = [], None
+    while True:
+        page = client.get("/audit", query_string={"limit": 2, **({"before": before} if before else {})}).json
+        pages.append([event["_id"] for event in page["events"]])
+        before = page["next_before"]
+        if before is None:
+            break
+    recent = events(client, since=(now - timedelta(days=5)).isoformat())
+
+    # Then: every event once, newest first, and the filter keeps the newest four
+    assert [event_id for page in pages for event_id in page] == made
+    assert [event["_id"] for event in recent] == made[:4]
+    assert [event["_id"] for event in events(client, actor="past", limit=5)] == made[:5]

@@ -55,3 +55,22 @@ def test_bench__short_pass__every_scenario_measured_without_errors(tmp_path):
     assert any(run["app"] == "nginx_static" for run in runs)
     for run in runs:
         assert run["rps"] > 0 and run["non_2xx"] == 0, run
+
+
+@pytest.mark.stack
+def test_bench_large_database__short_pass__every_path_measured_without_errors(tmp_path):
+    # When: the large-database pass runs small, as `make bench` runs it
+    results = tmp_path / "large.json"
+    env = {**os.environ, "BENCH_LARGE_FLAGS": "200", "BENCH_LARGE_REPEATS": "2", "BENCH_LARGE_IDLE_SECONDS": "1",
+           "BENCH_LARGE_RESULTS": str(results)}  # fmt: skip
+    finished = subprocess.run(
+        [sys.executable, "-m", "bench.large_database"], cwd=ROOT, env=env, capture_output=True, text=True, timeout=300
+    )
+
+    # Then: every path was timed and answered 2xx, and the idle database's CPU was read with and without a webhook
+    assert finished.returncode == 0, finished.stdout[-3000:] + finished.stderr[-3000:]
+    measured = json.loads(results.read_text())
+    assert {row["path"] for row in measured["paths"]} >= {"PUT /flags/<id>", "change request: approve",
+                                                          "GET /audit?limit=50", "GET /audit?since=1h ago"}  # fmt: skip
+    assert all(row["n"] == 2 and row["failed"] == [] for row in measured["paths"]), measured["paths"]
+    assert measured["idle_database_cpu_percent_one_webhook"] >= 0

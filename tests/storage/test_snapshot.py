@@ -253,7 +253,7 @@ def test_database_down__concurrent_reads__each_fails_fast(tmp_path):
 def test_warm_up__fresh_process__loaded_and_following_before_any_request(config):
     app = create_app(config)
     try:
-        _client(app).post("/flags", json={"name": "early"})
+        app.extensions["feature_flags.store"].create_flag({"name": "early"}, "test")
         assert flag_cache(app).loaded is None
         warm_up(app)
         assert "early" in flag_cache(app).loaded.by_name

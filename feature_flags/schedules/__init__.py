@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from flask import Flask, current_app
 
+from .. import background
 from ..extensions import SCHEDULER_KEY
 from .scheduler import Scheduler
 
@@ -12,12 +13,7 @@ __all__ = ["Scheduler", "init_app", "scheduler", "shutdown", "start"]
 
 def init_app(app: Flask) -> None:
     """Give the app its scheduler; the thread starts with the process's first request or start()."""
-    scheduler = app.extensions[SCHEDULER_KEY] = Scheduler(app)
-
-    @app.before_request
-    def scheduler_running():
-        # A check of the process id: the thread is started in the process that serves, never before a fork.
-        scheduler.start()
+    background.install(app, SCHEDULER_KEY, Scheduler(app))
 
 
 def scheduler(app: Flask | None = None) -> Scheduler:
@@ -27,13 +23,9 @@ def scheduler(app: Flask | None = None) -> Scheduler:
 
 def start(app: Flask) -> None:
     """Start the app's scheduler in this process (gunicorn's post_worker_init, `python app.py`)."""
-    extension = getattr(app, "extensions", {}).get(SCHEDULER_KEY)
-    if extension is not None:
-        extension.start()
+    background.start(app, SCHEDULER_KEY)
 
 
 def shutdown(app: Flask) -> None:
     """Stop the app's scheduler (gunicorn's worker_exit, atexit)."""
-    extension = getattr(app, "extensions", {}).get(SCHEDULER_KEY)
-    if extension is not None:
-        extension.stop()
+    background.shutdown(app, SCHEDULER_KEY)

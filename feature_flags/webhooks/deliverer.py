@@ -12,11 +12,9 @@ from __future__ import annotations
 
 import contextlib
 import logging
-import os
 import random
 import threading
 import time
-import uuid
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
@@ -33,9 +31,9 @@ from urllib3.exceptions import (
 )
 from urllib3.exceptions import TimeoutError as HttpTimeout
 
+from ..background import STOP_WAIT_SECONDS, BackgroundLoop
 from ..errors import DatabaseUnavailable
 from ..extensions import get_metrics, get_store
-from ..process import current_pid
 from ..storage import StoreClosed, utcnow
 from .addresses import AddressRefused, guarded_pools
 from .models import shown_url, wanted_actions
@@ -49,12 +47,9 @@ LEASE_NAME = "webhook-deliverer"
 EVENTS_PER_READ = 100
 # Events numbered per look, so a backlog cannot hold the look for ever; the next look goes on.
 NUMBERED_PER_LOOK = 500
-STOP_WAIT_SECONDS = 5.0
 PING = "ping"
 # The metric's label for each recorded status.
 OUTCOMES = {"delivered": "delivered", "retrying": "retried", "failed": "failed"}
-# Created at import, before any fork; held only while a deliverer thread starts.
-_START_LOCK = threading.Lock()
 
 
 @dataclass(frozen=True)
@@ -66,63 +61,40 @@ class Attempt:
     error: str | None
 
 
-class Deliverer:
-    """One process's webhook deliverer."""
+class Deliverer(BackgroundLoop):
+    """One process's webhook deliverer; its holder names it as the lease holder."""
+
+    thread_name = "webhook-deliverer"
+    unavailable_message = "webhooks not delivered: the database is not answering; trying again"
 
     def __init__(self, app: Flask) -> None:
         config = app.config["FF"]
-        self._app = app
-        self.enabled = config.webhooks
-        self.poll_seconds = config.webhook_poll_seconds
+        super().__init__(app, config.webhooks, config.webhook_poll_seconds)
         self.lease_seconds = config.webhook_lease_seconds
         self.timeout = config.webhook_timeout_seconds
         self.retry_window = timedelta(seconds=config.webhook_retry_window_seconds)
         self.backoff_seconds = config.webhook_backoff_seconds
         self.backoff_cap_seconds = config.webhook_backoff_cap_seconds
         self.service_name = config.service_name
-        self._pid: int | None = None
-        self._thread: threading.Thread | None = None
-        self._stopping = threading.Event()
         self._workers: dict[str, threading.Thread] = {}
         self._workers_lock = threading.Lock()
         self._held_until = 0.0
-        self._failing = False
         self._http: urllib3.PoolManager | None = None
-        self.holder = ""
 
     @property
     def holding(self) -> bool:
         """Whether this process holds the lease (by its own clock) and is not stopping."""
-        return time.monotonic() < self._held_until and not self._stopping.is_set()
+        return time.monotonic() < self._held_until and not self.stopping
 
-    def start(self) -> None:
-        """Start the thread in this process if it is not running (after a fork the parent's stays behind)."""
-        pid = current_pid()
-        if not self.enabled or self._pid == pid:
-            return
-        with _START_LOCK:
-            if self._pid == pid:
-                return
-            self._stopping = threading.Event()
-            # Names this process as the lease holder; a forked child is another.
-            self.holder = f"{os.uname().nodename}:{pid}:{uuid.uuid4().hex[:8]}"
-            # Redirects are not followed (a receiver moved is a failure to see), and one attempt is one request.
-            self._http = urllib3.PoolManager(retries=False, timeout=urllib3.Timeout(total=self.timeout))
-            # Connects only where addresses.refusal allows, judged on each address the name resolves to.
-            self._http.pool_classes_by_scheme = guarded_pools(allowed_networks(self._app))
-            self._thread = threading.Thread(target=self._run, name="webhook-deliverer", daemon=True)
-            self._thread.start()
-            self._pid = pid
+    def starting(self) -> None:
+        """Make this process's HTTP client: one attempt is one request, redirects are not followed."""
+        self._http = urllib3.PoolManager(retries=False, timeout=urllib3.Timeout(total=self.timeout))
+        # Connects only where addresses.refusal allows, judged on each address the name resolves to.
+        self._http.pool_classes_by_scheme = guarded_pools(allowed_networks(self._app))
 
-    def stop(self) -> None:
-        """Stop delivering, let attempts under way finish (bounded), and give the lease up for another process."""
-        if self._pid != current_pid():
-            return
-        self._stopping.set()
+    def stopped(self) -> None:
+        """Let attempts under way finish (bounded), and give the lease up for another process."""
         deadline = time.monotonic() + STOP_WAIT_SECONDS
-        thread = self._thread
-        if thread is not None and thread is not threading.current_thread():
-            thread.join(STOP_WAIT_SECONDS)
         with self._workers_lock:
             workers = list(self._workers.values())
         for worker in workers:
@@ -132,7 +104,7 @@ class Deliverer:
         with contextlib.suppress(DatabaseUnavailable, StoreClosed):
             get_store(self._app).release_lease(LEASE_NAME, self.holder)
 
-    def run_once(self) -> int:
+    def look(self) -> int:
         """Renew the lease, number new events, and start a thread for each webhook with something due.
 
         Return how many threads were started (0 without the lease).
@@ -309,23 +281,6 @@ class Deliverer:
     @staticmethod
     def _about(webhook: dict[str, Any]) -> dict[str, str]:
         return {"webhook_id": webhook["_id"], "target": shown_url(webhook["url"])}
-
-    def _run(self) -> None:
-        wait = 0.0
-        while not self._stopping.wait(wait):
-            try:
-                self.run_once()
-                self._failing = False
-            except StoreClosed:
-                return
-            except DatabaseUnavailable:
-                if not self._failing:
-                    logger.warning("webhooks not delivered: the database is not answering; trying again")
-                self._failing = True
-            except Exception:
-                logger.exception("delivering webhooks failed; trying again")
-            # Jitter keeps the processes of a fleet from claiming in step.
-            wait = self.poll_seconds * random.uniform(0.8, 1.2)
 
 
 def _milliseconds(started: float) -> int:

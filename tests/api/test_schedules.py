@@ -163,7 +163,7 @@ def test_schedules__create_list_cancel__audited_and_cancel_refused_twice(api, fl
     assert history[1]["schedule_id"] == schedule["_id"] and history[1]["environment"] == "staging"
     # And a cancelled schedule is never applied
     applier = make_app(scheduler_poll_seconds=0.1)
-    assert scheduler(applier).run_due() == 0
+    assert scheduler(applier).look() == 0
     assert api.get("/flags/checkout").json["version"] == 1
 
 
@@ -236,7 +236,7 @@ def test_schedule__claimer_killed_holding_it__another_applies_it_once_after_the_
 
     # When: another instance looks while the lease holds, and after
     applier = make_app(scheduler_poll_seconds=0.1)
-    assert scheduler(applier).run_due() == 0
+    assert scheduler(applier).look() == 0
     scheduler(applier).start()
     _wait_for(lambda: _state(applier, flag["_id"], schedule_id) == "applied", 10)
 
@@ -256,7 +256,7 @@ def test_schedule__flag_written_but_not_marked__next_claimer_only_marks_it(api, 
 
     # When
     applier = make_app()
-    assert scheduler(applier).run_due() == 1
+    assert scheduler(applier).look() == 1
 
     # Then: marked applied without a second change
     assert _state(applier, flag["_id"], schedule_id) == "applied"
@@ -294,7 +294,7 @@ def test_schedule__targeting_no_longer_valid__failed_with_reason_and_audited(api
     assert changed.status_code == 200, changed.json
 
     # When
-    assert scheduler(make_app()).run_due() == 1
+    assert scheduler(make_app()).look() == 1
 
     # Then
     [schedule] = api.get(f"/flags/{flag['_id']}/schedules").json

@@ -214,7 +214,7 @@ def test_change_request__rejected_or_cancelled__never_applied(approvals_app, adm
         assert refused.status_code == 409 and refused.json["error"] == "change_request_state"
     assert [(r["_id"], r["state"]) for r in listed] == [(second["_id"], "cancelled"), (first["_id"], "rejected")]
     assert admin.get("/change-requests?state=open").json["change_requests"] == []
-    assert scheduler(approvals_app).run_due() == 0
+    assert scheduler(approvals_app).look() == 0
     assert admin.get("/flags/checkout").json["version"] == 1
 
 
@@ -265,11 +265,11 @@ def test_change_request__apply_at__applied_by_the_scheduler_then(approvals_app, 
     moment = utcnow() + timedelta(hours=1)
     made = _request(alice, apply_at=moment.isoformat())
     approved = bob.post(f"/change-requests/{made['_id']}/approve")
-    early = scheduler(approvals_app).run_due()
+    early = scheduler(approvals_app).look()
 
     # When: the moment comes and the scheduler looks
     _moment_comes(approvals_app, made["_id"])
-    applied = scheduler(approvals_app).run_due()
+    applied = scheduler(approvals_app).look()
 
     # Then
     assert approved.status_code == 200 and approved.json["state"] == "approved", approved.json
@@ -291,7 +291,7 @@ def test_change_request__flag_changed_before_its_moment__failed_with_reason_then
 
     # When
     _moment_comes(approvals_app, made["_id"])
-    scheduler(approvals_app).run_due()
+    scheduler(approvals_app).look()
     failed = alice.get(f"/change-requests/{made['_id']}").json
     rebased = alice.post(f"/change-requests/{made['_id']}/rebase").json
 
@@ -316,11 +316,11 @@ def test_change_request__approver_dies_before_applying__scheduler_applies_it_onc
     monkeypatch.setattr(service, "apply", unavailable)
     failed = bob.post(f"/change-requests/{made['_id']}/approve")
     monkeypatch.undo()
-    held = scheduler(approvals_app).run_due()
+    held = scheduler(approvals_app).look()
 
     # When: the approval's lease runs out
     _lease_runs_out(approvals_app, made["_id"])
-    first, second = scheduler(approvals_app).run_due(), scheduler(approvals_app).run_due()
+    first, second = scheduler(approvals_app).look(), scheduler(approvals_app).look()
 
     # Then: applied exactly once
     assert failed.status_code == 503

@@ -255,6 +255,12 @@ class WebhookStorage:
                 {"$unset": {"unsequenced": ""}},
             ).modified_count
 
+    def webhook_for_delivery(self, webhook_id: str) -> dict[str, Any] | None:
+        """Return one webhook as stored, secret and cursor included (None once deleted)."""
+        with translated_errors():
+            document = self._webhooks.find_one({"_id": ObjectId(webhook_id)})
+        return None if document is None else {**document, "_id": str(document["_id"])}
+
     def webhooks_for_delivery(self) -> list[dict[str, Any]]:
         """Return every webhook as stored, secret and cursor included (the deliverer's view only)."""
         with translated_errors():

@@ -143,6 +143,12 @@ class Deliverer(BackgroundLoop):
 
     def _work(self, webhook: dict[str, Any], upto: int) -> None:
         try:
+            # Read again now the thread is its only sender: the look's copy may predate the previous thread's last
+            # sends (it read the webhooks, then that thread moved the cursor on and ended), which it would repeat.
+            current = get_store(self._app).webhook_for_delivery(webhook["_id"])
+            if current is None:
+                return  # deleted meanwhile
+            webhook = current
             if webhook.get("ping_pending"):
                 self._send_pings(webhook)
             if webhook["cursor"] < upto and webhook["next_attempt_at"] <= utcnow():

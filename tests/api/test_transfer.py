@@ -10,7 +10,7 @@ from pymongo import MongoClient
 
 from feature_flags.config import ConfigError
 from feature_flags.errors import DatabaseUnavailable
-from feature_flags.transfer.document import FORMAT
+from feature_flags.transfer.document import FORMAT, MAX_IMPORT_FLAGS
 from tests.support import ADMIN_TOKEN, seed_flags
 
 SPLIT = {"staging": {"rules": [{"when": [{"attribute": "plan", "op": "in", "values": ["pro"]}], "serve": "on"}],
@@ -320,7 +320,8 @@ def test_import__replace__removes_flags_the_document_lacks(client):
         ({"format": FORMAT, "flags": [], "segments": [SEGMENT, SEGMENT]}, "", "segments.1.name"),
         ({"format": FORMAT, "flags": [], "segments": {}}, "", "segments"),
         ({"format": FORMAT, "flags": {}}, "", "flags"),
-        ({"format": FORMAT, "flags": [{"name": f"f{i}"} for i in range(10_001)]}, "", "flags"),
+        # More than any deployment may hold (FF_MAX_FLAGS' ceiling): refused before a flag is looked at.
+        ({"format": FORMAT, "flags": [{}] * (MAX_IMPORT_FLAGS + 1)}, "", "flags"),
         (document({"name": "a"}), "?mode=merge", "mode"),
         (document({"name": "a"}), "?format=unleash", "environment"),
     ],

@@ -5,6 +5,7 @@ from __future__ import annotations
 import hashlib
 import hmac
 import json
+import threading
 import time
 from dataclasses import replace
 
@@ -354,3 +355,32 @@ def test_delivery__refused_address_where_it_connects__recorded_and_nothing_reach
     for record in wait_for(refused):
         assert record["error"] == "address not allowed (loopback)" and record["response_code"] is None
     assert receiver.received == []
+
+
+def _delivery_threads_done() -> bool:
+    return not any(thread.name == "webhook-delivery" for thread in threading.enumerate())
+
+
+def test_delivery__look_read_before_the_last_send_moved_the_cursor__nothing_sent_twice(make_app, receivers):
+    # Given: a deliverer that looks once at its start and then not for an hour (the test makes the looks), and
+    # a change delivered by one look
+    receiver = receivers()
+    app = make_app(webhook_poll_seconds=3600)
+    api = _admin(app)
+    _webhook(api, receiver.url)
+    loop = deliverer(app)
+    store = get_store(app)
+    assert api.post("/flags", json={"name": "once"}).status_code == 201
+    read_before = store.webhooks_for_delivery()
+    loop.look()
+    wait_for(lambda: receiver.received and _delivery_threads_done())
+
+    # When: the next look works from webhooks read before that send moved the cursor on (its read raced the send)
+    store.webhooks_for_delivery = lambda: read_before
+    loop.look()
+    time.sleep(0.3)
+    wait_for(_delivery_threads_done)
+
+    # Then: the change was sent once
+    assert receiver.unique_actions() == [("once", "flag.created")]
+    assert len(receiver.received) == 1

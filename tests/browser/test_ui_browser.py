@@ -355,8 +355,10 @@ def test_environment__in_url__link_opens_same_view(page, live_server, api):
 
 
 def test_toggle__server_refuses__switch_reverts_with_message(page, live_server, api):
-    # Given: the page's clock is frozen, so no poll can pick up the change made elsewhere below
+    # Given: a page that cannot hear of the change made elsewhere below: its clock frozen (no poll) and its event
+    # stream refused (an event arriving before the click would bring the new version, and the switch would succeed)
     flag = api.create("new-checkout")
+    page.route("**/ofrep/v1/flag-changes*", lambda route: route.abort())
     page.clock.install()
     sign_in(page, live_server)
     switch = page.get_by_role("switch", name="Toggle new-checkout in Staging")

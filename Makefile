@@ -37,9 +37,12 @@ $(IMAGE_STAMP): requirements.txt
 run: $(RUN_STAMP)
 	$(BIN)/python app.py
 
+# Test processes: each takes a test file at a time, with its own database server and browser.
+TEST_WORKERS ?= 2
+
 ## Lint, then run every test
 test: lint $(IMAGE_STAMP)
-	FF_IMAGE_VENV=$(IMAGE_VENV) $(BIN)/python -m pytest
+	FF_IMAGE_VENV=$(IMAGE_VENV) $(BIN)/python -m pytest -n $(TEST_WORKERS) --dist loadfile
 
 ## Refresh the README's screenshots of the admin UI (the browser tests take them)
 screenshots: $(STAMP)

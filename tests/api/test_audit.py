@@ -181,6 +181,8 @@ def test_standalone__changes_recorded_without_transactions(standalone):
     history = client.get("/flags/solo/history", headers=auth()).json["events"]
     assert [e["action"] for e in history] == ["flag.deleted", "flag.toggled", "flag.created"]
     assert MongoClient(standalone.uri).solo.audit.count_documents({"state": "pending"}) == 0
+    # Hung up, so the server stops at once rather than waiting for the connection to go.
+    get_store(app).client.close()
 
 
 def test_standalone__crash_between_change_and_confirmation__recovery_keeps_applied_drops_unapplied(standalone):

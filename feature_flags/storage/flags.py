@@ -333,21 +333,7 @@ class FlagStorage:
 
         check(flag), called with the flag as the write finds it, may refuse; event_fields go on the event.
         """
-
-        def archived(current: dict[str, Any]) -> dict[str, Any]:
-            if check is not None:
-                check(current)
-            return {"archived_at": current["archived_at"] or utcnow()}
-
-        return self.update_flag(
-            ident,
-            archived,
-            actor,
-            request_id,
-            expected_version,
-            action=actions.FLAG_ARCHIVED,
-            event_fields=event_fields,
-        )
+        return self._set_archived(True, ident, actor, request_id, expected_version, check, event_fields)
 
     def revive_flag(
         self,
@@ -358,13 +344,28 @@ class FlagStorage:
         check: Callable[[dict[str, Any]], None] | None = None,
     ) -> Written:
         """Bring an archived flag back as it was; a live flag is left as it is. check(flag) may refuse first."""
+        return self._set_archived(False, ident, actor, request_id, expected_version, check)
 
-        def revived(current: dict[str, Any]) -> dict[str, Any]:
+    def _set_archived(
+        self,
+        archived: bool,
+        ident: str,
+        actor: str,
+        request_id: str | None,
+        expected_version: int | None,
+        check: Callable[[dict[str, Any]], None] | None,
+        event_fields: dict[str, Any] | None = None,
+    ) -> Written:
+        def changed(current: dict[str, Any]) -> dict[str, Any]:
             if check is not None:
                 check(current)
-            return {"archived_at": None}
+            # An archived flag keeps the moment it was first archived.
+            return {"archived_at": (current["archived_at"] or utcnow()) if archived else None}
 
-        return self.update_flag(ident, revived, actor, request_id, expected_version, action=actions.FLAG_REVIVED)
+        action = actions.FLAG_ARCHIVED if archived else actions.FLAG_REVIVED
+        return self.update_flag(
+            ident, changed, actor, request_id, expected_version, action=action, event_fields=event_fields
+        )
 
     def _deleted_event(self, flag: dict[str, Any], actor: str, request_id: str | None, **fields: Any) -> dict:
         """Return the audit event of a flag's deletion: the flag as it was, and nothing after."""

@@ -402,7 +402,8 @@ def test_s3_frontend_sync__export_step__writes_the_ui_without_a_database(tmp_pat
         if step["name"] == "Export the UI"
     )  # fmt: skip
     script = step["run"].replace("build/ui", str(tmp_path / "ui"))
-    env = {**step["env"], "API_BASE": "", "PATH": f"{Path(sys.executable).parent}{os.pathsep}/usr/bin:/bin"}
+    # The workflow installs requirements.txt alone, as the image's environment is built.
+    env = {**step["env"], "API_BASE": "", "PATH": f"{image_bin()}{os.pathsep}/usr/bin:/bin"}
     result = run(["bash", "-c", script], cwd=ROOT, env=env)
     assert result.returncode == 0, result.stdout + result.stderr
     assert (tmp_path / "ui" / "index.html").read_text().lstrip().lower().startswith("<!doctype html>")
@@ -410,7 +411,7 @@ def test_s3_frontend_sync__export_step__writes_the_ui_without_a_database(tmp_pat
 
 def test_dockerfile__ui_stage_export__writes_the_ui_without_a_database(tmp_path: Path):
     command = next(line for line in dockerfile_stages()["ui"] if line.startswith("RUN "))[len("RUN ") :]
-    command = command.replace("/opt/venv/bin/", f"{Path(sys.executable).parent}/").replace("/srv/ui", str(tmp_path))
+    command = command.replace("/opt/venv/bin/", f"{image_bin()}/").replace("/srv/ui", str(tmp_path))
     result = run(["bash", "-c", command], cwd=ROOT)
     assert result.returncode == 0, result.stdout + result.stderr
     assert (tmp_path / "index.html").exists() and any(tmp_path.rglob("*.js"))

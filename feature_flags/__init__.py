@@ -41,6 +41,8 @@ def create_app(config=None) -> Flask:
     from .segments.routes import bp as segments_bp
     from .tokens import access, cli
     from .tokens.routes import bp as tokens_bp
+    from .unleash.routes import applications_bp
+    from .unleash.routes import bp as unleash_bp
     from .usage.routes import bp as usage_bp
     from .web import throttle
     from .web.bodies import JSONProvider
@@ -86,6 +88,8 @@ def create_app(config=None) -> Flask:
         tokens_bp,
         webhooks.bp,
         people_bp,
+        unleash_bp,
+        applications_bp,
         ui.bp,
     ):
         app.register_blueprint(blueprint)

@@ -49,6 +49,11 @@ EnvironmentStates = Annotated[
 ]
 
 
+def whole_number(value: Any) -> Any:
+    """Read 30.0 as 30 before a strict integer check: JSON has one number type, and JSON Schema calls it an integer."""
+    return int(value) if isinstance(value, float) and value.is_integer() else value
+
+
 class RequestModel(BaseModel):
     """A request body: strict types, no unknown fields."""
 

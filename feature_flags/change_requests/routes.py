@@ -43,7 +43,7 @@ def _visible(ident: str) -> dict:
     principal = authenticate()
     change_request = get_store().find_change_request(ident)
     bound = principal.environment
-    if principal.role == "client" or (bound is not None and set(change_request["environments"]) != {bound}):
+    if principal.role in ("client", "server") or (bound is not None and set(change_request["environments"]) != {bound}):
         raise ChangeRequestNotFound()
     return change_request
 

@@ -165,12 +165,12 @@ def _events(app: Flask, ticket: Ticket, known: str, slots: OpenStreams) -> Itera
             yield ": ping\n\n"
 
 
-def _stream_client(ticket: Ticket) -> str:
+def stream_client(token_id: str | None) -> str:
     """Whom a stream counts against: a server-side token (many servers may share one address) by itself, anyone
     else by address (a client token is shared by every visitor of a site, so it says nothing of who is asking)."""
-    token = current_snapshot().tokens.get(ticket.token_id) if ticket.token_id is not None else None
+    token = current_snapshot().tokens.get(token_id) if token_id is not None else None
     if token is not None and token["role"] != "client":
-        return f"token:{ticket.token_id}"
+        return f"token:{token_id}"
     return f"address:{request.remote_addr}"
 
 
@@ -205,7 +205,7 @@ def flag_changes():
     # Read before taking a slot: a database that does not answer is a 503 with nothing to give back.
     change_notices().state(ticket.environment)
     slots = open_streams()
-    client = _stream_client(ticket)
+    client = stream_client(ticket.token_id)
     slots.acquire(client)
     metrics = get_metrics()
     metrics.streams_open.inc()

@@ -32,6 +32,7 @@ from ..validation import (
     EnvironmentStates,
     RequestModel,
     known_environment_keys,
+    whole_number,
 )
 
 FLAG_NAME_PATTERN = r"^(?![0-9A-Fa-f]{24}$)(?!\.+$)[A-Za-z0-9._-]{1,100}$"
@@ -239,12 +240,7 @@ def _split(value: dict[str, int]) -> dict[str, int]:
     return value
 
 
-def _whole_number(value: Any) -> Any:
-    # JSON has one number type: 30.0 is the integer 30 to JSON Schema, so it is one here too (stored as 30).
-    return int(value) if isinstance(value, float) and value.is_integer() else value
-
-
-Percentage = Annotated[int, Field(ge=0, le=100), BeforeValidator(_whole_number)]
+Percentage = Annotated[int, Field(ge=0, le=100), BeforeValidator(whole_number)]
 Split = Annotated[
     dict[VariantName, Percentage],
     AfterValidator(_split),
@@ -253,7 +249,7 @@ Split = Annotated[
 ]
 
 
-Weight = Annotated[int, Field(ge=0, le=evaluation.MAX_TOTAL_WEIGHT), BeforeValidator(_whole_number)]
+Weight = Annotated[int, Field(ge=0, le=evaluation.MAX_TOTAL_WEIGHT), BeforeValidator(whole_number)]
 
 
 def _weights(value: dict[str, int]) -> dict[str, int]:
@@ -279,7 +275,7 @@ class WeightedSplit(RequestModel):
             description=f"Variant name to weight; the weights add up to 1 to {evaluation.MAX_TOTAL_WEIGHT:,}",
         ),
     ]
-    seed: Annotated[int, BeforeValidator(_whole_number)] = Field(
+    seed: Annotated[int, BeforeValidator(whole_number)] = Field(
         0, ge=0, le=2**32 - 1, description="The murmur3 seed (Unleash: 0 for rollouts, 86028157 for variants)"
     )
     group: str | None = Field(
@@ -523,6 +519,13 @@ class ToggleRequest(RequestModel):
     environment: EnvironmentName | None = None
 
 
+class LocalEvaluation(BaseModel):
+    """Whether Unleash's SDKs can evaluate the flag in process in one environment (GET /api/client/features)."""
+
+    available: bool
+    reason: str | None = Field(description="Why not, naming the construct they cannot express; null when available")
+
+
 class Flag(BaseModel):
     """A flag as the API returns it."""
 
@@ -550,6 +553,11 @@ class Flag(BaseModel):
     )
     last_evaluated_at: dict[str, str | None] = Field(
         description="Environment name to when it last evaluated the flag (ISO 8601, UTC), null if never"
+    )
+    local_evaluation: dict[str, LocalEvaluation] | None = Field(
+        None,
+        description="One flag's answers only (not lists): per environment, whether Unleash's SDKs evaluate it in "
+        "process exactly as here, or why not (it is then left out of /api/client/features)",
     )
 
 

@@ -14,6 +14,7 @@ from ..change_requests.guard import needing_approval, refuse_unapproved
 from ..errors import Forbidden, ValidationFailed
 from ..extensions import get_store
 from ..tokens.access import actor_name, authenticate, environment_for_read, require_editor
+from ..unleash.features import local_evaluation
 from ..usage import last_seen
 from ..validation import parse
 from ..web.bodies import read_json_object, to_json
@@ -122,10 +123,24 @@ def _expected_version(ident: str) -> int | None:
     return expected_version(lambda: get_store().find_flag(ident), _matches_version)
 
 
+def _one_flag(
+    flag: dict[str, Any], view: View, bound: str | None, snapshot: Snapshot | None, environment: str | None = None
+) -> dict[str, Any]:
+    """One flag as its own answer shows it: as in lists, and whether Unleash's SDKs can evaluate it in process."""
+    shown = _shown(flag, view, bound, environment)
+    if snapshot is not None:
+        environments = (bound,) if bound else _environments()
+        shown["local_evaluation"] = local_evaluation(
+            flag, snapshot.served_by_name, snapshot.segments_by_name, environments
+        )
+    return shown
+
+
 def _flag_response(flag: dict[str, Any], status: int = 200, environment: str | None = None) -> Response:
-    view = _view(flag_cache().loaded)
+    snapshot = flag_cache().loaded
+    view = _view(snapshot)
     bound = _bound_environment()
-    response = jsonify(_shown(flag, view, bound, environment))
+    response = jsonify(_one_flag(flag, view, bound, snapshot, environment))
     response.status_code = status
     response.set_etag(_representation_tag(flag, view, bound))
     return response
@@ -299,7 +314,7 @@ def get_flag(ident: str):
     view = _view(snapshot)
 
     def build() -> tuple[bytes, str]:
-        return to_json(_shown(flag, view, bound)).encode(), _representation_tag(flag, view, bound)
+        return to_json(_one_flag(flag, view, bound, snapshot)).encode(), _representation_tag(flag, view, bound)
 
     # Serialised once per snapshot and view: a read only looks the bytes up.
     body, tag = snapshot.memo_latest(("flag", flag["_id"], bound), view.key, build)

@@ -147,6 +147,7 @@ def delete(
     flag_cache().deleted(written.flag["_id"], written.revision)
     try:
         store.delete_usage(written.flag["_id"])
+        store.delete_flag_applications(written.flag["_id"])
     except DatabaseUnavailable:
         # The flag is gone, which is what was asked; its counts expire with their buckets, its stamp is inert.
         logger.warning("could not delete a deleted flag's usage", extra={"flag_id": written.flag["_id"]})

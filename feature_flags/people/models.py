@@ -65,7 +65,7 @@ class EnvironmentAccess(BaseModel):
     """What the caller may do in one environment."""
 
     name: str
-    role: Literal["viewer", "editor", "admin", "client"] | None = Field(
+    role: Literal["viewer", "editor", "admin", "server", "client"] | None = Field(
         description="null: a token bound to another environment, which cannot read this one"
     )
     approvals: bool = Field(

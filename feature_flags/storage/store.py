@@ -13,6 +13,7 @@ from pymongo.errors import DuplicateKeyError
 from pymongo.write_concern import WriteConcern
 
 from ..extensions import EMBEDDED_DATABASE_KEY, STORE_KEY
+from .applications import ApplicationStorage
 from .audit_log import AuditLog
 from .batches import FlagBatches
 from .change_requests import ChangeRequestStorage
@@ -43,6 +44,7 @@ def init_app(app: Flask) -> None:
 
 
 class Store(
+    ApplicationStorage,
     FlagStorage,
     FlagBatches,
     SegmentStorage,
@@ -80,6 +82,9 @@ class Store(
         self._users = self.db.users
         self._sessions = self.db.sessions
         self._oidc_flows = self.db.oidc_flows
+        self._applications = self.db.applications
+        self._flag_applications = self.db.flag_applications
+        self._metric_reports = self.db.metric_reports
         self._supports_transactions: bool | None = None
         # Called with the new flags revision after each flag write of this process (the flag cache listens).
 
@@ -124,6 +129,7 @@ class Store(
             self._change_request_indexes()
             self._webhook_indexes()
             self._people_indexes()
+            self._application_indexes()
             self._batches.create_index([("batch", ASCENDING)], sparse=True, name="by_batch")
 
     def claim_once(self, marker: str) -> bool:

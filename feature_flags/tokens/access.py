@@ -63,10 +63,13 @@ EDITING_ROLES = frozenset({"admin", "editor"})
 
 
 def _presented_secret() -> str | None:
-    header = request.headers.get("Authorization", "")
+    header = request.headers.get("Authorization", "").strip()
     scheme, _, value = header.partition(" ")
     if scheme.lower() == "bearer" and value.strip():
         return value.strip()
+    if header and not value:
+        # Unleash's SDKs send the token itself, with no scheme.
+        return header
     api_key = request.headers.get("X-API-Key", "").strip()
     return api_key or None
 
@@ -172,7 +175,7 @@ def require_editor(touched: Collection[str] = ()) -> Principal:
 def require_full_reader() -> Principal:
     """Return the caller if it reads every environment (a person, or an admin token), else raise Forbidden."""
     principal = authenticate()
-    if principal.environment is not None or principal.role == "client":
+    if principal.environment is not None or principal.role in ("client", "server"):
         raise Forbidden("This token reads one environment only; this needs an admin token or a signed-in person.")
     return principal
 

@@ -14,7 +14,7 @@ from pydantic import (
 
 from ..validation import EnvironmentName, RequestModel
 
-RoleName = Literal["admin", "editor", "client"]
+RoleName = Literal["admin", "editor", "server", "client"]
 ROLES: tuple[str, ...] = get_args(RoleName)
 
 TokenName = Annotated[
@@ -33,6 +33,10 @@ class TokenCreate(RequestModel):
                     "properties": {"role": {"const": "client"}, "environment": {"type": "string"}},
                     "required": ["environment"],
                 },
+                {
+                    "properties": {"role": {"const": "server"}, "environment": {"type": "string"}},
+                    "required": ["environment"],
+                },
                 {"properties": {"role": {"const": "editor"}}},
                 {"properties": {"role": {"const": "admin"}, "environment": {"type": "null"}}},
             ]
@@ -43,14 +47,14 @@ class TokenCreate(RequestModel):
     role: RoleName
     environment: EnvironmentName | None = Field(
         None,
-        description="Required for client tokens: the one they read. An editor token given one reads and changes "
-        "that environment only; without, every environment",
+        description="Required for client and server tokens: the one they read. An editor token given one reads and "
+        "changes that environment only; without, every environment",
     )
 
     @model_validator(mode="after")
     def _environment_matches_role(self) -> TokenCreate:
-        if self.role == "client" and self.environment is None:
-            raise ValueError("a client token needs an environment")
+        if self.role in ("client", "server") and self.environment is None:
+            raise ValueError(f"a {self.role} token needs an environment")
         if self.role == "admin" and self.environment is not None:
             raise ValueError("an admin token covers every environment; leave environment out")
         return self

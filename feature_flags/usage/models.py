@@ -24,6 +24,13 @@ class HourUsage(BaseModel):
     variants: VariantCounts
 
 
+class ReportingApplication(BaseModel):
+    """An application (an Unleash SDK) that reported evaluating the flag, by its appName."""
+
+    name: str
+    last_seen_at: str = Field(description="ISO 8601, UTC: its latest report naming the flag")
+
+
 class EnvironmentUsage(BaseModel):
     """How one environment evaluated the flag."""
 
@@ -32,6 +39,10 @@ class EnvironmentUsage(BaseModel):
     last_24_hours: VariantCounts = Field(description="The current hour and the 23 before it")
     hours: list[HourUsage] = Field(
         description="The 24 hours, oldest first, the current one last", min_length=HOURS_SHOWN, max_length=HOURS_SHOWN
+    )
+    applications: list[ReportingApplication] = Field(
+        description="Applications evaluating it in process (Unleash SDKs) that reported it within a week, most "
+        "recent first (at most 20)"
     )
 
 

@@ -136,6 +136,24 @@ class UsageRecorder:
             if child is not None:
                 child.inc(n)
 
+    def count_reported(self, environment: str, reported: Iterable[tuple[str, str, int]]) -> None:
+        """Count (flag id, variant, n) evaluations an application made itself and reported (an SDK's metrics).
+
+        They go into the usage counts as the service's own do, not into the evaluations metric, which measures
+        this service's work.
+        """
+        if not self.enabled:
+            return
+        if self._pid != current_pid():
+            self.start()
+        now = time.time()
+        hour = int(now // SECONDS_PER_HOUR)
+        with self._lock:
+            for flag_id, variant, n in reported:
+                key = (flag_id, environment, variant, hour)
+                self._counts[key] = self._counts.get(key, 0) + n
+                self._stamps[(flag_id, environment)] = now
+
     # -- writing -----------------------------------------------------------------------------
 
     def flush(self) -> None:

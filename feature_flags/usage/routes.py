@@ -24,7 +24,11 @@ def require_token():
 
 
 def _environment_usage(
-    environment: str, buckets: list[dict[str, Any]], last: datetime | None, hours: list[datetime]
+    environment: str,
+    buckets: list[dict[str, Any]],
+    last: datetime | None,
+    hours: list[datetime],
+    applications: list[dict[str, Any]],
 ) -> dict[str, Any]:
     by_hour = {bucket["hour"]: (bucket.get("counts") or {}).get(environment, {}) for bucket in buckets}
     shown = [{"hour": hour, "variants": dict(by_hour.get(hour, {}))} for hour in hours]
@@ -37,6 +41,7 @@ def _environment_usage(
         "last_hour": shown[-1]["variants"],
         "last_24_hours": total,
         "hours": shown,
+        "applications": applications,
     }
 
 
@@ -59,10 +64,14 @@ def flag_usage(ident: str):
     store = get_store()
     buckets = store.find_usage(flag["_id"], hours[0])
     last = store.find_last_evaluated(flag["_id"])
+    applications = store.find_flag_applications(flag["_id"])
     return jsonify(
         {
             "flag_id": flag["_id"],
             "name": flag["name"],
-            "environments": {env: _environment_usage(env, buckets, last.get(env), hours) for env in environments},
+            "environments": {
+                env: _environment_usage(env, buckets, last.get(env), hours, applications.get(env, []))
+                for env in environments
+            },
         }
     )

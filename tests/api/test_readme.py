@@ -115,7 +115,13 @@ def test_readme__usage_example__answers_the_flags_usage(client, live_server):
     assert status == 200
     answer = json.loads(body)
     assert answer["name"] == "dark-mode"
-    assert set(answer["environments"]["production"]) == {"last_evaluated_at", "last_hour", "last_24_hours", "hours"}
+    assert set(answer["environments"]["production"]) == {
+        "last_evaluated_at",
+        "last_hour",
+        "last_24_hours",
+        "hours",
+        "applications",
+    }
 
 
 def test_readme__schedules_examples__schedule_list_and_cancel(live_server):

@@ -76,6 +76,8 @@ def test_usage__single_and_bulk_evaluations__exact_counts_by_variant_per_environ
         "last_hour": {},
         "last_24_hours": {},
         "hours": development["hours"],
+        # No application evaluating it in process has reported it
+        "applications": [],
     }
     # And the other flag, evaluated only in bulk, has its own count
     assert usage(client, "other")["environments"]["staging"]["last_24_hours"] == {"on": 3}

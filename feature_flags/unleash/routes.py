@@ -202,7 +202,8 @@ def _stream(app: Flask, environment: str, token_id: str | None, stopping: Any) -
             snapshot = flag_cache(app).loaded
             if snapshot is None:
                 continue
-            made, _, _, event_id = _document(snapshot, environment)
+            with app.app_context():
+                made, _, _, event_id = _document(snapshot, environment)
             # Worked out once per worker for each change, however many streams carry it.
             events = snapshot.memo(("unleash-delta", environment, sent_id), partial(_changes, sent, made, event_id))
             sent, sent_id = made, event_id

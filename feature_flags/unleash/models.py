@@ -13,9 +13,7 @@ from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, StringConstr
 from ..evaluation.engine import MAX_CONTEXT_ATTRIBUTES, MAX_CONTEXT_STRING_LENGTH
 from ..validation import whole_number
 
-# A register or metrics body: an SDK's is a few kilobytes; a bucket naming every one of 20,000 flags stays well
-# under this.
-MAX_REPORT_BYTES = 2 * 1024 * 1024
+# A bucket naming every one of 20,000 flags (about 50 bytes each) fits the ordinary body bound of 1 MiB.
 MAX_REPORTED_FLAGS = 20_000
 MAX_REPORTED_VARIANTS = 100
 MAX_COUNT = 1_000_000_000

@@ -30,7 +30,7 @@ from ..web.bodies import read_json_object, to_json
 from ..web.conditional import body_etag, prebuilt_response
 from ..web.openapi import documented
 from . import features
-from .models import MAX_REPORT_BYTES, Application, FrontendBody, Metrics, Registration
+from .models import Application, FrontendBody, Metrics, Registration
 
 bp = Blueprint("unleash", __name__, url_prefix="/api")
 
@@ -260,9 +260,8 @@ def client_streaming():
 
 
 def _report(model: type[BaseModel]) -> Any:
-    """Read a registration or metrics body (larger than other requests may be) into its model."""
-    request.max_content_length = MAX_REPORT_BYTES
-    return parse(model, read_json_object(max_bytes=MAX_REPORT_BYTES), current_app.config["FF"].environments)
+    """Read a registration or metrics body into its model."""
+    return parse(model, read_json_object(), current_app.config["FF"].environments)
 
 
 def _instance_key(app_name: str, instance_id: str, environment: str) -> str:

@@ -429,6 +429,46 @@ def test_stack__event_stream_through_nginx__toggle_arrives_unbuffered(stack: Sta
         stream.close()
 
 
+def test_stack__unleash_python_sdk_streaming_through_nginx__each_change_within_a_second(stack: Stack):
+    # Given: Unleash's Python SDK following the stream through nginx to either gevent worker, with a server token
+    from UnleashClient import UnleashClient
+
+    from tests.sdk.test_unleash_sdks import MemoryCache
+
+    created = requests.post(f"{stack.url}/flags", json={"name": "stack-sdk"}, headers=auth(), timeout=5)
+    assert created.status_code == 201
+    token = requests.post(
+        f"{stack.url}/tokens", json={"name": "stack-sdk", "role": "server", "environment": "production"}, headers=auth()
+    ).json()["token"]
+    sdk = UnleashClient(url=f"{stack.url}/api", app_name="stack", custom_headers={"Authorization": token},
+                        cache=MemoryCache(), disable_metrics=True, disable_registration=True,
+                        experimental_mode={"type": "streaming"})  # fmt: skip
+    sdk.initialize_client()
+    try:
+        deadline = time.monotonic() + 10
+        while "stack-sdk" not in sdk.feature_definitions():
+            assert time.monotonic() < deadline, "the stream's first event never came"
+            time.sleep(0.01)
+
+        # When: it is toggled through whichever worker nginx picks, three times
+        waited = []
+        for expected in (True, False, True):
+            sent = time.monotonic()
+            toggled = requests.post(
+                f"{stack.url}/flags/stack-sdk/toggle", json={"environment": "production"}, headers=auth(), timeout=5
+            )
+            assert toggled.status_code == 200
+            while sdk.is_enabled("stack-sdk", {"userId": "u"}) is not expected:
+                assert time.monotonic() - sent < 10, "the change never reached the SDK"
+                time.sleep(0.005)
+            waited.append(time.monotonic() - sent)
+    finally:
+        sdk.destroy()
+
+    # Then: each arrived within a second, unbuffered by nginx, from the other worker too
+    assert max(waited) < 1.0, waited
+
+
 def test_stack__sigterm__gunicorn_stops_gracefully(stack: Stack):
     # Last in this module: it stops the app. Kubernetes sends SIGTERM on every rollout. An open event stream is
     # ended rather than waited for (it would hold its worker for the whole graceful timeout).

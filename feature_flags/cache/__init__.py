@@ -11,6 +11,7 @@ from ..extensions import CACHE_KEY, NOTICES_KEY, get_store
 from .flag_cache import FRESHNESS_SECONDS, FlagCache
 from .notices import ChangeNotices, ConfigState
 from .shared_revision import SharedRevision, shared_revision_path
+from .siblings import siblings_directory
 from .snapshot import Snapshot
 
 logger = logging.getLogger(__name__)
@@ -48,8 +49,8 @@ def warm_up(app: Flask) -> None:
 
 def init_app(app: Flask) -> None:
     """Give the app its flag cache; nothing is read or started until the first request needs it."""
-    shared = SharedRevision(shared_revision_path(app.config["FF"]))
-    app.extensions[CACHE_KEY] = FlagCache(get_store(app), shared)
+    path = shared_revision_path(app.config["FF"])
+    app.extensions[CACHE_KEY] = FlagCache(get_store(app), SharedRevision(path), siblings_directory(path))
     app.extensions[NOTICES_KEY] = ChangeNotices(app.extensions[CACHE_KEY], app.config["FF"].environments)
 
 

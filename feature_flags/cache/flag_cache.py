@@ -22,6 +22,7 @@ import logging
 import threading
 import time
 from collections.abc import Callable
+from pathlib import Path
 from typing import Any
 
 from ..errors import DatabaseUnavailable
@@ -29,6 +30,7 @@ from ..process import current_pid
 from ..storage import ChangesLost, ChangesUnsupported, Store, StoreClosed
 from ..storage.tokens import HELD_FIELDS as HELD_TOKEN_FIELDS
 from .shared_revision import SharedRevision
+from .siblings import Siblings
 from .snapshot import Snapshot, newer
 
 logger = logging.getLogger(__name__)
@@ -57,9 +59,11 @@ _START_LOCK = threading.Lock()
 class FlagCache:
     """One process's view of the flags, kept fresh from the database."""
 
-    def __init__(self, store: Store, shared: SharedRevision | None = None) -> None:
+    def __init__(self, store: Store, shared: SharedRevision | None = None, siblings_at: Path | None = None) -> None:
         self._store = store
         self._shared = shared
+        # The host's other processes, told of this one's writes directly (their streams are slower).
+        self._siblings = Siblings(siblings_at, self._apply_changes) if siblings_at is not None else None
         self._snapshot: Snapshot | None = None
         # The flags revision the snapshot reflects at least (-1: none yet).
         self._revision = -1
@@ -126,13 +130,11 @@ class FlagCache:
 
     def written(self, flag: dict[str, Any], revision: int | None) -> None:
         """Apply a flag this process just wrote, so its next read sees it, and tell the host's other processes."""
-        self._apply_changes([("upsert", flag)])
-        self._publish(revision)
+        self._apply_own([("upsert", flag)], revision)
 
     def deleted(self, flag_id: str, revision: int | None) -> None:
         """Drop a flag this process just deleted, and tell the host's other processes."""
-        self._apply_changes([("delete", flag_id)])
-        self._publish(revision)
+        self._apply_own([("delete", flag_id)], revision)
 
     def written_many(
         self,
@@ -147,32 +149,35 @@ class FlagCache:
         changes: list[tuple[str, Any]] = [("segment", segment) for segment in segments or ()]
         changes += [("segment_delete", segment_id) for segment_id in deleted_segment_ids or ()]
         changes += [("upsert", flag) for flag in flags] + [("delete", flag_id) for flag_id in deleted_ids]
-        self._apply_changes(changes)
-        self._publish(revision)
+        self._apply_own(changes, revision)
 
     def segment_written(self, segment: dict[str, Any], revision: int | None) -> None:
         """Apply a segment this process just wrote, and tell the host's other processes."""
-        self._apply_changes([("segment", segment)])
-        self._publish(revision)
+        self._apply_own([("segment", segment)], revision)
 
     def segment_deleted(self, segment_id: str, revision: int | None) -> None:
         """Drop a segment this process just deleted, and tell the host's other processes."""
-        self._apply_changes([("segment_delete", segment_id)])
-        self._publish(revision)
+        self._apply_own([("segment_delete", segment_id)], revision)
 
     def token_written(self, token: dict[str, Any], revision: int | None) -> None:
         """Hold a token this process just created, so it works here at once, and tell the host's other processes."""
-        self._apply_changes([("token", {"_id": token["_id"], **{key: token.get(key) for key in HELD_TOKEN_FIELDS}})])
-        self._publish(revision)
+        held = {"_id": token["_id"], **{key: token.get(key) for key in HELD_TOKEN_FIELDS}}
+        self._apply_own([("token", held)], revision)
 
     def token_deleted(self, token_id: str, revision: int | None) -> None:
         """Drop a token this process just revoked, so it stops working here at once; tell the host's others."""
-        self._apply_changes([("token_delete", token_id)])
-        self._publish(revision)
+        self._apply_own([("token_delete", token_id)], revision)
 
-    def _publish(self, revision: int | None) -> None:
-        if revision is not None and self._shared is not None:
+    def _apply_own(self, changes: list[tuple[str, Any]], revision: int | None) -> None:
+        """Apply this process's own write, and tell the host's others: the revision it reached through the shared
+        file (for read-your-writes), and the change itself to their sockets (so their streams' clients hear at once)."""
+        self._apply_changes(changes)
+        if revision is None:
+            return
+        if self._shared is not None:
             self._shared.publish(revision)
+        if self._siblings is not None:
+            self._siblings.tell([*changes, ("revision", revision)])
 
     # -- keeping the snapshot ----------------------------------------------------------------
 
@@ -292,6 +297,8 @@ class FlagCache:
                 self._verified_at = 0.0
             self._thread = threading.Thread(target=self._follow, name="flag-cache", daemon=True)
             self._thread.start()
+            if self._siblings is not None:
+                self._siblings.start()
             self._pid = pid
 
     def _follow(self) -> None:
@@ -315,6 +322,9 @@ class FlagCache:
                 finally:
                     changes.close()
         except StoreClosed:
+            # The app is done with its database (a test's app, a process ending): so is its socket.
+            if self._siblings is not None:
+                self._siblings.close()
             return
         except Exception:
             # A bug here must not leave the process serving stale flags: reads verify on their own until

@@ -50,9 +50,12 @@ def create_token(
     Given this process's cache, the token works here at once; other processes learn of it as of a flag change.
     """
     secret = new_secret(fields["role"])
-    written = store.create_token(fields, hash_secret(secret), actor, request_id)
+    digest = hash_secret(secret)
+    written = store.create_token(fields, digest, actor, request_id)
     if cache is not None:
-        cache.token_written(written.token, written.revision)
+        # With its hash (the stored token's answer leaves it out), or neither this process nor its siblings would
+        # know the token until their streams brought it.
+        cache.token_written({**written.token, "hash": digest}, written.revision)
     return {**listed(written.token), "token": secret}
 
 

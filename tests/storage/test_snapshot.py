@@ -10,7 +10,15 @@ import pytest
 from pymongo import monitoring
 
 from feature_flags import create_app
-from feature_flags.cache import FRESHNESS_SECONDS, SharedRevision, flag_cache, shared_revision_path, warm_up
+from feature_flags.cache import (
+    FRESHNESS_SECONDS,
+    SharedRevision,
+    change_notices,
+    flag_cache,
+    shared_revision_path,
+    warm_up,
+)
+from feature_flags.cache.siblings import Siblings
 from feature_flags.config import Config
 from tests.support import ADMIN_TOKEN, DatabaseServer
 
@@ -473,10 +481,9 @@ def test_two_instances__standalone_without_change_streams__agree_by_polling(
         _close(first, second)
 
 
-def test_change_stream__open_but_silent__caught_up_from_the_revision_within_seconds(make_app):
-    # Given: a second instance whose change stream stays open but delivers nothing, and no shared revision file
-    first, second = make_app(), make_app()
-    store = second.extensions["feature_flags.store"]
+def _silenced(app) -> None:
+    """Make the app's change stream stay open but deliver nothing."""
+    store = app.extensions["feature_flags.store"]
     opened = store.watch_flags
 
     def silent():
@@ -485,7 +492,15 @@ def test_change_stream__open_but_silent__caught_up_from_the_revision_within_seco
         return stream
 
     store.watch_flags = silent
+
+
+def test_change_stream__open_but_silent__caught_up_from_the_revision_within_seconds(make_app):
+    # Given: a second instance whose change stream stays open but delivers nothing, no shared revision file, and
+    # a first instance that does not tell the host's other processes of its writes
+    first, second = make_app(), make_app()
+    _silenced(second)
     flag_cache(second)._shared = None
+    flag_cache(first)._siblings = None
     _client(first).get("/flags")
     _client(second).get("/flags")
     _wait_for_mode(second, "change_stream")
@@ -497,3 +512,42 @@ def test_change_stream__open_but_silent__caught_up_from_the_revision_within_seco
     # Then: the second serves both within a few seconds, though its stream never said so
     assert _seconds_until(lambda: _client(second, token["token"]).get("/flags").status_code == 200, 6) < 4
     assert _enabled(_client(second), "after-start") is False
+
+
+def test_siblings__a_write_here__another_process_of_the_host_serves_it_at_once_without_its_stream(make_app):
+    # Given: a second process of this host whose change stream delivers nothing, and no shared revision file
+    first, second = make_app(), make_app()
+    _silenced(second)
+    flag_cache(second)._shared = None
+    _client(first).get("/flags")
+    _client(second).get("/flags")
+    _wait_for_mode(second, "change_stream")
+    etag = change_notices(second).state("production").etag
+
+    # When: the first creates a flag, on in production, and a token
+    assert _client(first).post("/flags", json={"name": "told", "environments": {"production": True}}).status_code == 201
+    token = _client(first).post("/tokens", json={"name": "told", "role": "client", "environment": "staging"}).json
+
+    # Then: the second serves both, and its streams' state moved, well before its revision check (once a second)
+    assert _seconds_until(lambda: _enabled(_client(second), "told") is True, 5) < 0.3
+    assert _seconds_until(lambda: _client(second, token["token"]).get("/flags").status_code == 200, 5) < 0.3
+    assert change_notices(second).peek("production").etag != etag
+
+
+def test_siblings__a_directory_others_can_enter__nothing_received_from_it(tmp_path, caplog):
+    # Given: the sockets' directory already made by someone with access for everyone (whoever can write there
+    # could hand this process pickled data)
+    directory = tmp_path / "revision.siblings"
+    directory.mkdir(mode=0o777)
+    directory.chmod(0o777)
+    received = []
+    siblings = Siblings(directory, received.extend)
+
+    # When: the process starts listening
+    siblings.start()
+
+    # Then: it binds nothing there, says why once, and sending is a no-op
+    assert list(directory.iterdir()) == []
+    assert "cannot tell this host's other workers" in caplog.text
+    siblings.tell([("revision", 1)])
+    assert received == []

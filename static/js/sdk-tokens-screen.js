@@ -1,11 +1,17 @@
-// The SDK tokens screen (?page=tokens): create a token (its secret shown this once), list them, revoke one.
+// The SDK tokens screen (?page=tokens): create a token (its secret shown this once), list them, revoke one; and
+// the applications evaluating in process that were heard of lately.
 
 import { ApiError } from "./api.js";
 import { createConfirmDialog, fact, showErrors, showRefusal } from "./admin-forms.js";
 import { clear, el, timeElement } from "./dom.js";
 
 const NAME_RULE = "Use 1 to 100 letters, digits, spaces, “-”, “_” or “.”, starting with a letter or digit.";
-const ROLE_LABELS = { admin: "Admin", editor: "Editor", client: "Client (read-only)" };
+const ROLE_LABELS = {
+  admin: "Admin",
+  editor: "Editor",
+  client: "Client (answers only)",
+  server: "Server (reads rules, evaluates in process)",
+};
 
 /** The tokens screen for the router. */
 export function createTokensScreen({ api, session, environmentLabel }) {
@@ -24,11 +30,13 @@ export function createTokensScreen({ api, session, environmentLabel }) {
     done: document.getElementById("token-secret-done"),
     status: document.getElementById("token-status"),
     list: document.getElementById("token-list"),
+    applicationStatus: document.getElementById("application-status"),
+    applications: document.getElementById("application-list"),
   };
   const everyEnvironment = document.getElementById("token-every-environment");
   const revokeDialog = createConfirmDialog(document.getElementById("token-revoke-dialog"), session);
 
-  // A client token reads one environment; an editor token may be bound to one, or cover every one.
+  // A client or server token reads one environment; an editor token may be bound to one, or cover every one.
   function followRole() {
     const role = view.role.value;
     view.environmentField.hidden = role === "admin";
@@ -85,6 +93,36 @@ export function createTokensScreen({ api, session, environmentLabel }) {
     } catch (error) {
       if (!(error instanceof ApiError) || session.handleAuthFailure(error)) return;
       view.status.textContent = error.message;
+    }
+  }
+
+  function application(instance) {
+    return el(
+      "li",
+      { className: "admin-item" },
+      el("div", { className: "admin-item-head" }, el("h3", { className: "admin-item-name", text: instance.app_name })),
+      el(
+        "dl",
+        { className: "facts" },
+        fact("Environment", environmentLabel(instance.environment)),
+        fact("SDK", instance.sdk_version || "Unknown"),
+        fact("Instance", instance.instance_id),
+        fact("Last heard of", timeElement(instance.last_seen_at)),
+      ),
+    );
+  }
+
+  async function loadApplications() {
+    view.applicationStatus.textContent = "Loading applications…";
+    try {
+      const { data } = await api.request("GET", "/applications");
+      view.applications.replaceChildren(...data.map(application));
+      view.applicationStatus.textContent = data.length
+        ? `${data.length} ${data.length === 1 ? "instance" : "instances"}.`
+        : "None yet: an Unleash SDK appears here once it registers with a server token.";
+    } catch (error) {
+      if (!(error instanceof ApiError) || session.handleAuthFailure(error)) return;
+      view.applicationStatus.textContent = error.message;
     }
   }
 
@@ -150,6 +188,7 @@ export function createTokensScreen({ api, session, environmentLabel }) {
     show() {
       followRole();
       load();
+      loadApplications();
     },
     hide: hideSecret,
   };

@@ -67,7 +67,7 @@ def test_tokens__create_client_token__secret_shown_once_works_then_revoked_with_
     expect(secret_box).to_be_hidden()
     assert secret not in page.content()
     item = page.get_by_role("listitem").filter(has=page.get_by_role("heading", name="checkout-service"))
-    expect(item).to_contain_text("Client (read-only)")
+    expect(item).to_contain_text("Client (answers only)")
     expect(item).to_contain_text("Production")
     expect(item.locator("time").first).to_have_attribute("datetime", re.compile(r"^\d{4}-"))
 
@@ -87,6 +87,44 @@ def test_tokens__create_client_token__secret_shown_once_works_then_revoked_with_
     expect(page.get_by_role("heading", name="checkout-service")).to_have_count(0)
     assert reader.get(f"{live_server}/flags", params={"environment": "production"}).status_code == 401
     assert all(token["name"] != "checkout-service" for token in api.session.get(f"{live_server}/tokens").json())
+
+
+def test_tokens__server_token__made_for_sdks_reads_rules_and_its_application_listed(page, live_server, api):
+    # Given
+    api.create("dark-mode", production=True)
+    sign_in(page, live_server)
+    open_screen(page, "Tokens")
+    form = page.get_by_role("form", name="New token")
+    expect(form).to_contain_text("gets a server token")
+
+    # When: a server token for production is made, and an Unleash SDK registers with it (sent raw, as they do)
+    form.get_by_label("Name").fill("checkout-backend")
+    form.get_by_label("Role").select_option("server")
+    form.get_by_label("Environment").select_option("production")
+    form.get_by_role("button", name="Create token").click()
+    secret = page.get_by_role("region", name="Copy the new token now").get_by_label("Secret of checkout-backend")
+    expect(secret).to_have_value(re.compile(r"^ff_server_"))
+    sdk = requests.Session()
+    sdk.headers.update({"Authorization": secret.input_value()})
+    features = sdk.get(f"{live_server}/api/client/features")
+    registered = sdk.post(f"{live_server}/api/client/register", json={
+        "appName": "checkout", "instanceId": "pod-7", "sdkVersion": "unleash-client-node:6.12.0", "strategies": [],
+        "started": "2026-12-06T10:00:00Z", "interval": 15000})  # fmt: skip
+    page.get_by_role("button", name="I have copied it").click()
+
+    # Then: the token reads production's rules, and once the screen is opened again the instance is listed
+    assert features.status_code == 200 and [f["name"] for f in features.json()["features"]] == ["dark-mode"]
+    assert registered.status_code == 202
+    item = page.get_by_role("listitem").filter(has=page.get_by_role("heading", name="checkout-backend"))
+    expect(item).to_contain_text("Server (reads rules, evaluates in process)")
+    open_screen(page, "Flags")
+    open_screen(page, "Tokens")
+    applications = page.get_by_role("list", name="Applications evaluating in process")
+    instance = applications.get_by_role("listitem").filter(has=page.get_by_role("heading", name="checkout"))
+    expect(instance).to_contain_text("pod-7")
+    expect(instance).to_contain_text("unleash-client-node:6.12.0")
+    expect(instance).to_contain_text("Production")
+    expect(page.locator("#application-status")).to_have_text("1 instance.")
 
 
 @pytest.mark.parametrize(("environment", "label"), [("", "Every environment"), ("staging", "Staging")])

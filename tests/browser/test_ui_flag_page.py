@@ -5,6 +5,7 @@ from __future__ import annotations
 from datetime import UTC, datetime, timedelta
 
 import pytest
+import requests
 from playwright.sync_api import Page, expect
 
 from tests.browser.conftest import Api
@@ -315,6 +316,44 @@ def test_client_token__flag_page__read_only_with_usage_bars(page, live_server, a
     assert page.locator(".usage-bar").evaluate("bar => getComputedStyle(bar).width") != "0px"
     usage = api.session.get(f"{live_server}/flags/dark-mode/usage").json()
     assert usage["environments"]["production"]["last_24_hours"] == {"on": 3}
+
+
+def test_in_process__flag_sdks_cannot_express_said_and_reporting_applications_listed(page, live_server, api):
+    # Given: a split serving false to the first buckets (Unleash's rollouts enable the first ones), and an
+    # application that reported evaluating another flag in process
+    backwards = {"name": "backwards", "environments": {"production": True},
+                 "targeting": {"production": {"serve": {"off": 70, "on": 30}}}}  # fmt: skip
+    assert api.session.post(f"{live_server}/flags", json=backwards).status_code == 201
+    api.create("dark-mode", production=True)
+    server = api.session.post(f"{live_server}/tokens", json={"name": "backend", "role": "server",
+                                                              "environment": "production"}).json()["token"]  # fmt: skip
+    bucket = {"start": "2026-12-06T10:00:00Z", "stop": "2026-12-06T10:01:00Z",
+              "toggles": {"dark-mode": {"yes": 4, "no": 0, "variants": {}}}}  # fmt: skip
+    reported = requests.post(f"{live_server}/api/client/metrics", headers={"Authorization": server},
+                             json={"appName": "checkout", "instanceId": "pod-1", "bucket": bucket})  # fmt: skip
+    assert reported.status_code == 202
+
+    # When / Then: the first flag's page says the SDKs are not sent it in production, and why
+    open_flag(page, live_server, "backwards")
+    note = page.locator("#flag-local-evaluation")
+    expect(note).to_contain_text("Not sent to in-process SDKs")
+    expect(note).to_contain_text("serves false to the first buckets")
+    page.get_by_role("tab", name="Staging").click()
+    expect(note).to_be_hidden()
+
+    # When / Then: the other flag's page says no such thing, and names the application once its counts are in
+    page.goto(f"{live_server}/?page=flag&name=dark-mode&env=production")
+    expect(page.get_by_role("heading", name="dark-mode", level=1)).to_be_visible()
+    expect(note).to_be_hidden()
+    applications = page.get_by_role("heading", name="Applications evaluating it in process")
+    for _ in range(10):
+        if applications.count():
+            break
+        page.wait_for_timeout(1000)
+        page.get_by_role("tab", name="Production").click()
+    expect(page.locator("#flag-usage")).to_contain_text("checkout")
+    usage = api.session.get(f"{live_server}/flags/dark-mode/usage").json()["environments"]["production"]
+    assert [application["name"] for application in usage["applications"]] == ["checkout"]
 
 
 @pytest.mark.parametrize("theme", ["light", "dark"])

@@ -414,6 +414,25 @@ export function createFlagPage({ api, session, environments, environmentLabel, d
       $("flag-env-switch").focus();
     });
     $("flag-switch").replaceChildren(toggle);
+    drawLocalEvaluation();
+  }
+
+  /** Say when Unleash's SDKs cannot evaluate the flag in process here (they are then not sent it), and why. */
+  function drawLocalEvaluation() {
+    const note = $("flag-local-evaluation");
+    const here = state.flag.local_evaluation?.[state.env];
+    note.hidden = !here || here.available;
+    if (note.hidden) return note.replaceChildren();
+    note.replaceChildren(
+      el(
+        "p",
+        {},
+        el("strong", { text: "Not sent to in-process SDKs. " }),
+        `Unleash's server SDKs cannot evaluate this flag in ${environmentLabel(state.env)} exactly as the service ` +
+          `does (${here.reason}), so /api/client/features leaves it out and they fall back to their defaults. ` +
+          "OFREP and /api/frontend answer it as usual.",
+      ),
+    );
   }
 
   function drawEnvironment() {

@@ -1,5 +1,5 @@
 // How often one environment evaluated the flag in the last 24 hours, by variant: bars for the eye, a table for
-// everyone (the bars are hidden from screen readers), and when it last asked.
+// everyone (the bars are hidden from screen readers), when it last asked, and which in-process applications did.
 
 import { ApiError } from "../api.js";
 import { el, timeElement } from "../dom.js";
@@ -15,14 +15,16 @@ export function createUsage(root, { api }) {
       root.replaceChildren(el("p", { className: "note", text: error.message }));
       return;
     }
-    const usage = data.environments[environment] || { last_24_hours: {}, last_evaluated_at: null };
+    const usage = data.environments[environment] || { last_24_hours: {}, last_evaluated_at: null, applications: [] };
     const counts = Object.entries(usage.last_24_hours).sort((a, b) => b[1] - a[1]);
     const most = Math.max(1, ...counts.map(([, n]) => n));
     const last = el("p", { className: "hint" });
     if (usage.last_evaluated_at) last.append("Last evaluated ", timeElement(usage.last_evaluated_at), ".");
     else last.append("Never evaluated in this environment.");
+    const reporting = applications(usage.applications || []);
     if (!counts.length) {
-      root.replaceChildren(last, el("p", { className: "hint", text: "No evaluations in the last 24 hours." }));
+      const none = el("p", { className: "hint", text: "No evaluations in the last 24 hours." });
+      root.replaceChildren(last, none, ...reporting);
       return;
     }
     const bars = el("div", { className: "usage-bars", "aria-hidden": "true" });
@@ -49,7 +51,22 @@ export function createUsage(root, { api }) {
         ),
       ),
     );
-    root.replaceChildren(last, bars, table);
+    root.replaceChildren(last, bars, table, ...reporting);
   }
   return { refresh };
+}
+
+/** Which applications evaluating in process (Unleash SDKs) reported the flag here: nothing if none did. */
+function applications(reporting) {
+  if (!reporting.length) return [];
+  return [
+    el("h3", { text: "Applications evaluating it in process" }),
+    el(
+      "ul",
+      { className: "plain-list" },
+      ...reporting.map((application) =>
+        el("li", {}, el("strong", { text: application.name }), " · last reported ", timeElement(application.last_seen_at)),
+      ),
+    ),
+  ];
 }

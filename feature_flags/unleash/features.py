@@ -54,6 +54,12 @@ FULL_WEIGHT = 1000
 MAX_STRATEGIES = 100
 # The variant name Unleash SDKs give for a disabled feature (or one without variants).
 DISABLED_VARIANT = "disabled"
+# An Unleash variant object's fields, and the payload types the SDKs read.
+VARIANT_KEYS = frozenset({"name", "enabled", "feature_enabled", "payload"})
+REQUIRED_VARIANT_KEYS = frozenset({"name", "enabled", "feature_enabled"})
+# What the SDKs answer getVariant for a disabled feature.
+DISABLED_VALUE = {"name": DISABLED_VARIANT, "enabled": False, "feature_enabled": False}
+PAYLOAD_TYPES = ("string", "json", "csv", "number")
 
 
 class NotExpressible(Exception):
@@ -76,6 +82,31 @@ def context_name(attribute: str) -> str:
 def is_boolean(flag: Mapping[str, Any]) -> bool:
     """Whether every value the flag can serve is true or false (the SDKs answer it with isEnabled)."""
     return all(isinstance(value, bool) for value in (flag.get("variants") or engine.DEFAULT_VARIANTS).values())
+
+
+def unleash_variant(value: Any) -> bool:
+    """Whether a value is an Unleash variant object, as getVariant returns it (what our import of variants serves)."""
+    if not isinstance(value, dict) or not REQUIRED_VARIANT_KEYS <= value.keys() <= VARIANT_KEYS:
+        return False
+    if not isinstance(value["name"], str) or not isinstance(value["enabled"], bool):
+        return False
+    if not isinstance(value["feature_enabled"], bool) or (value["enabled"] and not value["feature_enabled"]):
+        return False
+    if not value["enabled"] and (value["name"] != DISABLED_VARIANT or "payload" in value):
+        return False  # what the SDKs answer when no variant applies is exactly this, no more
+    given = value.get("payload", {"type": "string", "value": ""})
+    return (
+        isinstance(given, dict)
+        and given.keys() == {"type", "value"}
+        and given["type"] in PAYLOAD_TYPES
+        and isinstance(given["value"], str)
+    )
+
+
+def is_native(flag: Mapping[str, Any]) -> bool:
+    """Whether every value the flag serves is an Unleash variant object (a flag imported from Unleash with variants):
+    the SDKs then answer getVariant with that very object and isEnabled with its feature_enabled."""
+    return all(unleash_variant(value) for value in (flag.get("variants") or engine.DEFAULT_VARIANTS).values())
 
 
 def payload(value: Any) -> dict[str, str]:
@@ -139,6 +170,17 @@ def constraint(condition: Mapping[str, Any], inverted: bool = False) -> dict[str
     return mapped
 
 
+def present_attribute(condition: Mapping[str, Any]) -> str | None:
+    """The attribute a condition only requires to be present (a string test one of whose values is ""), if so.
+
+    Unleash has no such constraint, but a flexibleRollout leaves out every context without its stickiness field:
+    a rollout of 100 stickied on the attribute is exactly this condition (as our import of Unleash's rollouts has it).
+    """
+    if condition["op"] in engine.STRING_OPS and any(engine.as_text(value) == "" for value in condition["values"]):
+        return condition["attribute"]
+    return None
+
+
 class _Builder:
     """The strategies of one feature, built rule by rule."""
 
@@ -147,12 +189,18 @@ class _Builder:
     ) -> None:
         self.flag = flag
         self.name = flag["name"]
+        self.values = flag.get("variants") or engine.DEFAULT_VARIANTS
         self.boolean = is_boolean(flag)
+        self.native = is_native(flag)
+        # Whether the flag's answer is isEnabled (a boolean flag, an imported Unleash one): variants that disable
+        # the feature are then left to Unleash's "not enabled", and must not serve later rules' contexts.
+        self.truth_based = self.boolean or self.native
         self.segments = segments
         self.segment_ids = segment_ids
         self.stickiness = flag.get("stickiness") or engine.DEFAULT_STICKINESS
         # What a later strategy must also hold (for boolean flags): an OR of AND-ed constraints. An earlier rule that
-        # serves false takes its contexts away from every later one.
+        # serves false takes its contexts away from every later one. An alternative Unleash cannot express is held
+        # as {"cannot": why}: harmless until a later strategy would need it.
         self.guard: list[list[dict[str, Any]]] = [[]]
         self.strategies: list[dict[str, Any]] = []
 
@@ -165,15 +213,26 @@ class _Builder:
         return segment
 
     def held(self, when: Sequence[Mapping[str, Any]]) -> tuple[list[dict[str, Any]], list[int]]:
-        """A rule's conditions as constraints, and the ids of the segments it names."""
+        """A rule's conditions as constraints (but those only requiring an attribute), and its segments' ids."""
         constraints, segment_ids = [], []
         for item in when:
             if "segment" in item:
                 self._segment(item["segment"])
                 segment_ids.append(self.segment_ids[item["segment"]])
-            else:
+            elif present_attribute(item) is None:
                 constraints.append(constraint(item))
         return constraints, sorted(set(segment_ids))
+
+    def required(self, when: Sequence[Mapping[str, Any]]) -> str | None:
+        """The Unleash context field a rule requires to be present (its rollout's stickiness then), if any."""
+        conditions = [item for item in when if "segment" not in item]
+        fields = sorted({context_name(item["attribute"]) for item in conditions if present_attribute(item)})
+        if len(fields) > 1:
+            raise NotExpressible(
+                f"a rule requiring each of {', '.join(map(repr, fields))} to be present: an Unleash strategy can "
+                "require one context field, its rollout's stickiness"
+            )
+        return fields[0] if fields else None
 
     def negated(self, when: Sequence[Mapping[str, Any]]) -> list[dict[str, Any]]:
         """The constraints of which any one, holding, means the rule does not: each condition inverted."""
@@ -184,7 +243,15 @@ class _Builder:
                 conditions += self._segment(item["segment"])["conditions"]
             else:
                 conditions.append(item)
-        return [constraint(condition, inverted=True) for condition in conditions]
+        return [
+            constraint(condition, inverted=True)
+            if present_attribute(condition) is None
+            else {
+                "cannot": f"a rule requiring {condition['attribute']!r} to be present serves false ahead of rules "
+                "serving true: Unleash cannot express that a context field is absent"
+            }
+            for condition in conditions
+        ]
 
     def block(self, when: Sequence[Mapping[str, Any]]) -> None:
         """Take the rule's contexts away from every later strategy (it serves false)."""
@@ -201,18 +268,46 @@ class _Builder:
     def _sticky(self) -> str:
         return context_name(self.stickiness)
 
+    def truth(self, name: str) -> bool | None:
+        """Whether serving a variant enables the feature (isEnabled); None where the answer is getVariant's alone."""
+        value = self.values[name]
+        if self.boolean:
+            return value
+        if self.native:
+            return value["feature_enabled"]
+        return None
+
     def _variants(self, weights: Mapping[str, int], stickiness: str) -> list[dict[str, Any]]:
-        variants = self.flag.get("variants") or engine.DEFAULT_VARIANTS
-        return [
-            {
-                "name": name,
-                "weight": weight,
-                "weightType": "fix",
-                "stickiness": stickiness,
-                "payload": payload(variants[name]),
-            }
-            for name, weight in weights.items()
-        ]
+        """A strategy's variants: ours with their values as payloads, or an imported flag's Unleash variants."""
+        made = []
+        for name, weight in weights.items():
+            value = self.values[name]
+            if not self.native:
+                made.append(
+                    {
+                        "name": name,
+                        "weight": weight,
+                        "weightType": "fix",
+                        "stickiness": stickiness,
+                        "payload": payload(value),
+                    }
+                )
+                continue
+            if not value["enabled"]:
+                if len(weights) == 1:
+                    return []  # a holding strategy without variants: Unleash's disabled variant of an enabled feature
+                raise NotExpressible(
+                    f"a split between {name!r}, Unleash's variant of an enabled feature without variants, and others"
+                )
+            variant = {"name": value["name"], "weight": weight, "weightType": "fix", "stickiness": stickiness}
+            if "payload" in value:
+                variant["payload"] = value["payload"]
+            made.append(variant)
+        return made
+
+    def _fixed(self, name: str) -> list[dict[str, Any]] | None:
+        """What a strategy serving one variant to everyone it holds for carries (nothing for a boolean flag)."""
+        return None if self.boolean else self._variants({name: FULL_WEIGHT}, "default")
 
     def add(
         self,
@@ -225,9 +320,13 @@ class _Builder:
     ) -> None:
         """Add one strategy per guard alternative: the rule's constraints, a rollout and variants if any."""
         sticky = stickiness or self._sticky()
+        for guard in self.guard:
+            for alternative in guard:
+                if "cannot" in alternative:
+                    raise NotExpressible(alternative["cannot"])
         if rollout is not None:
             name = "flexibleRollout"
-            parameters = {"rollout": str(rollout), "stickiness": sticky, "groupId": self.name}
+            parameters = {"rollout": str(rollout), "stickiness": sticky, "groupId": group or self.name}
         else:
             name = "default"
             # The SDKs hash a strategy's variants by these (with none, by defaults that differ between them).
@@ -248,26 +347,26 @@ class _Builder:
     def serve(self, serve: Any, when: Sequence[Mapping[str, Any]]) -> None:
         """Add what a rule (or the fallback, with no conditions) serves to the contexts it holds for."""
         constraints, segment_ids = self.held(when)
-        variants = self.flag.get("variants") or engine.DEFAULT_VARIANTS
+        required = self.required(when)
+        # A required field: everyone having it, through a rollout of 100 stickied on it.
+        everyone = {"rollout": 100, "stickiness": required} if required else {}
         if isinstance(serve, str):
             weights = {serve: 100}
         elif isinstance(serve.get("weights"), dict):
-            self._weighted(serve, constraints, segment_ids, when)
+            self._weighted(serve, constraints, segment_ids, when, required)
             return
         else:
             weights = {name: weight for name, weight in serve.items() if weight > 0}
         if len(weights) == 1:
             (only,) = weights
-            if self.boolean:
-                # Contexts a rule serving true holds for are enabled by its strategy before any later one is tried.
-                if variants[only]:
-                    self.add(constraints, segment_ids)
-                else:
-                    self.block(when)
+            # Contexts a rule enabling the feature holds for are enabled by its strategy before any later one is
+            # tried; a rule that disables it takes its contexts away from the later ones.
+            if self.truth(only) is False:
+                self.block(when)
             else:
-                self.add(constraints, segment_ids, variants=self._variants({only: FULL_WEIGHT}, "default"))
+                self.add(constraints, segment_ids, variants=self._fixed(only), **everyone)
             return
-        self._percentages(weights, constraints, segment_ids, when)
+        self._percentages(weights, constraints, segment_ids, when, required)
 
     def _percentages(
         self,
@@ -275,28 +374,34 @@ class _Builder:
         constraints: list[dict[str, Any]],
         segment_ids: list[int],
         when: Sequence[Mapping[str, Any]],
+        required: str | None,
+        group: str | None = None,
+        stickiness: str | None = None,
     ) -> None:
         """A percentage split: prefix rollouts in the split's order (the first strategy a bucket reaches wins)."""
-        variants = self.flag.get("variants") or engine.DEFAULT_VARIANTS
+        sticky = stickiness or self._sticky()
+        if required not in (None, sticky):
+            # The rollouts already leave out contexts without their stickiness field, but not without another.
+            raise NotExpressible(
+                f"a rule requiring {required!r} to be present that splits by {sticky!r}: an Unleash strategy can "
+                "require one context field, its rollout's stickiness"
+            )
         reached = 0
         seen_false = False
         for name, share in weights.items():
             reached += share
-            if self.boolean:
-                if not variants[name]:
-                    seen_false = True
-                    continue
-                if seen_false:
-                    raise NotExpressible(
-                        "a split that serves false to the first buckets and true to later ones: an Unleash rollout "
-                        "can only enable the first buckets"
-                    )
-                self.add(constraints, segment_ids, rollout=reached)
-            else:
-                self.add(
-                    constraints, segment_ids, rollout=reached, variants=self._variants({name: FULL_WEIGHT}, "default")
+            truth = self.truth(name)
+            if truth is False:
+                seen_false = True
+                continue
+            if seen_false:
+                raise NotExpressible(
+                    "a split that serves false to the first buckets and true to later ones: an Unleash rollout "
+                    "can only enable the first buckets"
                 )
-        if self.boolean:
+            variants = self._fixed(name)
+            self.add(constraints, segment_ids, rollout=reached, variants=variants, stickiness=sticky, group=group)
+        if self.truth_based:
             self.block(when)
 
     def _weighted(
@@ -305,28 +410,41 @@ class _Builder:
         constraints: list[dict[str, Any]],
         segment_ids: list[int],
         when: Sequence[Mapping[str, Any]],
+        required: str | None,
     ) -> None:
         """A weighted split: one strategy whose variants Unleash picks from as we do (its seed, group, weights)."""
         weights = {name: weight for name, weight in serve["weights"].items() if weight > 0}
+        sticky = context_name(serve.get("stickiness") or self.stickiness)
+        group = serve.get("group") or self.name
+        everyone = {"rollout": 100} if required else {}
+        if len(weights) > 1 and serve.get("seed", 0) == 0 and sum(serve["weights"].values()) == 100:
+            # Seed 0 out of 100 is Unleash's rollout hash: prefix rollouts by the split's group (an imported
+            # rollout whose groupId is not the feature's name).
+            self._percentages(weights, constraints, segment_ids, when, required, group, sticky)
+            return
         if serve.get("seed", 0) != 86028157 and len(weights) > 1:
             raise NotExpressible("a weighted split hashed with another seed than Unleash's variant seed (86028157)")
-        variants = self.flag.get("variants") or engine.DEFAULT_VARIANTS
-        if self.boolean:
-            values = {variants[name] for name in weights}
-            if len(values) > 1:
-                raise NotExpressible("a weighted split between true and false: Unleash splits variants, not isEnabled")
-            if values == {True}:
-                self.add(constraints, segment_ids)
-            else:
+        if self.truth_based:
+            truths = {self.truth(name) for name in weights}
+            if len(truths) > 1:
+                raise NotExpressible(
+                    "a weighted split between variants that enable the feature and variants that do not: Unleash "
+                    "splits variants, not isEnabled"
+                )
+            if truths == {False}:
                 self.block(when)
-            return
-        sticky = context_name(serve.get("stickiness") or self.stickiness)
+                return
+            if self.boolean:
+                self.add(constraints, segment_ids, stickiness=required, **everyone)
+                return
+        # With a required field, the rollout of 100 is stickied on it and the variants on the split's own.
         self.add(
             constraints,
             segment_ids,
             variants=self._variants(weights, sticky),
-            stickiness=sticky,
-            group=serve.get("group") or self.name,
+            stickiness=required or sticky,
+            group=group,
+            **everyone,
         )
 
 
@@ -349,10 +467,14 @@ def _dependencies(
         if lookup.expressed(parent, environment).feature is None:
             raise NotExpressible(f"prerequisite {name!r} cannot be evaluated by the SDKs itself")
         parent_variants = parent.get("variants") or engine.DEFAULT_VARIANTS
-        if not is_boolean(parent):
+        native = is_native(parent)
+        if not is_boolean(parent) and not native:
             dependencies.append({"feature": name, "enabled": True, "variants": sorted(wanted)})
             continue
-        true_names = {variant for variant, value in parent_variants.items() if value}
+        # What Unleash sees of the parent: whether it is enabled (an imported flag's by its feature_enabled).
+        true_names = {
+            variant for variant, value in parent_variants.items() if (value["feature_enabled"] if native else value)
+        }
         false_names = set(parent_variants) - true_names
         if wanted >= set(parent_variants):
             continue  # any answer will do
@@ -416,27 +538,27 @@ def _feature(flag: Mapping[str, Any], environment: str, lookup: Lookup) -> dict[
     }
     if not flag["environments"].get(environment):
         if builder.boolean:
-            feature["enabled"] = off is True
             feature["strategies"] = [_everyone()] if off is True else []
         else:
             builder.serve(flag.get("off_variant") or engine.DEFAULT_OFF_VARIANT, [])
             feature["strategies"] = builder.strategies
-        return feature
-    targeting = (flag.get("targeting") or {}).get(environment) or {}
-    prerequisites = targeting.get("prerequisites") or ()
-    if prerequisites:
-        if not builder.boolean or off is not False:
-            raise NotExpressible(
-                "prerequisites on a flag whose off value is not false: when one fails Unleash's SDKs answer "
-                "'disabled', not the off value"
-            )
-        feature["dependencies"] = _dependencies(flag, environment, prerequisites, lookup)
-    for rule in targeting.get("rules") or ():
-        builder.serve(rule["serve"], rule["when"])
-    builder.serve(targeting.get("serve", engine.DEFAULT_SERVE), [])
-    feature["strategies"] = builder.strategies
-    if builder.boolean and not builder.strategies:
-        # Nothing serves true: Unleash reads an enabled feature without strategies as enabled for everyone.
+    else:
+        targeting = (flag.get("targeting") or {}).get(environment) or {}
+        prerequisites = targeting.get("prerequisites") or ()
+        if prerequisites:
+            # A failed dependency makes the SDKs answer false, or the disabled variant of a disabled feature.
+            if off is not False and off != DISABLED_VALUE:
+                raise NotExpressible(
+                    "prerequisites on a flag whose off value is not false: when one fails Unleash's SDKs answer "
+                    "'disabled', not the off value"
+                )
+            feature["dependencies"] = _dependencies(flag, environment, prerequisites, lookup)
+        for rule in targeting.get("rules") or ():
+            builder.serve(rule["serve"], rule["when"])
+        builder.serve(targeting.get("serve", engine.DEFAULT_SERVE), [])
+        feature["strategies"] = builder.strategies
+    if builder.truth_based and not feature["strategies"]:
+        # Nothing enables it: Unleash reads an enabled feature without strategies as enabled for everyone.
         feature["enabled"] = False
     return feature
 

@@ -372,11 +372,17 @@ def _evaluation_context(given: dict[str, Any]) -> dict[str, Any]:
 
 
 def _toggle(flag: dict[str, Any], variant: str, value: Any) -> dict[str, Any] | None:
-    """One toggle as the frontend API lists it; None for a boolean flag that is off for the context."""
+    """One toggle as the frontend API lists it; None for a flag that is off (disabled) for the context."""
     if features.is_boolean(flag):
         if value is not True:
             return None
         shown = {"name": features.DISABLED_VARIANT, "enabled": False}
+    elif features.is_native(flag):
+        # An imported Unleash variant object: the toggle is that very variant, listed while it enables the feature.
+        if not value["feature_enabled"]:
+            return None
+        shown = dict(value)
+        del shown["feature_enabled"]
     else:
         shown = {"name": variant, "enabled": True, "payload": features.payload(value)}
     shown.update(feature_enabled=True, featureEnabled=True)

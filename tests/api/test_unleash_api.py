@@ -229,3 +229,53 @@ def test_local_evaluation__a_construct_the_sdks_cannot_express__left_out_and_sai
     assert shown["staging"] == {"available": True, "reason": None}
     assert "backwards" not in {feature["name"] for feature in document["features"]}
     assert client.get("/flags/checkout").json["local_evaluation"]["production"]["available"] is True
+
+
+def _present(attribute: str) -> dict:
+    return {"attribute": attribute, "op": "starts_with", "values": [""]}
+
+
+PLAN_PRO = {"attribute": "plan", "op": "in", "values": ["pro"]}
+
+
+@pytest.mark.parametrize(
+    ("rules", "reason"),
+    [
+        # Requiring a field is a rollout of 100 stickied on it; requiring two cannot be one strategy
+        ([{"when": [_present("company"), _present("team")], "serve": "on"}], "each of 'company', 'team'"),
+        # A rule requiring a field that serves false: its contexts lacking the field must reach the next rule
+        ([{"when": [_present("company")], "serve": "off"}, {"when": [PLAN_PRO], "serve": "on"}],
+         "cannot express that a context field is absent"),
+        # A split by one field in a rule requiring another
+        ([{"when": [_present("company")], "serve": {"on": 50, "off": 50}}], "that splits by 'userId'"),
+    ],
+)  # fmt: skip
+def test_local_evaluation__a_required_field_unleash_cannot_express__reason_named(client, rules, reason):
+    # Given
+    flag = {"name": "required", "environments": {"production": True},
+            "targeting": {"production": {"rules": rules, "serve": "off"}}}  # fmt: skip
+    assert client.post("/flags", json=flag).status_code == 201
+
+    # When
+    shown = client.get("/flags/required").json["local_evaluation"]["production"]
+
+    # Then
+    assert shown["available"] is False and reason in shown["reason"], shown
+    assert client.get("/api/client/features?environment=production").json["features"] == []
+
+
+def test_client_features__rule_requiring_a_field__rollout_of_100_stickied_on_it(client):
+    # Given: what our import makes of an Unleash rollout of 100% by company
+    flag = {"name": "required", "environments": {"production": True},
+            "targeting": {"production": {"rules": [{"when": [_present("company"), PLAN_PRO], "serve": "on"}],
+                                         "serve": "off"}}}  # fmt: skip
+    assert client.post("/flags", json=flag).status_code == 201
+
+    # When
+    (feature,) = client.get("/api/client/features?environment=production").json["features"]
+
+    # Then: one strategy, everyone with a company (and the pro plan)
+    (strategy,) = feature["strategies"]
+    assert strategy["name"] == "flexibleRollout"
+    assert strategy["parameters"] == {"rollout": "100", "stickiness": "company", "groupId": "required"}
+    assert [(c["contextName"], c["values"]) for c in strategy["constraints"]] == [("plan", ["pro"])]

@@ -3,6 +3,8 @@
 //   {"job": "evaluate", url, token, appName, mode, contexts, flags}   -> one JSON line: answers[context][flag]
 //   {"job": "watch", url, token, appName, mode, flag}                 -> "ready <bool>", then "changed <epoch ms>"
 //   {"job": "frontend", url, token, appName, contexts, flags}        -> one JSON line: answers[context][flag]
+//   {"job": "cases", url, token, appName, cases: [{flag, variant, context}]} -> one JSON line: an answer per case
+//     (isEnabled, or getVariant's whole answer when variant is true)
 // mode: "polling" (features, every second), "delta" (the delta API) or "streaming" (Server-Sent Events).
 "use strict";
 
@@ -42,6 +44,16 @@ async function evaluate(job) {
   const client = serverClient(job);
   await once(client, "synchronized");
   const answers = job.contexts.map((context) => job.flags.map((flag) => answer(client, flag, context)));
+  client.destroy();
+  return answers;
+}
+
+async function cases(job) {
+  const client = serverClient(job);
+  await once(client, "synchronized");
+  const answers = job.cases.map(({ flag, variant, context }) =>
+    variant ? client.getVariant(flag, context) : client.isEnabled(flag, context, false),
+  );
   client.destroy();
   return answers;
 }
@@ -96,7 +108,9 @@ async function main() {
     await watch(job);
     return;
   }
-  const answers = job.job === "frontend" ? await frontend(job) : await evaluate(job);
+  const run = { frontend, cases, evaluate }[job.job];
+  if (!run) throw new Error(`no such job: ${job.job}`);
+  const answers = await run(job);
   // Exited only once written: a pipe takes 64 KB at a time, and exit does not wait for the rest.
   await new Promise((resolve) => process.stdout.write(`${JSON.stringify(answers)}\n`, resolve));
 }

@@ -143,7 +143,8 @@ class ChangeFeed:
         except (DatabaseUnavailable, PyMongoError):
             logger.warning("could not bump the flags revision after a write")
             return None
-        return int(document["n"])
+        # None: the first bump raced another on a database that answers the loser with nothing.
+        return int(document["n"]) if document is not None else None
 
     def flags_revision(self) -> int:
         """Return the flags revision: it grows with every flag write, so an unchanged value means no change."""

@@ -12,6 +12,7 @@ from pymongo import ASCENDING, DESCENDING, MongoClient, ReturnDocument
 from pymongo.errors import DuplicateKeyError
 from pymongo.write_concern import WriteConcern
 
+from ..errors import DatabaseUnavailable
 from ..extensions import EMBEDDED_DATABASE_KEY, STORE_KEY
 from .applications import ApplicationStorage
 from .audit_log import AuditLog
@@ -154,8 +155,13 @@ class Store(
                     return_document=ReturnDocument.AFTER,
                 )
             except DuplicateKeyError:
-                # Two upserts raced to insert: the other one's value is there now.
+                document = None
+            if document is None:
+                # Two upserts raced to insert, and this one lost: MongoDB raises a duplicate key, the embedded
+                # database answers nothing. Either way the other one's value is there now.
                 document = self._meta.find_one(key)
+        if document is None:
+            raise DatabaseUnavailable("the shared secret could not be read back")
         return document["value"]
 
     @property

@@ -346,3 +346,23 @@ def test_db_prepare__command__builds_the_indexes_the_audit_queries_use(runner, c
     assert {"by_actor", "by_action", "by_time", "by_flag", "by_new_flag_name"} <= set(
         database.audit.index_information()
     )
+
+
+def test_shared_secret__instances_starting_together__all_get_the_one_value(make_app):
+    # Given: eight instances over one database
+    stores = [get_store(make_app()) for _ in range(8)]
+
+    # When: they all ask at once for a secret none has made yet, a few times over (a race is not lost every time)
+    for round_number in range(5):
+        name, answers = f"raced-{round_number}", []
+        threads = [
+            threading.Thread(target=lambda s=store, n=name, a=answers: a.append(s.shared_secret(n))) for store in stores
+        ]
+        for thread in threads:
+            thread.start()
+        for thread in threads:
+            thread.join()
+
+        # Then: every one of them gets the same secret (a thread that raised added nothing)
+        assert len(answers) == len(stores) and len(set(answers)) == 1, answers
+        assert isinstance(answers[0], str) and len(answers[0]) >= 40

@@ -7,6 +7,7 @@ double the log volume. Gunicorn's error log goes to stdout as JSON with the same
 
 from __future__ import annotations
 
+import gc
 import os
 import resource
 import shutil
@@ -160,6 +161,11 @@ def post_worker_init(worker) -> None:
     # Due schedules are applied from the worker's start, whether or not a request ever comes.
     start(worker.wsgi)
     webhooks.start(worker.wsgi)
+    # Everything loaded so far (modules, the app, its schemas, the flags) lives as long as the worker: out of the
+    # collector's sight, a full collection walks only what requests made since, a few milliseconds rather than
+    # the 50 or more in which a greenlet holds every other request of the worker.
+    gc.collect()
+    gc.freeze()
 
 
 def worker_exit(server, worker) -> None:

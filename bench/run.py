@@ -141,12 +141,19 @@ def lua_script(
     body: str | None,
     paths: list[str] | None = None,
     token: str = TOKEN,
+    headers: dict[str, str] | None = None,
+    raw_authorization: bool = False,
 ) -> Path:
-    """Write a wrk script sending method with a token (the admin's unless given) and body, rotating over paths."""
+    """Write a wrk script sending method with a token (the admin's unless given) and body, rotating over paths.
+
+    raw_authorization sends the token as Unleash's SDKs do, without "Bearer"; headers are added as they are.
+    """
+    authorization = token if raw_authorization else f"Bearer {token}"
     lines = [
         f'wrk.method = "{method}"',
-        'wrk.headers["Authorization"] = "Bearer ' + token + '"',
+        f'wrk.headers["Authorization"] = {json.dumps(authorization)}',
         'wrk.headers["Content-Type"] = "application/json"',
+        *(f"wrk.headers[{json.dumps(name)}] = {json.dumps(value)}" for name, value in (headers or {}).items()),
     ]
     if body is not None:
         lines.append(f"wrk.body = {json.dumps(body)}")
@@ -310,13 +317,14 @@ def start_service(
     return process, base
 
 
-def client_token(base: str, name: str) -> str:
-    """Create a client token for production through the API, as an application holds one; return its secret.
+def client_token(base: str, name: str, role: str = "client") -> str:
+    """Create a token of role (client unless said) for production through the API, as an application holds one;
+    return its secret.
 
     Returned once every worker knows it: the one that made it does at once, the others within the freshness
     bound, which a loaded machine can stretch. Measuring before then would count their 401s as the service's.
     """
-    body = json.dumps({"name": f"bench-{name}", "role": "client", "environment": "production"})
+    body = json.dumps({"name": f"bench-{name}-{role}", "role": role, "environment": "production"})
     secret = json.loads(fetch(f"{base}/tokens", body))["token"]
     accepted, deadline = 0, time.monotonic() + 30
     # Consecutive acceptances, many more than there are workers: the kernel spreads connections among them.
@@ -331,6 +339,13 @@ def client_token(base: str, name: str) -> str:
             accepted = 0
             time.sleep(0.05)
     return secret
+
+
+def _get(url: str, token: str, etag: bool = False) -> Any:
+    """GET url with a token sent raw, as Unleash's SDKs send it; return the body, or with etag its ETag."""
+    request = urllib.request.Request(url, headers={"Authorization": token})
+    with urllib.request.urlopen(request, timeout=30) as response:
+        return response.headers["ETag"] if etag else response.read()
 
 
 def run_nginx(work: Path, list_file: Path) -> dict[str, Any] | None:
@@ -448,6 +463,26 @@ def measure_server(bench: BenchPass, server: str, count: int, db_name: str) -> N
             CONTEXT_BODY,
             token=client_token(base, f"{server}-{count}"),
         )
+        # Unleash's server SDKs poll the whole document with a server token, sent raw; almost every poll finds
+        # nothing new and gets a 304 for the ETag it holds.
+        unleash_url = f"{base}/api/client/features"
+        server_secret = client_token(base, f"{server}-{count}", role="server")
+        unleash_get = lua_script(
+            bench.work, f"unleash-{server}-{count}", "GET", None, token=server_secret, raw_authorization=True
+        )
+        bodies["unleash_features"] = unleash_body = _get(unleash_url, server_secret)
+        unleash_etag = _get(unleash_url, server_secret, etag=True)
+        unleash_304 = lua_script(
+            bench.work,
+            f"unleash-304-{server}-{count}",
+            "GET",
+            None,
+            token=server_secret,
+            headers={"If-None-Match": unleash_etag},
+            raw_authorization=True,
+        )
+        if not unleash_body:
+            raise RuntimeError("the Unleash features document came back empty")
         toggle_paths = [f"/flags/flag-{i:05d}/toggle" for i in range(0, min(count, 200), 2)]
         toggle = lua_script(bench.work, "toggle", "POST", '{"environment": "staging"}', toggle_paths)
         scenarios = [
@@ -455,6 +490,8 @@ def measure_server(bench: BenchPass, server: str, count: int, db_name: str) -> N
             ("flag", one_url, bench.get),
             ("ofrep_single", ofrep_url, client_post),
             ("ofrep_bulk", bulk_url, client_post),
+            ("unleash_features", unleash_url, unleash_get),
+            ("unleash_features_304", unleash_url, unleash_304),
             ("toggle", f"{base}/", toggle),
         ]
         for name, url, script in scenarios:
@@ -795,6 +832,10 @@ def print_list_queries(measured: list[dict[str, Any]]) -> None:
         print(f"{run['query']:<64} {run['flags']:>6} {run['matches']:>8} {run['mean_ms']:>8.2f} {run['p99_ms']:>8.2f}")
 
 
+# Unleash's server SDKs ask every 15 seconds unless told otherwise.
+UNLEASH_POLL_SECONDS = 15
+
+
 def print_table(runs: list[dict[str, Any]], targets: list[dict[str, Any]]) -> None:
     """Print every run with its ratio to the bare app (same server and route) and to nginx."""
     static = _find(runs, app="nginx_static")
@@ -810,6 +851,13 @@ def print_table(runs: list[dict[str, Any]], targets: list[dict[str, Any]]) -> No
             f"{run['app']:<12} {run['server']:<9} {run['flags']:>6} {run['scenario']:<22} {run['rps']:>9.1f}"
             f" {run['p50_ms']:>8.2f} {run['p99_ms']:>8.2f} {size:>9} {rss:>7} {vs_bare:>8} {vs_nginx:>9}"
         )
+    for run in runs:
+        if run["app"] == "service" and run["scenario"] == "unleash_features_304":
+            print(
+                f"\n{run['server']}, {run['flags']:,} flags: {run['rps']:.0f} unchanged polls a second keep "
+                f"~{run['rps'] * UNLEASH_POLL_SECONDS:,.0f} Unleash SDK instances polling every "
+                f"{UNLEASH_POLL_SECONDS} s (their default) up to date"
+            )
     print("\ntargets:")
     for target in targets:
         print(

@@ -1,10 +1,12 @@
-"""`make bench-stream`: many OFREP event streams held open against the service as the image runs it.
+"""`make bench-stream`: many event streams held open against the service as the image runs it.
 
 The service runs under gunicorn -c gunicorn.conf.py app:app (two gevent workers) over a SecantusDB daemon, with
-50 flags. One asyncio process opens BENCH_STREAMS streams (default 10,000) over loopback, toggles a flag through
-the API BENCH_STREAM_TOGGLES times and measures how long each stream took to hear of each toggle. It prints
-delivery latency (p50, p99, max), each worker's resident memory and file descriptors, and OFREP single-evaluation
-throughput with wrk with the streams open and with none. Figures only: nothing passes or fails.
+50 flags. One asyncio process opens BENCH_STREAMS streams (default 10,000) over loopback, a share of them
+(BENCH_UNLEASH_SHARE, default a half) Unleash SDK streams (/api/client/streaming with a server token) and the rest
+OFREP event streams, toggles a flag through the API BENCH_STREAM_TOGGLES times and measures how long each stream
+took to hear of each toggle. It prints delivery latency (p50, p99, max) for each kind, each worker's resident
+memory and file descriptors, and OFREP single-evaluation throughput with wrk with the streams open and with none.
+Figures only: nothing passes or fails.
 """
 
 from __future__ import annotations
@@ -26,6 +28,9 @@ from tests.support import DatabaseServer
 
 STREAMS = int(os.environ.get("BENCH_STREAMS", "10000"))
 TOGGLES = int(os.environ.get("BENCH_STREAM_TOGGLES", "10"))
+UNLEASH_SHARE = float(os.environ.get("BENCH_UNLEASH_SHARE", "0.5"))
+# What each kind's event for a change starts with: OFREP's asks the provider to fetch again, Unleash's carries it.
+MARKERS = {"ofrep": b"refetchEvaluation", "unleash": b"event: unleash-updated"}
 # Apart enough that one toggle's events are all in before the next (none coalesced).
 TOGGLE_GAP_SECONDS = 2.0
 # Every wait is bounded: a stream that never hears of a toggle is counted as missed, not waited for.
@@ -45,11 +50,14 @@ SETTINGS = {
 
 
 class StreamClient(asyncio.Protocol):
-    """One event stream: notes when each refetchEvaluation arrives; reads nothing else."""
+    """One event stream: notes when each change's event arrives; reads nothing else."""
 
-    def __init__(self, request: bytes, opened: asyncio.Future) -> None:
+    def __init__(self, request: bytes, opened: asyncio.Future, marker: bytes) -> None:
         self.request = request
         self.opened = opened
+        self.marker = marker
+        # The tail of what came before, so that a marker split across two reads is still counted once.
+        self.tail = b""
         self.arrivals: list[float] = []
         self.transport: asyncio.Transport | None = None
 
@@ -60,8 +68,10 @@ class StreamClient(asyncio.Protocol):
     def data_received(self, data: bytes) -> None:
         if not self.opened.done():
             self.opened.set_result(data.startswith(b"HTTP/1.1 200"))
-        # One toggle is one event; the heartbeats and the opening retry/id lines carry no data field.
-        self.arrivals.extend([time.monotonic()] * data.count(b"refetchEvaluation"))
+        # One toggle is one event; heartbeats, the opening lines and Unleash's first event carry no marker.
+        seen = self.tail + data
+        self.arrivals.extend([time.monotonic()] * seen.count(self.marker))
+        self.tail = seen[-(len(self.marker) - 1) :]
 
     def connection_lost(self, exc: Exception | None) -> None:
         if not self.opened.done():
@@ -87,12 +97,15 @@ def percentile(values: list[float], share: float) -> float:
     return ordered[min(len(ordered) - 1, max(0, round(share * len(ordered)) - 1))]
 
 
-async def open_streams(url: str, count: int) -> list[StreamClient]:
-    """Open count streams to url, CONNECT_BATCH at a time; return those the service accepted."""
+async def open_streams(url: str, count: int, kind: str, authorization: str | None = None) -> list[StreamClient]:
+    """Open count streams of a kind to url, CONNECT_BATCH at a time; return those the service accepted."""
     parts = urlsplit(url)
+    target = f"{parts.path}?{parts.query}" if parts.query else parts.path
+    credentials = f"Authorization: {authorization}\r\n" if authorization else ""
     request = (
-        f"GET {parts.path}?{parts.query} HTTP/1.1\r\nHost: {parts.netloc}\r\nAccept: text/event-stream\r\n\r\n"
+        f"GET {target} HTTP/1.1\r\nHost: {parts.netloc}\r\nAccept: text/event-stream\r\n{credentials}\r\n"
     ).encode()
+    marker = MARKERS[kind]
     loop = asyncio.get_running_loop()
     accepted: list[StreamClient] = []
     for start in range(0, count, CONNECT_BATCH):
@@ -100,7 +113,12 @@ async def open_streams(url: str, count: int) -> list[StreamClient]:
         for _ in range(min(CONNECT_BATCH, count - start)):
             opened = loop.create_future()
             batch.append(
-                (opened, loop.create_connection(lambda o=opened: StreamClient(request, o), parts.hostname, parts.port))
+                (
+                    opened,
+                    loop.create_connection(
+                        lambda o=opened: StreamClient(request, o, marker), parts.hostname, parts.port
+                    ),
+                )
             )
         results = await asyncio.gather(*(connect for _, connect in batch), return_exceptions=True)
         for (opened, _), result in zip(batch, results, strict=True):
@@ -114,9 +132,10 @@ async def open_streams(url: str, count: int) -> list[StreamClient]:
     return accepted
 
 
-async def toggle_and_measure(base: str, clients: list[StreamClient]) -> tuple[list[float], int]:
-    """Toggle the flag TOGGLES times; return every delivery latency in ms and how many deliveries were missed."""
-    latencies: list[float] = []
+async def toggle_and_measure(base: str, clients: list[StreamClient]) -> tuple[dict[bytes, list[float]], int]:
+    """Toggle the flag TOGGLES times; return every delivery latency in ms by kind's marker, and how many
+    deliveries were missed."""
+    latencies: dict[bytes, list[float]] = {marker: [] for marker in MARKERS.values()}
     self_timed.clear()
     missed = 0
     url = f"{base}/flags/{TARGET_FLAG}/toggle"
@@ -129,7 +148,7 @@ async def toggle_and_measure(base: str, clients: list[StreamClient]) -> tuple[li
             await asyncio.sleep(0.05)
         for client in clients:
             if len(client.arrivals) >= number:
-                latencies.append((client.arrivals[number - 1] - sent) * 1000)
+                latencies[client.marker].append((client.arrivals[number - 1] - sent) * 1000)
             else:
                 missed += 1
                 client.arrivals.extend([float("nan")] * (number - len(client.arrivals)))
@@ -164,8 +183,15 @@ async def run(base: str, process_pid: int, work: Path) -> None:
     )["token"]
     bulk = await asyncio.to_thread(_bulk, base, token)
     stream_url = bulk["eventStreams"][0]["url"]
+    server_token = json.loads(
+        fetch(f"{base}/tokens", json.dumps({"name": "stream-bench-sdk", "role": "server", "environment": "production"}))
+    )["token"]
+    unleash_streams = round(STREAMS * UNLEASH_SHARE)
     started = time.monotonic()
-    clients = await open_streams(stream_url, STREAMS)
+    # The SDKs send their token raw; the OFREP stream's URL carries its own ticket.
+    clients = await open_streams(f"{base}/api/client/streaming", unleash_streams, "unleash", server_token)
+    opened_unleash = len(clients)
+    clients += await open_streams(stream_url, STREAMS - unleash_streams, "ofrep")
     opening_seconds = time.monotonic() - started
     await asyncio.sleep(1)
     open_workers = worker_figures(process_pid)
@@ -174,14 +200,20 @@ async def run(base: str, process_pid: int, work: Path) -> None:
     for client in clients:
         if client.transport is not None:
             client.transport.close()
-    print(f"\nstreams requested {STREAMS}, open {len(clients)} (opened in {opening_seconds:.1f} s)")
-    if latencies:
-        print(
-            f"delivery latency from sending the toggle, {TOGGLES} toggles x {len(clients)} streams: "
-            f"p50 {statistics.median(latencies):.0f} ms, p99 {percentile(latencies, 0.99):.0f} ms, "
-            f"max {max(latencies):.0f} ms; missed {missed} (the toggle request itself: "
-            f"median {statistics.median(self_timed):.0f} ms)"
-        )
+    print(
+        f"\nstreams requested {STREAMS}, open {len(clients)}: {opened_unleash} Unleash SDK streams, "
+        f"{len(clients) - opened_unleash} OFREP (opened in {opening_seconds:.1f} s)"
+    )
+    print(f"{TOGGLES} toggles; missed deliveries {missed}; the toggle request itself: median "
+          f"{statistics.median(self_timed):.0f} ms")  # fmt: skip
+    for kind, marker in MARKERS.items():
+        measured = latencies[marker]
+        if measured:
+            print(
+                f"{kind} delivery latency from sending the toggle ({len(measured)} deliveries): "
+                f"p50 {statistics.median(measured):.0f} ms, p99 {percentile(measured, 0.99):.0f} ms, "
+                f"max {max(measured):.0f} ms"
+            )
     for label, figures in (("no streams", idle_workers), ("streams open", open_workers)):
         print(f"workers, {label}: " + "; ".join(f"pid {f['pid']}: {f['rss_mb']} MB, {f['fds']} fds" for f in figures))
     for label, measured in (("no streams", without), ("streams open", with_streams)):

@@ -170,6 +170,12 @@ def _changes(before: dict[str, Any], after: dict[str, Any], event_id: int) -> li
     return events
 
 
+def _update(before: dict[str, Any], after: dict[str, Any], event_id: int) -> str:
+    """The unleash-updated event between two documents, or nothing when no feature or segment differs."""
+    events = _changes(before, after, event_id)
+    return _sse("unleash-updated", event_id, {"events": events}) if events else ""
+
+
 def _sse(name: str, event_id: int, data: dict[str, Any]) -> str:
     return f"id: {event_id}\nevent: {name}\ndata: {json.dumps(data, separators=(',', ':'))}\n\n"
 
@@ -190,8 +196,13 @@ def _stream(app: Flask, environment: str, token_id: str | None, stopping: Any) -
     heartbeat = app.config["FF"].stream_heartbeat_seconds
     held = notices.peek(environment)
     with app.app_context():
-        sent, _, _, sent_id = _document(flag_cache(app).get(), environment)
-    yield _sse("unleash-connected", sent_id, {"events": [_hydration(sent, sent_id)]})
+        snapshot = flag_cache(app).get()
+        sent, _, _, sent_id = _document(snapshot, environment)
+    # Each text is made once per worker and configuration, however many streams (thousands) send it.
+    yield snapshot.memo(
+        ("unleash-connected", environment),
+        lambda: _sse("unleash-connected", sent_id, {"events": [_hydration(sent, sent_id)]}),
+    )
     seen = held.etag
     while not stopping():
         held = notices.peek(environment)
@@ -205,10 +216,10 @@ def _stream(app: Flask, environment: str, token_id: str | None, stopping: Any) -
             with app.app_context():
                 made, _, _, event_id = _document(snapshot, environment)
             # Worked out once per worker for each change, however many streams carry it.
-            events = snapshot.memo(("unleash-delta", environment, sent_id), partial(_changes, sent, made, event_id))
+            update = snapshot.memo(("unleash-updated", environment, sent_id), partial(_update, sent, made, event_id))
             sent, sent_id = made, event_id
-            if events:
-                yield _sse("unleash-updated", event_id, {"events": events})
+            if update:
+                yield update
                 get_metrics(app).stream_events[environment].inc()
             continue
         if not held.changed.wait(heartbeat) and not stopping():

@@ -239,3 +239,35 @@ def test_readme__change_request_example__refused_requested_listed_approved(make_
     assert approved[0] == 200 and json.loads(approved[1])["state"] == "applied"
     assert json.loads(approved[1])["reviewed_by"] == "reviewer"
     assert admin.get("/flags/new-checkout").json["environments"]["production"] is True
+
+
+def test_readme__unleash_example__server_token_reads_the_features_document(client, live_server):
+    require_tool("curl")
+    client.post("/flags", json={"name": "dark-mode", "environments": {"production": True}})
+    text = README.read_text()
+    start = text.index("## Evaluating in process: Unleash's SDKs")
+    block = re.search(r"```sh\n(.*?)```", text[start:], re.S).group(1).replace("http://localhost:5000", live_server)
+    result = subprocess.run(
+        ["bash", "-c", block], env={"TOKEN": ADMIN_TOKEN, "PATH": "/usr/bin:/bin"},
+        capture_output=True, text=True, timeout=30,
+    )  # fmt: skip
+    assert result.returncode == 0, result.stderr
+    document = json.loads(result.stdout)
+    assert document["version"] == 2
+    assert [(feature["name"], feature["enabled"]) for feature in document["features"]] == [("dark-mode", True)]
+
+
+def test_readme__unleash_python_example__evaluates_in_process(client, live_server):
+    client.post("/flags", json={"name": "dark-mode", "environments": {"production": True}})
+    server_token = client.post("/tokens", json={"name": "py", "role": "server", "environment": "production"}).json
+    text = README.read_text()
+    start = text.index("## Evaluating in process: Unleash's SDKs")
+    code = re.search(r"```python\n(.*?)```", text[start:], re.S).group(1).replace("http://localhost:5000", live_server)
+    code = code.replace("flags.is_enabled(", "value = flags.is_enabled(")
+    namespace = {"server_token": server_token["token"]}
+    try:
+        exec(compile(code, "README.md", "exec"), namespace)
+    finally:
+        if "flags" in namespace:
+            namespace["flags"].destroy()
+    assert namespace["value"] is True

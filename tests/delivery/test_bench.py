@@ -14,7 +14,16 @@ from tests.delivery.test_delivery import nginx_binary
 from tests.support import require_tool
 
 ROOT = Path(__file__).resolve().parents[2]
-SCENARIOS = {"list", "flag", "ofrep_single", "ofrep_bulk", "toggle", "ofrep_worst"}
+SCENARIOS = {
+    "list",
+    "flag",
+    "ofrep_single",
+    "ofrep_bulk",
+    "unleash_features",
+    "unleash_features_304",
+    "toggle",
+    "ofrep_worst",
+}
 USAGE_SCENARIOS = {"ofrep_single_counted", "ofrep_single_uncounted"}
 
 
@@ -52,6 +61,8 @@ def test_bench__short_pass__every_scenario_measured_without_errors(tmp_path):
     # And the cost of usage counting, with its ratio among the targets
     assert {run["scenario"] for run in runs if run["server"] == "gunicorn"} >= USAGE_SCENARIOS
     assert "usage counting" in finished.stdout
+    # And what the SDKs' polls come to: instances kept up to date at their default interval
+    assert "Unleash SDK instances polling every 15 s" in finished.stdout
     assert any(run["app"] == "nginx_static" for run in runs)
     for run in runs:
         assert run["rps"] > 0 and run["non_2xx"] == 0, run
@@ -74,3 +85,22 @@ def test_bench_large_database__short_pass__every_path_measured_without_errors(tm
                                                           "GET /audit?limit=50", "GET /audit?since=1h ago"}  # fmt: skip
     assert all(row["n"] == 2 and row["failed"] == [] for row in measured["paths"]), measured["paths"]
     assert measured["idle_database_cpu_percent_one_webhook"] >= 0
+
+
+@pytest.mark.stack
+def test_bench_stream__short_pass__both_kinds_of_stream_hear_every_toggle(tmp_path):
+    # Given: wrk, which the stream bench drives for its throughput figures
+    require_tool("wrk")
+
+    # When: the stream bench runs small, as `make bench-stream` runs it
+    env = {**os.environ, "BENCH_STREAMS": "40", "BENCH_STREAM_TOGGLES": "2", "BENCH_SECONDS": "1"}
+    finished = subprocess.run(
+        [sys.executable, "-m", "bench.stream_bench"], cwd=ROOT, env=env, capture_output=True, text=True, timeout=300
+    )
+
+    # Then: half the streams were Unleash SDK streams, and every stream of both kinds heard both toggles
+    assert finished.returncode == 0, finished.stdout[-3000:] + finished.stderr[-3000:]
+    assert "open 40: 20 Unleash SDK streams, 20 OFREP" in finished.stdout, finished.stdout
+    assert "missed deliveries 0" in finished.stdout, finished.stdout
+    for kind in ("ofrep", "unleash"):
+        assert f"{kind} delivery latency from sending the toggle (40 deliveries)" in finished.stdout, finished.stdout

@@ -107,6 +107,17 @@ class FlagCache:
                     return self._snapshot
         return self._verify_now(wanted)
 
+    def recent(self) -> Snapshot:
+        """Return the snapshot as loaded while it is within the freshness bound, else get()'s.
+
+        For the thousands of streams one change wakes at once: that change is what woke them, so get()'s wait for
+        a write made elsewhere on this host would only queue each of them on the cache's lock in turn.
+        """
+        snapshot = self._snapshot
+        if snapshot is not None and time.monotonic() - self._verified_at <= FRESHNESS_SECONDS:
+            return snapshot
+        return self.get()
+
     def confirmed(self) -> Snapshot:
         """Return the snapshot after asking the database for its revision now, whatever the freshness bound says.
 

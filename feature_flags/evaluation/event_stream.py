@@ -9,6 +9,7 @@ wakes the streams it holds. A revoked token's stream ends before its next event 
 
 from __future__ import annotations
 
+import functools
 import json
 import logging
 import threading
@@ -16,7 +17,7 @@ from collections.abc import Iterator
 
 from flask import Blueprint, Flask, Response, current_app, jsonify, request, url_for
 
-from ..cache import ConfigState, change_notices, current_snapshot
+from ..cache import ConfigState, change_notices, current_snapshot, flag_cache
 from ..cache.notices import ALL_CHANGES
 from ..errors import ApiError, DatabaseUnavailable, Unauthorized
 from ..extensions import STREAMS_KEY, get_metrics
@@ -120,23 +121,29 @@ def stream_entry(url: str) -> dict:
 
 
 def _event(state: ConfigState) -> str:
-    data = json.dumps({"type": "refetchEvaluation", "etag": state.etag, "lastModified": state.last_modified})
-    return f"id: {state.etag}\nevent: message\ndata: {data}\n\n"
+    return _event_text(state.etag, state.last_modified)
+
+
+# One change's event is the same text for every stream a worker holds (thousands): made once.
+@functools.lru_cache(maxsize=64)
+def _event_text(etag: str, last_modified: int) -> str:
+    data = json.dumps({"type": "refetchEvaluation", "etag": etag, "lastModified": last_modified})
+    return f"id: {etag}\nevent: message\ndata: {data}\n\n"
 
 
 def _still_allowed(app: Flask, ticket: Ticket) -> bool:
     if ticket.token_id is None and ticket.session_id is None:
         # FF_ADMIN_TOKEN and the anonymous caller have nothing to revoke.
         return True
-    with app.app_context():
-        try:
-            if ticket.session_id is not None:
-                # From the database, as every request of the person's is: a sign-out or deactivation ends it.
+    try:
+        if ticket.session_id is not None:
+            # From the database, as every request of the person's is: a sign-out or deactivation ends it.
+            with app.app_context():
                 return sessions.live(ticket.session_id) is not None
-            return token_active(ticket.token_id)
-        except DatabaseUnavailable:
-            # Unconfirmed is not allowed: the client reconnects, and is admitted again once the database answers.
-            return False
+        return token_active(ticket.token_id, flag_cache(app).recent())
+    except DatabaseUnavailable:
+        # Unconfirmed is not allowed: the client reconnects, and is admitted again once the database answers.
+        return False
 
 
 def _events(app: Flask, ticket: Ticket, known: str, slots: OpenStreams) -> Iterator[str]:

@@ -10,7 +10,7 @@ from dataclasses import dataclass
 from flask import Flask, current_app, g, request
 
 from ..audit.actors import Person
-from ..cache import current_snapshot
+from ..cache import Snapshot, current_snapshot
 from ..errors import Forbidden, Unauthorized, UnknownEnvironment
 from ..extensions import TOKEN_USE_KEY, get_metrics, get_store
 from ..people import sessions
@@ -128,9 +128,9 @@ def _session_principal() -> Principal:
     )
 
 
-def token_active(token_id: str) -> bool:
-    """Whether the token with this id still exists (has not been revoked), as this process knows it."""
-    return token_id in current_snapshot().tokens
+def token_active(token_id: str, snapshot: Snapshot | None = None) -> bool:
+    """Whether the token with this id still exists (has not been revoked), as this process (or snapshot) knows it."""
+    return token_id in (snapshot or current_snapshot()).tokens
 
 
 def token_use(app: Flask) -> TokenUse:

@@ -183,11 +183,10 @@ def _sse(name: str, event_id: int, data: dict[str, Any]) -> str:
 def _still_allowed(app: Flask, token_id: str | None) -> bool:
     if token_id is None:
         return True
-    with app.app_context():
-        try:
-            return token_active(token_id)
-        except DatabaseUnavailable:
-            return False
+    try:
+        return token_active(token_id, flag_cache(app).recent())
+    except DatabaseUnavailable:
+        return False
 
 
 def _stream(app: Flask, environment: str, token_id: str | None, stopping: Any) -> Iterator[str]:

@@ -13,7 +13,7 @@ import functools
 import json
 import logging
 import threading
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 
 from flask import Blueprint, Flask, Response, current_app, jsonify, request, url_for
 
@@ -209,16 +209,24 @@ def flag_changes():
         raise TokenRevoked()
     if ticket.session_id is not None and sessions.live(ticket.session_id) is None:
         raise SessionEnded()
+    # What the client holds: the id of the last event it saw, else the configuration its bulk answer reflected.
+    known = last_event_id or ticket.config_etag
+    return held_stream(ticket.environment, ticket.token_id, lambda slots: _events(app, ticket, known, slots))
+
+
+def held_stream(environment: str, token_id: str | None, events: Callable[[OpenStreams], Iterator[str]]) -> Response:
+    """A stream's response, holding one of this worker's slots (and of its client's) until it closes.
+
+    Raises StreamsFull or ClientStreamsFull when none is left.
+    """
     # Read before taking a slot: a database that does not answer is a 503 with nothing to give back.
-    change_notices().state(ticket.environment)
+    change_notices().state(environment)
     slots = open_streams()
-    client = stream_client(ticket.token_id)
+    client = stream_client(token_id)
     slots.acquire(client)
     metrics = get_metrics()
     metrics.streams_open.inc()
-    # What the client holds: the id of the last event it saw, else the configuration its bulk answer reflected.
-    known = last_event_id or ticket.config_etag
-    response = Response(_events(app, ticket, known, slots), mimetype="text/event-stream")
+    response = Response(events(slots), mimetype="text/event-stream")
 
     @response.call_on_close
     def _closed() -> None:

@@ -20,7 +20,7 @@ from pydantic import BaseModel
 from ..cache import Snapshot, change_notices, current_snapshot, flag_cache
 from ..errors import ApiError, DatabaseUnavailable, Forbidden
 from ..evaluation.engine import EvaluationError, check_context
-from ..evaluation.event_stream import open_streams, stream_client
+from ..evaluation.event_stream import held_stream
 from ..extensions import get_metrics, get_store
 from ..storage.applications import report_key
 from ..tokens.access import authenticate, environment_for_read, token_active
@@ -248,25 +248,11 @@ def client_streaming():
         raise NotAcceptable()
     principal = authenticate()
     app = current_app._get_current_object()
-    # Read before taking a slot: a database that does not answer is a 503 with nothing to give back.
-    change_notices().state(environment)
-    slots = open_streams()
-    client = stream_client(principal.token_id)
-    slots.acquire(client)
-    metrics = get_metrics()
-    metrics.streams_open.inc()
-    response = Response(
-        _stream(app, environment, principal.token_id, lambda: slots.stopping), mimetype="text/event-stream"
+    return held_stream(
+        environment,
+        principal.token_id,
+        lambda slots: _stream(app, environment, principal.token_id, lambda: slots.stopping),
     )
-
-    @response.call_on_close
-    def _closed() -> None:
-        slots.release(client)
-        metrics.streams_open.dec()
-
-    response.headers["Cache-Control"] = "no-cache"
-    response.headers["X-Accel-Buffering"] = "no"
-    return response
 
 
 def _report(model: type[BaseModel]) -> Any:

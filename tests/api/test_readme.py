@@ -31,6 +31,19 @@ def run(command: str, base_url: str) -> tuple[int, str]:
     return int(status), body
 
 
+def run_sh_block(section: str, base_url: str) -> str:
+    """Run the first sh block under a README heading as one bash script against base_url; return its output."""
+    text = README.read_text()
+    start = text.index(section)
+    block = re.search(r"```sh\n(.*?)```", text[start:], re.S).group(1).replace("http://localhost:5000", base_url)
+    result = subprocess.run(
+        ["bash", "-c", block], env={"TOKEN": ADMIN_TOKEN, "PATH": "/usr/bin:/bin"},
+        capture_output=True, text=True, timeout=30,
+    )  # fmt: skip
+    assert result.returncode == 0, result.stderr
+    return result.stdout
+
+
 def test_readme__api_examples__each_succeeds_in_order(live_server):
     require_tool("curl")
     commands = readme_curl_commands("## Using the API")
@@ -81,15 +94,7 @@ def test_readme__token_example__creates_a_client_token(live_server):
 def test_readme__ofrep_example__evaluates_with_a_client_token(client, live_server):
     require_tool("curl")
     client.post("/flags", json={"name": "dark-mode", "environments": {"production": True}})
-    text = README.read_text()
-    start = text.index("## Evaluation for applications")
-    block = re.search(r"```sh\n(.*?)```", text[start:], re.S).group(1).replace("http://localhost:5000", live_server)
-    result = subprocess.run(
-        ["bash", "-c", block], env={"TOKEN": ADMIN_TOKEN, "PATH": "/usr/bin:/bin"},
-        capture_output=True, text=True, timeout=30,
-    )  # fmt: skip
-    assert result.returncode == 0, result.stderr
-    answer = json.loads(result.stdout)
+    answer = json.loads(run_sh_block("## Evaluation for applications", live_server))
     assert answer == {"key": "dark-mode", "value": True, "reason": "STATIC", "variant": "on", "metadata": {}}
 
 
@@ -244,15 +249,7 @@ def test_readme__change_request_example__refused_requested_listed_approved(make_
 def test_readme__unleash_example__server_token_reads_the_features_document(client, live_server):
     require_tool("curl")
     client.post("/flags", json={"name": "dark-mode", "environments": {"production": True}})
-    text = README.read_text()
-    start = text.index("## Evaluating in process: Unleash's SDKs")
-    block = re.search(r"```sh\n(.*?)```", text[start:], re.S).group(1).replace("http://localhost:5000", live_server)
-    result = subprocess.run(
-        ["bash", "-c", block], env={"TOKEN": ADMIN_TOKEN, "PATH": "/usr/bin:/bin"},
-        capture_output=True, text=True, timeout=30,
-    )  # fmt: skip
-    assert result.returncode == 0, result.stderr
-    document = json.loads(result.stdout)
+    document = json.loads(run_sh_block("### Unleash's SDKs: evaluating in process", live_server))
     assert document["version"] == 2
     assert [(feature["name"], feature["enabled"]) for feature in document["features"]] == [("dark-mode", True)]
 
@@ -261,7 +258,7 @@ def test_readme__unleash_python_example__evaluates_in_process(client, live_serve
     client.post("/flags", json={"name": "dark-mode", "environments": {"production": True}})
     server_token = client.post("/tokens", json={"name": "py", "role": "server", "environment": "production"}).json
     text = README.read_text()
-    start = text.index("## Evaluating in process: Unleash's SDKs")
+    start = text.index("### Unleash's SDKs: evaluating in process")
     code = re.search(r"```python\n(.*?)```", text[start:], re.S).group(1).replace("http://localhost:5000", live_server)
     code = code.replace("flags.is_enabled(", "value = flags.is_enabled(")
     namespace = {"server_token": server_token["token"]}

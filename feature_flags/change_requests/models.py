@@ -54,6 +54,11 @@ class ChangeRequest(BaseModel):
     flag_id: str
     flag_name: str
     changes: dict[str, Any] = Field(description="The PUT body it applies")
+    base: dict[str, Any] = Field(
+        default_factory=dict,
+        description="What the flag held at base_version of each thing the request changes (of environments and "
+        "targeting, the keys it names; null where there was none): what changes compares against",
+    )
     base_version: StrictInt = Field(description="The flag version it was made on (or last rebased on)")
     environments: list[str] = Field(description="The environments it changes: its approver must edit every one")
     apply_at: str | None = Field(description="When it applies once approved; null: at approval")

@@ -54,6 +54,22 @@ def reached(app: Flask, body: dict[str, Any], flag: dict[str, Any]) -> tuple[str
     return reach.of_update(_update(app, body), app.config["FF"].environments, flag)
 
 
+# Fields a PUT merges key by key: a request's base holds only the keys it names.
+MERGED_BY_KEY = ("environments", "targeting")
+
+
+def base_of(flag: dict[str, Any], body: dict[str, Any]) -> dict[str, Any]:
+    """What the flag holds of each thing a request body changes: the other side of what a reviewer is shown."""
+    base: dict[str, Any] = {}
+    for field, value in body.items():
+        if field in MERGED_BY_KEY and isinstance(value, dict):
+            held = flag.get(field) or {}
+            base[field] = {key: held.get(key) for key in value}
+        else:
+            base[field] = flag.get(field)
+    return base
+
+
 def create(
     app: Flask,
     flag: dict[str, Any],
@@ -94,6 +110,7 @@ def create(
         caller_key(principal),
         request_id,
         max_open=MAX_OPEN_PER_FLAG,
+        base=base_of(flag, body),
     )
 
 
@@ -117,7 +134,7 @@ def approve(
     if flag["version"] != change_request["base_version"]:
         raise ChangeRequestStale(
             f"The flag is at version {flag['version']}; the request was made on version "
-            f"{change_request['base_version']}. Rebase it (POST .../rebase), then approve it.",
+            f"{change_request['base_version']}. Rebase it onto the current version, then approve it.",
             base_version=change_request["base_version"],
             current_version=flag["version"],
         )
@@ -190,6 +207,7 @@ def rebase(app: Flask, change_request: dict[str, Any], principal: Principal, req
     flag_changes(flag, changes, environments, current_snapshot(app))
     fields = {
         "base_version": flag["version"],
+        "base": base_of(flag, change_request["changes"]),
         "environments": list(reach.of_update(changes, environments, flag)),
         "flag_name": flag["name"],
         "reviewed_by": None,

@@ -53,8 +53,12 @@ class ChangeRequestStorage:
         caller: str,
         request_id: str | None = None,
         max_open: int = 100,
+        base: dict[str, Any] | None = None,
     ) -> dict[str, Any]:
-        """Store an open request to make `changes` (a PUT body) to the flag at its current version, with its event."""
+        """Store an open request to make `changes` (a PUT body) to the flag at its current version, with its event.
+
+        base: what the flag held, at that version, of each thing the request changes (what a reviewer compares).
+        """
         with translated_errors():
             # Counted before the insert: two racing creates may pass one over the bound, which stays bounded.
             pending = self._change_requests.count_documents(
@@ -71,6 +75,7 @@ class ChangeRequestStorage:
             "flag_id": flag["_id"],
             "flag_name": flag["name"],
             "changes": changes,
+            "base": base or {},
             "base_version": flag["version"],
             "environments": list(environments),
             "apply_at": apply_at,
@@ -88,7 +93,13 @@ class ChangeRequestStorage:
             request_id,
             document,
             before=None,
-            after={"state": "open", "changes": changes, "base_version": flag["version"], "apply_at": apply_at},
+            after={
+                "state": "open",
+                "changes": changes,
+                "base": base or {},
+                "base_version": flag["version"],
+                "apply_at": apply_at,
+            },
         )
         document["recent_events"] = [event["_id"]]
         with translated_errors():
@@ -157,7 +168,7 @@ class ChangeRequestStorage:
             before={"state": current["state"]},
             after={
                 "state": to_state,
-                **{k: v for k, v in fields.items() if k in ("review_comment", "reason", "base_version")},
+                **{k: v for k, v in fields.items() if k in ("review_comment", "reason", "base_version", "base")},
             },
         )
         if to_state in FINISHED_STATES:

@@ -110,9 +110,10 @@ export class Api {
    * Ask for a change to a flag where changes need approval (a PUT body); its field errors name the PUT's fields,
    * as the forms that send it know them.
    */
-  async requestChange(flag, changes, applyAt = null) {
+  async requestChange(flag, changes, applyAt = null, comment = "") {
     const body = { flag: flag._id, changes, base_version: flag.version };
     if (applyAt) body.apply_at = applyAt;
+    if (comment) body.comment = comment;
     try {
       return await this.request("POST", "/change-requests", { body });
     } catch (error) {

@@ -4,7 +4,7 @@
 
 import { ApiError } from "./api.js";
 import { el } from "./dom.js";
-import { eventItem } from "./history-event.js";
+import { changeRequestEvent, eventItem } from "./history-event.js";
 import { pageLink } from "./router.js";
 
 const LIMIT = 100;
@@ -28,18 +28,6 @@ export function createChangeRequestsScreen({ api, session, environmentLabel, rou
   };
   const shown = { state: "open", done: "" };
 
-  function asEvent(request) {
-    // The request as the history shows its creation: the summary and the changes, by whom, when.
-    const environment = request.environments.length === 1 ? request.environments[0] : null;
-    return {
-      action: "change_request.created",
-      actor: request.requested_by,
-      at: request.created_at,
-      environment,
-      after: { changes: request.changes, apply_at: request.apply_at },
-    };
-  }
-
   function facts(request) {
     const lines = [`${STATE_WORDS[request.state] || request.state}.`];
     lines.push(`Changes ${request.environments.map(environmentLabel).join(", ")}; made on version ${request.base_version}.`);
@@ -52,24 +40,29 @@ export function createChangeRequestsScreen({ api, session, environmentLabel, rou
     return lines.map((text) => el("p", { className: "hint", text }));
   }
 
-  function button(text, label, action, { primary = false } = {}) {
+  function button(text, label, path, action, { primary = false } = {}) {
     const node = el("button", {
       type: "button",
       className: primary ? "button small primary" : "button small",
       text,
       "aria-label": label,
+      "data-path": path,
     });
     node.addEventListener("click", action);
     return node;
   }
 
-  function actions(request, errorNode) {
+  function actions(request, errorNode, commentField) {
     const own = request.requested_by === session.name;
     const mayReview = request.environments.every((environment) => session.canEditIn(environment));
     const act = (path, done) => async () => {
       errorNode.textContent = "";
+      // A rebase carries no comment; approving, rejecting and withdrawing say why, if the person wrote it.
+      const comment = path === "rebase" ? "" : commentField?.value.trim() || "";
       try {
-        await api.request("POST", `/change-requests/${encodeURIComponent(request._id)}/${path}`, { body: {} });
+        await api.request("POST", `/change-requests/${encodeURIComponent(request._id)}/${path}`, {
+          body: comment ? { comment } : {},
+        });
         shown.done = done;
         await load();
       } catch (error) {
@@ -82,27 +75,36 @@ export function createChangeRequestsScreen({ api, session, environmentLabel, rou
     const buttons = [];
     const waiting = request.state === "open" || request.state === "approved";
     if (request.state === "open" && !own && mayReview) {
-      buttons.push(button("Approve", `Approve the change to ${name}`, act("approve", `Approved the change to ${name}.`), { primary: true }));
+      buttons.push(button("Approve", `Approve the change to ${name}`, "approve", act("approve", `Approved the change to ${name}.`), { primary: true }));
     }
     if (waiting && !own && mayReview) {
-      buttons.push(button("Reject", `Reject the change to ${name}`, act("reject", `Rejected the change to ${name}.`)));
+      buttons.push(button("Reject", `Reject the change to ${name}`, "reject", act("reject", `Rejected the change to ${name}.`)));
     }
     if (waiting && (own || session.role === "admin")) {
-      buttons.push(button("Withdraw", `Withdraw the change to ${name}`, act("cancel", `Withdrew the change to ${name}.`)));
+      buttons.push(button("Withdraw", `Withdraw the change to ${name}`, "cancel", act("cancel", `Withdrew the change to ${name}.`)));
     }
     if ((request.state === "open" || request.state === "failed") && mayReview) {
-      buttons.push(button("Rebase", `Rebase the change to ${name} on its current version`, act("rebase", `Rebased the change to ${name}.`)));
+      buttons.push(button("Rebase", `Rebase the change to ${name} on its current version`, "rebase", act("rebase", `Rebased the change to ${name}.`)));
     }
     return buttons;
+  }
+
+  function commentInput(request) {
+    const id = `change-request-comment-${request._id}`;
+    const field = el("input", { id, type: "text", maxlength: "500", className: "change-request-comment", autocomplete: "off" });
+    return { field, node: el("p", { className: "field" }, el("label", { for: id, text: "Comment (optional)" }), field) };
   }
 
   function item(request) {
     const errorNode = el("p", { className: "form-error", role: "alert", tabindex: "-1" });
     const subject = pageLink("flag", { name: request.flag_name }, request.flag_name);
-    const entry = eventItem(asEvent(request), environmentLabel, { subject });
+    const entry = eventItem(changeRequestEvent(request), environmentLabel, { subject });
     entry.dataset.changeRequest = request._id;
     entry.dataset.state = request.state;
-    entry.append(...facts(request), el("div", { className: "form-actions" }, ...actions(request, errorNode)), errorNode);
+    const comment = commentInput(request);
+    const buttons = actions(request, errorNode, comment.field);
+    const asks = buttons.some((node) => node.dataset.path !== "rebase");
+    entry.append(...facts(request), asks ? comment.node : null, el("div", { className: "form-actions" }, ...buttons), errorNode);
     return entry;
   }
 

@@ -85,6 +85,18 @@ function targetedEnvironments(was = {}, now = {}) {
   );
 }
 
+// Fields a PUT merges key by key (the others it replaces whole).
+const MERGED_BY_KEY = ["environments", "targeting"];
+
+/** What a request's changes make of its base: as the PUT would write them. */
+function requested(base, asked) {
+  const result = { ...base };
+  for (const [field, value] of Object.entries(asked)) {
+    result[field] = MERGED_BY_KEY.includes(field) && value && typeof value === "object" ? { ...base[field], ...value } : value;
+  }
+  return result;
+}
+
 /** The changes an event carries, as [label, before, after] rows. */
 function changes(event, environmentLabel) {
   const before = event.before || {};
@@ -96,7 +108,10 @@ function changes(event, environmentLabel) {
   if (event.action.startsWith("change_request.")) {
     // What was asked for, read as the flag update it becomes; the other steps only move the request along.
     if (event.action !== "change_request.created") return rows;
-    return changes({ action: "flag.updated", before: {}, after: after.changes || {} }, environmentLabel);
+    const asked = after.changes || {};
+    // Against what the flag held when it was asked (a request made before the base was kept reads as all new).
+    const base = after.base || {};
+    return changes({ action: "flag.updated", before: base, after: requested(base, asked) }, environmentLabel);
   }
   if (event.action.startsWith("schedule.")) {
     const where = environmentLabel(event.environment || "");
@@ -260,6 +275,17 @@ function userChanges(before, after) {
   if (before?.role !== after?.role) changes.push(`role ${before?.role ?? "none"} → ${after?.role}`);
   if (before?.active !== after?.active) changes.push(after?.active ? "reactivated" : "deactivated");
   return changes.length ? changes.join(", ") : "details changed";
+}
+
+/** A change request read as the event of its creation, as the history shows it: what it changes, by whom, when. */
+export function changeRequestEvent(request) {
+  return {
+    action: "change_request.created",
+    actor: request.requested_by,
+    at: request.created_at,
+    environment: request.environments.length === 1 ? request.environments[0] : null,
+    after: { changes: request.changes, base: request.base, apply_at: request.apply_at },
+  };
 }
 
 /**

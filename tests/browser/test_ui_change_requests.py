@@ -142,3 +142,86 @@ def test_flag_page__targeting_schedule_and_rename_in_production__sent_as_change_
 
         # Then: it is still to come, approved, waiting for its moment
         expect(waiting.filter(has_text="Approved by reviewer; applies at")).to_have_count(1)
+
+
+def _applied(base: str, reviewer: str, changes: dict) -> None:
+    """Make a production change as approvals allow: the admin token asks, the reviewer's token approves."""
+    asked = requests.post(
+        f"{base}/change-requests", json={"flag": "checkout", "changes": changes}, headers=auth(), timeout=10
+    )
+    assert asked.status_code == 201, asked.text
+    approved = requests.post(
+        f"{base}/change-requests/{asked.json()['_id']}/approve", headers=auth(reviewer), timeout=10
+    )
+    assert approved.status_code == 200 and approved.json()["state"] == "applied", approved.text
+
+
+def test_change_requests__switch_off_targeting_and_rename__each_card_shows_exactly_what_differs(context, make_app):
+    # Given: checkout on in production with one rule there, applied through an approved request
+    app = make_app(**SSO_SETTINGS, approvals=("production",))
+    plan_rule = {"when": [{"attribute": "plan", "op": "in", "values": ["pro"]}], "serve": "on"}
+    country_rule = {"when": [{"attribute": "country", "op": "in", "values": ["NZ"]}], "serve": "off"}
+    with serving(app) as base:
+        assert requests.post(f"{base}/flags", json={"name": "checkout"}, headers=auth(), timeout=10).ok
+        reviewer = requests.post(
+            f"{base}/tokens", json={"name": "reviewer", "role": "editor"}, headers=auth(), timeout=10
+        ).json()["token"]
+        _applied(base, reviewer, {"environments": {"production": True}})
+        _applied(base, reviewer, {"targeting": {"production": {"rules": [plan_rule], "serve": "on"}}})
+        alice, alice_csrf = session_for(app, "alice@example.com", "editor")
+        bob, _ = session_for(app, "bob@example.com", "editor")
+
+        # When: alice asks, from the flag's page, to switch production off, with a note for the reviewer
+        _as(context, base, alice)
+        page = context.new_page()
+        page.goto(f"{base}/?page=flag&name=checkout&env=production")
+        page.get_by_label("Note for the reviewer").fill("Errors are up since the release")
+        page.locator("#flag-env-switch").click()
+        expect(page.locator("#flag-status")).to_contain_text("switching Production off")
+        expect(page.get_by_label("Note for the reviewer")).to_have_value("")
+        # And asks (through the API, as a script would) for a second rule, and for a new name
+        for changes in (
+            {"targeting": {"production": {"rules": [plan_rule, country_rule], "serve": "on"}}},
+            {"name": "checkout-v2"},
+        ):
+            made = requests.post(
+                f"{base}/change-requests",
+                json={"flag": "checkout", "changes": changes},
+                headers={"Cookie": f"ff_session={alice}", "X-CSRF-Token": alice_csrf},
+                timeout=10,
+            )
+            assert made.status_code == 201, made.text
+
+        # Then: bob's change requests screen shows each request as what it changes, and only that
+        _as(context, base, bob)
+        page.goto(f"{base}/?page=change-requests")
+        cards = page.locator("#change-requests-list > li")
+        expect(cards).to_have_count(3)
+
+        def row(card, label):
+            return card.locator(".event-change").filter(has=page.locator("dt", has_text=label))
+
+        switch_off = cards.filter(has_text="Errors are up since the release")
+        expect(switch_off.locator(".event-change")).to_have_count(1)
+        expect(row(switch_off, "Production").locator("del")).to_have_text("on")
+        expect(row(switch_off, "Production").locator("ins")).to_have_text("off")
+        targeting = cards.filter(has=page.locator("dt", has_text="Rule 2 added"))
+        expect(targeting.locator(".event-change")).to_have_count(1)
+        expect(targeting.locator("ins")).to_have_text("country is NZ → serves off")
+        renamed = cards.filter(has=page.locator("dt", has_text="Name"))
+        expect(renamed.locator(".event-change")).to_have_count(1)
+        expect(row(renamed, "Name").locator("del")).to_have_text("checkout")
+        expect(row(renamed, "Name").locator("ins")).to_have_text("checkout-v2")
+
+        # When: bob rejects the rename with a comment typed on its card
+        renamed.get_by_label("Comment (optional)").fill("Keep the name: dashboards use it")
+        renamed.get_by_role("button", name="Reject the change to checkout").click()
+
+        # Then: the comment is the review's, read back through the API, and the note is the switch-off's
+        expect(page.locator("#change-requests-status")).to_have_text("Rejected the change to checkout.")
+        listed = requests.get(f"{base}/change-requests", headers=auth(), timeout=10).json()["change_requests"]
+        by_field = {next(iter(r["changes"])): r for r in listed if r["requested_by"] == "alice@example.com"}
+        assert by_field["name"]["state"] == "rejected"
+        assert by_field["name"]["review_comment"] == "Keep the name: dashboards use it"
+        assert by_field["environments"]["comment"] == "Errors are up since the release"
+        assert by_field["environments"]["base"] == {"environments": {"production": True}}

@@ -578,3 +578,35 @@ def test_config__approvals__known_environments_and_checks_on():
         Config.from_env({"FF_APPROVALS": "prod"})
     with pytest.raises(ConfigError, match="FF_AUTH"):
         Config.from_env({"FF_APPROVALS": "production", "FF_AUTH": "off"})
+
+
+def test_base__what_the_flag_held_of_each_changed_thing__kept_and_moved_by_a_rebase(admin, alice, bob, flag):
+    # Given: production has a rule, and alice asks to switch production on, rename the flag and replace the rule
+    rule = {"when": [{"attribute": "plan", "op": "in", "values": ["pro"]}], "serve": "on"}
+    assert admin.put("/flags/checkout", json={"targeting": {"staging": {"rules": [rule]}}}).status_code == 200
+    changes = {
+        **PRODUCTION_ON,
+        "name": "checkout-2",
+        "targeting": {"production": {"rules": [rule], "serve": "off"}},
+    }
+
+    # When: the request is made
+    asked = _request(alice, changes)
+
+    # Then: its base is what the flag held of each of those things, and only of the environments it names
+    assert asked["base"] == {
+        "environments": {"production": False},
+        "name": "checkout",
+        "targeting": {"production": None},
+    }
+    created = admin.get("/audit?action=change_request.created").json["events"][0]
+    assert created["after"]["base"] == asked["base"]
+
+    # When: the flag moves on (bob's request for production's targeting, approved by alice), and hers is rebased
+    other = _request(bob, {"targeting": {"production": {"rules": [], "serve": "on"}}})
+    assert alice.post(f"/change-requests/{other['_id']}/approve").json["state"] == "applied"
+    rebased = alice.post(f"/change-requests/{asked['_id']}/rebase")
+
+    # Then: the base is what the flag now holds
+    assert rebased.status_code == 200, rebased.json
+    assert rebased.json["base"]["targeting"] == {"production": {"rules": [], "serve": "on"}}

@@ -115,6 +115,9 @@ export function createFlagPage({ api, session, environments, environmentLabel, d
 
   const path = () => `/flags/${encodeURIComponent(state.flag._id)}`;
 
+  /** The note for the reviewer typed beside the switch; the request it went with empties it once sent. */
+  const requestComment = () => $("flag-request-comment").value.trim();
+
   // What the page says once a change request is sent: it waits for someone else.
   const REQUESTED = "Change request sent; it applies once someone else approves it";
 
@@ -134,8 +137,9 @@ export function createFlagPage({ api, session, environments, environmentLabel, d
       if (!(error instanceof ApiError)) throw error;
       if (session.handleAuthFailure(error)) return null;
       if (body && error.status === 409 && error.body.error === "change_request_required") {
-        const asked = await write(form, errorNode, () => api.requestChange(state.flag, body));
+        const asked = await write(form, errorNode, () => api.requestChange(state.flag, body, null, requestComment()));
         if (asked) {
+          $("flag-request-comment").value = "";
           status.textContent = `${error.message.split(":")[0]}. ${REQUESTED}.`;
           pending.refresh(state.flag, state.env);
         }
@@ -397,9 +401,10 @@ export function createFlagPage({ api, session, environments, environmentLabel, d
     toggle.addEventListener("click", async () => {
       if (session.needsApproval(state.env)) {
         const asked = await write(section, $("flag-targeting-error"), () =>
-          api.requestChange(state.flag, { environments: { [state.env]: !on } }),
+          api.requestChange(state.flag, { environments: { [state.env]: !on } }, null, requestComment()),
         );
         if (asked) {
+          $("flag-request-comment").value = "";
           status.textContent = `${REQUESTED}: switching ${label} ${on ? "off" : "on"}.`;
           pending.refresh(state.flag, state.env);
         }
@@ -414,6 +419,7 @@ export function createFlagPage({ api, session, environments, environmentLabel, d
       $("flag-env-switch").focus();
     });
     $("flag-switch").replaceChildren(toggle);
+    $("flag-request-note").hidden = !session.needsApproval(state.env) || environmentReadOnly();
     drawLocalEvaluation();
   }
 
@@ -501,9 +507,10 @@ export function createFlagPage({ api, session, environments, environmentLabel, d
     if (prerequisites.length) settings.prerequisites = prerequisites;
     if (session.needsApproval(state.env)) {
       const asked = await write($("flag-targeting"), $("flag-targeting-error"), () =>
-        api.requestChange(state.flag, { targeting: { [state.env]: settings } }),
+        api.requestChange(state.flag, { targeting: { [state.env]: settings } }, null, requestComment()),
       );
       if (asked) {
+        $("flag-request-comment").value = "";
         status.textContent = `${REQUESTED}: ${environmentLabel(state.env)}'s targeting.`;
         pending.refresh(state.flag, state.env);
       }

@@ -3,7 +3,7 @@
 
 import { ApiError } from "../api.js";
 import { el, timeElement } from "../dom.js";
-import { eventItem } from "../history-event.js";
+import { changeRequestEvent, eventItem } from "../history-event.js";
 import { pageLink } from "../router.js";
 
 /** The part of the page listing open requests; refresh(flag, environment) draws it, hidden where none can be. */
@@ -34,16 +34,8 @@ export function createPendingRequests(card, root, { api, session, environmentLab
     }
     const list = el("ol", { className: "history", "aria-label": "Change requests to come" });
     for (const request of waiting) {
-      const entry = eventItem(
-        {
-          action: "change_request.created",
-          actor: request.requested_by,
-          at: request.created_at,
-          environment: request.environments.length === 1 ? request.environments[0] : null,
-          after: { changes: request.changes, apply_at: request.apply_at },
-        },
-        environmentLabel,
-      );
+      const entry = eventItem(changeRequestEvent(request), environmentLabel);
+      if (request.comment) entry.append(el("p", { className: "hint", text: `“${request.comment}”` }));
       const state = el("p", { className: "hint" });
       // An approved request still to come waits for its moment; one approved for now is applied at once.
       if (request.state === "approved") {

@@ -82,6 +82,61 @@ def _location(loc: tuple[Any, ...]) -> str:
     return ".".join(str(part) for part in parts) or "(body)"
 
 
+def _plural(count: Any, one: str) -> str:
+    return f"{count} {one}" if count == 1 else f"{count} {one}s"
+
+
+def sentence(field: str, item: dict[str, Any]) -> str:
+    """A validation error as a person reads it: what to do, never the validator's wording.
+
+    Our own checks (value_error) already speak in sentences; pydantic's built-in ones name types and items.
+    """
+    kind, context = item["type"], item.get("ctx") or {}
+    if kind == "value_error":
+        return str(context.get("error") or item["msg"]).removeprefix("Value error, ")
+    if kind == "too_short":
+        if field.endswith(".when"):
+            return "a rule needs at least one condition or segment"
+        least = context.get("min_length", 1)
+        return f"give at least {_plural(least, 'item')}"
+    if kind == "too_long":
+        return f"give at most {_plural(context.get('max_length'), 'item')}"
+    if kind == "string_too_short":
+        least = context.get("min_length", 1)
+        return "fill this in" if least == 1 else f"use at least {least} characters"
+    if kind == "string_too_long":
+        return f"use at most {_plural(context.get('max_length'), 'character')}"
+    if kind == "string_pattern_mismatch":
+        return "this has characters or a form the field does not allow (see its description in /openapi.json)"
+    if kind == "missing":
+        return "this is required"
+    if kind == "extra_forbidden":
+        return "this field is not one the API takes here"
+    if kind == "literal_error":
+        return f"choose one of {context.get('expected')}"
+    if kind in ("int_type", "int_parsing", "int_from_float"):
+        return "give a whole number"
+    if kind in ("float_type", "float_parsing"):
+        return "give a number"
+    if kind == "bool_type":
+        return "give true or false"
+    if kind == "string_type":
+        return "give text (a JSON string)"
+    if kind in ("list_type", "tuple_type", "set_type"):
+        return "give a list"
+    if kind in ("dict_type", "model_type", "model_attributes_type"):
+        return "give an object"
+    if kind in ("greater_than_equal", "greater_than"):
+        bound = context.get("ge", context.get("gt"))
+        return f"use {bound} or more" if kind == "greater_than_equal" else f"use more than {bound}"
+    if kind in ("less_than_equal", "less_than"):
+        bound = context.get("le", context.get("lt"))
+        return f"use {bound} or less" if kind == "less_than_equal" else f"use less than {bound}"
+    if kind in ("union_tag_invalid", "union_tag_not_found"):
+        return "this is not one of the kinds allowed here"
+    return item["msg"]
+
+
 def parse(model: type[RequestModel], data: Any, environments: tuple[str, ...]) -> RequestModel:
     """Validate data against a model; raise ValidationFailed listing each bad field."""
     try:
@@ -90,10 +145,10 @@ def parse(model: type[RequestModel], data: Any, environments: tuple[str, ...]) -
         details = [
             {
                 "field": _location(item["loc"]),
-                "message": item["msg"],
+                "message": sentence(_location(item["loc"]), item),
                 "type": item["type"],
             }
-            for item in error.errors(include_url=False, include_input=False, include_context=False)
+            for item in error.errors(include_url=False, include_input=False)
         ]
         first = details[0]
         raise ValidationFailed(f"{first['field']}: {first['message']}", details=details) from None

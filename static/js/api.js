@@ -25,15 +25,20 @@ export class ApiError extends Error {
   }
 }
 
-// The API's validation messages come from its schema; a few are rephrased for people, the rest shown as sent.
+// The API words each refusal as what to do ("give a whole number"); here it becomes a sentence beside its control,
+// on every screen. A flag's name gets its rule spelled out, as the API's pattern cannot be read by people.
 function friendlyMessage(item) {
   if (item.type === "string_pattern_mismatch" && item.field === "name") {
     return "Use 1 to 100 letters, digits, “-”, “_” or “.”, without spaces.";
   }
-  if (item.type === "string_too_long") {
-    return item.message.replace(/^String/, "This text");
-  }
-  return item.message || "This value is not valid.";
+  return asSentence(item.message || "this value is not valid");
+}
+
+/** Text as a sentence: a capital first letter and a full stop. */
+export function asSentence(text) {
+  const trimmed = String(text).trim();
+  const capital = trimmed.charAt(0).toUpperCase() + trimmed.slice(1);
+  return /[.!?]$/.test(capital) ? capital : `${capital}.`;
 }
 
 export function flagEtag(flag) {

@@ -2,9 +2,10 @@
 
 /**
  * Drive the tabs (role="tab", one per environment) of tabpanel; selected(environment, push) runs on each selection,
- * push saying whether it deserves a new history entry.
+ * push saying whether it deserves a new history entry. mayChange(), when given, is asked (and may resolve false)
+ * before the person's click or key moves to another tab.
  */
-export function createEnvironmentTabs(tabs, tabpanel, { defaultEnvironment, selected }) {
+export function createEnvironmentTabs(tabs, tabpanel, { defaultEnvironment, selected, mayChange }) {
   let allowed = [];
 
   /** An environment's name as its tab shows it: "production" -> "Production". */
@@ -38,8 +39,15 @@ export function createEnvironmentTabs(tabs, tabpanel, { defaultEnvironment, sele
     selected(environment, push);
   }
 
+  /** A selection the person made: asked first when they leave another environment's tab. */
+  async function choose(environment, options) {
+    const current = tabs.find((t) => t.getAttribute("aria-selected") === "true")?.dataset.environment;
+    if (mayChange && environment !== current && !(await mayChange())) return;
+    select(environment, options);
+  }
+
   for (const tab of tabs) {
-    tab.addEventListener("click", () => select(tab.dataset.environment, { push: true }));
+    tab.addEventListener("click", () => choose(tab.dataset.environment, { push: true }));
     tab.addEventListener("keydown", (event) => {
       // The tabs pattern: arrows move between tabs (and select), Home and End jump to the ends.
       const shownTabs = tabs.filter((t) => !t.hidden);
@@ -51,7 +59,7 @@ export function createEnvironmentTabs(tabs, tabpanel, { defaultEnvironment, sele
       else if (event.key === "End") target = shownTabs[shownTabs.length - 1];
       if (!target) return;
       event.preventDefault();
-      select(target.dataset.environment, { push: true, focus: true });
+      choose(target.dataset.environment, { push: true, focus: true });
     });
   }
 

@@ -253,7 +253,15 @@ export class FlagsTable {
     const seenTime = document.createElement("time");
     const actor = el("span", { className: "flag-actor" });
     const when = el("time");
-    const changed = el("td", { className: "flag-meta", "data-label": "Changed" }, "Changed by ", actor, " ", when);
+    // The column is headed "Changed": the words are for screen readers only, which read the cell alone.
+    const changed = el(
+      "td",
+      { className: "flag-meta", "data-label": "Changed" },
+      el("span", { className: "visually-hidden", text: "Changed by " }),
+      actor,
+      " ",
+      when,
+    );
     const edit = button("edit", "Edit");
     const history = button("history", "History");
     const remove = button("delete", "Delete", " danger-text");
@@ -311,7 +319,18 @@ export class FlagsTable {
     this.#fillName(row);
     const tags = flag.tags || [];
     if (row.shownTags === null || row.shownTags.join("\n") !== tags.join("\n")) {
-      row.tags.replaceChildren(...tags.map((tag) => el("span", { className: "tag", text: tag })));
+      // Each chip narrows the table to its tag.
+      row.tags.replaceChildren(
+        ...tags.map((tag) =>
+          el("a", {
+            className: "tag",
+            href: pageHref("flags", { tag, env: this.environment }),
+            "data-route": "",
+            "aria-label": `Flags tagged ${tag}`,
+            text: tag,
+          }),
+        ),
+      );
       row.shownTags = tags;
     }
     setText(row.type, flag.type || "");
@@ -324,6 +343,7 @@ export class FlagsTable {
       if (row.seenTime.getAttribute("datetime") !== seen || !row.seenTime.textContent) setTime(row.seenTime, seen);
     } else setText(row.seen, NEVER);
     setText(row.actor, flag.updated_by || "unknown");
+    setAttribute(row.actor, "title", flag.updated_by || "unknown");
     if (row.when.getAttribute("datetime") !== flag.updated_at || !row.when.textContent) setTime(row.when, flag.updated_at);
     setAttribute(row.edit, "aria-label", `Edit ${flag.name}`);
     setAttribute(row.history, "aria-label", `History of ${flag.name}`);

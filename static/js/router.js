@@ -31,7 +31,8 @@ export function pageLink(page, params, text) {
 
 /**
  * Show one registered screen at a time: the one the address names, when it changes (links, back and forward).
- * Each screen is {section, show(params), hide()?, refresh()?, available()?, admin?, readers?, editors?, approvals?}:
+ * Each screen is {section, show(params), hide()?, refresh()?, beforeLeave()?, available()?, admin?, readers?, editors?,
+ * approvals?}: beforeLeave() resolves false to stay (an unsaved edit the person keeps);
  * available() false hides it whoever signs in (a feature not configured); admin screens
  * are offered to admins only, readers' to whoever reads every environment, editors' to whoever edits every one,
  * approvals' to readers of every environment where some need approval; refresh() reads again what the screen shows
@@ -114,8 +115,13 @@ export function createRouter({ nav }) {
     if (!link || event.defaultPrevented || event.button !== 0) return;
     if (event.metaKey || event.ctrlKey || event.shiftKey || event.altKey) return;
     event.preventDefault();
-    window.history.pushState(null, "", link.getAttribute("href"));
-    show();
+    const href = link.getAttribute("href");
+    const screen = state.current ? screens.get(state.current) : null;
+    Promise.resolve(screen?.beforeLeave ? screen.beforeLeave() : true).then((leave) => {
+      if (!leave) return;
+      window.history.pushState(null, "", href);
+      show();
+    });
   });
   window.addEventListener("popstate", show);
 

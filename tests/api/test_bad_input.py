@@ -278,3 +278,39 @@ def test_ofrep__a_context_key_given_twice__parse_error_naming_it(client, flag):
     response = client.post("/ofrep/v1/evaluate/flags/existing", data=raw, content_type="application/json")
     assert response.status_code == 400, response.json
     assert response.json["errorCode"] == "PARSE_ERROR" and "'targetingKey' twice" in response.json["errorDetails"]
+
+
+# What the validator would have said, never shown: its type names and "after validation" are not for people.
+VALIDATOR_WORDING = ("Input should", "List should", "String should", "Value error", "Field required", "Extra inputs")
+
+
+@pytest.mark.parametrize(
+    ("body", "field", "message"),
+    [
+        (
+            {"targeting": {"production": {"rules": [{"when": [], "serve": "on"}]}}},
+            "targeting.production.rules.0.when",
+            "a rule needs at least one condition or segment",
+        ),
+        ({"description": 5}, "description", "give text (a JSON string)"),
+        ({"colour": "red"}, "colour", "this field is not one the API takes here"),
+        ({"stale": "yes"}, "stale", "give true or false"),
+        ({"description": LONG * 2}, "description", "use at most 1000 characters"),
+        (
+            {"targeting": {"production": {"serve": {"on": 50.5, "off": 49.5}}}},
+            "targeting.production.serve.split.on",
+            "give a whole number",
+        ),
+    ],
+)
+def test_update__refusals__worded_for_people_and_nothing_changed(client, flag, body, field, message):
+    # When
+    response = client.put("/flags/existing", json=body)
+
+    # Then: each refusal names its field and says what to do, in words a person reads
+    assert response.status_code == 400
+    details = {item["field"]: item["message"] for item in response.json["details"]}
+    assert details.get(field) == message, details
+    for item in response.json["details"]:
+        assert not any(words in item["message"] for words in VALIDATOR_WORDING), item
+    assert_unchanged(client, flag)

@@ -525,3 +525,181 @@ def test_live__deleted_elsewhere__page_says_so_and_nothing_can_be_saved(no_polli
     # When / Then: the link goes back to the flags
     page.get_by_role("link", name="Back to the flags").click()
     expect(page.get_by_role("heading", name="Flags", level=1)).to_be_visible()
+
+
+def test_overview__each_environment_in_words__tags_link_and_the_stale_mark_is_set_from_the_page(page, live_server, api):
+    # Given: a tagged flag on in production with a rule and a split by userId, off in staging with variant "off"
+    api.create("checkout-flow", production=True)
+    rule = {"when": [{"attribute": "country", "op": "in", "values": ["DE", "FR"]}], "serve": "on"}
+    api.update(
+        "checkout-flow",
+        tags=["payments", "web"],
+        stickiness="userId",
+        targeting={"production": {"rules": [rule], "serve": {"on": 20, "off": 80}}},
+    )
+    api.create("other-payments-flag")
+    api.update("other-payments-flag", tags=["payments"])
+    open_flag(page, live_server, "checkout-flow", env="staging")
+
+    # Then: the overview reads each environment's answer in words, above the editors
+    serving = page.get_by_role("list", name="What each environment serves")
+    production = serving.locator("li[data-environment=production]")
+    expect(production).to_contain_text(
+        "Production · on · country is one of DE, FR → serves on; everyone else serves on 20 %, off 80 % by userId"
+    )
+    expect(serving.locator("li[data-environment=staging]")).to_contain_text("Staging · off · serves off to everyone")
+    overview_top = page.locator("#flag-overview").bounding_box()["y"]
+    assert overview_top < page.locator("#flag-variants").bounding_box()["y"]
+    assert page.locator("#flag-variants").bounding_box()["y"] < page.locator("#flag-targeting").bounding_box()["y"]
+
+    # When: production's line is followed
+    production.get_by_role("button").click()
+
+    # Then: production's editor is the one shown
+    expect(page.get_by_role("tab", name="Production")).to_have_attribute("aria-selected", "true")
+    expect(page.locator("#flag-env-switch")).to_have_text("Production: on")
+
+    # When: the flag is marked stale from the page
+    page.get_by_role("button", name="Mark stale").click()
+
+    # Then: the page says so, with its reason, and the API has the mark
+    expect(page.locator("#flag-stale")).to_contain_text("Stale: marked stale by a person")
+    assert api.flag("checkout-flow").json()["stale_reason"] == "marked"
+    page.get_by_role("button", name="Take the stale mark off").click()
+    expect(page.locator("#flag-stale")).to_contain_text("Not stale.")
+    assert api.flag("checkout-flow").json()["stale"] is False
+
+    # When: a tag chip is followed
+    page.get_by_role("link", name="Flags tagged payments").click()
+
+    # Then: the flags table lists that tag's flags
+    expect(page.locator("#filter-tag")).to_have_value("payments")
+    expect(page.locator("#flag-rows > tr")).to_have_count(2)
+
+
+def test_archived_flag__banner_and_nothing_editable_until_revived(page, live_server, api):
+    # Given: an archived flag
+    api.create("old-banner", production=True)
+    assert api.session.post(f"{live_server}/flags/old-banner/archive").status_code == 200
+    open_flag(page, live_server, "old-banner")
+
+    # Then: a banner says so, and no editor can be used
+    expect(page.locator("#flag-archived-banner")).to_contain_text("nothing serves it and this page is read-only")
+    expect(page.get_by_role("button", name="Save targeting")).to_be_hidden()
+    expect(page.get_by_role("button", name="Save details")).to_be_hidden()
+    expect(page.get_by_role("button", name="Save variants")).to_be_hidden()
+    expect(page.locator("#flag-env-switch")).to_be_disabled()
+    expect(page.locator("#flag-details").get_by_label("Name")).to_be_disabled()
+
+    # When: it is revived from the page
+    page.get_by_role("button", name="Revive").click()
+
+    # Then: the banner goes, the editors come back, and the API has it live
+    expect(page.locator("#flag-archived-banner")).to_be_hidden()
+    expect(page.get_by_role("button", name="Save targeting")).to_be_visible()
+    expect(page.locator("#flag-details").get_by_label("Name")).to_be_enabled()
+    assert api.flag("old-banner").json()["archived_at"] is None
+
+
+def test_unsaved_targeting__leaving_asks_first__staying_keeps_the_edit(page, live_server, api):
+    # Given: an edit to production's targeting, not saved
+    api.create("careful-edit", production=True)
+    open_flag(page, live_server, "careful-edit")
+    page.get_by_role("button", name="Add rule").click()
+    page.locator("#fp-targeting-production-rules-0-when-0-attribute").fill("plan")
+
+    # When: the person clicks to another environment's tab, and chooses to stay
+    page.get_by_role("tab", name="Staging").click()
+    dialog = page.get_by_role("dialog", name="Leave without saving?")
+    expect(dialog).to_contain_text("Targeting has changes you have not saved")
+    dialog.get_by_role("button", name="Stay").click()
+
+    # Then: production is still shown with the edit
+    expect(page.get_by_role("tab", name="Production")).to_have_attribute("aria-selected", "true")
+    expect(page.locator("#fp-targeting-production-rules-0-when-0-attribute")).to_have_value("plan")
+
+    # When: the person follows a link away, and this time leaves
+    page.get_by_role("navigation", name="Screens").get_by_role("link", name="Flags").click()
+    dialog.get_by_role("button", name="Leave without saving").click()
+
+    # Then: the flags table is shown, and nothing was saved
+    expect(page.get_by_role("heading", name="Flags", level=1)).to_be_visible()
+    assert api.flag("careful-edit").json()["targeting"] == {}
+
+
+def test_save__said_beside_the_button(page, live_server, api):
+    # Given
+    api.create("said-here", production=True)
+    open_flag(page, live_server, "said-here")
+
+    # When: the default serve becomes off, and is saved
+    page.locator("#flag-default-serve").get_by_label("Default serve: variant").select_option("off")
+    page.get_by_role("button", name="Save targeting").click()
+
+    # Then: the confirmation is beside the button, in words, and the API has it
+    beside = page.locator("#flag-targeting .form-actions .form-status")
+    expect(beside).to_have_text("Saved. Production · on · everyone serves off")
+    assert api.flag("said-here").json()["targeting"]["production"]["serve"] == "off"
+
+
+def test_rollout__20_percent_by_user_id__chosen_in_the_page_and_evaluated_by_it(page, live_server, api):
+    # Given: a flag on in production, and an application that sends userId, not targetingKey
+    api.create("sticky-rollout", production=True)
+    client = api.client_token("production")
+    open_flag(page, live_server, "sticky-rollout")
+
+    # When: everyone gets a 20 % rollout, stuck to userId
+    default = page.locator("#flag-default-serve")
+    default.get_by_label("Default serve: what").select_option("split")
+    default.get_by_label("on %").fill("20")
+    default.get_by_label("off %").fill("80")
+    page.get_by_label("Splits stick by (every environment)").fill("userId")
+    page.get_by_role("button", name="Save targeting").click()
+
+    # Then: the flag splits by userId, and a context with only a userId is split rather than refused
+    expect(page.locator("#flag-targeting .form-status")).to_contain_text("off 80 % by userId")
+    flag = api.flag("sticky-rollout").json()
+    assert flag["stickiness"] == "userId"
+    assert flag["targeting"]["production"]["serve"] == {"on": 20, "off": 80}
+    answers = [
+        requests.post(
+            f"{live_server}/ofrep/v1/evaluate/flags/sticky-rollout",
+            json={"context": {"userId": f"user-{n}"}},
+            headers={"Authorization": f"Bearer {client}"},
+            timeout=10,
+        ).json()
+        for n in range(40)
+    ]
+    assert {answer["reason"] for answer in answers} == {"SPLIT"}
+    assert {answer["variant"] for answer in answers} == {"on", "off"}
+
+
+def test_rule__a_segment_alone__saved_and_an_empty_rule_refused_in_a_sentence(page, live_server, api):
+    # Given: a segment, and a flag on in production
+    response = api.session.post(
+        f"{live_server}/segments",
+        json={"name": "beta-users", "conditions": [{"attribute": "beta", "op": "in", "values": ["yes"]}]},
+    )
+    assert response.status_code == 201, response.text
+    api.create("segment-only", production=True)
+    open_flag(page, live_server, "segment-only")
+
+    # When: a rule is added and saved with nothing in it
+    page.get_by_role("button", name="Add rule").click()
+    page.get_by_role("button", name="Save targeting").click()
+
+    # Then: the refusal is a sentence under the rule, with no validator wording anywhere
+    rule = page.locator('[data-rule="0"]')
+    expect(rule).to_contain_text("A rule needs at least one condition or segment.")
+    for internal in ("Value error", "List should", "Input should", "after validation"):
+        expect(page.locator("#flag-targeting")).not_to_contain_text(internal)
+
+    # When: the rule gets a segment (its blank condition left as it came) and is saved
+    rule.get_by_role("button", name="Add segment").click()
+    page.get_by_role("button", name="Save targeting").click()
+
+    # Then: the rule holds the segment alone
+    expect(page.locator("#flag-targeting .form-status")).to_contain_text("in segment beta-users → serves on")
+    assert api.flag("segment-only").json()["targeting"]["production"]["rules"] == [
+        {"when": [{"segment": "beta-users"}], "serve": "on"}
+    ]

@@ -90,7 +90,7 @@ def test_find__among_10000_by_tag_and_state__only_matches_listed_a_page_at_a_tim
     expect(page.get_by_text(f"{total:,} of 10,000 flags match, showing 1 to 50")).to_be_visible()
     expect(page.locator("#flag-rows > tr")).to_have_count(50)
     first = page.locator("#flag-rows > tr").first
-    expect(first.get_by_role("link")).to_have_text("flag-00002")
+    expect(first.locator("a.flag-name")).to_have_text("flag-00002")
     expect(first.get_by_role("switch", name="Toggle flag-00002 in Staging")).to_have_attribute("aria-checked", "true")
     assert "tag=billing" in page.url and "state=on" in page.url
     assert response.json()[0]["name"] == "flag-00002"
@@ -101,7 +101,7 @@ def test_find__among_10000_by_tag_and_state__only_matches_listed_a_page_at_a_tim
     # Then: that one alone, as the API finds it
     expect(page.get_by_text("1 of 10,000 flags match")).to_be_visible()
     expect(page.locator("#flag-rows > tr")).to_have_count(1)
-    expect(page.locator("#flag-rows > tr").first.get_by_role("link")).to_have_text("flag-09992")
+    expect(page.locator("#flag-rows > tr").first.locator("a.flag-name")).to_have_text("flag-09992")
     found = api.session.get(
         f"{live_server}/flags", params={"environment": "staging", "tag": "billing", "state": "on", "q": "flag-09992"}
     )
@@ -241,7 +241,7 @@ def test_paging__next_and_previous__count_from_api_and_next_page_shown(app, page
     # Then: the next page, as the API's Link header names it
     expect(page.get_by_text("120 flags, showing 51 to 100")).to_be_visible()
     next_page = requests.get(response.links["next"]["url"], headers=api.session.headers, timeout=10).json()
-    expect(page.locator("#flag-rows > tr").first.get_by_role("link")).to_have_text(next_page[0]["name"])
+    expect(page.locator("#flag-rows > tr").first.locator("a.flag-name")).to_have_text(next_page[0]["name"])
 
     # When: the last page, then back
     page.get_by_role("button", name="Next page").click()
@@ -292,3 +292,33 @@ def test_client_token__one_read_only_column__switch_does_nothing(page, live_serv
     # And the API gives this token its own environment only
     client = Api(live_server, token)
     assert client.session.get(f"{live_server}/flags", params={"environment": "staging"}).status_code == 403
+
+
+def test_table_at_1280__long_changed_by_and_tags__nothing_cut_off_and_tag_chips_filter(page, live_server, api):
+    # Given: flags whose "changed by" is long, with tags, in a 1280 px window
+    page.set_viewport_size({"width": 1280, "height": 800})
+    for index in range(3):
+        api.create(f"wide-row-{index}", production=True)
+    long_name = "release automation service account for continuous delivery eu-west-1"
+    token = api.session.post(f"{live_server}/tokens", json={"name": long_name, "role": "admin"}).json()["token"]
+    for index in range(3):
+        Api(live_server, token).update(f"wide-row-{index}", tags=["payments", "checkout-team", f"wave-{index}"])
+    page.goto(live_server)
+    page.get_by_label("API token").fill(ADMIN_TOKEN)
+    page.get_by_role("button", name="Sign in").click()
+    expect(page.locator("#flag-rows > tr")).to_have_count(3)
+
+    # Then: the page does not scroll sideways, every row's Delete is within the window, and who changed it is whole
+    # in its title
+    assert page.evaluate("document.documentElement.scrollWidth") <= 1280
+    for row in page.locator("#flag-rows > tr").all():
+        box = row.get_by_role("button", name="Delete").bounding_box()
+        assert box is not None and box["x"] + box["width"] <= 1280, box
+    expect(page.locator(".flag-actor").first).to_have_attribute("title", long_name)
+
+    # When: a tag chip is followed
+    page.get_by_role("row", name="wide-row-1").get_by_role("link", name="Flags tagged wave-1").click()
+
+    # Then: only that tag's flag is listed
+    expect(page.locator("#filter-tag")).to_have_value("wave-1")
+    expect(page.locator("#flag-rows > tr")).to_have_count(1)

@@ -4,9 +4,10 @@
 // at once, except over an unsaved edit: then the person is offered the same choice, before they save.
 
 import { ApiError, flagEtag } from "../api.js";
-import { closeOnButtons, el, keepingFocus } from "../dom.js";
+import { closeOnButtons, el, keepingFocus, timeElement } from "../dom.js";
 import { createEnvironmentTabs } from "../environment-tabs.js";
 import { pageHref, pageLink } from "../router.js";
+import { ruleText, serveText } from "../targeting-text.js";
 import { followChanges } from "./changes-elsewhere.js";
 import { field, select, showErrors } from "./fields.js";
 import { createPendingRequests } from "./pending-requests.js";
@@ -47,6 +48,35 @@ function followVariants(flag, variants, renames) {
 }
 
 const TYPES = ["release", "experiment", "operational", "kill-switch", "permission"];
+// Why a flag is stale, in words (its stale_reason).
+const STALE_REASONS = {
+  marked: "marked stale by a person",
+  lifetime: "older than a flag of its type is expected to live",
+  unused: "no environment has evaluated it lately",
+};
+// What each form is called when the person is asked whether to leave it unsaved.
+const FORM_NAMES = { "flag-details": "Details", "flag-variants": "Variants", "flag-targeting": "Targeting" };
+
+/** What a split sticks to, when it is a split: " by userId". */
+function stickinessText(serve, stickiness) {
+  if (!serve || typeof serve !== "object") return "";
+  return ` by ${serve.stickiness || stickiness}`;
+}
+
+/** One environment's answer in words: "on · plan is pro → serves B; everyone else serves on 20 %, off 80 % by userId". */
+export function servingText(flag, environment) {
+  if (!flag.environments[environment]) return `off · serves ${flag.off_variant} to everyone`;
+  const targeting = flag.targeting[environment] || { rules: [], serve: "on" };
+  const parts = [];
+  for (const prerequisite of targeting.prerequisites || []) {
+    parts.push(`needs ${prerequisite.flag} to serve ${prerequisite.variants.join(" or ")}`);
+  }
+  for (const rule of targeting.rules || []) parts.push(ruleText(rule) + stickinessText(rule.serve, flag.stickiness));
+  const serve = targeting.serve ?? "on";
+  const rest = `${serveText(serve)}${stickinessText(serve, flag.stickiness)}`;
+  parts.push(targeting.rules?.length ? `everyone else ${rest}` : `everyone ${rest}`);
+  return `on · ${parts.join("; ")}`;
+}
 const $ = (id) => document.getElementById(id);
 const ARCHIVED = "Archived: not served and not listed. Revive it to change it.";
 const CHANGED = "Changed elsewhere; showing the latest.";
@@ -66,7 +96,11 @@ export function createFlagPage({ api, session, environments, environmentLabel, d
     gone: false,
   };
   const forms = { details: $("flag-details"), variants: $("flag-variants"), targeting: $("flag-targeting") };
-  const unsaved = trackUnsavedEdits([forms.details, forms.targeting, forms.variants]);
+  const unsaved = trackUnsavedEdits([forms.details, forms.variants, forms.targeting]);
+  // "Saved" beside the button that saved, until the form is edited again.
+  for (const form of Object.values(forms)) {
+    form.addEventListener("input", () => said(form, ""));
+  }
   const tabButtons = environments.map((name) =>
     el("button", {
       type: "button",
@@ -81,17 +115,36 @@ export function createFlagPage({ api, session, environments, environmentLabel, d
     }),
   );
   $("flag-env-tabs").append(...tabButtons);
+  const leaveDialog = $("flag-leave-dialog");
+
+  /** Whether the person may leave what they edited: at once when nothing is unsaved, else as they answer. */
+  function mayLeave(which = Object.values(forms)) {
+    const edited = which.filter((form) => unsaved.has(form));
+    if (!edited.length || state.gone || !state.flag) return Promise.resolve(true);
+    const names = edited.map((form) => FORM_NAMES[form.id]).join(" and ");
+    $("flag-leave-what").textContent = `${names} ${edited.length > 1 ? "have" : "has"} changes you have not saved; they will be lost.`;
+    leaveDialog.returnValue = "";
+    leaveDialog.showModal();
+    return new Promise((resolve) => {
+      leaveDialog.addEventListener("close", () => resolve(leaveDialog.returnValue === "leave"), { once: true });
+    });
+  }
+
   const tabs = createEnvironmentTabs(tabButtons, $("flag-env-panel"), {
     defaultEnvironment,
+    // Another environment's tab redraws the targeting editor: an unsaved edit there is the person's to drop.
+    mayChange: () => mayLeave([forms.targeting]),
     selected: (environment, push) => {
       if (push) window.history.pushState(null, "", pageHref("flag", { name: state.name, env: environment }));
       state.env = environment;
       drawEnvironment();
     },
   });
-  const readOnly = () => !session.canEdit;
+  // An archived flag is read-only until revived: nothing it holds is served, and the service refuses its edits.
+  const archived = () => Boolean(state.flag?.archived_at);
+  const readOnly = () => !session.canEdit || archived();
   // What belongs to one environment (its switch and targeting) follows the role there, which can differ.
-  const environmentReadOnly = () => !session.canEditIn(state.env);
+  const environmentReadOnly = () => !session.canEditIn(state.env) || archived();
   const changes = followChanges({
     api,
     session,
@@ -210,11 +263,107 @@ export function createFlagPage({ api, session, environments, environmentLabel, d
     return data.map((flag) => flag.name).filter((other) => other !== state.flag.name).slice(0, limit);
   }
 
+  /** Say what became of a form's save next to its button (and clear it with ""). */
+  function said(form, text) {
+    const node = form.querySelector(".form-status");
+    if (node) node.textContent = text;
+  }
+
+  /** The top of the page: archived or not, type, tags, staleness, times, and a line per environment. */
+  function drawOverview() {
+    const flag = state.flag;
+    const banner = $("flag-archived-banner");
+    banner.hidden = !flag.archived_at;
+    banner.replaceChildren();
+    if (flag.archived_at) {
+      banner.append(
+        el("strong", { text: "Archived " }),
+        timeElement(flag.archived_at),
+        ": nothing serves it and this page is read-only. Revive it (at the top) to change it.",
+      );
+    }
+    const facts = $("flag-facts");
+    facts.replaceChildren(el("span", { className: "flag-type", text: flag.type }));
+    if (flag.tags.length) {
+      facts.append(
+        " · ",
+        el(
+          "span",
+          { className: "tag-links", "aria-label": "Tags" },
+          ...flag.tags.map((tag) => {
+            const link = pageLink("flags", { tag }, tag);
+            link.className = "tag";
+            link.setAttribute("aria-label", `Flags tagged ${tag}`);
+            return link;
+          }),
+        ),
+      );
+    }
+    facts.append(" · created ", timeElement(flag.created_at));
+    if (flag.created_by) facts.append(` by ${flag.created_by}`);
+    facts.append(" · changed ", timeElement(flag.updated_at));
+    if (flag.updated_by) facts.append(` by ${flag.updated_by}`);
+    drawStale();
+    const lines = session.environments.map((environment) => {
+      const open = el("button", {
+        type: "button",
+        className: "link-button serving-line",
+        "data-environment": environment,
+        "aria-label": `Open ${environmentLabel(environment)}: ${servingText(flag, environment)}`,
+      });
+      open.append(
+        el("strong", { text: environmentLabel(environment) }),
+        ` · ${servingText(flag, environment)}`,
+      );
+      open.addEventListener("click", async () => {
+        if (environment !== state.env && !(await mayLeave([forms.targeting]))) return;
+        tabs.select(environment, { push: environment !== state.env, focus: true });
+      });
+      const seen = flag.last_evaluated_at?.[environment];
+      const when = el("span", { className: "hint" }, seen ? " last evaluated " : " never evaluated");
+      if (seen) when.append(timeElement(seen));
+      return el("li", { "data-environment": environment }, open, when);
+    });
+    $("flag-serving").replaceChildren(...lines);
+  }
+
+  function drawStale() {
+    const flag = state.flag;
+    const box = $("flag-stale");
+    box.replaceChildren();
+    const text = flag.stale
+      ? `Stale: ${STALE_REASONS[flag.stale_reason] || "potentially stale"}. Time to remove it from the code and archive it?`
+      : "Not stale.";
+    box.append(el("span", { className: flag.stale ? "stale-badge" : "hint", text }));
+    if (readOnly()) return;
+    // A person's mark is the reason given first; age and disuse are worked out by the service, not marked.
+    const marked = flag.stale_reason === "marked";
+    const mark = el("button", {
+      type: "button",
+      className: "button small",
+      id: "flag-stale-toggle",
+      text: marked ? "Take the stale mark off" : "Mark stale",
+    });
+    mark.addEventListener("click", async () => {
+      const body = { stale: !marked };
+      const data = await write(section, $("flag-details-error"), () =>
+        api.request("PUT", path(), { body, ifMatch: flagEtag(state.flag) }),
+      );
+      if (!data) return;
+      state.flag = data;
+      drawOverview();
+      $("flag-stale-toggle")?.focus();
+      status.textContent = data.stale_reason === "marked" ? "Marked stale." : "Stale mark taken off.";
+    });
+    box.append(" ", mark);
+  }
+
   /** Draw the flag as the page holds it, leaving every form with an unsaved edit as the person left it. */
   function drawAll() {
     const flag = state.flag;
     conflict.hidden = true;
     $("flag-heading").textContent = flag.name;
+    drawOverview();
     drawLifecycle();
     if (!unsaved.has(forms.details)) drawDetails();
     if (!unsaved.has(forms.variants)) drawVariants();
@@ -271,7 +420,7 @@ export function createFlagPage({ api, session, environments, environmentLabel, d
     const box = $("flag-lifecycle");
     box.replaceChildren();
     if (state.flag.archived_at) status.textContent = ARCHIVED;
-    if (readOnly()) return;
+    if (!session.canEdit) return;
     const archive = el("button", {
       type: "button",
       className: "button",
@@ -354,7 +503,9 @@ export function createFlagPage({ api, session, environments, environmentLabel, d
     unsaved.saved(forms.details);
     window.history.replaceState(null, "", pageHref("flag", { name: data.name, env: state.env }));
     $("flag-heading").textContent = data.name;
+    drawOverview();
     status.textContent = "Details saved.";
+    said(forms.details, "Saved.");
   });
 
   function drawVariants() {
@@ -382,8 +533,10 @@ export function createFlagPage({ api, session, environments, environmentLabel, d
     if (!data) return;
     state.flag = data;
     status.textContent = "Variants saved.";
+    drawOverview();
     drawVariants();
     drawEnvironment();
+    said(forms.variants, "Saved.");
   });
 
   function drawSwitch() {
@@ -416,6 +569,7 @@ export function createFlagPage({ api, session, environments, environmentLabel, d
       if (!data) return;
       state.flag = data;
       drawSwitch();
+      drawOverview();
       $("flag-env-switch").focus();
     });
     $("flag-switch").replaceChildren(toggle);
@@ -457,6 +611,25 @@ export function createFlagPage({ api, session, environments, environmentLabel, d
       readOnly: readOnlyHere,
       label: "Default serve",
     });
+    // Flag-wide (every environment's splits): the context field a user keeps their bucket by.
+    const sticks = field("Splits stick by (every environment)", "stickiness", el("input", {
+      type: "text",
+      autocomplete: "off",
+      spellcheck: "false",
+      list: "flag-stickiness-fields",
+    }));
+    sticks.control.value = state.flag.stickiness;
+    const known = el(
+      "datalist",
+      { id: "flag-stickiness-fields" },
+      ...["targetingKey", "userId", "sessionId", "accountId", "email"].map((name) => el("option", { value: name })),
+    );
+    const explain = el("p", {
+      className: "hint",
+      text: "A percentage split gives each value of this field a stable bucket: the same user stays in the same group. A context without it gets the default answer where a split needs it.",
+    });
+    $("flag-stickiness").replaceChildren(sticks.wrap, known, explain);
+    state.editors.stickiness = sticks.control;
     $("flag-prerequisites").replaceChildren(state.editors.prerequisites.node);
     $("flag-rules").replaceChildren(state.editors.rules.node);
     $("flag-default-serve").replaceChildren(state.editors.serve.node);
@@ -505,24 +678,30 @@ export function createFlagPage({ api, session, environments, environmentLabel, d
     const settings = { rules: state.editors.rules.value(), serve: state.editors.serve.value() };
     const prerequisites = state.editors.prerequisites.value();
     if (prerequisites.length) settings.prerequisites = prerequisites;
+    const body = { targeting: { [state.env]: settings } };
+    const stickiness = state.editors.stickiness.value.trim();
+    if (stickiness !== state.flag.stickiness) body.stickiness = stickiness;
     if (session.needsApproval(state.env)) {
       const asked = await write($("flag-targeting"), $("flag-targeting-error"), () =>
-        api.requestChange(state.flag, { targeting: { [state.env]: settings } }, null, requestComment()),
+        api.requestChange(state.flag, body, null, requestComment()),
       );
       if (asked) {
         $("flag-request-comment").value = "";
         status.textContent = `${REQUESTED}: ${environmentLabel(state.env)}'s targeting.`;
+        said(forms.targeting, "Change request sent.");
         pending.refresh(state.flag, state.env);
       }
       return;
     }
     const data = await write($("flag-targeting"), $("flag-targeting-error"), () =>
-      api.request("PUT", path(), { body: { targeting: { [state.env]: settings } }, ifMatch: flagEtag(state.flag) }),
+      api.request("PUT", path(), { body, ifMatch: flagEtag(state.flag) }),
     );
     if (!data) return;
     state.flag = data;
     unsaved.saved(forms.targeting);
+    drawOverview();
     status.textContent = `Targeting in ${environmentLabel(state.env)} saved.`;
+    said(forms.targeting, `Saved. ${environmentLabel(state.env)} · ${servingText(data, state.env)}`);
   });
 
   $("flag-copy").addEventListener("submit", async (event) => {
@@ -589,5 +768,6 @@ export function createFlagPage({ api, session, environments, environmentLabel, d
       unsaved.clear();
     },
     refresh: () => changes.refresh(),
+    beforeLeave: () => mayLeave(),
   };
 }

@@ -139,7 +139,9 @@ export function createRulesEditor(base, rules, { variants, segments, readOnly })
     node,
     value() {
       collect();
-      return structuredClone(model);
+      // A condition row left blank (the one a new rule starts with) is no condition: a rule may hold segments only.
+      const blank = (item) => "attribute" in item && !item.attribute && !(item.values || []).length;
+      return structuredClone(model).map((rule) => ({ ...rule, when: rule.when.filter((item) => !blank(item)) }));
     },
   };
 }

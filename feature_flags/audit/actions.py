@@ -19,6 +19,7 @@ SCHEDULE_CREATED = "schedule.created"
 SCHEDULE_CANCELLED = "schedule.cancelled"
 SCHEDULE_FAILED = "schedule.failed"
 WEBHOOK_CREATED = "webhook.created"
+WEBHOOK_UPDATED = "webhook.updated"
 WEBHOOK_DELETED = "webhook.deleted"
 CHANGE_REQUEST_CREATED = "change_request.created"
 CHANGE_REQUEST_APPROVED = "change_request.approved"
@@ -50,6 +51,7 @@ ALL = (
     SCHEDULE_CANCELLED,
     SCHEDULE_FAILED,
     WEBHOOK_CREATED,
+    WEBHOOK_UPDATED,
     WEBHOOK_DELETED,
     CHANGE_REQUEST_CREATED,
     CHANGE_REQUEST_APPROVED,
@@ -65,7 +67,7 @@ ALL = (
 TOKEN_ACTIONS = frozenset({TOKEN_CREATED, TOKEN_REVOKED})
 SCHEDULE_ACTIONS = frozenset({SCHEDULE_CREATED, SCHEDULE_CANCELLED, SCHEDULE_FAILED})
 SEGMENT_ACTIONS = frozenset({SEGMENT_CREATED, SEGMENT_UPDATED, SEGMENT_DELETED})
-WEBHOOK_ACTIONS = frozenset({WEBHOOK_CREATED, WEBHOOK_DELETED})
+WEBHOOK_ACTIONS = frozenset({WEBHOOK_CREATED, WEBHOOK_UPDATED, WEBHOOK_DELETED})
 USER_ACTIONS = frozenset({USER_CREATED, USER_UPDATED})
 CHANGE_REQUEST_ACTIONS = frozenset(action for action in ALL if action.startswith("change_request."))
 # Actions after which the subject no longer exists; recovery checks for its absence instead of its presence.

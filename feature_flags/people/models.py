@@ -80,4 +80,9 @@ class Caller(BaseModel):
     kind: Literal["person", "token"]
     role: str
     user_id: str | None
+    token_id: str | None = Field(
+        None,
+        description="The id of the token calling (as GET /tokens lists it), so a page can warn before it is revoked; "
+        "null for a person, FF_ADMIN_TOKEN and FF_AUTH=off",
+    )
     environments: list[EnvironmentAccess]

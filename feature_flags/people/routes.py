@@ -73,6 +73,7 @@ def who_am_i():
             "kind": "person" if principal.user_id is not None else "token",
             "role": principal.role,
             "user_id": principal.user_id,
+            "token_id": principal.token_id if principal.user_id is None else None,
             "environments": [
                 {"name": name, "role": role, "approvals": name in config.approvals}
                 for name, role in principal.roles(config.environments).items()

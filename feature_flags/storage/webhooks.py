@@ -22,6 +22,7 @@ from pymongo.errors import DuplicateKeyError
 
 from ..audit import actions
 from ..errors import TooManyWebhooks, WebhookNotFound
+from .audit_log import RECENT_EVENT_IDS_KEPT
 from .client import as_object_id, public_document, translated_errors, utcnow
 
 # A webhook that is not waiting for a retry.
@@ -122,6 +123,36 @@ class WebhookStorage:
         if document is None:
             raise WebhookNotFound()
         return self._webhook_out(document)
+
+    def update_webhook(
+        self,
+        webhook_id: str,
+        changes: dict[str, Any],
+        before: dict[str, Any],
+        after: dict[str, Any],
+        actor: str,
+        request_id: str | None = None,
+    ) -> dict[str, Any]:
+        """Set a webhook's changed fields with their event (before and after described, no secret); raise
+        WebhookNotFound if it is gone. Its cursor stays: deliveries go on from where they were."""
+        object_id = as_object_id(webhook_id)
+        if object_id is None:
+            raise WebhookNotFound()
+        event = self._event(
+            actions.WEBHOOK_UPDATED, actor, request_id, webhook_id=webhook_id, before=before, after=after
+        )
+        update = {
+            "$set": dict(changes),
+            "$push": {"recent_events": {"$each": [event["_id"]], "$slice": -RECENT_EVENT_IDS_KEPT}},
+        }
+
+        def write(session: ClientSession | None) -> bool:
+            return self._webhooks.update_one({"_id": object_id}, update, session=session).matched_count == 1
+
+        with translated_errors():
+            if not self._record(write, event):
+                raise WebhookNotFound()
+        return self.find_webhook(webhook_id)
 
     def delete_webhook(
         self, webhook_id: str, described: dict[str, Any], actor: str, request_id: str | None = None

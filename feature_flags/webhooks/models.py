@@ -4,9 +4,9 @@ from __future__ import annotations
 
 import re
 from collections.abc import Iterable
-from typing import Annotated, Literal
+from typing import Annotated, Any, Literal
 
-from pydantic import BaseModel, Field, StringConstraints, field_validator
+from pydantic import BaseModel, Field, StringConstraints, field_validator, model_validator
 
 from ..audit import actions
 from ..validation import RequestModel
@@ -66,26 +66,54 @@ def shown_url(url: str) -> str:
     return f"{scheme}://{host}{f':{port}' if port else ''}{'/…' if rest and rest != '/' else ''}"
 
 
+Events = Annotated[
+    list[EventPattern],
+    Field(
+        min_length=1,
+        max_length=len(EVENT_PATTERNS),
+        description="Audited actions (flag.toggled), an area's (flag.*) or every one (*); no repeats",
+        json_schema_extra={"uniqueItems": True},
+    ),
+]
+
+
+def _no_repeats(value: list[str] | None) -> list[str] | None:
+    if value is not None and len(set(value)) != len(value):
+        raise ValueError("name each event pattern once")
+    return value
+
+
 class WebhookCreate(RequestModel):
     url: WebhookUrl
-    events: Annotated[
-        list[EventPattern],
-        Field(
-            min_length=1,
-            max_length=len(EVENT_PATTERNS),
-            description="Audited actions (flag.toggled), an area's (flag.*) or every one (*); no repeats",
-            json_schema_extra={"uniqueItems": True},
-        ),
-    ]
+    events: Events
     secret: Secret | None = None
     format: Format = Field("json", description='json: the audit event; slack: {"text": "..."} for an incoming webhook')
 
-    @field_validator("events")
-    @classmethod
-    def _no_repeats(cls, value: list[str]) -> list[str]:
-        if len(set(value)) != len(value):
-            raise ValueError("name each event pattern once")
-        return value
+    _events = field_validator("events")(_no_repeats)
+
+
+class WebhookUpdate(RequestModel):
+    """PATCH /webhooks/<id>: the fields given change, the others stay; a secret of null stops signing."""
+
+    url: WebhookUrl | None = None
+    events: Events | None = None
+    secret: Secret | None = Field(None, description="A new secret; null stops signing; left out, it stays")
+    format: Format | None = None
+
+    _events = field_validator("events")(_no_repeats)
+
+    @model_validator(mode="after")
+    def _something_given(self) -> WebhookUpdate:
+        for name in ("url", "events", "format"):
+            if name in self.model_fields_set and getattr(self, name) is None:
+                raise ValueError(f"{name} cannot be null; leave it out to keep it")
+        if not self.model_fields_set:
+            raise ValueError("give at least one of url, events, secret and format")
+        return self
+
+    def changes(self) -> dict[str, Any]:
+        """The fields given, as stored (a null secret stored as none)."""
+        return {name: getattr(self, name) for name in self.model_fields_set}
 
 
 class Webhook(BaseModel):

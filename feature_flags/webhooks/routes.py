@@ -9,8 +9,8 @@ from ..tokens.access import actor_name, require_admin
 from ..validation import parse
 from ..web.bodies import read_json_object
 from ..web.openapi import documented
-from .models import MAX_WEBHOOKS, Delivery, Webhook, WebhookCreate
-from .service import create_webhook, delete_webhook, queue_test
+from .models import MAX_WEBHOOKS, Delivery, Webhook, WebhookCreate, WebhookUpdate
+from .service import create_webhook, delete_webhook, queue_test, update_webhook
 
 bp = Blueprint("webhooks", __name__)
 
@@ -62,6 +62,22 @@ def list_webhooks():
 @documented("Get one webhook", response=Webhook, errors=[404])
 def get_webhook(webhook_id: str):
     return jsonify(get_store().find_webhook(webhook_id))
+
+
+@bp.patch("/webhooks/<webhook_id>")
+@documented(
+    "Change a webhook: its url, events, format or secret (null stops signing); the fields left out stay",
+    description=(
+        "Deliveries go on from where they were, to the webhook as it now is (those still being retried included). "
+        f"Audited as webhook.updated, without the secret. {ADDRESSES}"
+    ),
+    body=WebhookUpdate,
+    response=Webhook,
+    errors=[400, 404],
+)
+def update(webhook_id: str):
+    changes = parse(WebhookUpdate, read_json_object(), ()).changes()
+    return jsonify(update_webhook(webhook_id, changes, actor_name(), g.request_id))
 
 
 @bp.delete("/webhooks/<webhook_id>")

@@ -25,7 +25,21 @@ export function clear(node) {
   node.replaceChildren();
 }
 
-const dateTime = new Intl.DateTimeFormat(undefined, { dateStyle: "medium", timeStyle: "short" });
+// One way to show a moment everywhere, with its time zone: a team spread over zones reads "14:00" unambiguously.
+const dateTime = new Intl.DateTimeFormat(undefined, {
+  year: "numeric",
+  month: "short",
+  day: "numeric",
+  hour: "numeric",
+  minute: "2-digit",
+  timeZoneName: "short",
+});
+
+/** A moment (ISO 8601) as every screen shows it, or the text as given when it is not one. */
+export function formatMoment(iso) {
+  const moment = new Date(iso);
+  return Number.isNaN(moment.getTime()) ? String(iso) : dateTime.format(moment);
+}
 
 /** Show an ISO 8601 moment in a <time> element: readable in the person's locale, the exact UTC moment as tooltip. */
 export function setTime(node, iso) {

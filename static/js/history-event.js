@@ -1,7 +1,7 @@
 // An audit event as people read it: what happened, who did it, when, and each value before and after. The flag
 // history dialog and the audit log both draw events with this; targeting-text.js puts rules and splits in words.
 
-import { el, timeElement } from "./dom.js";
+import { el, formatMoment, timeElement } from "./dom.js";
 import { conditionsText, targetingDescription, targetingRows } from "./targeting-text.js";
 
 const FIELD_LABELS = {
@@ -119,6 +119,8 @@ function changes(event, environmentLabel) {
   }
   for (const field of Object.keys({ ...before, ...after })) {
     const [was, now] = [before[field], after[field]];
+    // A webhook's change records it whole, before and after: only what differs is a line.
+    if (event.action === "webhook.updated" && same(was, now)) continue;
     if (field === "version" || field === "state" || (created && (isEmpty(now) || same(now, FLAG_DEFAULTS[field])))) {
       continue;
     }
@@ -160,8 +162,7 @@ function scheduledChange(after) {
 }
 
 function moment(value) {
-  const date = new Date(value);
-  return Number.isNaN(date.getTime()) ? String(value) : date.toLocaleString();
+  return formatMoment(value);
 }
 
 /** What an edit changed, named: "Changed targeting in Production and the description" (never a bare "Edited"). */
@@ -239,6 +240,8 @@ function summary(event, environmentLabel) {
     }
     case "webhook.created":
       return `Webhook to ${hook.url} created`;
+    case "webhook.updated":
+      return `Webhook to ${hook.url} changed`;
     case "webhook.deleted":
       return `Webhook to ${hook.url} deleted`;
     case "flags.imported":
@@ -294,7 +297,9 @@ export function changeRequestEvent(request) {
  */
 export function eventItem(event, environmentLabel, { subject, imported = false } = {}) {
   const list = el("dl", { className: "event-changes" });
-  const tokenLike = event.action.startsWith("token.") || event.action.startsWith("webhook.");
+  // A token's or webhook's creation and removal say all in their summary; a webhook's change lists what changed.
+  const tokenLike =
+    event.action.startsWith("token.") || (event.action.startsWith("webhook.") && event.action !== "webhook.updated");
   for (const [label, before, after] of tokenLike ? [] : changes(event, environmentLabel)) {
     if (before === undefined && after === undefined) continue;
     const value = el("dd");
@@ -307,7 +312,7 @@ export function eventItem(event, environmentLabel, { subject, imported = false }
     }
     list.append(el("div", { className: "event-change" }, el("dt", { text: label }), value));
   }
-  if (event.action.startsWith("webhook.")) {
+  if (event.action.startsWith("webhook.") && event.action !== "webhook.updated") {
     const hook = event.after || event.before || {};
     list.append(
       el("div", { className: "event-change" }, el("dt", { text: "Events" }), el("dd", { text: shown(hook.events) })),

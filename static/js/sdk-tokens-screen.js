@@ -53,9 +53,14 @@ export function createTokensScreen({ api, session, environmentLabel }) {
       "aria-label": `Revoke ${token.name}`,
     });
     revoke.addEventListener("click", () => {
+      // Revoking the token this page signed in with ends this page's session too: said before, not found after.
+      const own = session.tokenId !== null && session.tokenId === token.id;
       revokeDialog.ask(
-        `Revoke ${token.name}?`,
-        "Applications using it are refused from now on, on every instance within a second. This cannot be undone.",
+        own ? `Revoke ${token.name}, the token you are signed in with?` : `Revoke ${token.name}?`,
+        (own
+          ? "This page signed in with it: you are signed out the moment it is revoked, and need another admin token to come back. "
+          : "") +
+          "Applications using it are refused from now on, on every instance within a second. This cannot be undone.",
         async () => {
           await api.request("DELETE", `/tokens/${encodeURIComponent(token.id)}`);
           await load();

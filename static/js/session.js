@@ -67,6 +67,8 @@ export function createSession({ api, environments, environmentLabel, began, ende
     editsEverywhere: false,
     // Who the service says is calling (as change requests name their requester), and where changes need approval.
     name: null,
+    // The id of the token signed in with (null for a person): the tokens screen warns before it is revoked.
+    tokenId: null,
     approvals: new Set(),
     needsApproval: (environment) => session.approvals.has(environment),
     canEditIn: (environment) => session.editable.has(environment),
@@ -93,6 +95,7 @@ export function createSession({ api, environments, environmentLabel, began, ende
       editable: editableIn(me),
       readsEverything: me.role !== "client" && me.role !== "server" && readable.size === environments.length,
       name: me.name,
+      tokenId: me.token_id ?? null,
       approvals: approvalsIn(me),
     };
   }
@@ -108,6 +111,7 @@ export function createSession({ api, environments, environmentLabel, began, ende
     session.readsEverything = described.readsEverything;
     session.editsEverywhere = described.editable.size === environments.length;
     session.name = described.name;
+    session.tokenId = described.tokenId;
     session.approvals = described.approvals;
     session.signedIn = true;
     storeToken(token);
@@ -121,6 +125,7 @@ export function createSession({ api, environments, environmentLabel, began, ende
       const answer = await api.request("GET", "/auth/session");
       api.csrfToken = answer.data.csrf_token;
       session.token = null;
+      session.tokenId = null;
       session.person = answer.data.user;
       session.role = answer.data.user.role;
       session.environments = environments;

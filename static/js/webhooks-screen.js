@@ -57,12 +57,60 @@ export function createWebhooksScreen({ api, session }) {
     secret: document.getElementById("webhook-secret"),
     status: document.getElementById("webhook-status"),
     list: document.getElementById("webhook-list"),
+    title: document.getElementById("webhook-form-title"),
+    submit: document.getElementById("webhook-submit"),
+    cancel: document.getElementById("webhook-cancel-edit"),
+    unsignField: document.getElementById("webhook-unsign-field"),
+    unsign: document.getElementById("webhook-unsign"),
+    secretHint: document.getElementById("webhook-secret-hint"),
   };
+  const SECRET_HINT = view.secretHint.textContent;
+  // The webhook the form edits, or null while it makes a new one.
+  let editing = null;
+
+  /** Turn the form to editing a webhook (its fields filled in), or back to making a new one (null). */
+  async function editForm(webhook) {
+    editing = webhook;
+    form.reset();
+    showErrors(form, {});
+    view.title.textContent = webhook ? `Edit the webhook to ${webhook.url}` : "New webhook";
+    view.submit.textContent = webhook ? "Save changes" : "Create webhook";
+    view.cancel.hidden = !webhook;
+    view.unsignField.hidden = !webhook?.has_secret;
+    view.secretHint.textContent = webhook
+      ? `${webhook.has_secret ? "Leave empty to keep the secret it has" : "Give one to start signing"}; 16 to 256 characters.`
+      : SECRET_HINT;
+    if (!webhook) return;
+    view.url.value = webhook.url;
+    view.format.value = webhook.format;
+    // The events' boxes come from the API's vocabulary, which may still be on its way.
+    await offering;
+    if (editing !== webhook) return;
+    for (const box of form.querySelectorAll('input[type="checkbox"][value]')) {
+      box.checked = webhook.events.includes(box.value);
+    }
+    // A single action chosen is shown: the list of them is folded away otherwise.
+    if (webhook.events.some((pattern) => !pattern.endsWith("*"))) form.querySelector("details").open = true;
+    view.url.focus();
+  }
+
+  view.cancel.addEventListener("click", () => {
+    const was = editing;
+    editForm(null);
+    view.status.textContent = was ? `Kept the webhook to ${was.url} as it was.` : "";
+  });
   const deleteDialog = createConfirmDialog(document.getElementById("webhook-delete-dialog"), session);
   let followTimer = null;
 
-  async function offerEvents() {
-    if (view.areas.childElementCount) return;
+  // The boxes are offered once; editing waits for them.
+  let offering = null;
+
+  function offerEvents() {
+    offering ||= makeEventBoxes();
+    return offering;
+  }
+
+  async function makeEventBoxes() {
     let patterns = [];
     try {
       patterns = (await loadVocabulary(api)).eventPatterns;
@@ -124,6 +172,8 @@ export function createWebhooksScreen({ api, session }) {
       text: "Delete",
       "aria-label": `Delete ${name}`,
     });
+    const change = el("button", { type: "button", className: "button small", text: "Edit", "aria-label": `Edit ${name}` });
+    change.addEventListener("click", () => editForm(webhook));
     const refresh = el("button", { type: "button", className: "button small", text: "Refresh" });
     const region = el(
       "div",
@@ -167,7 +217,7 @@ export function createWebhooksScreen({ api, session }) {
         "div",
         { className: "admin-item-head" },
         el("h3", { className: "admin-item-name", text: name }),
-        el("div", { className: "flag-actions" }, test, open, remove),
+        el("div", { className: "flag-actions" }, test, open, change, remove),
       ),
       el(
         "dl",
@@ -198,12 +248,20 @@ export function createWebhooksScreen({ api, session }) {
   form.addEventListener("submit", async (event) => {
     event.preventDefault();
     const submit = form.querySelector('[type="submit"]');
-    const events = [...form.querySelectorAll('input[type="checkbox"]:checked')].map((box) => box.value);
+    const events = [...form.querySelectorAll('input[type="checkbox"][value]:checked')].map((box) => box.value);
     const body = { url: view.url.value.trim(), events, format: view.format.value };
     if (view.secret.value) body.secret = view.secret.value;
+    else if (editing && view.unsign.checked) body.secret = null;
     submit.disabled = true;
     showErrors(form, {});
     try {
+      if (editing) {
+        await api.request("PATCH", `/webhooks/${encodeURIComponent(editing.id)}`, { body });
+        editForm(null);
+        await load();
+        view.status.textContent = `Saved the webhook to ${body.url}.`;
+        return;
+      }
       await api.request("POST", "/webhooks", { body });
       form.reset();
       await load();
@@ -225,6 +283,7 @@ export function createWebhooksScreen({ api, session }) {
     },
     hide() {
       clearTimeout(followTimer);
+      editForm(null);
     },
   };
 }

@@ -384,3 +384,22 @@ def test_delivery__look_read_before_the_last_send_moved_the_cursor__nothing_sent
     # Then: the change was sent once
     assert receiver.unique_actions() == [("once", "flag.created")]
     assert len(receiver.received) == 1
+
+
+def test_update__new_address__the_next_change_goes_there_unsigned(client, receivers):
+    # Given a signed webhook that has delivered to one receiver
+    first, second = receivers(), receivers()
+    webhook = _webhook(client, first.url, secret=SECRET)
+    _changes(client, "before-move", 0)
+    wait_for(lambda: len(first.received) >= 1)
+
+    # When it is pointed at another receiver and stops signing
+    moved = client.patch(f"/webhooks/{webhook['id']}", json={"url": second.url, "secret": None})
+    assert moved.status_code == 200, moved.json
+    _changes(client, "after-move", 0)
+
+    # Then the next change reaches the new address, unsigned, and the old one hears nothing more
+    wait_for(lambda: len(second.received) >= 1)
+    assert second.unique_actions() == [("after-move", "flag.created")]
+    assert all("X-Webhook-Signature-256" not in headers for headers, _ in second.received)
+    assert first.unique_actions() == [("before-move", "flag.created")]

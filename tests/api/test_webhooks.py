@@ -182,3 +182,69 @@ def test_test_delivery__queued__202_pending_and_listed(client):
     assert response.status_code == 202
     assert response.json["status"] == "pending" and response.json["action"] == "ping"
     assert [d["id"] for d in client.get(f"/webhooks/{webhook['id']}/deliveries").json] == [response.json["id"]]
+
+
+def test_update__address_events_and_secret__changed_audited_without_secret(client, config):
+    # Given a signed webhook
+    webhook = _create(client)
+
+    # When its address and events change, and then it stops signing
+    moved = client.patch(
+        f"/webhooks/{webhook['id']}", json={"url": "https://user:pw@other.example.com/x", "events": ["*"]}
+    )
+    unsigned = client.patch(f"/webhooks/{webhook['id']}", json={"secret": None})
+
+    # Then each answer is the webhook as it now is; what was left out stayed
+    assert moved.status_code == 200, moved.json
+    assert (moved.json["url"], moved.json["events"], moved.json["format"]) == (
+        "https://user:pw@other.example.com/x",
+        ["*"],
+        "json",
+    )
+    assert moved.json["has_secret"] is True
+    assert unsigned.status_code == 200 and unsigned.json["has_secret"] is False
+    assert client.get(f"/webhooks/{webhook['id']}").json == unsigned.json
+    # And each change is audited, before and after, with no credential or secret
+    events = client.get("/audit?action=webhook.updated").json["events"]
+    assert [e["webhook_id"] for e in events] == [webhook["id"]] * 2
+    assert events[1]["before"]["url"] == "https://hooks.example.com/…"
+    assert events[1]["after"] == {
+        "url": "https://other.example.com/…",
+        "events": ["*"],
+        "format": "json",
+        "has_secret": True,
+    }
+    assert (events[0]["before"]["has_secret"], events[0]["after"]["has_secret"]) == (True, False)
+    stored_audit = str(list(MongoClient(config.mongo_uri)[config.mongo_db].audit.find()))
+    for leaked in (SECRET, "pw@"):
+        assert leaked not in stored_audit
+
+
+@pytest.mark.parametrize(
+    ("changes", "field"),
+    [
+        ({}, "(body)"),
+        ({"url": None}, "(body)"),
+        ({"events": []}, "events"),
+        ({"events": ["flag.*", "flag.*"]}, "events"),
+        ({"url": "ftp://hooks.example.com/ff"}, "url"),
+        ({"url": "http://169.254.169.254/latest"}, "url"),
+        ({"secret": "short"}, "secret"),
+        ({"format": "xml"}, "format"),
+        ({"colour": "red"}, "colour"),
+    ],
+)
+def test_update__bad_field__400_naming_it_and_nothing_changed(client, changes, field):
+    webhook = _create(client)
+
+    response = client.patch(f"/webhooks/{webhook['id']}", json=changes)
+
+    assert response.status_code == 400, response.json
+    assert field in {item["field"] for item in response.json["details"]}
+    assert client.get(f"/webhooks/{webhook['id']}").json == webhook
+    assert client.get("/audit?action=webhook.updated").json["events"] == []
+
+
+def test_update__unknown_webhook__404(client):
+    response = client.patch(f"/webhooks/{MISSING_ID}", json={"events": ["*"]})
+    assert response.status_code == 404 and response.json["error"] == "webhook_not_found"

@@ -417,6 +417,44 @@ def receiver():
     started.stop()
 
 
+def test_webhooks__edited_in_the_form__address_events_and_signing_changed(page, live_server, api):
+    # Given: a signed webhook for flag changes
+    made = api.session.post(
+        f"{live_server}/webhooks",
+        json={"url": "https://hooks.example.com/old", "events": ["flag.*"], "secret": "whsec-0123456789abcdef"},
+    ).json()
+    sign_in(page, live_server)
+    open_screen(page, "Webhooks")
+
+    # When: it is opened for editing
+    page.get_by_role("button", name="Edit https://hooks.example.com/old").click()
+
+    # Then: the form holds it as it is
+    form = page.get_by_role("form", name="Edit the webhook to https://hooks.example.com/old")
+    expect(form.get_by_label("Address")).to_have_value("https://hooks.example.com/old")
+    expect(form.get_by_label("flag.*: every flag action")).to_be_checked()
+    expect(form.get_by_label("Every change", exact=True)).not_to_be_checked()
+
+    # When: the address and events change, signing stops, and it is saved
+    form.get_by_label("Address").fill("https://hooks.example.com/new")
+    form.get_by_label("flag.*: every flag action").uncheck()
+    form.get_by_label("Every change", exact=True).check()
+    form.get_by_label("Stop signing (remove the secret)").check()
+    form.get_by_role("button", name="Save changes").click()
+
+    # Then: the list and the API have it changed, and the form is back to making a new one
+    expect(
+        page.get_by_role("status").filter(has_text="Saved the webhook to https://hooks.example.com/new")
+    ).to_be_visible()
+    expect(page.get_by_role("form", name="New webhook")).to_be_visible()
+    webhook = api.session.get(f"{live_server}/webhooks/{made['id']}").json()
+    assert (webhook["url"], webhook["events"], webhook["has_secret"]) == ("https://hooks.example.com/new", ["*"], False)
+    # And the audit log reads the change
+    open_screen(page, "Audit log")
+    entry = page.get_by_role("listitem").filter(has_text="Webhook to https://hooks.example.com/… changed")
+    expect(entry).to_contain_text("Signed")
+
+
 def test_webhooks__create_and_send_test__delivery_in_log_and_received(page, live_server, api, receiver):
     # Given
     sign_in(page, live_server)
@@ -704,3 +742,28 @@ def test_live__segment_and_change_made_elsewhere__shown_on_the_open_screens(page
     expect(changes.first).to_contain_text("live-audit")
     newest = api.session.get(f"{live_server}/audit", params={"limit": 1}).json()["events"][0]
     assert newest["flag_name"] == "live-audit"
+
+
+def test_tokens__revoking_the_token_signed_in_with__the_dialog_says_so_first(page, live_server, api):
+    # Given: the page signed in with an admin token made for a person, and another token beside it
+    made = api.session.post(f"{live_server}/tokens", json={"name": "my-admin", "role": "admin"}).json()
+    api.client_token("production")
+    me = requests.get(f"{live_server}/auth/me", headers={"Authorization": f"Bearer {made['token']}"}, timeout=10)
+    assert me.json()["token_id"] == made["id"]
+    sign_in(page, live_server, made["token"])
+    page.get_by_role("navigation", name="Screens").get_by_role("link", name="Tokens").click()
+
+    # When: another token's revoke is started, the dialog is the usual one
+    page.get_by_role("button", name="Revoke reader-production").click()
+    expect(page.get_by_role("dialog", name="Revoke reader-production?")).to_be_visible()
+    page.keyboard.press("Escape")
+
+    # When: the token in use is the one to revoke
+    page.get_by_role("button", name="Revoke my-admin").click()
+
+    # Then: the dialog says it is the one signed in with, and what revoking it does to this page
+    dialog = page.get_by_role("dialog", name="Revoke my-admin, the token you are signed in with?")
+    expect(dialog).to_contain_text("you are signed out the moment it is revoked")
+    page.keyboard.press("Escape")
+    listed = [token["name"] for token in api.session.get(f"{live_server}/tokens").json()]
+    assert "my-admin" in listed

@@ -5,6 +5,7 @@ import { Api } from "./api.js";
 import { createAuditScreen } from "./audit-screen.js";
 import { createChangeRequestsScreen } from "./change-requests-screen.js";
 import { createDeleteDialog } from "./delete-dialog.js";
+import { createEvaluateScreen } from "./evaluate-screen.js";
 import { createFlagPage } from "./flag-page/flag-page.js";
 import { createFlagUpdates } from "./flag-updates.js";
 import { createFlagsView } from "./flag-table-view.js";
@@ -101,6 +102,7 @@ router.register(
 );
 router.register("change-requests", createChangeRequestsScreen({ api, session, environmentLabel, router }));
 router.register("audit", createAuditScreen({ api, session, environmentLabel, router }));
+router.register("evaluate", createEvaluateScreen({ api, session, environmentLabel, router }));
 router.register("segments", createSegmentsScreen({ api, session }));
 router.register("webhooks", createWebhooksScreen({ api, session }));
 router.register("transfer", createTransferScreen({ api, session }));

@@ -767,3 +767,56 @@ def test_tokens__revoking_the_token_signed_in_with__the_dialog_says_so_first(pag
     page.keyboard.press("Escape")
     listed = [token["name"] for token in api.session.get(f"{live_server}/tokens").json()]
     assert "my-admin" in listed
+
+
+# -- one user, every flag ------------------------------------------------------------------------
+
+
+def test_one_user__every_flag_answered_with_reason_and_matched_rule_linked(page, live_server, api):
+    # Given: a flag with a rule for pro plans, one off in production, one on for everyone
+    api.create("new-checkout", production=True)
+    rule = {"when": [{"attribute": "plan", "op": "in", "values": ["pro"]}], "serve": "on"}
+    api.update("new-checkout", targeting={"production": {"rules": [rule], "serve": "off"}})
+    api.create("dark-mode", production=False)
+    api.create("search-v2", production=True)
+    sign_in(page, live_server)
+    open_screen(page, "One user")
+
+    # When: a pro user's answers in production are asked for
+    form = page.get_by_role("form", name="Whose answers")
+    form.get_by_label("Environment").select_option("production")
+    form.get_by_label("targetingKey").fill("user-42")
+    form.get_by_label("Other attributes (JSON object)").fill('{"plan": "pro"}')
+    form.get_by_role("button", name="Evaluate every flag").click()
+
+    # Then: every flag is listed with OFREP's answer, in words, and the matched rule links to its flag
+    expect(page.get_by_role("status").filter(has_text="3 flags for “user-42” in Production")).to_be_visible()
+    rows = page.locator("#evaluate-rows")
+    checkout = rows.locator('tr[data-flag="new-checkout"]')
+    expect(checkout).to_contain_text("true")
+    expect(checkout).to_contain_text("a rule matched (TARGETING_MATCH)")
+    expect(rows.locator('tr[data-flag="dark-mode"]')).to_contain_text("off in this environment (DISABLED)")
+    expect(rows.locator('tr[data-flag="search-v2"]')).to_contain_text("everyone gets it (no rules) (STATIC)")
+    answered = requests.post(
+        f"{live_server}/ofrep/v1/evaluate/flags",
+        params={"environment": "production"},
+        json={"context": {"targetingKey": "user-42", "plan": "pro"}},
+        headers={"Authorization": f"Bearer {ADMIN_TOKEN}"},
+        timeout=10,
+    ).json()
+    for answer in answered["flags"]:
+        expect(rows.locator(f'tr[data-flag="{answer["key"]}"] td').first).to_have_text(json.dumps(answer["value"]))
+
+    # When: the same key is asked for again later, the attributes come back with it
+    page.reload()
+    form.get_by_label("targetingKey").fill("user-42")
+    form.get_by_label("targetingKey").dispatch_event("change")
+    expect(form.get_by_label("Other attributes (JSON object)")).to_have_value('{"plan":"pro"}')
+
+    # When: the matched rule is followed (from a fresh answer)
+    form.get_by_role("button", name="Evaluate every flag").click()
+    rows.locator('tr[data-flag="new-checkout"]').get_by_role("link", name="Rule 1").click()
+
+    # Then: the flag's page opens on that environment
+    expect(page.get_by_role("heading", name="new-checkout", level=1)).to_be_visible()
+    expect(page.get_by_role("tab", name="Production")).to_have_attribute("aria-selected", "true")

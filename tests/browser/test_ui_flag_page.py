@@ -198,8 +198,8 @@ def test_try_it__context_matching_a_rule__shows_the_rule(page, live_server, api)
     open_flag(page, live_server, "new-checkout")
 
     # When
-    page.get_by_label("targetingKey").fill("user-1")
-    page.get_by_label("Other attributes (JSON object)").fill('{"plan": "pro"}')
+    page.locator("#flag-try").get_by_label("targetingKey").fill("user-1")
+    page.locator("#flag-try").get_by_label("Other attributes (JSON object)").fill('{"plan": "pro"}')
     page.get_by_role("button", name="Evaluate").click()
 
     # Then

@@ -703,3 +703,24 @@ def test_rule__a_segment_alone__saved_and_an_empty_rule_refused_in_a_sentence(pa
     assert api.flag("segment-only").json()["targeting"]["production"]["rules"] == [
         {"when": [{"segment": "beta-users"}], "serve": "on"}
     ]
+
+
+def test_schedule__targeting_change_from_the_editor__pending_and_today_unchanged(page, live_server, api):
+    # Given: a flag on in production, its default serve changed to off in the editor but not saved
+    api.create("night-rules", production=True)
+    open_flag(page, live_server, "night-rules")
+    page.locator("#flag-default-serve").get_by_label("Default serve: variant").select_option("off")
+
+    # When: that targeting is scheduled for two hours from now
+    at = (datetime.now(UTC) + timedelta(hours=2)).astimezone()
+    schedules = page.locator("#flag-schedules")
+    schedules.get_by_label("When").fill(at.strftime("%Y-%m-%dT%H:%M:%S"))
+    schedules.get_by_label("Change", exact=True).select_option("targeting")
+    schedules.get_by_role("button", name="Schedule").click()
+
+    # Then: a pending targeting change is listed and stored with the editor's targeting; today's is unchanged
+    expect(schedules.get_by_role("list", name="Scheduled changes")).to_contain_text("Replace targeting at")
+    (schedule,) = api.session.get(f"{live_server}/flags/night-rules/schedules").json()
+    assert (schedule["environment"], schedule["state"]) == ("production", "pending")
+    assert schedule["targeting"] == {"rules": [], "serve": "off"}
+    assert api.flag("night-rules").json()["targeting"] == {}

@@ -159,6 +159,7 @@ export function createFlagPage({ api, session, environments, environmentLabel, d
     changed: () => changes.refresh(),
     needsApproval: (environment) => session.needsApproval(environment),
     requested: () => pending.refresh(state.flag, state.env),
+    targetingNow: () => targetingSettings(),
   });
   const usage = createUsage($("flag-usage"), { api });
   const pending = createPendingRequests($("flag-requests-card"), $("flag-requests"), { api, session, environmentLabel });
@@ -673,11 +674,17 @@ export function createFlagPage({ api, session, environments, environmentLabel, d
     if (!readOnly()) schedules.refresh(state.flag, state.env);
   }
 
-  $("flag-targeting").addEventListener("submit", async (event) => {
-    event.preventDefault();
+  /** The environment's targeting as its editors hold it now (saved or not). */
+  function targetingSettings() {
     const settings = { rules: state.editors.rules.value(), serve: state.editors.serve.value() };
     const prerequisites = state.editors.prerequisites.value();
     if (prerequisites.length) settings.prerequisites = prerequisites;
+    return settings;
+  }
+
+  $("flag-targeting").addEventListener("submit", async (event) => {
+    event.preventDefault();
+    const settings = targetingSettings();
     const body = { targeting: { [state.env]: settings } };
     const stickiness = state.editors.stickiness.value.trim();
     if (stickiness !== state.flag.stickiness) body.stickiness = stickiness;

@@ -23,7 +23,10 @@ function described(schedule) {
 }
 
 /** The schedules part of the page; refresh(flag, environment) draws it for one flag and environment. */
-export function createSchedules(root, { api, readOnly, changed, needsApproval = () => false, requested = () => {} }) {
+export function createSchedules(
+  root,
+  { api, readOnly, changed, needsApproval = () => false, requested = () => {}, targetingNow = () => null },
+) {
   const form = el("form", { className: "edit-form", novalidate: true });
   const when = field("When", "at", el("input", { type: "datetime-local", step: "1" }));
   const action = field(
@@ -33,14 +36,20 @@ export function createSchedules(root, { api, readOnly, changed, needsApproval = 
       [
         ["true", "Switch on"],
         ["false", "Switch off"],
+        ["targeting", "Replace targeting with the Targeting editor's"],
       ],
       "true",
     ),
   );
+  const explain = el("p", {
+    className: "hint",
+    text: "Replacing targeting applies the rules, default serve and prerequisites the Targeting editor above holds now (saved or not) at that moment, and leaves today's as they are until then.",
+  });
   const formError = el("p", { className: "form-error", role: "alert" });
   form.append(
     when.wrap,
     action.wrap,
+    explain,
     formError,
     el(
       "div",
@@ -61,25 +70,32 @@ export function createSchedules(root, { api, readOnly, changed, needsApproval = 
       showErrors(form, { at: "Choose a date and time." });
       return;
     }
-    const enabled = action.control.value === "true";
+    const targeting = action.control.value === "targeting" ? targetingNow() : null;
+    const change = targeting ? { targeting } : { enabled: action.control.value === "true" };
     try {
       if (needsApproval(current.environment)) {
         // A schedule would skip the approval: a change request carries the moment instead.
-        await api.requestChange(current.flag, { environments: { [current.environment]: enabled } }, moment.toISOString());
+        const asked = targeting
+          ? { targeting: { [current.environment]: targeting } }
+          : { environments: { [current.environment]: change.enabled } };
+        await api.requestChange(current.flag, asked, moment.toISOString());
         showErrors(form, {});
         status.textContent = "Change request sent; it applies at that moment once someone else approves it.";
         requested();
         return;
       }
       await api.request("POST", `/flags/${encodeURIComponent(current.flag._id)}/schedules`, {
-        body: { at: moment.toISOString(), environment: current.environment, enabled },
+        body: { at: moment.toISOString(), environment: current.environment, ...change },
       });
       showErrors(form, {});
       await refresh(current.flag, current.environment);
     } catch (error) {
       if (!(error instanceof ApiError)) throw error;
       const unplaced = showErrors(form, error.fieldErrors());
-      if (unplaced.length || !Object.keys(error.fieldErrors()).length) formError.textContent = error.message;
+      // A refused targeting names the editor's fields (targeting.rules.0...): said here, as they are not in this form.
+      if (unplaced.length || !Object.keys(error.fieldErrors()).length) {
+        formError.textContent = [error.message, ...unplaced].join(" ");
+      }
     }
   });
 

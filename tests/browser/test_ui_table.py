@@ -322,3 +322,33 @@ def test_table_at_1280__long_changed_by_and_tags__nothing_cut_off_and_tag_chips_
     # Then: only that tag's flag is listed
     expect(page.locator("#filter-tag")).to_have_value("wave-1")
     expect(page.locator("#flag-rows > tr")).to_have_count(1)
+
+
+def test_table_at_360__rows_are_cards__name_description_and_every_switch_in_view(page, live_server, api):
+    # Given: a phone-sized window and two flags
+    page.set_viewport_size({"width": 360, "height": 740})
+    api.create("phone-checkout", "The checkout on a phone", production=True)
+    api.create("phone-banner", "A banner")
+    page.goto(live_server)
+    page.get_by_label("API token").fill(ADMIN_TOKEN)
+    page.get_by_role("button", name="Sign in").click()
+    expect(page.locator("#flag-rows > tr")).to_have_count(2)
+
+    # Then: nothing scrolls sideways, and each card shows its name, description and every switch within the window
+    assert page.evaluate("document.documentElement.scrollWidth") <= 360
+    card = page.get_by_role("row").filter(has=page.get_by_role("link", name="phone-checkout", exact=True))
+    expect(card).to_contain_text("The checkout on a phone")
+    for environment in ("Development", "Staging", "Production"):
+        switch = card.get_by_role("switch", name=f"Toggle phone-checkout in {environment}")
+        box = switch.bounding_box()
+        assert box is not None and box["x"] >= 0 and box["x"] + box["width"] <= 360, (environment, box)
+    expect(card.locator("td.flag-tags")).to_be_hidden()
+
+    # When: a switch is used on the card
+    card.get_by_role("switch", name="Toggle phone-checkout in Staging").click()
+
+    # Then: the API has it
+    staging = card.get_by_role("switch", name="Toggle phone-checkout in Staging")
+    expect(staging).to_have_attribute("aria-checked", "true")
+    expect(staging).not_to_have_attribute("aria-busy", "true")
+    assert api.state("phone-checkout")["staging"] is True

@@ -650,6 +650,7 @@ def test_keyboard__only__token_created_and_revoked(page, live_server, api):
 ADMIN_SCREENS = [
     ("tokens", "SDK tokens"),
     ("audit", "Audit log"),
+    ("evaluate", "One user, every flag"),
     ("segments", "Segments"),
     ("webhooks", "Webhooks"),
     ("transfer", "Import and export"),
@@ -684,6 +685,10 @@ def test_admin_screens__both_themes__readable_named_and_fit_360px(browser, live_
                 if name == "webhooks":
                     page.get_by_role("button", name="Delivery log of http://127.0.0.1:9/hook").click()
                     expect(page.get_by_role("region", name="Deliveries to http://127.0.0.1:9/hook")).to_be_visible()
+                if name == "evaluate":
+                    page.get_by_role("form", name="Whose answers").get_by_label("targetingKey").fill("user-42")
+                    page.get_by_role("button", name="Evaluate every flag").click()
+                    expect(page.locator("#evaluate-rows tr")).not_to_have_count(0)
                 if name == "audit":
                     expect(
                         page.get_by_role("list", name="Changes, newest first").get_by_role("listitem")

@@ -20,6 +20,7 @@ from .batches import FlagBatches
 from .change_requests import ChangeRequestStorage
 from .changes import ChangeFeed
 from .client import create_client, translated_errors, utcnow
+from .context_attributes import ContextAttributeStorage
 from .flags import FlagStorage
 from .people import PeopleStorage
 from .schedules import ScheduleStorage
@@ -46,6 +47,7 @@ def init_app(app: Flask) -> None:
 
 class Store(
     ApplicationStorage,
+    ContextAttributeStorage,
     FlagStorage,
     FlagBatches,
     SegmentStorage,
@@ -86,6 +88,7 @@ class Store(
         self._applications = self.db.applications
         self._flag_applications = self.db.flag_applications
         self._metric_reports = self.db.metric_reports
+        self._context_attributes = self.db.context_attributes
         self._supports_transactions: bool | None = None
         # Called with the new flags revision after each flag write of this process (the flag cache listens).
 
@@ -131,6 +134,7 @@ class Store(
             self._webhook_indexes()
             self._people_indexes()
             self._application_indexes()
+            self._context_attribute_indexes()
             self._batches.create_index([("batch", ASCENDING)], sparse=True, name="by_batch")
 
     def claim_once(self, marker: str) -> bool:

@@ -434,7 +434,9 @@ def _frontend(given: dict[str, Any]) -> Response:
         toggle = _toggle(flag, answer.variant, answer.value)
         if toggle is not None:
             toggles.append(toggle)
-    usage_recorder().count_many(environment, outcomes)
+    recorder = usage_recorder()
+    recorder.count_many(environment, outcomes)
+    recorder.note_attributes(environment, context)
     body = to_json({"toggles": toggles}).encode()
     response = prebuilt_response(body, body_etag(body))
     response.headers["Cache-Control"] = "no-cache"

@@ -8,6 +8,7 @@ database sees one update per flag touched, however many evaluations there were.
 from __future__ import annotations
 
 import logging
+import re
 import threading
 import time
 import uuid
@@ -17,6 +18,7 @@ from datetime import UTC, datetime
 from typing import Any
 
 from ..errors import DatabaseUnavailable
+from ..flags.models import ATTRIBUTE_PATTERN
 from ..process import current_pid
 from ..storage import Store, StoreClosed
 from .last_seen import LastSeen
@@ -28,6 +30,11 @@ SECONDS_PER_HOUR = 3600
 STOP_WAIT_SECONDS = 5.0
 # Created at import, before any fork; held only while a flusher thread starts.
 _START_LOCK = threading.Lock()
+
+# Attribute names (environment, name) held between flushes: a client may send new names with every request, so
+# names past this many wait for the next interval, and only names a rule could use are counted.
+MAX_PENDING_ATTRIBUTE_NAMES = 1000
+_ATTRIBUTE_NAME = re.compile(ATTRIBUTE_PATTERN)
 
 # (flag id, environment, variant, hour number since the epoch) -> evaluations
 Counts = dict[tuple[str, str, str, int], int]
@@ -88,6 +95,7 @@ class UsageRecorder:
         self._stopping = threading.Event()
         self._counts: Counts = {}
         self._stamps: Stamps = {}
+        self._attributes: dict[tuple[str, str], int] = {}
         # A batch whose write failed: sent again, unchanged, before anything newer.
         self._unsent: Batch | None = None
         # Names this process's batches in the buckets; a forked child is another writer.
@@ -154,11 +162,27 @@ class UsageRecorder:
                 self._counts[key] = self._counts.get(key, 0) + n
                 self._stamps[(flag_id, environment)] = now
 
+    def note_attributes(self, environment: str, names: Iterable[str]) -> None:
+        """Count the attribute names one evaluation context carried (the rule editor offers the frequent ones)."""
+        if not self.enabled:
+            return
+        if self._pid != current_pid():
+            self.start()
+        with self._lock:
+            pending = self._attributes
+            for name in names:
+                key = (environment, name)
+                if key in pending:
+                    pending[key] += 1
+                elif len(pending) < MAX_PENDING_ATTRIBUTE_NAMES and _ATTRIBUTE_NAME.match(name):
+                    pending[key] = 1
+
     # -- writing -----------------------------------------------------------------------------
 
     def flush(self) -> None:
         """Write what was counted since the last flush; raise DatabaseUnavailable, keeping it for the next."""
         with self._flush_lock:
+            self._flush_attributes()
             # Twice at most: a batch left from a failed flush first, then what was counted meanwhile.
             for _ in range(2):
                 if self._unsent is None:
@@ -172,6 +196,18 @@ class UsageRecorder:
                 batch = self._unsent
                 self._store.add_usage(batch.counts, batch.last_seen, self._writer, batch.sequence)
                 self._unsent = None
+
+    def _flush_attributes(self) -> None:
+        with self._lock:
+            attributes, self._attributes = self._attributes, {}
+        try:
+            self._store.note_context_attributes(attributes)
+        except DatabaseUnavailable:
+            # Kept for the next flush, within the bound: the names rank suggestions, nothing more.
+            with self._lock:
+                for key, n in attributes.items():
+                    if key in self._attributes or len(self._attributes) < MAX_PENDING_ATTRIBUTE_NAMES:
+                        self._attributes[key] = self._attributes.get(key, 0) + n
 
     def pending(self) -> int:
         """Return how many evaluations are counted here and not yet written."""

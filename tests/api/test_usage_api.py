@@ -234,3 +234,49 @@ def test_usage_tracking__off__nothing_counted_or_written(make_app):
     assert get_store(app).db.usage_hours.count_documents({}) == 0
     assert get_store(app).db.flag_usage.count_documents({}) == 0
     assert set(evaluations_metric(test_client).values()) == {0.0}
+
+
+def test_context_fields__names_applications_send__counted_per_environment_most_frequent_first(app, client, anonymous):
+    # Given: contexts sent over OFREP and Unleash's frontend API in two environments
+    client.post("/flags", json={"name": "checkout", "environments": {"staging": True, "production": True}})
+    for n in range(3):
+        single(client, "checkout", "production", key=f"user-{n}")
+    bulk(client, "production", {"targetingKey": "u", "plan": "plan-value-7f3a", "country": "NZ"})
+    bulk(client, "production", {"targetingKey": "u", "plan": "team", "bad name!": "x"})
+    bulk(client, "staging", {"targetingKey": "u", "beta": True})
+    browser = client.post("/tokens", json={"name": "web", "role": "client", "environment": "production"}).json["token"]
+    frontend = anonymous.post(
+        "/api/frontend", json={"context": {"userId": "u", "properties": {"region": "eu"}}}, headers=auth(browser)
+    )
+    assert frontend.status_code == 200, frontend.json
+
+    # When: the counts are flushed, as the background thread does
+    usage_recorder(app).flush()
+
+    # Then: each environment's names with how often, most frequent first; no values; a name no rule could use left out
+    production = client.get("/context-fields?environment=production")
+    assert production.status_code == 200, production.json
+    counted = [(entry["name"], entry["count"]) for entry in production.json["seen"]]
+    assert counted[:2] == [("targetingKey", 6), ("plan", 2)]
+    # (Unleash's frontend context keeps userId beside targetingKey, and the service adds the caller's remoteAddress.)
+    assert set(counted[2:]) == {("country", 1), ("region", 1), ("userId", 1), ("remoteAddress", 1)}
+    assert all(entry["environment"] == "production" and entry["last_seen_at"] for entry in production.json["seen"])
+    assert "plan-value-7f3a" not in production.get_data(as_text=True)
+    everywhere = {(entry["environment"], entry["name"]) for entry in client.get("/context-fields").json["seen"]}
+    assert ("staging", "beta") in everywhere and ("staging", "plan") not in everywhere
+
+
+def test_context_fields__past_the_bound__the_most_frequent_kept_and_clients_refused(app, client, anonymous):
+    # Given: 250 names, each sent a different number of times
+    store = get_store(app)
+    store.note_context_attributes({("production", f"name-{n:03d}"): n + 1 for n in range(250)})
+
+    # When
+    seen = client.get("/context-fields?environment=production").json["seen"]
+
+    # Then: 200 kept, the most frequent; a client token may not read them
+    assert len(seen) == 200
+    assert seen[0]["name"] == "name-249" and seen[-1]["name"] == "name-050"
+    reader = client.post("/tokens", json={"name": "r", "role": "client", "environment": "production"}).json["token"]
+    refused = anonymous.get("/context-fields", headers=auth(reader))
+    assert refused.status_code == 403

@@ -8,6 +8,7 @@ import pytest
 import requests
 from playwright.sync_api import Page, expect
 
+from feature_flags.usage import usage_recorder
 from tests.browser.conftest import Api
 from tests.browser.test_ui_browser import CONTRAST_FAILURES, NAMELESS_CONTROLS, SCREENSHOTS, STREAMED_WITHIN_MS
 from tests.support import ADMIN_TOKEN
@@ -724,3 +725,26 @@ def test_schedule__targeting_change_from_the_editor__pending_and_today_unchanged
     assert (schedule["environment"], schedule["state"]) == ("production", "pending")
     assert schedule["targeting"] == {"rules": [], "serve": "off"}
     assert api.flag("night-rules").json()["targeting"] == {}
+
+
+def test_rule_editor__offers_the_attribute_names_applications_send(page, live_server, api, app):
+    # Given: an application's contexts in production carried "plan" and "country", counted and flushed
+    api.create("offered-names", production=True)
+    for context in ({"targetingKey": "u-1", "plan": "pro"}, {"targetingKey": "u-2", "plan": "team", "country": "NZ"}):
+        answered = api.session.post(
+            f"{live_server}/ofrep/v1/evaluate/flags/offered-names?environment=production", json={"context": context}
+        )
+        assert answered.status_code == 200, answered.text
+    usage_recorder(app).flush()
+    open_flag(page, live_server, "offered-names")
+
+    # When: a rule is added
+    page.get_by_role("button", name="Add rule").click()
+
+    # Then: its attribute field offers those names first, then the standard ones
+    attribute = page.locator("#fp-targeting-production-rules-0-when-0-attribute")
+    expect(attribute).to_have_attribute("list", "flag-known-attributes")
+    options = page.locator("#flag-known-attributes option")
+    expect(options.first).to_have_attribute("value", "targetingKey")
+    offered = options.evaluate_all("nodes => nodes.map(node => node.value)")
+    assert offered[:3] == ["targetingKey", "plan", "country"] and "userId" in offered

@@ -617,19 +617,15 @@ export function createFlagPage({ api, session, environments, environmentLabel, d
       type: "text",
       autocomplete: "off",
       spellcheck: "false",
-      list: "flag-stickiness-fields",
+      list: "flag-known-attributes",
     }));
     sticks.control.value = state.flag.stickiness;
-    const known = el(
-      "datalist",
-      { id: "flag-stickiness-fields" },
-      ...["targetingKey", "userId", "sessionId", "accountId", "email"].map((name) => el("option", { value: name })),
-    );
     const explain = el("p", {
       className: "hint",
       text: "A percentage split gives each value of this field a stable bucket: the same user stays in the same group. A context without it gets the default answer where a split needs it.",
     });
-    $("flag-stickiness").replaceChildren(sticks.wrap, known, explain);
+    $("flag-stickiness").replaceChildren(sticks.wrap, explain);
+    offerKnownAttributes(env);
     state.editors.stickiness = sticks.control;
     $("flag-prerequisites").replaceChildren(state.editors.prerequisites.node);
     $("flag-rules").replaceChildren(state.editors.rules.node);
@@ -672,6 +668,26 @@ export function createFlagPage({ api, session, environments, environmentLabel, d
     usage.refresh(state.flag, state.env);
     pending.refresh(state.flag, state.env);
     if (!readOnly()) schedules.refresh(state.flag, state.env);
+  }
+
+  // Names every context may carry, offered whatever applications have sent so far.
+  const STANDARD_ATTRIBUTES = ["targetingKey", "userId", "sessionId", "currentTime"];
+
+  /** Offer, in the attribute and stickiness fields, the names applications send in this environment. */
+  async function offerKnownAttributes(environment) {
+    let seen = [];
+    if (session.canEdit) {
+      try {
+        const query = new URLSearchParams({ environment });
+        seen = (await api.request("GET", `/context-fields?${query}`)).data.seen.map((entry) => entry.name);
+      } catch (error) {
+        if (!(error instanceof ApiError)) throw error;
+        // Suggestions only: without them every name can still be typed.
+      }
+    }
+    if (environment !== state.env) return;
+    const names = [...new Set([...seen, ...STANDARD_ATTRIBUTES])];
+    $("flag-known-attributes").replaceChildren(...names.map((name) => el("option", { value: name })));
   }
 
   /** The environment's targeting as its editors hold it now (saved or not). */

@@ -42,7 +42,12 @@ export function createRulesEditor(base, rules, { variants, segments, readOnly })
       picker.control.disabled = readOnly;
       return el("li", { className: "condition" }, picker.wrap, remove);
     }
-    const attribute = field("Attribute", `${path}.attribute`, el("input", { type: "text", autocomplete: "off" }));
+    // Offered: the attribute names applications send here (the page fills #flag-known-attributes); any name may be typed.
+    const attribute = field(
+      "Attribute",
+      `${path}.attribute`,
+      el("input", { type: "text", autocomplete: "off", list: "flag-known-attributes" }),
+    );
     attribute.control.value = item.attribute || "";
     attribute.control.addEventListener("input", () => (item.attribute = attribute.control.value.trim()));
     const op = field("Operator", `${path}.op`, select(Object.entries(OPERATOR_LABELS), item.op || "in"));

@@ -748,3 +748,32 @@ def test_rule_editor__offers_the_attribute_names_applications_send(page, live_se
     expect(options.first).to_have_attribute("value", "targetingKey")
     offered = options.evaluate_all("nodes => nodes.map(node => node.value)")
     assert offered[:3] == ["targetingKey", "plan", "country"] and "userId" in offered
+
+
+def test_usage__hour_by_hour__stacked_by_variant_and_as_a_table(page, live_server, api, app):
+    # Given: a 50/50 split evaluated for 40 users in production this hour, counted and flushed
+    api.create("hourly-split", production=True)
+    api.update("hourly-split", targeting={"production": {"rules": [], "serve": {"on": 50, "off": 50}}})
+    for n in range(40):
+        answer = api.session.post(
+            f"{live_server}/ofrep/v1/evaluate/flags/hourly-split?environment=production",
+            json={"context": {"targetingKey": f"user-{n}"}},
+        )
+        assert answer.status_code == 200, answer.text
+    usage_recorder(app).flush()
+    served = api.session.get(f"{live_server}/flags/hourly-split/usage").json()["environments"]["production"]
+    counted_hours = [hour for hour in served["hours"] if hour["variants"]]
+
+    # When
+    open_flag(page, live_server, "hourly-split")
+
+    # Then: 24 columns, the latest stacked by variant, and every counted hour's counts in the table
+    chart = page.locator("#flag-usage .usage-hours")
+    expect(chart.locator(".usage-hour")).to_have_count(24)
+    expect(chart.locator(".usage-hour").last.locator(".usage-segment")).not_to_have_count(0)
+    page.get_by_text("The hours as a table").click()
+    table = page.get_by_role("table", name="Evaluations hour by hour, by variant")
+    for hour in counted_hours:
+        cells = table.locator(f'tr[data-hour="{hour["hour"]}"] td').all_text_contents()
+        assert sorted(int(cell) for cell in cells if cell != "0") == sorted(hour["variants"].values())
+    assert sum(n for hour in counted_hours for n in hour["variants"].values()) == 40

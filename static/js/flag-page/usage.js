@@ -2,7 +2,73 @@
 // everyone (the bars are hidden from screen readers), when it last asked, and which in-process applications did.
 
 import { ApiError } from "../api.js";
-import { el, timeElement } from "../dom.js";
+import { el, formatMoment, timeElement } from "../dom.js";
+
+// Colours a chart's variants take in turn (app.css, both themes).
+const VARIANT_COLOURS = 6;
+
+/** The last 24 hours hour by hour, each hour's evaluations stacked by variant; and the same as a table. */
+function hourly(hours, variants) {
+  const total = (hour) => Object.values(hour.variants).reduce((sum, n) => sum + n, 0);
+  const peak = Math.max(1, ...hours.map(total));
+  const chart = el("div", { className: "usage-hours", "aria-hidden": "true" });
+  for (const hour of hours) {
+    const column = el("div", {
+      className: "usage-hour",
+      title: `${formatMoment(hour.hour)}: ${total(hour).toLocaleString()} evaluations`,
+    });
+    variants.forEach((variant, index) => {
+      const n = hour.variants[variant] || 0;
+      if (!n) return;
+      const segment = el("span", { className: `usage-segment usage-variant-${index % VARIANT_COLOURS}` });
+      segment.style.setProperty("--share", `${(100 * n) / peak}%`);
+      column.append(segment);
+    });
+    chart.append(column);
+  }
+  const legend = el(
+    "ul",
+    { className: "usage-legend", "aria-hidden": "true" },
+    ...variants.map((variant, index) =>
+      el("li", {}, el("span", { className: `usage-swatch usage-variant-${index % VARIANT_COLOURS}` }), variant),
+    ),
+  );
+  const table = el(
+    "table",
+    { className: "usage-table usage-hours-table" },
+    el("caption", { text: "Evaluations hour by hour, by variant" }),
+    el(
+      "thead",
+      {},
+      el(
+        "tr",
+        {},
+        el("th", { scope: "col", text: "Hour" }),
+        ...variants.map((variant) => el("th", { scope: "col", text: variant })),
+      ),
+    ),
+    el(
+      "tbody",
+      {},
+      ...hours
+        .filter((hour) => total(hour) > 0)
+        .map((hour) =>
+          el(
+            "tr",
+            { "data-hour": hour.hour },
+            el("th", { scope: "row" }, timeElement(hour.hour)),
+            ...variants.map((variant) => el("td", { text: (hour.variants[variant] || 0).toLocaleString() })),
+          ),
+        ),
+    ),
+  );
+  return [
+    el("h3", { text: "Hour by hour" }),
+    chart,
+    legend,
+    el("details", { className: "hint-box" }, el("summary", { text: "The hours as a table" }), table),
+  ];
+}
 
 /** The usage part of the page; refresh(flag, environment) draws it. */
 export function createUsage(root, { api }) {
@@ -51,7 +117,8 @@ export function createUsage(root, { api }) {
         ),
       ),
     );
-    root.replaceChildren(last, bars, table, ...reporting);
+    const variants = counts.map(([variant]) => variant);
+    root.replaceChildren(last, bars, table, ...hourly(usage.hours || [], variants), ...reporting);
   }
   return { refresh };
 }

@@ -31,6 +31,7 @@ def create_app(config=None) -> Flask:
     from . import cache, flags, metrics, preparation, schedules, storage, transfer, ui, usage, web, webhooks
     from .audit.routes import bp as audit_bp
     from .change_requests.routes import bp as change_requests_bp
+    from .context_fields.routes import bp as context_fields_bp
     from .evaluation.event_stream import bp as ofrep_events_bp
     from .evaluation.event_stream import changes_bp
     from .evaluation.ofrep import bp as ofrep_bp
@@ -81,6 +82,7 @@ def create_app(config=None) -> Flask:
         segments_bp,
         transfer.bp,
         usage_bp,
+        context_fields_bp,
         ofrep_bp,
         ofrep_events_bp,
         changes_bp,

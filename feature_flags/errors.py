@@ -81,6 +81,11 @@ class WebhookNotFound(NotFound):
     message = "No webhook has that id."
 
 
+class ContextFieldNotFound(NotFound):
+    code = "context_field_not_found"
+    message = "No context field is described under that name."
+
+
 class NameTaken(ApiError):
     status_code = 409
     code = "name_taken"
@@ -94,6 +99,11 @@ class NameTaken(ApiError):
 class FlagNameTaken(NameTaken):
     code = "flag_name_taken"
     message = "A flag with that name already exists."
+
+
+class ContextFieldNameTaken(NameTaken):
+    code = "context_field_name_taken"
+    message = "A context field with that name is already described."
 
 
 class SegmentNameTaken(NameTaken):
@@ -175,6 +185,11 @@ class TooManyFlags(ValidationFailed):
 class TooManySegments(ValidationFailed):
     code = "too_many_segments"
     message = "This deployment holds as many segments as it may; delete unused ones first."
+
+
+class TooManyContextFields(ValidationFailed):
+    code = "too_many_context_fields"
+    message = "There are too many described context fields."
 
 
 class TooManyWebhooks(ValidationFailed):

@@ -28,6 +28,9 @@ CHANGE_REQUEST_REJECTED = "change_request.rejected"
 CHANGE_REQUEST_CANCELLED = "change_request.cancelled"
 CHANGE_REQUEST_REBASED = "change_request.rebased"
 CHANGE_REQUEST_FAILED = "change_request.failed"
+CONTEXT_FIELD_CREATED = "context_field.created"
+CONTEXT_FIELD_UPDATED = "context_field.updated"
+CONTEXT_FIELD_DELETED = "context_field.deleted"
 USER_CREATED = "user.created"
 USER_UPDATED = "user.updated"
 # The actor of every change a schedule makes; who made the schedule is on the event as scheduled_by.
@@ -60,6 +63,9 @@ ALL = (
     CHANGE_REQUEST_CANCELLED,
     CHANGE_REQUEST_REBASED,
     CHANGE_REQUEST_FAILED,
+    CONTEXT_FIELD_CREATED,
+    CONTEXT_FIELD_UPDATED,
+    CONTEXT_FIELD_DELETED,
     USER_CREATED,
     USER_UPDATED,
     FLAGS_IMPORTED,
@@ -69,8 +75,9 @@ SCHEDULE_ACTIONS = frozenset({SCHEDULE_CREATED, SCHEDULE_CANCELLED, SCHEDULE_FAI
 SEGMENT_ACTIONS = frozenset({SEGMENT_CREATED, SEGMENT_UPDATED, SEGMENT_DELETED})
 WEBHOOK_ACTIONS = frozenset({WEBHOOK_CREATED, WEBHOOK_UPDATED, WEBHOOK_DELETED})
 USER_ACTIONS = frozenset({USER_CREATED, USER_UPDATED})
+CONTEXT_FIELD_ACTIONS = frozenset({CONTEXT_FIELD_CREATED, CONTEXT_FIELD_UPDATED, CONTEXT_FIELD_DELETED})
 CHANGE_REQUEST_ACTIONS = frozenset(action for action in ALL if action.startswith("change_request."))
 # Actions after which the subject no longer exists; recovery checks for its absence instead of its presence.
-REMOVALS = frozenset({FLAG_DELETED, SEGMENT_DELETED, TOKEN_REVOKED, WEBHOOK_DELETED})
+REMOVALS = frozenset({FLAG_DELETED, SEGMENT_DELETED, TOKEN_REVOKED, WEBHOOK_DELETED, CONTEXT_FIELD_DELETED})
 
 AuditAction = Literal[ALL]  # type: ignore[valid-type]

@@ -71,6 +71,8 @@ class AuditEvent(BaseModel):
     schedule_id: str | None = Field(None, description="The schedule an event is about, or that made the change")
     scheduled_by: str | None = Field(None, description="Who made the schedule, on changes the actor 'schedule' made")
     webhook_id: str | None = Field(None, description="The webhook a webhook.* event is about")
+    context_field_id: str | None = Field(None, description="The context field a context_field.* event is about")
+    context_field_name: str | None = None
     change_request_id: str | None = Field(
         None, description="The change request a change_request.* event is about, or that made the change"
     )

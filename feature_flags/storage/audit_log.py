@@ -148,6 +148,8 @@ class AuditLog:
             subject, target_id = self._segments, event.get("segment_id")
         elif event["action"] in actions.WEBHOOK_ACTIONS:
             subject, target_id = self._webhooks, event.get("webhook_id")
+        elif event["action"] in actions.CONTEXT_FIELD_ACTIONS:
+            subject, target_id = self._context_fields, event.get("context_field_id")
         elif event["action"] in actions.USER_ACTIONS:
             subject, target_id = self._users, event.get("user_id")
         elif event["action"] in actions.CHANGE_REQUEST_ACTIONS:

@@ -1,4 +1,5 @@
-"""The attribute names applications send in their evaluation contexts, per environment: what rule editors offer.
+"""Context fields: the attribute names applications send in their evaluation contexts, per environment, and the
+ones admins describe (what a field means, its type, its known values); both are what rule editors offer.
 
 Counted in each process where usage is counted and added here with its flush. A client controls the names it
 sends, so the collection is bounded: each environment keeps its MAX_KEPT most frequent names, and a name not seen
@@ -12,18 +13,28 @@ from collections.abc import Mapping
 from datetime import datetime, timedelta
 from typing import Any
 
+from bson import ObjectId
 from pymongo import ASCENDING, DESCENDING, UpdateOne
+from pymongo.client_session import ClientSession
+from pymongo.errors import DuplicateKeyError
 
-from .client import translated_errors, utcnow
+from ..audit import actions
+from ..errors import ContextFieldNameTaken, ContextFieldNotFound, TooManyContextFields
+from .audit_log import RECENT_EVENT_IDS_KEPT
+from .client import public_document, translated_errors, utcnow
 
 MAX_KEPT = 200
 KEPT_UNSEEN = timedelta(days=30)
+# Described fields: a deployment describes the fields its rules use, tens of them; the bound keeps lists cheap.
+MAX_DESCRIBED = 500
+DESCRIBED_FIELDS = ("description", "type", "values")
 
 
 class ContextAttributeStorage:
     """Attribute names seen per environment, with how often and when last."""
 
     def _context_attribute_indexes(self) -> None:
+        self._context_fields.create_index([("name", ASCENDING)], unique=True, name="name_unique")
         self._context_attributes.create_index(
             [("environment", ASCENDING), ("count", DESCENDING)], name="by_environment_and_count"
         )
@@ -60,3 +71,107 @@ class ContextAttributeStorage:
         with translated_errors():
             found = self._context_attributes.find(query, {"_id": 0, "expires_at": 0}).sort("count", DESCENDING)
             return list(found.limit(MAX_KEPT * 20))
+
+    # -- described fields --------------------------------------------------------------------
+
+    @staticmethod
+    def _field_out(document: dict[str, Any]) -> dict[str, Any]:
+        return public_document(document)
+
+    def context_fields(self) -> list[dict[str, Any]]:
+        """Every described field, by name."""
+        with translated_errors():
+            return [self._field_out(d) for d in self._context_fields.find({}).sort("name", ASCENDING)]
+
+    def create_context_field(self, fields: dict[str, Any], actor: str, request_id: str | None = None) -> dict[str, Any]:
+        """Describe a field, with its event; raise ContextFieldNameTaken or TooManyContextFields."""
+        with translated_errors():
+            # Counted before the insert: two racing creates may pass one over the bound, which stays bounded.
+            if self._context_fields.count_documents({}) >= MAX_DESCRIBED:
+                raise TooManyContextFields(
+                    f"At most {MAX_DESCRIBED} context fields are described; remove some first.",
+                    details=[
+                        {"field": "(body)", "message": "too many context fields", "type": "too_many_context_fields"}
+                    ],
+                )
+        now = utcnow()
+        document = {
+            "_id": ObjectId(),
+            "name": fields["name"],
+            **{name: fields[name] for name in DESCRIBED_FIELDS},
+            "created_at": now,
+            "created_by": str(actor),
+            "updated_at": now,
+            "updated_by": str(actor),
+        }
+        event = self._event(
+            actions.CONTEXT_FIELD_CREATED,
+            actor,
+            request_id,
+            context_field_id=str(document["_id"]),
+            context_field_name=document["name"],
+            before=None,
+            after={name: document[name] for name in DESCRIBED_FIELDS},
+        )
+        document["recent_events"] = [event["_id"]]
+        with translated_errors():
+            try:
+                self._insert_recorded(self._context_fields, document, event)
+            except DuplicateKeyError:
+                raise ContextFieldNameTaken() from None
+        return self._field_out(document)
+
+    def _find_field(self, name: str) -> dict[str, Any]:
+        with translated_errors():
+            document = self._context_fields.find_one({"name": name})
+        if document is None:
+            raise ContextFieldNotFound()
+        return document
+
+    def update_context_field(
+        self, name: str, changes: dict[str, Any], actor: str, request_id: str | None = None
+    ) -> dict[str, Any]:
+        """Change a described field's description, type or values, with its event; raise ContextFieldNotFound."""
+        current = self._find_field(name)
+        before = {field: current[field] for field in changes}
+        event = self._event(
+            actions.CONTEXT_FIELD_UPDATED,
+            actor,
+            request_id,
+            context_field_id=str(current["_id"]),
+            context_field_name=name,
+            before=before,
+            after=dict(changes),
+        )
+        update = {
+            "$set": {**changes, "updated_at": utcnow(), "updated_by": str(actor)},
+            "$push": {"recent_events": {"$each": [event["_id"]], "$slice": -RECENT_EVENT_IDS_KEPT}},
+        }
+
+        def write(session: ClientSession | None) -> bool:
+            return self._context_fields.update_one({"_id": current["_id"]}, update, session=session).matched_count == 1
+
+        with translated_errors():
+            if not self._record(write, event):
+                raise ContextFieldNotFound()
+        return self._field_out(self._find_field(name))
+
+    def delete_context_field(self, name: str, actor: str, request_id: str | None = None) -> None:
+        """Remove a field's description, with its event (what applications send is still counted)."""
+        current = self._find_field(name)
+        event = self._event(
+            actions.CONTEXT_FIELD_DELETED,
+            actor,
+            request_id,
+            context_field_id=str(current["_id"]),
+            context_field_name=name,
+            before={field: current[field] for field in DESCRIBED_FIELDS},
+            after=None,
+        )
+
+        def write(session: ClientSession | None) -> bool:
+            return self._context_fields.delete_one({"_id": current["_id"]}, session=session).deleted_count == 1
+
+        with translated_errors():
+            if not self._record(write, event):
+                raise ContextFieldNotFound()

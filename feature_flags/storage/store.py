@@ -89,6 +89,7 @@ class Store(
         self._flag_applications = self.db.flag_applications
         self._metric_reports = self.db.metric_reports
         self._context_attributes = self.db.context_attributes
+        self._context_fields = self.db.context_fields
         self._supports_transactions: bool | None = None
         # Called with the new flags revision after each flag write of this process (the flag cache listens).
 

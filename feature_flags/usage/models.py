@@ -55,20 +55,3 @@ class FlagUsage(BaseModel):
         dict[str, EnvironmentUsage],
         Field(description="Every environment the token may read", json_schema_extra=ENVIRONMENT_KEYS),
     ]
-
-
-class SeenAttribute(BaseModel):
-    """An attribute name applications sent in evaluation contexts of one environment."""
-
-    environment: str
-    name: str
-    count: NonNegativeInt = Field(description="Contexts that carried it (approximate: it ranks names)")
-    last_seen_at: str = Field(description="ISO 8601, UTC")
-
-
-class ContextFields(BaseModel):
-    """What GET /context-fields answers."""
-
-    seen: list[SeenAttribute] = Field(
-        description="Most frequent first; each environment keeps its 200 most frequent names, a month unseen at most"
-    )

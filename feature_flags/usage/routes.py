@@ -1,20 +1,19 @@
-"""GET /flags/<ident>/usage: how often, and with which variants, each environment evaluated a flag; and
-GET /context-fields: the attribute names applications send, for rule editors to offer."""
+"""GET /flags/<ident>/usage: how often, and with which variants, each environment evaluated a flag."""
 
 from __future__ import annotations
 
 from datetime import datetime, timedelta
 from typing import Any
 
-from flask import Blueprint, current_app, jsonify, request
+from flask import Blueprint, current_app, jsonify
 
 from ..cache import current_snapshot
 from ..extensions import get_store
 from ..storage import utcnow
 from ..storage.usage import hour_of
-from ..tokens.access import authenticate, environment_for_read, require_editor
+from ..tokens.access import authenticate
 from ..web.openapi import documented
-from .models import HOURS_SHOWN, ContextFields, FlagUsage
+from .models import HOURS_SHOWN, FlagUsage
 
 bp = Blueprint("usage", __name__)
 
@@ -76,22 +75,3 @@ def flag_usage(ident: str):
             },
         }
     )
-
-
-@bp.get("/context-fields")
-@documented(
-    "The attribute names applications send in their evaluation contexts, per environment, most frequent first",
-    description=(
-        "Learned where evaluations are counted (OFREP and /api/frontend; attribute names only, never values), so "
-        "that a rule can be written with the names applications really send. Each environment keeps its 200 most "
-        "frequent names; a name not seen for 30 days goes. Editors and admins; ?environment= narrows it to one."
-    ),
-    params={"environment": "One environment's names only"},
-    response=ContextFields,
-    errors=[400, 403],
-)
-def context_fields():
-    require_editor()
-    wanted = request.args.get("environment")
-    environment = environment_for_read(wanted) if wanted is not None else None
-    return jsonify({"seen": get_store().context_attributes(environment)})

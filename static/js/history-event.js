@@ -260,6 +260,12 @@ function summary(event, environmentLabel) {
       return `Rebased a change request${where} on version ${event.after?.base_version ?? "?"}`;
     case "change_request.failed":
       return `A change request${where} failed: ${event.after?.reason || "no reason given"}`;
+    case "context_field.created":
+      return `Context field ${event.context_field_name} described`;
+    case "context_field.updated":
+      return `Context field ${event.context_field_name}: changed ${words(Object.keys(event.after || {}))}`;
+    case "context_field.deleted":
+      return `Context field ${event.context_field_name}: description removed`;
     case "user.created":
       return `${personName(event.after)} signed in for the first time (${event.after?.role ?? "viewer"})`;
     case "user.updated":

@@ -4,6 +4,7 @@
 import { Api } from "./api.js";
 import { createAuditScreen } from "./audit-screen.js";
 import { createChangeRequestsScreen } from "./change-requests-screen.js";
+import { createContextFieldsScreen } from "./context-fields-screen.js";
 import { createDeleteDialog } from "./delete-dialog.js";
 import { createEvaluateScreen } from "./evaluate-screen.js";
 import { createFlagPage } from "./flag-page/flag-page.js";
@@ -104,6 +105,7 @@ router.register("change-requests", createChangeRequestsScreen({ api, session, en
 router.register("audit", createAuditScreen({ api, session, environmentLabel, router }));
 router.register("evaluate", createEvaluateScreen({ api, session, environmentLabel, router }));
 router.register("segments", createSegmentsScreen({ api, session }));
+router.register("context-fields", createContextFieldsScreen({ api, session, environmentLabel }));
 router.register("webhooks", createWebhooksScreen({ api, session }));
 router.register("transfer", createTransferScreen({ api, session }));
 

@@ -10,7 +10,7 @@ const FOLLOW_MS = 20000;
 const FOLLOW_EVERY_MS = 700;
 const SETTLED = new Set(["delivered", "failed"]);
 // flags.* is the one area named in the plural: its one action is a whole import.
-const AREA_WORDS = { flags: "import" };
+const AREA_WORDS = { flags: "import", context_field: "context field", change_request: "change request" };
 
 function checkbox(value, text) {
   const id = `webhook-event-${value.replace(/[^a-z]/gi, "-")}`;

@@ -29,6 +29,7 @@ SCREENS = [
     ("audit log", "/?page=audit", "Audit log"),
     ("one user", "/?page=evaluate&env=production&key=user-42", "One user, every flag"),
     ("segments", "/?page=segments", "Segments"),
+    ("context fields", "/?page=context-fields", "Context fields"),
     ("webhooks", "/?page=webhooks", "Webhooks"),
     ("import and export", "/?page=transfer", "Import and export"),
 ]

@@ -13,6 +13,7 @@ import pytest
 import requests
 from playwright.sync_api import Page, expect
 
+from feature_flags.usage import usage_recorder
 from tests.browser.test_ui_browser import CONTRAST_FAILURES, NAMELESS_CONTROLS, SCREENSHOTS, sign_in, tab_to
 from tests.support import ADMIN_TOKEN, Receiver, auth, wait_for
 
@@ -652,6 +653,7 @@ ADMIN_SCREENS = [
     ("audit", "Audit log"),
     ("evaluate", "One user, every flag"),
     ("segments", "Segments"),
+    ("context-fields", "Context fields"),
     ("webhooks", "Webhooks"),
     ("transfer", "Import and export"),
 ]
@@ -825,3 +827,57 @@ def test_one_user__every_flag_answered_with_reason_and_matched_rule_linked(page,
     # Then: the flag's page opens on that environment
     expect(page.get_by_role("heading", name="new-checkout", level=1)).to_be_visible()
     expect(page.get_by_role("tab", name="Production")).to_have_attribute("aria-selected", "true")
+
+
+# -- context fields ------------------------------------------------------------------------------
+
+
+def test_context_fields__described_from_what_applications_send_changed_and_removed(page, live_server, api, app):
+    # Given: an application's contexts in production carried "plan", counted and flushed
+    api.create("checkout", production=True)
+    answered = api.session.post(
+        f"{live_server}/ofrep/v1/evaluate/flags/checkout?environment=production",
+        json={"context": {"targetingKey": "u-1", "plan": "pro"}},
+    )
+    assert answered.status_code == 200, answered.text
+    usage_recorder(app).flush()
+    sign_in(page, live_server)
+    open_screen(page, "Context fields")
+
+    # Then: what applications send is listed, and offered as a name to describe
+    seen = page.get_by_role("table").filter(has_text="Contexts")
+    expect(seen.get_by_role("row", name="plan Production 1")).to_be_visible()
+    expect(page.locator("#context-field-seen-names option[value=plan]")).to_have_count(1)
+
+    # When: "plan" is described, with a value repeated (refused in a sentence), then correctly
+    form = page.get_by_role("form", name="Describe a field")
+    form.get_by_label("Name").fill("plan")
+    form.get_by_label("Description").fill("The customer's subscription")
+    form.get_by_label("Known values (comma-separated, optional)").fill("free, pro, pro")
+    form.get_by_role("button", name="Describe field").click()
+    expect(page.locator("#context-field-values-error")).to_have_text("Name each known value once.")
+    form.get_by_label("Known values (comma-separated, optional)").fill("free, pro")
+    form.get_by_role("button", name="Describe field").click()
+
+    # Then: listed, and the API has it
+    item = page.locator('li[data-field="plan"]')
+    expect(item).to_contain_text("The customer's subscription")
+    expect(item).to_contain_text("free, pro")
+    (described,) = api.session.get(f"{live_server}/context-fields").json()["fields"]
+    assert (described["name"], described["type"], described["values"]) == ("plan", "string", ["free", "pro"])
+
+    # When: its values change, then its description is removed
+    item.get_by_role("button", name="Edit plan").click()
+    page.get_by_role("form", name="Change the description of plan").get_by_label(
+        "Known values (comma-separated, optional)"
+    ).fill("free, pro, team")
+    page.get_by_role("button", name="Save changes").click()
+    expect(item).to_contain_text("free, pro, team")
+    item.get_by_role("button", name="Remove the description of plan").click()
+
+    # Then: gone from the descriptions (what applications send is still listed), and each step audited
+    expect(page.locator('li[data-field="plan"]')).to_have_count(0)
+    expect(seen.get_by_role("row", name="plan Production 1")).to_be_visible()
+    assert api.session.get(f"{live_server}/context-fields").json()["fields"] == []
+    actions = [e["action"] for e in api.session.get(f"{live_server}/audit").json()["events"][:3]]
+    assert actions == ["context_field.deleted", "context_field.updated", "context_field.created"]

@@ -736,18 +736,22 @@ def test_rule_editor__offers_the_attribute_names_applications_send(page, live_se
         )
         assert answered.status_code == 200, answered.text
     usage_recorder(app).flush()
+    # And an admin described "country"
+    described = {"name": "country", "description": "ISO 3166 code of the shop", "values": ["NZ", "AU"]}
+    assert api.session.post(f"{live_server}/context-fields", json=described).status_code == 201
     open_flag(page, live_server, "offered-names")
 
     # When: a rule is added
     page.get_by_role("button", name="Add rule").click()
 
-    # Then: its attribute field offers those names first, then the standard ones
+    # Then: its attribute field offers the described field (with what it means), then what applications send,
+    # most frequent first, then the standard names
     attribute = page.locator("#fp-targeting-production-rules-0-when-0-attribute")
     expect(attribute).to_have_attribute("list", "flag-known-attributes")
     options = page.locator("#flag-known-attributes option")
-    expect(options.first).to_have_attribute("value", "targetingKey")
+    expect(options.first).to_have_attribute("label", "country: ISO 3166 code of the shop")
     offered = options.evaluate_all("nodes => nodes.map(node => node.value)")
-    assert offered[:3] == ["targetingKey", "plan", "country"] and "userId" in offered
+    assert offered[:3] == ["country", "targetingKey", "plan"] and "userId" in offered
 
 
 def test_usage__hour_by_hour__stacked_by_variant_and_as_a_table(page, live_server, api, app):

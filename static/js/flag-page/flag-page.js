@@ -675,19 +675,26 @@ export function createFlagPage({ api, session, environments, environmentLabel, d
 
   /** Offer, in the attribute and stickiness fields, the names applications send in this environment. */
   async function offerKnownAttributes(environment) {
+    let described = [];
     let seen = [];
     if (session.canEdit) {
       try {
         const query = new URLSearchParams({ environment });
-        seen = (await api.request("GET", `/context-fields?${query}`)).data.seen.map((entry) => entry.name);
+        const { data } = await api.request("GET", `/context-fields?${query}`);
+        described = data.fields;
+        seen = data.seen.map((entry) => entry.name);
       } catch (error) {
         if (!(error instanceof ApiError)) throw error;
         // Suggestions only: without them every name can still be typed.
       }
     }
     if (environment !== state.env) return;
-    const names = [...new Set([...seen, ...STANDARD_ATTRIBUTES])];
-    $("flag-known-attributes").replaceChildren(...names.map((name) => el("option", { value: name })));
+    // Described fields say what they mean; then what applications send, then the standard names.
+    const meaning = new Map(described.map((field) => [field.name, field.description]));
+    const names = [...new Set([...described.map((field) => field.name), ...seen, ...STANDARD_ATTRIBUTES])];
+    $("flag-known-attributes").replaceChildren(
+      ...names.map((name) => el("option", { value: name, label: meaning.get(name) ? `${name}: ${meaning.get(name)}` : null })),
+    );
   }
 
   /** The environment's targeting as its editors hold it now (saved or not). */

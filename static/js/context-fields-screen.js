@@ -1,0 +1,174 @@
+// The context fields screen (?page=context-fields): describe the attributes rules are written on (what each
+// means, its type, the values it takes), change or remove a description, and read which attribute names
+// applications actually send in each environment (learned by the service, names only).
+
+import { ApiError } from "./api.js";
+import { fact, showErrors, showRefusal } from "./admin-forms.js";
+import { el, timeElement } from "./dom.js";
+
+const TYPE_WORDS = {
+  string: "Text",
+  number: "Number",
+  boolean: "true or false",
+  date: "Date and time",
+  semver: "Version (semver)",
+};
+
+function knownValues(text) {
+  return text
+    .split(",")
+    .map((value) => value.trim())
+    .filter(Boolean);
+}
+
+/** The screen for the router. */
+export function createContextFieldsScreen({ api, session, environmentLabel }) {
+  const section = document.getElementById("context-fields-view");
+  const form = document.getElementById("context-field-form");
+  const view = {
+    name: document.getElementById("context-field-name"),
+    seenNames: document.getElementById("context-field-seen-names"),
+    type: document.getElementById("context-field-type"),
+    description: document.getElementById("context-field-description"),
+    values: document.getElementById("context-field-values"),
+    title: document.getElementById("context-field-form-title"),
+    submit: document.getElementById("context-field-submit"),
+    cancel: document.getElementById("context-field-cancel"),
+    status: document.getElementById("context-field-status"),
+    list: document.getElementById("context-field-list"),
+    seen: document.getElementById("context-field-seen-rows"),
+  };
+  // The field the form changes, or null while it describes a new one.
+  let editing = null;
+
+  function editForm(field) {
+    editing = field;
+    form.reset();
+    showErrors(form, {});
+    view.title.textContent = field ? `Change the description of ${field.name}` : "Describe a field";
+    view.submit.textContent = field ? "Save changes" : "Describe field";
+    view.cancel.hidden = !field;
+    view.name.disabled = Boolean(field);
+    if (!field) return;
+    view.name.value = field.name;
+    view.type.value = field.type;
+    view.description.value = field.description;
+    view.values.value = field.values.join(", ");
+    view.description.focus();
+  }
+
+  view.cancel.addEventListener("click", () => editForm(null));
+
+  function item(field) {
+    const change = el("button", {
+      type: "button",
+      className: "button small",
+      text: "Edit",
+      "aria-label": `Edit ${field.name}`,
+    });
+    change.addEventListener("click", () => editForm(field));
+    const remove = el("button", {
+      type: "button",
+      className: "button small danger-text",
+      text: "Remove",
+      "aria-label": `Remove the description of ${field.name}`,
+    });
+    remove.addEventListener("click", async () => {
+      try {
+        await api.request("DELETE", `/context-fields/${encodeURIComponent(field.name)}`);
+        if (editing?.name === field.name) editForm(null);
+        await load();
+        view.status.textContent = `Removed the description of ${field.name}.`;
+      } catch (error) {
+        if (!(error instanceof ApiError) || session.handleAuthFailure(error)) return;
+        view.status.textContent = error.message;
+      }
+    });
+    return el(
+      "li",
+      { className: "admin-item", "data-field": field.name },
+      el(
+        "div",
+        { className: "admin-item-head" },
+        el("h3", { className: "admin-item-name", text: field.name }),
+        el("div", { className: "flag-actions" }, change, remove),
+      ),
+      el(
+        "dl",
+        { className: "facts" },
+        fact("Type", TYPE_WORDS[field.type] || field.type),
+        fact("Means", field.description || "(not said)"),
+        fact("Values", field.values.length ? field.values.join(", ") : "any"),
+      ),
+    );
+  }
+
+  async function load() {
+    view.status.textContent = "Loading context fields…";
+    try {
+      const { data } = await api.request("GET", "/context-fields");
+      view.list.replaceChildren(...data.fields.map(item));
+      view.seen.replaceChildren(
+        ...data.seen.map((entry) =>
+          el(
+            "tr",
+            {},
+            el("th", { scope: "row", text: entry.name }),
+            el("td", { text: environmentLabel(entry.environment) }),
+            el("td", { text: entry.count.toLocaleString() }),
+            el("td", {}, timeElement(entry.last_seen_at)),
+          ),
+        ),
+      );
+      const described = new Set(data.fields.map((field) => field.name));
+      const undescribed = [...new Set(data.seen.map((entry) => entry.name))].filter((name) => !described.has(name));
+      view.seenNames.replaceChildren(...undescribed.map((name) => el("option", { value: name })));
+      view.status.textContent = data.fields.length
+        ? `${data.fields.length} described.`
+        : "None described yet.";
+    } catch (error) {
+      if (!(error instanceof ApiError) || session.handleAuthFailure(error)) return;
+      view.status.textContent = error.message;
+    }
+  }
+
+  form.addEventListener("submit", async (event) => {
+    event.preventDefault();
+    const body = {
+      type: view.type.value,
+      description: view.description.value.trim(),
+      values: knownValues(view.values.value),
+    };
+    showErrors(form, {});
+    view.submit.disabled = true;
+    try {
+      if (editing) {
+        const name = editing.name;
+        await api.request("PATCH", `/context-fields/${encodeURIComponent(name)}`, { body });
+        editForm(null);
+        await load();
+        view.status.textContent = `Saved ${name}.`;
+        return;
+      }
+      body.name = view.name.value.trim();
+      await api.request("POST", "/context-fields", { body });
+      form.reset();
+      await load();
+      view.status.textContent = `Described ${body.name}.`;
+    } catch (error) {
+      if (!(error instanceof ApiError) || session.handleAuthFailure(error)) return;
+      showRefusal(form, error);
+    } finally {
+      view.submit.disabled = false;
+    }
+  });
+
+  return {
+    section,
+    admin: true,
+    show() {
+      editForm(null);
+      return load();
+    },
+  };
+}

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import Annotated, Any
 
 from pydantic import (
@@ -52,6 +53,26 @@ EnvironmentStates = Annotated[
 def whole_number(value: Any) -> Any:
     """Read 30.0 as 30 before a strict integer check: JSON has one number type, and JSON Schema calls it an integer."""
     return int(value) if isinstance(value, float) and value.is_integer() else value
+
+
+def not_nullable(*names: str, min_properties: int | None = None) -> Callable[[dict[str, Any], Any], None]:
+    """A model's json_schema_extra: these optional fields may be left out but not sent as null (pydantic documents
+    an optional field as nullable), and with min_properties the body names at least that many fields."""
+
+    def adjust(schema: dict[str, Any], _model: Any) -> None:
+        for name in names:
+            field = schema.get("properties", {}).get(name, {})
+            if "default" in field and field["default"] is None:
+                del field["default"]
+            choices = [choice for choice in field.pop("anyOf", []) if choice != {"type": "null"}]
+            if len(choices) == 1:
+                field.update(choices[0])
+            elif choices:
+                field["anyOf"] = choices
+        if min_properties is not None:
+            schema["minProperties"] = min_properties
+
+    return adjust
 
 
 class RequestModel(BaseModel):

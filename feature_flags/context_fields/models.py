@@ -4,10 +4,10 @@ from __future__ import annotations
 
 from typing import Annotated, Any, Literal
 
-from pydantic import BaseModel, Field, NonNegativeInt, StringConstraints, field_validator, model_validator
+from pydantic import BaseModel, ConfigDict, Field, NonNegativeInt, StringConstraints, field_validator, model_validator
 
 from ..flags.models import AttributeName
-from ..validation import RequestModel
+from ..validation import RequestModel, not_nullable
 
 MAX_KNOWN_VALUES = 100
 FieldType = Literal["string", "number", "boolean", "date", "semver"]
@@ -16,7 +16,11 @@ Description = Annotated[
 ]
 KnownValues = Annotated[
     list[Annotated[str, StringConstraints(min_length=1, max_length=200)]],
-    Field(max_length=MAX_KNOWN_VALUES, description="Values it takes, offered when writing rules; no repeats"),
+    Field(
+        max_length=MAX_KNOWN_VALUES,
+        description="Values it takes, offered when writing rules; no repeats",
+        json_schema_extra={"uniqueItems": True},
+    ),
 ]
 
 
@@ -40,6 +44,9 @@ class ContextFieldCreate(RequestModel):
 class ContextFieldUpdate(RequestModel):
     """Change a described field: the fields given change, the others stay."""
 
+    # Left out, a field stays; none is nullable (the document says so).
+    model_config = ConfigDict(json_schema_extra=not_nullable("description", "type", "values", min_properties=1))
+
     description: Description | None = None
     type: FieldType | None = None
     values: KnownValues | None = None
@@ -48,7 +55,10 @@ class ContextFieldUpdate(RequestModel):
 
     @model_validator(mode="after")
     def _something_given(self) -> ContextFieldUpdate:
-        if not any(getattr(self, name) is not None for name in ("description", "type", "values")):
+        for name in ("description", "type", "values"):
+            if name in self.model_fields_set and getattr(self, name) is None:
+                raise ValueError(f"{name} cannot be null; leave it out to keep it")
+        if not self.model_fields_set:
             raise ValueError("give at least one of description, type and values")
         return self
 

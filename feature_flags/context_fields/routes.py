@@ -37,6 +37,7 @@ def context_fields():
 @bp.post("/context-fields")
 @documented(
     "Describe a context field: what it means, its type and the values it takes (admins); audited",
+    description="At most 500 fields (400 too_many_context_fields beyond); a name is described once (409).",
     body=ContextFieldCreate,
     response=ContextField,
     status=201,

@@ -6,10 +6,10 @@ import re
 from collections.abc import Iterable
 from typing import Annotated, Any, Literal
 
-from pydantic import BaseModel, Field, StringConstraints, field_validator, model_validator
+from pydantic import BaseModel, ConfigDict, Field, StringConstraints, field_validator, model_validator
 
 from ..audit import actions
-from ..validation import RequestModel
+from ..validation import RequestModel, not_nullable
 
 MAX_WEBHOOKS = 50
 MAX_URL_LENGTH = 2048
@@ -94,6 +94,9 @@ class WebhookCreate(RequestModel):
 
 class WebhookUpdate(RequestModel):
     """PATCH /webhooks/<id>: the fields given change, the others stay; a secret of null stops signing."""
+
+    # Left out, a field stays; only the secret may be null (the document says so: the others are not nullable).
+    model_config = ConfigDict(json_schema_extra=not_nullable("url", "events", "format", min_properties=1))
 
     url: WebhookUrl | None = None
     events: Events | None = None

@@ -8,7 +8,7 @@ nor is an evaluation refused for lacking the targetingKey its flag's split needs
 nor a list asked to continue from a cursor it never gave (the parameter says to take it from the Link header);
 nor a stream asked for without Accept: text/event-stream, nor an import of repeated names, nor a copy to
 the environment it copies from, nor a webhook past their bound
-or to a refused address (their descriptions say so).
+or to a refused address, nor a context field past theirs (their descriptions say so).
 A schedule's moment is brought within its bounds (a minute ago to 5 years ahead) and its targeting in line with
 the flag's variants; one refused for the clock, the pending bound or the flag as stored is not a failure either.
 A change request is made for the flag the test leaves on in production, switching it off there (what needs
@@ -44,6 +44,8 @@ COPY_RULE_TYPES = {"same_environment"}
 # The number of webhooks is bounded (the operation's description says so); generated bodies reach the bound.
 # So is where they may be sent: a generated host may be this host ("0", "127.1") or a metadata service.
 WEBHOOK_RULE_TYPES = {"too_many_webhooks", "address"}
+# Described context fields are bounded too (the operation's description says so).
+CONTEXT_FIELD_RULE_TYPES = {"too_many_context_fields"}
 SPLIT_TOTAL = "of a split add up to"
 CHANGE_REQUEST_BODY = "POST /change-requests"
 # What the conformance test creates, on in production: a request switching it off there needs approval.
@@ -180,8 +182,10 @@ def filter_failure(context, failure, case, response) -> bool:
         return not _refused_for_unstated_rule(response, CURSOR_RULE_TYPES)
     if label == CHANGE_REQUEST_BODY:
         return not _refused_for_unstated_rule(response, CHANGE_REQUEST_RULE_TYPES)
-    if label == "POST /webhooks":
+    if label in ("POST /webhooks", "PATCH /webhooks/{webhook_id}"):
         return not _refused_for_unstated_rule(response, WEBHOOK_RULE_TYPES)
+    if label == "POST /context-fields":
+        return not _refused_for_unstated_rule(response, CONTEXT_FIELD_RULE_TYPES)
     if label == "POST /ofrep/v1/evaluate/flags/{key}":
         return not _split_without_key(response)
     if label == "GET /api/client/streaming":

@@ -781,3 +781,38 @@ def test_usage__hour_by_hour__stacked_by_variant_and_as_a_table(page, live_serve
         cells = table.locator(f'tr[data-hour="{hour["hour"]}"] td').all_text_contents()
         assert sorted(int(cell) for cell in cells if cell != "0") == sorted(hour["variants"].values())
     assert sum(n for hour in counted_hours for n in hour["variants"].values()) == 40
+
+
+def test_history_in_the_page__narrowed_to_switches_and_to_one_environment(page, live_server, api):
+    # Given: a flag switched in two environments, and its description and production targeting changed
+    api.create("storied", production=False)
+    api.toggle("storied", "production")
+    api.toggle("storied", "staging")
+    api.update("storied", description="Now with a story")
+    api.update("storied", targeting={"production": {"rules": [], "serve": "off"}})
+    open_flag(page, live_server, "storied")
+    history = page.get_by_role("list", name="Changes to this flag, newest first")
+
+    # Then: every change is in the page, reachable from the top
+    expect(history.get_by_role("listitem")).to_have_count(5)
+    page.get_by_role("navigation", name="On this page").get_by_role("link", name="History").click()
+    expect(page.locator("#flag-history-card")).to_be_in_viewport()
+
+    # When: only switches are asked for
+    page.locator("#flag-history-card").get_by_label("Show", exact=True).select_option("switches")
+
+    # Then: the two switches
+    expect(history.get_by_role("listitem")).to_have_count(2)
+    expect(history).to_contain_text("Switched on in Production")
+    expect(history).to_contain_text("Switched on in Staging")
+
+    # When: and only what touches production
+    page.get_by_label("Only what touches Production").check()
+
+    # Then: production's switch alone; with every kind again, production's changes and the flag-wide edits
+    expect(history.get_by_role("listitem")).to_have_count(1)
+    expect(history).to_contain_text("Switched on in Production")
+    page.locator("#flag-history-card").get_by_label("Show", exact=True).select_option("all")
+    expect(history.get_by_role("listitem")).to_have_count(4)
+    expect(history).not_to_contain_text("Staging")
+    expect(page.locator("#flag-history-card .count")).to_have_text("4 of the 5 latest changes shown, newest first.")

@@ -10,6 +10,7 @@ import { pageHref, pageLink } from "../router.js";
 import { ruleText, serveText } from "../targeting-text.js";
 import { followChanges } from "./changes-elsewhere.js";
 import { field, select, showErrors } from "./fields.js";
+import { createPageHistory } from "./page-history.js";
 import { createPendingRequests } from "./pending-requests.js";
 import { createPrerequisitesEditor } from "./prerequisites-editor.js";
 import { createRulesEditor } from "./rules-editor.js";
@@ -162,6 +163,7 @@ export function createFlagPage({ api, session, environments, environmentLabel, d
     targetingNow: () => targetingSettings(),
   });
   const usage = createUsage($("flag-usage"), { api });
+  const history = createPageHistory($("flag-history"), { api, session, environmentLabel });
   const pending = createPendingRequests($("flag-requests-card"), $("flag-requests"), { api, session, environmentLabel });
   const tryIt = createTryIt($("flag-try"), { api });
   const deleteDialog = $("flag-delete-dialog");
@@ -666,6 +668,8 @@ export function createFlagPage({ api, session, environments, environmentLabel, d
   /** The environment's usage and schedules, read again. */
   function drawReadings() {
     usage.refresh(state.flag, state.env);
+    history.show(state.flag, state.env);
+    section.querySelector(".flag-jumps [data-approvals]").hidden = !session.needsApproval(state.env);
     pending.refresh(state.flag, state.env);
     if (!readOnly()) schedules.refresh(state.flag, state.env);
   }

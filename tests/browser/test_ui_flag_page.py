@@ -10,7 +10,7 @@ from playwright.sync_api import Page, expect
 
 from feature_flags.usage import usage_recorder
 from tests.browser.conftest import Api
-from tests.browser.test_ui_browser import CONTRAST_FAILURES, NAMELESS_CONTROLS, SCREENSHOTS, STREAMED_WITHIN_MS
+from tests.browser.test_ui_browser import CONTRAST_FAILURES, NAMELESS_CONTROLS, SCREENSHOTS, STREAMED_WITHIN_MS, tab_to
 from tests.support import ADMIN_TOKEN
 
 pytestmark = pytest.mark.browser
@@ -816,3 +816,41 @@ def test_history_in_the_page__narrowed_to_switches_and_to_one_environment(page, 
     expect(history.get_by_role("listitem")).to_have_count(4)
     expect(history).not_to_contain_text("Staging")
     expect(page.locator("#flag-history-card .count")).to_have_text("4 of the 5 latest changes shown, newest first.")
+
+
+def test_keyboard_only__flag_page__environment_opened_switched_and_a_rule_saved(page, live_server, api):
+    # Given: a flag on in production, its page open at staging, focus at the top
+    api.create("keyed", production=True)
+    open_flag(page, live_server, "keyed", env="staging")
+    page.locator("#flag-heading").focus()
+
+    # When: production's line in the overview is reached with Tab and opened with Enter
+    assert tab_to(page, lambda label: label.startswith("Open Production")), "production's line is reachable"
+    page.keyboard.press("Enter")
+
+    # Then: production's tab is selected and focused
+    expect(page.get_by_role("tab", name="Production")).to_have_attribute("aria-selected", "true")
+    expect(page.get_by_role("tab", name="Production")).to_be_focused()
+
+    # When: its switch is reached and pressed with Space
+    assert tab_to(page, lambda label: label.startswith("Production: on")), "the switch is reachable"
+    page.keyboard.press("Space")
+
+    # Then: production is off, read back through the API
+    expect(page.locator("#flag-env-switch")).to_have_text("Production: off")
+    assert api.state("keyed")["production"] is False
+
+    # When: a rule is added, filled and saved from the keyboard alone
+    assert tab_to(page, lambda label: label == "Add rule"), "Add rule is reachable"
+    page.keyboard.press("Enter")
+    expect(page.locator("#fp-targeting-production-rules-0-when-0-attribute")).to_be_focused()
+    page.keyboard.type("plan")
+    assert tab_to(page, lambda label: label.startswith("Values"), presses=3), "the values follow the attribute"
+    page.keyboard.type("pro")
+    assert tab_to(page, lambda label: label == "Save targeting"), "Save targeting is reachable"
+    page.keyboard.press("Enter")
+
+    # Then: the rule is saved, said beside the button
+    expect(page.locator("#flag-targeting .form-status")).to_contain_text("plan is pro → serves on")
+    saved = api.flag("keyed").json()["targeting"]["production"]["rules"]
+    assert saved == [{"when": [{"attribute": "plan", "op": "in", "values": ["pro"]}], "serve": "on"}]

@@ -66,8 +66,17 @@ function stickinessText(serve, stickiness) {
 
 /** One environment's answer in words: "on · plan is pro → serves B; everyone else serves on 20 %, off 80 % by userId". */
 export function servingText(flag, environment) {
-  if (!flag.environments[environment]) return `off · serves ${flag.off_variant} to everyone`;
-  const targeting = flag.targeting[environment] || { rules: [], serve: "on" };
+  if (!flag.environments[environment]) {
+    // Off, it serves the off value; what its targeting would do once switched on is said too, when there is any.
+    const targeting = flag.targeting[environment];
+    const off = `off · serves ${flag.off_variant} to everyone`;
+    return targeting ? `${off}; when on: ${targetingText(flag, targeting)}` : off;
+  }
+  return `on · ${targetingText(flag, flag.targeting[environment] || { rules: [], serve: "on" })}`;
+}
+
+/** An environment's targeting in words: its prerequisites, each rule, then everyone else. */
+function targetingText(flag, targeting) {
   const parts = [];
   for (const prerequisite of targeting.prerequisites || []) {
     parts.push(`needs ${prerequisite.flag} to serve ${prerequisite.variants.join(" or ")}`);
@@ -76,7 +85,7 @@ export function servingText(flag, environment) {
   const serve = targeting.serve ?? "on";
   const rest = `${serveText(serve)}${stickinessText(serve, flag.stickiness)}`;
   parts.push(targeting.rules?.length ? `everyone else ${rest}` : `everyone ${rest}`);
-  return `on · ${parts.join("; ")}`;
+  return parts.join("; ");
 }
 const $ = (id) => document.getElementById(id);
 const ARCHIVED = "Archived: not served and not listed. Revive it to change it.";

@@ -131,18 +131,25 @@ def _event_text(etag: str, last_modified: int) -> str:
     return f"id: {etag}\nevent: message\ndata: {data}\n\n"
 
 
-def _still_allowed(app: Flask, ticket: Ticket) -> bool:
-    if ticket.token_id is None and ticket.session_id is None:
-        # FF_ADMIN_TOKEN and the anonymous caller have nothing to revoke.
+def token_still_active(app: Flask, token_id: str | None) -> bool:
+    """Whether a stream's token may go on (FF_ADMIN_TOKEN and the anonymous caller have nothing to revoke)."""
+    if token_id is None:
         return True
     try:
-        if ticket.session_id is not None:
-            # From the database, as every request of the person's is: a sign-out or deactivation ends it.
-            with app.app_context():
-                return sessions.live(ticket.session_id) is not None
-        return token_active(ticket.token_id, flag_cache(app).recent())
+        return token_active(token_id, flag_cache(app).recent())
     except DatabaseUnavailable:
         # Unconfirmed is not allowed: the client reconnects, and is admitted again once the database answers.
+        return False
+
+
+def _still_allowed(app: Flask, ticket: Ticket) -> bool:
+    if ticket.session_id is None:
+        return token_still_active(app, ticket.token_id)
+    try:
+        # From the database, as every request of the person's is: a sign-out or deactivation ends it.
+        with app.app_context():
+            return sessions.live(ticket.session_id) is not None
+    except DatabaseUnavailable:
         return False
 
 

@@ -148,15 +148,14 @@ def evaluate_flag(key: str):
     if flag is None:
         raise OfrepFailure(404, FLAG_NOT_FOUND, f"No flag is named {key!r}.")
     recorder = usage_recorder()
-    recorder.note_attributes(environment, context)
     try:
         # Only the flag asked for is counted: its prerequisites were consulted, not evaluated for the caller.
         answer = _success(flag, environment, context, snapshot.lookup())
     except EvaluationError:
-        recorder.count(flag["_id"], environment, None, ERROR)
+        recorder.count(flag["_id"], environment, None, ERROR, context)
         raise
     # By id: usage follows a flag through renames.
-    recorder.count(flag["_id"], environment, answer["variant"], answer["reason"])
+    recorder.count(flag["_id"], environment, answer["variant"], answer["reason"], context)
     return _json(answer)
 
 
@@ -220,10 +219,8 @@ def evaluate_all_flags():
             continue
         results.append(answer)
         outcomes.append((flag["_id"], answer["variant"], answer["reason"]))
-    # Counted together: one lock for the whole answer, not one per flag.
-    recorder = usage_recorder()
-    recorder.count_many(environment, outcomes)
-    recorder.note_attributes(environment, context)
+    # Counted together: one lock for the whole answer (and its context's names), not one per flag.
+    usage_recorder().count_many(environment, outcomes, context)
     body = to_json({"flags": results, "eventStreams": _event_streams(environment, config_etag)}).encode()
     # The ETag is the answer's own hash: equal answers share it, whatever changed elsewhere. The ticket in it
     # stays the same for half its lifetime, so it does not defeat If-None-Match.

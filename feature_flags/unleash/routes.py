@@ -18,12 +18,12 @@ from flask import Blueprint, Flask, Response, current_app, request
 from pydantic import BaseModel
 
 from ..cache import Snapshot, change_notices, current_snapshot, flag_cache
-from ..errors import ApiError, DatabaseUnavailable, Forbidden
+from ..errors import ApiError, Forbidden
 from ..evaluation.engine import EvaluationError, check_context
-from ..evaluation.event_stream import held_stream
+from ..evaluation.event_stream import held_stream, token_still_active
 from ..extensions import get_metrics, get_store
 from ..storage.applications import report_key
-from ..tokens.access import authenticate, environment_for_read, token_active
+from ..tokens.access import authenticate, environment_for_read
 from ..usage import usage_recorder
 from ..validation import parse
 from ..web.bodies import read_json_object, to_json
@@ -180,15 +180,6 @@ def _sse(name: str, event_id: int, data: dict[str, Any]) -> str:
     return f"id: {event_id}\nevent: {name}\ndata: {json.dumps(data, separators=(',', ':'))}\n\n"
 
 
-def _still_allowed(app: Flask, token_id: str | None) -> bool:
-    if token_id is None:
-        return True
-    try:
-        return token_active(token_id, flag_cache(app).recent())
-    except DatabaseUnavailable:
-        return False
-
-
 def _stream(app: Flask, environment: str, token_id: str | None, stopping: Any) -> Iterator[str]:
     """The SSE stream: unleash-connected with every feature, then unleash-updated with what changed, as it changes."""
     notices = change_notices(app)
@@ -206,7 +197,7 @@ def _stream(app: Flask, environment: str, token_id: str | None, stopping: Any) -
     while not stopping():
         held = notices.peek(environment)
         if held.etag != seen:
-            if not _still_allowed(app, token_id):
+            if not token_still_active(app, token_id):
                 return
             seen = held.etag
             snapshot = flag_cache(app).loaded
@@ -222,7 +213,7 @@ def _stream(app: Flask, environment: str, token_id: str | None, stopping: Any) -
                 get_metrics(app).stream_events[environment].inc()
             continue
         if not held.changed.wait(heartbeat) and not stopping():
-            if not _still_allowed(app, token_id):
+            if not token_still_active(app, token_id):
                 return
             # A comment: the SDKs' readers time out after 30 s of silence, and proxies close idle connections.
             yield ": keep-alive\n\n"
@@ -260,10 +251,6 @@ def _report(model: type[BaseModel]) -> Any:
     return parse(model, read_json_object(), current_app.config["FF"].environments)
 
 
-def _instance_key(app_name: str, instance_id: str, environment: str) -> str:
-    return report_key(app_name, instance_id, environment)
-
-
 @bp.post("/client/register")
 @documented(
     "An SDK instance says it started: listed under GET /applications for a week after it was last heard of",
@@ -281,7 +268,7 @@ def client_register():
         "started": registration.started,
         "interval": registration.interval,
     }
-    key = _instance_key(registration.app_name, registration.instance_id, environment)
+    key = report_key(registration.app_name, registration.instance_id, environment)
     get_store().note_application(key, fields, environment, registered=True)
     return Response(status=202)
 
@@ -313,7 +300,7 @@ def client_metrics():
     environment = _rules_environment()
     metrics = _report(Metrics)
     store = get_store()
-    key = _instance_key(metrics.app_name, metrics.instance_id, environment)
+    key = report_key(metrics.app_name, metrics.instance_id, environment)
     store.note_application(
         key, {"app_name": metrics.app_name, "instance_id": metrics.instance_id}, environment, registered=False
     )
@@ -434,9 +421,7 @@ def _frontend(given: dict[str, Any]) -> Response:
         toggle = _toggle(flag, answer.variant, answer.value)
         if toggle is not None:
             toggles.append(toggle)
-    recorder = usage_recorder()
-    recorder.count_many(environment, outcomes)
-    recorder.note_attributes(environment, context)
+    usage_recorder().count_many(environment, outcomes, context)
     body = to_json({"toggles": toggles}).encode()
     response = prebuilt_response(body, body_etag(body))
     response.headers["Cache-Control"] = "no-cache"

@@ -31,8 +31,7 @@ STOP_WAIT_SECONDS = 5.0
 # Created at import, before any fork; held only while a flusher thread starts.
 _START_LOCK = threading.Lock()
 
-# Attribute names (environment, name) held between flushes: a client may send new names with every request, so
-# names past this many wait for the next interval, and only names a rule could use are counted.
+# Attribute names (environment, name) held between flushes; names past this many wait for the next interval.
 MAX_PENDING_ATTRIBUTE_NAMES = 1000
 _ATTRIBUTE_NAME = re.compile(ATTRIBUTE_PATTERN)
 
@@ -105,33 +104,55 @@ class UsageRecorder:
 
     # -- the request path --------------------------------------------------------------------
 
-    def count(self, flag_id: str, environment: str, variant: str | None, reason: str) -> None:
-        """Count one evaluation; variant None (it failed) counts in the metric only, under its reason."""
+    def _counting(self) -> bool:
+        """Whether this recorder counts; the first count in a process (a forked worker) starts its flusher."""
         if not self.enabled:
-            return
+            return False
         if self._pid != current_pid():
             self.start()
+        return True
+
+    def _add_names(self, environment: str, names: Iterable[str]) -> None:
+        # Under self._lock. A client may send new names with every request: past the bound they wait, and only
+        # names a rule could use are counted.
+        pending = self._attributes
+        for name in names:
+            key = (environment, name)
+            if key in pending:
+                pending[key] += 1
+            elif len(pending) < MAX_PENDING_ATTRIBUTE_NAMES and _ATTRIBUTE_NAME.match(name):
+                pending[key] = 1
+
+    def count(
+        self, flag_id: str, environment: str, variant: str | None, reason: str, names: Iterable[str] = ()
+    ) -> None:
+        """Count one evaluation, and the attribute names its context carried (the rule editor offers the frequent
+        ones); variant None (it failed) counts in the metric only, under its reason."""
+        if not self._counting():
+            return
         child = self._evaluations.get((environment, reason))
         if child is not None:
             child.inc()
-        if variant is None:
-            return
         now = time.time()
         key = (flag_id, environment, variant, int(now // SECONDS_PER_HOUR))
         with self._lock:
-            self._counts[key] = self._counts.get(key, 0) + 1
-            self._stamps[(flag_id, environment)] = now
+            self._add_names(environment, names)
+            if variant is not None:
+                self._counts[key] = self._counts.get(key, 0) + 1
+                self._stamps[(flag_id, environment)] = now
 
-    def count_many(self, environment: str, outcomes: Iterable[tuple[str, str | None, str]]) -> None:
-        """Count a bulk evaluation's (flag id, variant, reason) outcomes under one lock."""
-        if not self.enabled:
+    def count_many(
+        self, environment: str, outcomes: Iterable[tuple[str, str | None, str]], names: Iterable[str] = ()
+    ) -> None:
+        """Count a bulk evaluation's (flag id, variant, reason) outcomes, and its context's attribute names, under
+        one lock."""
+        if not self._counting():
             return
-        if self._pid != current_pid():
-            self.start()
         now = time.time()
         hour = int(now // SECONDS_PER_HOUR)
         reasons: dict[str, int] = {}
         with self._lock:
+            self._add_names(environment, names)
             counts, stamps = self._counts, self._stamps
             for flag_id, variant, reason in outcomes:
                 reasons[reason] = reasons.get(reason, 0) + 1
@@ -150,10 +171,8 @@ class UsageRecorder:
         They go into the usage counts as the service's own do, not into the evaluations metric, which measures
         this service's work.
         """
-        if not self.enabled:
+        if not self._counting():
             return
-        if self._pid != current_pid():
-            self.start()
         now = time.time()
         hour = int(now // SECONDS_PER_HOUR)
         with self._lock:
@@ -161,21 +180,6 @@ class UsageRecorder:
                 key = (flag_id, environment, variant, hour)
                 self._counts[key] = self._counts.get(key, 0) + n
                 self._stamps[(flag_id, environment)] = now
-
-    def note_attributes(self, environment: str, names: Iterable[str]) -> None:
-        """Count the attribute names one evaluation context carried (the rule editor offers the frequent ones)."""
-        if not self.enabled:
-            return
-        if self._pid != current_pid():
-            self.start()
-        with self._lock:
-            pending = self._attributes
-            for name in names:
-                key = (environment, name)
-                if key in pending:
-                    pending[key] += 1
-                elif len(pending) < MAX_PENDING_ATTRIBUTE_NAMES and _ATTRIBUTE_NAME.match(name):
-                    pending[key] = 1
 
     # -- writing -----------------------------------------------------------------------------
 

@@ -59,12 +59,12 @@ def update_webhook(
     if "url" in changes:
         _refuse_plain_hosts(changes["url"])
     store = get_store()
-    before = described(store.find_webhook(webhook_id))
-    after = {**before, **{name: changes[name] for name in ("url", "events", "format") if name in changes}}
-    after["url"] = shown_url(after["url"])
+    stored = store.find_webhook(webhook_id)
+    changed = {**stored, **changes}
     if "secret" in changes:
-        after["has_secret"] = changes["secret"] is not None
-    return store.update_webhook(webhook_id, changes, before, after, actor, request_id)
+        # Described from the new secret itself, not the stored has_secret.
+        del changed["has_secret"]
+    return store.update_webhook(webhook_id, changes, described(stored), described(changed), actor, request_id)
 
 
 def delete_webhook(webhook_id: str, actor: str, request_id: str | None = None) -> None:

@@ -31,13 +31,18 @@ def run(command: str, base_url: str) -> tuple[int, str]:
     return int(status), body
 
 
-def run_sh_block(section: str, base_url: str) -> str:
-    """Run the first sh block under a README heading as one bash script against base_url; return its output."""
+def readme_block(section: str, language: str, base_url: str) -> str:
+    """Return the first block of a language under a README heading, pointed at base_url."""
     text = README.read_text()
     start = text.index(section)
-    block = re.search(r"```sh\n(.*?)```", text[start:], re.S).group(1).replace("http://localhost:5000", base_url)
+    block = re.search(rf"```{language}\n(.*?)```", text[start:], re.S).group(1)
+    return block.replace("http://localhost:5000", base_url)
+
+
+def run_sh_block(section: str, base_url: str) -> str:
+    """Run the first sh block under a README heading as one bash script against base_url; return its output."""
     result = subprocess.run(
-        ["bash", "-c", block], env={"TOKEN": ADMIN_TOKEN, "PATH": "/usr/bin:/bin"},
+        ["bash", "-c", readme_block(section, "sh", base_url)], env={"TOKEN": ADMIN_TOKEN, "PATH": "/usr/bin:/bin"},
         capture_output=True, text=True, timeout=30,
     )  # fmt: skip
     assert result.returncode == 0, result.stderr
@@ -101,9 +106,7 @@ def test_readme__ofrep_example__evaluates_with_a_client_token(client, live_serve
 def test_readme__python_example__evaluates_through_openfeature(client, live_server):
     client.post("/flags", json={"name": "dark-mode", "environments": {"production": True}})
     client_token = client.post("/tokens", json={"name": "py", "role": "client", "environment": "production"}).json
-    text = README.read_text()
-    start = text.index("## Evaluation for applications")
-    code = re.search(r"```python\n(.*?)```", text[start:], re.S).group(1).replace("http://localhost:5000", live_server)
+    code = readme_block("## Evaluation for applications", "python", live_server)
     code = code.replace("api.get_client().get_boolean_value(", "value = api.get_client().get_boolean_value(")
     namespace = {"client_token": client_token["token"]}
     exec(compile(code, "README.md", "exec"), namespace)
@@ -257,9 +260,7 @@ def test_readme__unleash_example__server_token_reads_the_features_document(clien
 def test_readme__unleash_python_example__evaluates_in_process(client, live_server):
     client.post("/flags", json={"name": "dark-mode", "environments": {"production": True}})
     server_token = client.post("/tokens", json={"name": "py", "role": "server", "environment": "production"}).json
-    text = README.read_text()
-    start = text.index("### Unleash's SDKs: evaluating in process")
-    code = re.search(r"```python\n(.*?)```", text[start:], re.S).group(1).replace("http://localhost:5000", live_server)
+    code = readme_block("### Unleash's SDKs: evaluating in process", "python", live_server)
     code = code.replace("flags.is_enabled(", "value = flags.is_enabled(")
     namespace = {"server_token": server_token["token"]}
     try:

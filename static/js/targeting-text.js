@@ -158,3 +158,28 @@ export function targetingDescription(targeting, where) {
     [`${where} · Everyone else`, undefined, serveText(t.serve)],
   ];
 }
+
+/** What a split sticks to, when it is a split: " by userId". */
+function stickinessText(serve, stickiness) {
+  if (!serve || typeof serve !== "object") return "";
+  return ` by ${serve.stickiness || stickiness}`;
+}
+
+/** An environment's targeting in words: its prerequisites, each rule, then everyone else. */
+function targetingText(targeting, stickiness) {
+  const t = normal(targeting);
+  const parts = t.prerequisites.map((p) => `needs ${p.flag} to serve ${p.variants.join(" or ")}`);
+  for (const rule of t.rules) parts.push(ruleText(rule) + stickinessText(rule.serve, stickiness));
+  const rest = `${serveText(t.serve)}${stickinessText(t.serve, stickiness)}`;
+  parts.push(t.rules.length ? `everyone else ${rest}` : `everyone ${rest}`);
+  return parts.join("; ");
+}
+
+/** One environment's answer in words: "on · plan is pro → serves B; everyone else serves on 20 %, off 80 % by userId". */
+export function servingText(flag, environment) {
+  const targeting = flag.targeting[environment];
+  if (flag.environments[environment]) return `on · ${targetingText(targeting, flag.stickiness)}`;
+  // Off, it serves the off value; what its targeting would do once switched on is said too, when there is any.
+  const off = `off · serves ${flag.off_variant} to everyone`;
+  return targeting ? `${off}; when on: ${targetingText(targeting, flag.stickiness)}` : off;
+}

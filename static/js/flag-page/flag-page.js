@@ -7,7 +7,7 @@ import { ApiError, flagEtag } from "../api.js";
 import { closeOnButtons, el, keepingFocus, timeElement } from "../dom.js";
 import { createEnvironmentTabs } from "../environment-tabs.js";
 import { pageHref, pageLink } from "../router.js";
-import { ruleText, serveText } from "../targeting-text.js";
+import { servingText } from "../targeting-text.js";
 import { followChanges } from "./changes-elsewhere.js";
 import { field, select, showErrors } from "./fields.js";
 import { createPageHistory } from "./page-history.js";
@@ -58,35 +58,6 @@ const STALE_REASONS = {
 // What each form is called when the person is asked whether to leave it unsaved.
 const FORM_NAMES = { "flag-details": "Details", "flag-variants": "Variants", "flag-targeting": "Targeting" };
 
-/** What a split sticks to, when it is a split: " by userId". */
-function stickinessText(serve, stickiness) {
-  if (!serve || typeof serve !== "object") return "";
-  return ` by ${serve.stickiness || stickiness}`;
-}
-
-/** One environment's answer in words: "on · plan is pro → serves B; everyone else serves on 20 %, off 80 % by userId". */
-export function servingText(flag, environment) {
-  if (!flag.environments[environment]) {
-    // Off, it serves the off value; what its targeting would do once switched on is said too, when there is any.
-    const targeting = flag.targeting[environment];
-    const off = `off · serves ${flag.off_variant} to everyone`;
-    return targeting ? `${off}; when on: ${targetingText(flag, targeting)}` : off;
-  }
-  return `on · ${targetingText(flag, flag.targeting[environment] || { rules: [], serve: "on" })}`;
-}
-
-/** An environment's targeting in words: its prerequisites, each rule, then everyone else. */
-function targetingText(flag, targeting) {
-  const parts = [];
-  for (const prerequisite of targeting.prerequisites || []) {
-    parts.push(`needs ${prerequisite.flag} to serve ${prerequisite.variants.join(" or ")}`);
-  }
-  for (const rule of targeting.rules || []) parts.push(ruleText(rule) + stickinessText(rule.serve, flag.stickiness));
-  const serve = targeting.serve ?? "on";
-  const rest = `${serveText(serve)}${stickinessText(serve, flag.stickiness)}`;
-  parts.push(targeting.rules?.length ? `everyone else ${rest}` : `everyone ${rest}`);
-  return parts.join("; ");
-}
 const $ = (id) => document.getElementById(id);
 const ARCHIVED = "Archived: not served and not listed. Revive it to change it.";
 const CHANGED = "Changed elsewhere; showing the latest.";

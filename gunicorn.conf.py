@@ -15,8 +15,9 @@ from pathlib import Path
 
 from prometheus_flask_exporter.multiprocess import GunicornInternalPrometheusMetrics
 
-from feature_flags.config import Config, ConfigError, int_setting
+from feature_flags.config import Config, ConfigError, read_int
 from feature_flags.logging_setup import JSON_LOG_FORMAT
+from feature_flags.settings import setting
 
 try:
     # Checked here, in the master, before any worker starts: a bad setting stops gunicorn with one line, rather
@@ -27,10 +28,10 @@ except ConfigError as error:
     raise SystemExit(f"configuration error: {error}") from None
 
 
-def _int(name: str, default: int, high: int = 1_000_000) -> int:
-    """Read a positive whole number for gunicorn with the service's own parser, stopping with its one-line message."""
+def _int(name: str) -> int:
+    """Read a whole number for gunicorn with the service's own parser and bounds, stopping with its one-line message."""
     try:
-        return int_setting(os.environ, name, default, 1, high)
+        return read_int(os.environ, name)
     except ConfigError as error:
         raise SystemExit(f"configuration error: {error}") from None
 
@@ -41,10 +42,10 @@ bind = f"{service.host}:{service.port}"
 # The subclass makes gunicorn's own error pages JSON and stops without waiting on idle keep-alive connections
 # (feature_flags/server.py).
 worker_class = "feature_flags.server.JsonErrorGeventWorker"
-workers = _int("GUNICORN_WORKERS", 2)
+workers = _int("GUNICORN_WORKERS")
 # Connections each worker holds at once: room for the 10,000 event streams per instance planned over the two
 # workers, while each idle one costs only a greenlet and a file descriptor.
-worker_connections = _int("GUNICORN_WORKER_CONNECTIONS", 5000)
+worker_connections = _int("GUNICORN_WORKER_CONNECTIONS")
 # Ordinary requests (probes, evaluations, the UI) always have this many connections of a worker to themselves:
 # event streams may take the rest, and no more. Unless set, FF_STREAM_MAX_PER_WORKER follows from it.
 _headroom = max(worker_connections // 10, min(100, worker_connections // 2))
@@ -57,19 +58,19 @@ elif service.stream_max_per_worker > worker_connections - _headroom:
         f"{worker_connections - _headroom}"
     )
 # A request longer than this is stuck (the database timeout is 1 s); the worker is replaced.
-timeout = _int("GUNICORN_TIMEOUT", 30)
+timeout = _int("GUNICORN_TIMEOUT")
 # On SIGTERM (a Kubernetes rollout) in-flight requests get this long to finish; below the pod's 30 s grace period.
-graceful_timeout = _int("GUNICORN_GRACEFUL_TIMEOUT", 20)
+graceful_timeout = _int("GUNICORN_GRACEFUL_TIMEOUT")
 # Longer than nginx's upstream keepalive idle time would be pointless; shorter breaks its pooled connections.
 # The gevent worker also gives a client this long to send its next request's headers before it hangs up.
-keepalive = _int("GUNICORN_KEEPALIVE", 75)
+keepalive = _int("GUNICORN_KEEPALIVE")
 # A new connection's first request must arrive sooner (the worker reads it from the environment): sockets that
 # send nothing cannot hold a worker's connections for long.
-_first_request_timeout = _int("GUNICORN_FIRST_REQUEST_TIMEOUT", 10, 3600)
+_first_request_timeout = _int("GUNICORN_FIRST_REQUEST_TIMEOUT")
 # Recycle workers now and then so a slow leak cannot grow without bound; jitter spreads them, and the workers of
 # a host take turns (feature_flags/server.py), so one always accepts while another restarts.
-max_requests = _int("GUNICORN_MAX_REQUESTS", 10000)
-max_requests_jitter = _int("GUNICORN_MAX_REQUESTS_JITTER", 1000)
+max_requests = _int("GUNICORN_MAX_REQUESTS")
+max_requests_jitter = _int("GUNICORN_MAX_REQUESTS_JITTER")
 # /dev/shm is memory; a container's overlay file system can stall the worker heartbeat.
 worker_tmp_dir = "/dev/shm" if Path("/dev/shm").is_dir() else None
 # No control socket: it would be created under ~/.gunicorn, which the non-root user cannot write to.
@@ -79,7 +80,7 @@ accesslog = None
 errorlog = "-"
 loglevel = service.log_level.lower()
 # X-Forwarded-* are honoured only from these addresses (nginx, or the ingress in front of the pod).
-forwarded_allow_ips = os.environ.get("FORWARDED_ALLOW_IPS", "127.0.0.1,::1")
+forwarded_allow_ips = os.environ.get("FORWARDED_ALLOW_IPS", setting("FORWARDED_ALLOW_IPS").default)
 
 # Every connection is a file descriptor; container runtimes often start processes with a soft limit of 1,024.
 # Raising the soft limit to what the connections need, within the hard limit, needs no privilege; workers inherit it.

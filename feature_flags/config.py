@@ -8,14 +8,15 @@ import re
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 from urllib.parse import quote_plus, urlsplit
+
+# MAX_FLAGS_CEILING is re-exported: the bound on import documents reads it from here.
+from .settings import LOG_LEVELS, MIN_TOKEN_DISTINCT_CHARACTERS, setting
+from .settings import MAX_FLAGS_CEILING as MAX_FLAGS_CEILING
 
 ENVIRONMENT_NAME = re.compile(r"^[a-z][a-z0-9_-]{0,31}$")
 MAX_BODY_BYTES = 1024 * 1024
-# The most flags FF_MAX_FLAGS may allow: what an import document may hold, whatever the setting.
-MAX_FLAGS_CEILING = 100_000
-# An admin token with fewer different characters than this is a placeholder, not a secret.
-MIN_TOKEN_DISTINCT_CHARACTERS = 6
 TRUE_WORDS = {"1", "true", "yes", "on"}
 FALSE_WORDS = {"0", "false", "no", "off"}
 
@@ -24,7 +25,17 @@ class ConfigError(ValueError):
     """A setting has a value the service cannot start with; the message names the variable."""
 
 
-def _bool(env: Mapping[str, str], name: str, default: bool) -> bool:
+def _default(name: str) -> Any:
+    return setting(name).default
+
+
+def _text(env: Mapping[str, str], name: str) -> str:
+    """Read a setting as text, its default when unset or empty."""
+    return env.get(name) or _default(name)
+
+
+def _bool(env: Mapping[str, str], name: str) -> bool:
+    default = _default(name)
     raw = env.get(name)
     if raw is None or raw.strip() == "":
         return default
@@ -50,8 +61,14 @@ def int_setting(env: Mapping[str, str], name: str, default: int, low: int, high:
     return value
 
 
+def read_int(env: Mapping[str, str], name: str) -> int:
+    """Read a whole-number setting with the default and bounds of its definition."""
+    definition = setting(name)
+    return int_setting(env, name, definition.default, definition.low, definition.high)
+
+
 def _environments(env: Mapping[str, str]) -> tuple[str, ...]:
-    raw = env.get("FF_ENVIRONMENTS") or "development,staging,production"
+    raw = _text(env, "FF_ENVIRONMENTS")
     names = tuple(part.strip() for part in raw.split(",") if part.strip())
     if not names:
         raise ConfigError("FF_ENVIRONMENTS must list at least one environment")
@@ -95,7 +112,7 @@ def _check_admin_token(token: str) -> None:
 
 def _mongo_uri_from_seed_variables(env: Mapping[str, str]) -> str | None:
     """Build a URI from the variables older deployments set, so they can switch unchanged."""
-    replica_set = _bool(env, "MONGO_IS_REPLICA_SET", False)
+    replica_set = _bool(env, "MONGO_IS_REPLICA_SET")
     host = (env.get("MONGO_HOST") or "").strip()
     if not host:
         return None
@@ -108,7 +125,7 @@ def _mongo_uri_from_seed_variables(env: Mapping[str, str]) -> str | None:
     credentials = f"{quote_plus(user)}:{quote_plus(password)}@" if user else ""
     options = "authSource=admin" if user else ""
     if replica_set:
-        name = env.get("MONGO_REPLICA_SET_NAME") or "rs0"
+        name = _text(env, "MONGO_REPLICA_SET_NAME")
         options = "&".join(filter(None, [options, f"replicaSet={quote_plus(name)}"]))
     return f"mongodb://{credentials}{host}/" + (f"?{options}" if options else "")
 
@@ -126,11 +143,11 @@ def _networks(env: Mapping[str, str], name: str) -> tuple[str, ...]:
     return tuple(networks)
 
 
-def _rate(env: Mapping[str, str], name: str, default: str) -> str:
+def _rate(env: Mapping[str, str], name: str) -> str:
     """Read a rate such as 30/minute (the limits library's notation, one rate)."""
     from limits import parse_many
 
-    raw = (env.get(name) or default).strip()
+    raw = _text(env, name).strip()
     try:
         (rate,) = parse_many(raw)
     except ValueError:
@@ -159,8 +176,8 @@ def _oidc_settings(env: Mapping[str, str]) -> dict:
             d.strip().lower().lstrip("@") for d in (env.get("FF_OIDC_ALLOWED_DOMAINS") or "").split(",") if d.strip()
         ),
         "oidc_roles_claim": (env.get("FF_OIDC_ROLES_CLAIM") or "").strip() or None,
-        "session_idle_minutes": int_setting(env, "FF_SESSION_IDLE_MINUTES", 60, 1, 7 * 24 * 60),
-        "session_max_hours": int_setting(env, "FF_SESSION_MAX_HOURS", 12, 1, 30 * 24),
+        "session_idle_minutes": read_int(env, "FF_SESSION_IDLE_MINUTES"),
+        "session_max_hours": read_int(env, "FF_SESSION_MAX_HOURS"),
     }
     if issuer is None:
         return settings
@@ -264,16 +281,16 @@ class Config:
     def from_env(cls, env: Mapping[str, str] | None = None) -> Config:
         """Read and check every setting; raise ConfigError naming the first bad variable."""
         env = os.environ if env is None else env
-        log_level = (env.get("LOG_LEVEL") or "INFO").upper()
-        if log_level not in {"DEBUG", "INFO", "WARNING", "ERROR"}:
+        log_level = _text(env, "LOG_LEVEL").upper()
+        if log_level not in LOG_LEVELS:
             raise ConfigError(f"LOG_LEVEL must be DEBUG, INFO, WARNING or ERROR, got {log_level!r}")
         mongo_uri = (env.get("MONGO_URI") or "").strip() or _mongo_uri_from_seed_variables(env)
         if mongo_uri and not mongo_uri.startswith(("mongodb://", "mongodb+srv://")):
             raise ConfigError("MONGO_URI must start with mongodb:// or mongodb+srv://")
-        mongo_db = (env.get("MONGO_DB") or "feature_flags").strip()
+        mongo_db = _text(env, "MONGO_DB").strip()
         if not re.match(r"^[A-Za-z0-9_-]{1,63}$", mongo_db):
             raise ConfigError(f"MONGO_DB must be 1-63 letters, digits, '-' or '_', got {mongo_db!r}")
-        auth_word = (env.get("FF_AUTH") or "on").strip().lower()
+        auth_word = _text(env, "FF_AUTH").strip().lower()
         if auth_word not in TRUE_WORDS | FALSE_WORDS:
             raise ConfigError(f"FF_AUTH must be on or off, got {auth_word!r}")
         admin_token = env.get("FF_ADMIN_TOKEN") or None
@@ -289,40 +306,40 @@ class Config:
             mongo_db=mongo_db,
             environments=environments,
             approvals=_approvals(env, environments, auth_word in TRUE_WORDS),
-            data_dir=Path(env.get("FF_DATA_DIR") or "data"),
-            seed_demo=_bool(env, "FF_SEED_DEMO", True),
-            host=(env.get("HOST") or "127.0.0.1").strip(),
-            port=int_setting(env, "PORT", 5000, 1, 65535),
+            data_dir=Path(_text(env, "FF_DATA_DIR")),
+            seed_demo=_bool(env, "FF_SEED_DEMO"),
+            host=_text(env, "HOST").strip(),
+            port=read_int(env, "PORT"),
             log_level=log_level,
-            service_name=(env.get("FF_SERVICE_NAME") or "feature-flags").strip(),
-            db_timeout_ms=int_setting(env, "FF_DB_TIMEOUT_MS", 1000, 100, 60000),
+            service_name=_text(env, "FF_SERVICE_NAME").strip(),
+            db_timeout_ms=read_int(env, "FF_DB_TIMEOUT_MS"),
             auth_enabled=auth_word in TRUE_WORDS,
             admin_token=admin_token,
             metrics_token=env.get("FF_METRICS_TOKEN") or None,
             cors_origins=cors,
-            trusted_proxies=int_setting(env, "FF_TRUSTED_PROXIES", 0, 0, 5),
-            stale_after_days=int_setting(env, "FF_STALE_AFTER_DAYS", 30, 1, 3650),
-            usage_tracking=_bool(env, "FF_USAGE_TRACKING", True),
+            trusted_proxies=read_int(env, "FF_TRUSTED_PROXIES"),
+            stale_after_days=read_int(env, "FF_STALE_AFTER_DAYS"),
+            usage_tracking=_bool(env, "FF_USAGE_TRACKING"),
             # Ten seconds at most: the usage answers promise counts no older than that.
-            usage_flush_seconds=int_setting(env, "FF_USAGE_FLUSH_SECONDS", 10, 1, 10),
-            scheduler=_bool(env, "FF_SCHEDULER", True),
+            usage_flush_seconds=read_int(env, "FF_USAGE_FLUSH_SECONDS"),
+            scheduler=_bool(env, "FF_SCHEDULER"),
             # At most 4 s between looks, so a due change is applied within the 5 s promised.
-            scheduler_poll_seconds=int_setting(env, "FF_SCHEDULER_POLL_MS", 1000, 100, 4000) / 1000,
+            scheduler_poll_seconds=read_int(env, "FF_SCHEDULER_POLL_MS") / 1000,
             # Longer than one application can take (the database timeout bounds it); a killed claimer's
             # schedules wait this long before another takes them.
-            schedule_lease_seconds=int_setting(env, "FF_SCHEDULE_LEASE_SECONDS", 30, 5, 3600),
-            webhooks=_bool(env, "FF_WEBHOOKS", True),
-            webhook_poll_seconds=int_setting(env, "FF_WEBHOOK_POLL_MS", 500, 50, 10000) / 1000,
+            schedule_lease_seconds=read_int(env, "FF_SCHEDULE_LEASE_SECONDS"),
+            webhooks=_bool(env, "FF_WEBHOOKS"),
+            webhook_poll_seconds=read_int(env, "FF_WEBHOOK_POLL_MS") / 1000,
             webhook_allowed_networks=_networks(env, "FF_WEBHOOK_ALLOWED_NETWORKS"),
             import_file=Path(env["FF_IMPORT_FILE"]) if (env.get("FF_IMPORT_FILE") or "").strip() else None,
             stream_secret=_stream_secret(env),
-            stream_ticket_seconds=int_setting(env, "FF_STREAM_TICKET_SECONDS", 600, 10, 86400),
+            stream_ticket_seconds=read_int(env, "FF_STREAM_TICKET_SECONDS"),
             # Below the 30 s proxies commonly time idle connections out after (nginx.conf's own timeout is longer).
-            stream_heartbeat_seconds=int_setting(env, "FF_STREAM_HEARTBEAT_SECONDS", 15, 1, 25),
-            stream_max_per_worker=int_setting(env, "FF_STREAM_MAX_PER_WORKER", 4500, 0, 100000),
-            stream_max_per_client=int_setting(env, "FF_STREAM_MAX_PER_CLIENT", 250, 1, 100000),
-            max_flags=int_setting(env, "FF_MAX_FLAGS", 20_000, 1, MAX_FLAGS_CEILING),
-            auth_failure_limit=_rate(env, "FF_AUTH_FAILURE_LIMIT", "30/minute"),
-            sign_in_limit=_rate(env, "FF_SIGN_IN_LIMIT", "20/minute"),
+            stream_heartbeat_seconds=read_int(env, "FF_STREAM_HEARTBEAT_SECONDS"),
+            stream_max_per_worker=read_int(env, "FF_STREAM_MAX_PER_WORKER"),
+            stream_max_per_client=read_int(env, "FF_STREAM_MAX_PER_CLIENT"),
+            max_flags=read_int(env, "FF_MAX_FLAGS"),
+            auth_failure_limit=_rate(env, "FF_AUTH_FAILURE_LIMIT"),
+            sign_in_limit=_rate(env, "FF_SIGN_IN_LIMIT"),
             **_oidc_settings(env),
         )

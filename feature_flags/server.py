@@ -24,13 +24,14 @@ from gunicorn.workers.ggevent import GeventWorker
 
 from .errors import error_code
 from .logging_setup import redact
+from .settings import setting
 
 # Once stopping, how long a connection accepted meanwhile may take to send its request.
 STOPPING_WAIT_SECONDS = 1.0
 # How long a new connection may take to send its first request's head, unless GUNICORN_FIRST_REQUEST_TIMEOUT says
 # (gunicorn.conf.py checks it): a client of ours sends at once. Later requests on a kept-alive connection wait the
 # keepalive setting.
-FIRST_REQUEST_SECONDS = 10
+FIRST_REQUEST_SECONDS = int(setting("GUNICORN_FIRST_REQUEST_TIMEOUT").default)
 # A worker whose turn to recycle is taken by another of the host's serves between 5 and 10 % of max_requests more
 # (at least this many) before it asks again.
 MIN_POSTPONED_REQUESTS = 50

@@ -75,6 +75,7 @@ class ContextField(BaseModel):
     description: str
     type: FieldType
     values: list[str]
+    version: int = Field(description="1 when described, one more on each change")
     created_at: str
     created_by: str | None = None
     updated_at: str

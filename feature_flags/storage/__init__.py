@@ -1,6 +1,6 @@
 """Storage over PyMongo: the only package that imports it. Speaks plain dicts and the project's errors."""
 
-from .batches import BatchWritten, FlagWrite, SegmentWrite
+from .batches import BatchWritten, ContextFieldWrite, FlagWrite, SegmentWrite
 from .changes import ChangesLost, ChangesUnsupported, FlagChanges
 from .client import StoreClosed, utcnow
 from .flags import Written
@@ -10,6 +10,7 @@ __all__ = [
     "BatchWritten",
     "ChangesLost",
     "ChangesUnsupported",
+    "ContextFieldWrite",
     "FlagChanges",
     "FlagWrite",
     "SegmentWrite",

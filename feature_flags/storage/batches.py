@@ -24,6 +24,7 @@ from ..errors import DatabaseUnavailable, FlagNameTaken, VersionConflict
 from .audit_log import RECENT_EVENT_IDS_KEPT, _StaleWrite
 from .changes import FULL_READ_TIMEOUT_SECONDS
 from .client import translated_errors, utcnow
+from .context_attributes import DESCRIBED_FIELDS
 from .segments import SEGMENT_CONTENT_FIELDS
 
 # A journal younger than this may belong to a batch still being written by another process.
@@ -49,6 +50,15 @@ class FlagWrite:
 @dataclass
 class SegmentWrite:
     """One segment's part in a batch, as FlagWrite is a flag's (``current`` carries its id and version)."""
+
+    kind: Literal["create", "update", "delete"]
+    fields: dict[str, Any] = field(default_factory=dict)
+    current: dict[str, Any] | None = None
+
+
+@dataclass
+class ContextFieldWrite:
+    """One described context field's part in a batch, as SegmentWrite is a segment's."""
 
     kind: Literal["create", "update", "delete"]
     fields: dict[str, Any] = field(default_factory=dict)
@@ -86,19 +96,24 @@ class FlagBatches:
         request_id: str | None = None,
         summary: dict[str, Any] | None = None,
         segment_writes: list[SegmentWrite] | None = None,
+        context_field_writes: list[ContextFieldWrite] | None = None,
     ) -> BatchWritten:
         """Apply every write or none; raise VersionConflict if a flag changed since it was read, FlagNameTaken.
 
         summary, when given, is recorded as one more event (its action and fields) for the batch as a whole.
-        Segment writes come first, so flags naming a new segment never land before it.
+        Segment writes come first, so flags naming a new segment never land before it; described context fields
+        (which nothing names) last.
         """
         now = utcnow()
         segment_writes = segment_writes or []
+        context_field_writes = context_field_writes or []
         with translated_errors():
             raw = self._raw_documents(self._flags, writes)
             raw_segments = self._raw_documents(self._segments, segment_writes)
+            raw_fields = self._raw_documents(self._context_fields, context_field_writes)
         steps = [self._segment_step(write, raw_segments, actor, request_id, now) for write in segment_writes]
         steps += [self._step(write, raw, actor, request_id, now) for write in writes]
+        steps += [self._context_field_step(write, raw_fields, actor, request_id, now) for write in context_field_writes]
         events = [step[1] for step in steps]
         if summary is not None:
             events.append(self._event(summary.pop("action"), actor, request_id, **summary))
@@ -120,6 +135,8 @@ class FlagBatches:
         kept: dict[str, list[dict[str, Any]]] = {name: [] for name in out}
         deleted: dict[str, list[str]] = {name: [] for name in out}
         for document, _, kind, _, collection in steps:
+            if collection not in out:
+                continue
             if kind == "delete":
                 deleted[collection].append(str(document["_id"]))
             else:
@@ -128,7 +145,9 @@ class FlagBatches:
         return BatchWritten(kept[flags], deleted[flags], self._bump_flags_revision(), kept[segments], deleted[segments])
 
     @staticmethod
-    def _raw_documents(collection: Any, writes: list[FlagWrite] | list[SegmentWrite]) -> dict[str, dict[str, Any]]:
+    def _raw_documents(
+        collection: Any, writes: list[FlagWrite] | list[SegmentWrite] | list[ContextFieldWrite]
+    ) -> dict[str, dict[str, Any]]:
         ids = [ObjectId(write.current["_id"]) for write in writes if write.current is not None]
         found: dict[str, dict[str, Any]] = {}
         for start in range(0, len(ids), 1000):
@@ -181,6 +200,31 @@ class FlagBatches:
         )
         return self._changed(stored, write.fields, event, actor, now), event, "update", stored, collection
 
+    def _context_field_step(
+        self, write: ContextFieldWrite, raw: dict[str, dict[str, Any]], actor: str, request_id: str | None, now: Any
+    ) -> Step:
+        """Return a described field's step, its event as the field's own writes record it."""
+        collection = self._context_fields.name
+        if write.kind == "create":
+            document, event = self._new_context_field(write.fields, actor, request_id, now)
+            return document, event, "create", None, collection
+        current = write.current or {}
+        stored = self._stored(raw, current, "context field")
+        ids = {"context_field_id": current["_id"], "context_field_name": current["name"]}
+        if write.kind == "delete":
+            before = {key: current.get(key) for key in DESCRIBED_FIELDS}
+            event = self._event(actions.CONTEXT_FIELD_DELETED, actor, request_id, **ids, before=before, after=None)
+            return stored, event, "delete", stored, collection
+        event = self._event(
+            actions.CONTEXT_FIELD_UPDATED,
+            actor,
+            request_id,
+            **ids,
+            before={key: current.get(key) for key in write.fields},
+            after=dict(write.fields),
+        )
+        return self._changed(stored, write.fields, event, actor, now), event, "update", stored, collection
+
     def _step(
         self, write: FlagWrite, raw: dict[str, dict[str, Any]], actor: str, request_id: str | None, now: Any
     ) -> Step:
@@ -214,6 +258,8 @@ class FlagBatches:
 
     def _collection(self, name: str | None) -> Any:
         # Journal entries written before segments joined batches name no collection: they are flags'.
+        if name == self._context_fields.name:
+            return self._context_fields
         return self._segments if name == self._segments.name else self._flags
 
     def _apply(self, step: Step, session: ClientSession | None) -> bool:

@@ -39,6 +39,8 @@ class ContextAttributeStorage:
             [("environment", ASCENDING), ("count", DESCENDING)], name="by_environment_and_count"
         )
         self._context_attributes.create_index([("expires_at", ASCENDING)], expireAfterSeconds=0, name="expiry")
+        # Fields described before they carried a version (an import writes on the version it read) start at 1.
+        self._context_fields.update_many({"version": {"$exists": False}}, {"$set": {"version": 1}})
 
     def note_context_attributes(self, counts: Mapping[tuple[str, str], int], at: datetime | None = None) -> None:
         """Add (environment, name) -> times seen; then keep each environment's MAX_KEPT most frequent names."""
@@ -83,22 +85,15 @@ class ContextAttributeStorage:
         with translated_errors():
             return [self._field_out(d) for d in self._context_fields.find({}).sort("name", ASCENDING)]
 
-    def create_context_field(self, fields: dict[str, Any], actor: str, request_id: str | None = None) -> dict[str, Any]:
-        """Describe a field, with its event; raise ContextFieldNameTaken or TooManyContextFields."""
-        with translated_errors():
-            # Counted before the insert: two racing creates may pass one over the bound, which stays bounded.
-            if self._context_fields.count_documents({}) >= MAX_DESCRIBED:
-                raise TooManyContextFields(
-                    f"At most {MAX_DESCRIBED} context fields are described; remove some first.",
-                    details=[
-                        {"field": "(body)", "message": "too many context fields", "type": "too_many_context_fields"}
-                    ],
-                )
-        now = utcnow()
+    def _new_context_field(
+        self, fields: dict[str, Any], actor: str, request_id: str | None, now: datetime
+    ) -> tuple[dict[str, Any], dict[str, Any]]:
+        """Return a described field's new document and its created event (shared with imports' batches)."""
         document = {
             "_id": ObjectId(),
             "name": fields["name"],
             **{name: fields[name] for name in DESCRIBED_FIELDS},
+            "version": 1,
             "created_at": now,
             "created_by": str(actor),
             "updated_at": now,
@@ -114,6 +109,20 @@ class ContextAttributeStorage:
             after={name: document[name] for name in DESCRIBED_FIELDS},
         )
         document["recent_events"] = [event["_id"]]
+        return document, event
+
+    def create_context_field(self, fields: dict[str, Any], actor: str, request_id: str | None = None) -> dict[str, Any]:
+        """Describe a field, with its event; raise ContextFieldNameTaken or TooManyContextFields."""
+        with translated_errors():
+            # Counted before the insert: two racing creates may pass one over the bound, which stays bounded.
+            if self._context_fields.count_documents({}) >= MAX_DESCRIBED:
+                raise TooManyContextFields(
+                    f"At most {MAX_DESCRIBED} context fields are described; remove some first.",
+                    details=[
+                        {"field": "(body)", "message": "too many context fields", "type": "too_many_context_fields"}
+                    ],
+                )
+        document, event = self._new_context_field(fields, actor, request_id, utcnow())
         with translated_errors():
             try:
                 self._insert_recorded(self._context_fields, document, event)
@@ -145,6 +154,7 @@ class ContextAttributeStorage:
         )
         update = {
             "$set": {**changes, "updated_at": utcnow(), "updated_by": str(actor)},
+            "$inc": {"version": 1},
             "$push": {"recent_events": {"$each": [event["_id"]], "$slice": -RECENT_EVENT_IDS_KEPT}},
         }
 

@@ -1,5 +1,5 @@
-"""The export document (format feature-flags/v1): what flags and segments are, without ids, versions, times or
-history.
+"""The export document (format feature-flags/v1): what flags, segments and described context fields are, without
+ids, versions, times or history.
 
 Written with sorted keys, flags and segments in name order, so two exports of the same flags are the same bytes and a
 change reads as a small diff in git.
@@ -13,11 +13,13 @@ from pathlib import Path
 from typing import Any
 
 from ..config import MAX_FLAGS_CEILING
+from ..context_fields.models import ContextFieldCreate
 from ..errors import ApiError, ValidationFailed
 from ..flags.models import FlagCreate
 from ..flags.rules import FLAG_CONTENT_FIELDS, check_flag_references, check_flag_size
 from ..segments.models import SegmentCreate
 from ..segments.service import check_segment_size
+from ..storage.context_attributes import MAX_DESCRIBED
 from ..validation import parse
 from ..web.bodies import strict_json
 
@@ -29,18 +31,24 @@ MAX_IMPORT_SEGMENTS = 10_000
 # 20,000 flags (the default bound) of a kilobyte or so each; a single flag is bounded by MAX_FLAG_BYTES besides.
 # A larger export imports from the command line (`flask flags import FILE`), which reads a file of any size.
 MAX_IMPORT_BYTES = 32 * 1024 * 1024
-DOCUMENT_FIELDS = frozenset({"format", "flags", "segments"})
+MAX_IMPORT_CONTEXT_FIELDS = MAX_DESCRIBED
+DOCUMENT_FIELDS = frozenset({"format", "flags", "segments", "context_fields"})
 # What a flag carries in the document: its content, and whether it is archived.
 EXPORTED_FIELDS = (*FLAG_CONTENT_FIELDS, "archived")
 EXPORTED_SEGMENT_FIELDS = ("name", "description", "conditions")
+EXPORTED_CONTEXT_FIELD_FIELDS = ("name", "description", "type", "values")
 
 
 @dataclass(frozen=True)
 class Contents:
-    """A validated document: its flags' contents (with archived) and its segments', each in document order."""
+    """A validated document: its flags' contents (with archived), its segments' and its context fields', each in
+    document order. context_fields is None for a document that does not mention them (one exported before they were
+    part of it): an import then leaves the described fields as they are, even with mode=replace.
+    """
 
     flags: list[dict[str, Any]]
     segments: list[dict[str, Any]]
+    context_fields: list[dict[str, Any]] | None = None
 
 
 def exported_flag(flag: dict[str, Any]) -> dict[str, Any]:
@@ -57,12 +65,25 @@ def exported_segment(segment: dict[str, Any]) -> dict[str, Any]:
     return {key: segment[key] for key in EXPORTED_SEGMENT_FIELDS}
 
 
-def export_document(flags: list[dict[str, Any]], segments: list[dict[str, Any]]) -> dict[str, Any]:
-    """Return the export document of these flags (archived ones included) and segments, each sorted by name."""
+def exported_context_field(described: dict[str, Any]) -> dict[str, Any]:
+    """Return a described context field as the document holds it."""
+    return {key: described[key] for key in EXPORTED_CONTEXT_FIELD_FIELDS}
+
+
+def _by_name(documents: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    return sorted(documents, key=lambda document: document["name"])
+
+
+def export_document(
+    flags: list[dict[str, Any]], segments: list[dict[str, Any]], context_fields: list[dict[str, Any]] | None = None
+) -> dict[str, Any]:
+    """Return the export document of these flags (archived ones included), segments and described context fields,
+    each sorted by name."""
     return {
         "format": FORMAT,
-        "flags": [exported_flag(flag) for flag in sorted(flags, key=lambda flag: flag["name"])],
-        "segments": [exported_segment(segment) for segment in sorted(segments, key=lambda segment: segment["name"])],
+        "flags": [exported_flag(flag) for flag in _by_name(flags)],
+        "segments": [exported_segment(segment) for segment in _by_name(segments)],
+        "context_fields": [exported_context_field(described) for described in _by_name(context_fields or [])],
     }
 
 
@@ -113,6 +134,16 @@ def validated_segment(data: Any, environments: tuple[str, ...], path: str) -> di
     return content
 
 
+def validated_context_field(data: Any, path: str) -> dict[str, Any]:
+    """Validate one described context field of a document as POST /context-fields would; errors name path."""
+    if not isinstance(data, dict):
+        raise _error(path, "a context field is a JSON object", "invalid_type")
+    try:
+        return parse(ContextFieldCreate, data, ()).model_dump()
+    except ApiError as error:
+        raise _prefixed(error, path) from None
+
+
 def _unique(contents: list[dict[str, Any]], what: str) -> None:
     seen: dict[str, int] = {}
     for index, content in enumerate(contents):
@@ -129,7 +160,8 @@ def validated_document(data: Any, environments: tuple[str, ...]) -> Contents:
         raise _error("(body)", "the document is a JSON object", "invalid_type")
     unknown = sorted(set(data) - DOCUMENT_FIELDS)
     if unknown:
-        raise _error(unknown[0], "not a field of the document (format, flags, segments)", "extra_forbidden")
+        message = "not a field of the document (format, flags, segments, context_fields)"
+        raise _error(unknown[0], message, "extra_forbidden")
     if data.get("format") != FORMAT:
         raise _error("format", f"give {FORMAT!r}", "unknown_format")
     flags = data.get("flags")
@@ -143,12 +175,23 @@ def validated_document(data: Any, environments: tuple[str, ...]) -> Contents:
     if len(segments) > MAX_IMPORT_SEGMENTS:
         message = f"a document holds at most {MAX_IMPORT_SEGMENTS:,} segments, not {len(segments):,}"
         raise _error("segments", message, "too_long")
+    context_fields = data.get("context_fields")
+    if context_fields is not None and not isinstance(context_fields, list):
+        raise _error("context_fields", "give a list of context fields", "list_type")
+    if context_fields is not None and len(context_fields) > MAX_IMPORT_CONTEXT_FIELDS:
+        message = f"a document holds at most {MAX_IMPORT_CONTEXT_FIELDS:,} context fields, not {len(context_fields):,}"
+        raise _error("context_fields", message, "too_long")
     contents = Contents(
         [validated_flag(flag, environments, f"flags.{index}") for index, flag in enumerate(flags)],
         [validated_segment(segment, environments, f"segments.{index}") for index, segment in enumerate(segments)],
+        None
+        if context_fields is None
+        else [validated_context_field(item, f"context_fields.{index}") for index, item in enumerate(context_fields)],
     )
     _unique(contents.flags, "flags")
     _unique(contents.segments, "segments")
+    if contents.context_fields is not None:
+        _unique(contents.context_fields, "context_fields")
     return contents
 
 

@@ -6,10 +6,11 @@ from typing import Literal
 
 from pydantic import BaseModel, ConfigDict, Field, StrictBool
 
+from ..context_fields.models import ContextFieldCreate
 from ..flags.models import FlagCreate, FlagName
 from ..segments.models import SegmentCreate
 from ..validation import EnvironmentName, RequestModel
-from .document import FORMAT, MAX_IMPORT_FLAGS, MAX_IMPORT_SEGMENTS
+from .document import FORMAT, MAX_IMPORT_CONTEXT_FIELDS, MAX_IMPORT_FLAGS, MAX_IMPORT_SEGMENTS
 
 
 class CopyRequest(RequestModel):
@@ -40,12 +41,21 @@ class ExportedFlag(FlagCreate):
 
 
 class ExportDocument(RequestModel):
-    """Every flag and segment, in a form that diffs well: sorted keys, each by name, no ids, versions or times."""
+    """Every flag, segment and described context field, in a form that diffs well: sorted keys, each by name, no ids,
+    versions or times."""
 
     format: Literal[FORMAT] = Field(description=f"Always {FORMAT}")  # type: ignore[valid-type]
     flags: list[ExportedFlag] = Field(max_length=MAX_IMPORT_FLAGS)
     segments: list[SegmentCreate] = Field(
         default_factory=list, max_length=MAX_IMPORT_SEGMENTS, description="Segments (name, description, conditions)"
+    )
+    context_fields: list[ContextFieldCreate] | None = Field(
+        None,
+        max_length=MAX_IMPORT_CONTEXT_FIELDS,
+        description=(
+            "Described context fields (name, description, type, values). Left out, an import leaves the described "
+            "fields as they are, even with mode=replace"
+        ),
     )
 
 
@@ -84,6 +94,10 @@ class SegmentImportPlan(BaseModel):
     removed: list[str]
 
 
+class ContextFieldImportPlan(SegmentImportPlan):
+    """Described context field names per outcome."""
+
+
 class ImportPlan(BaseModel):
     """What the import did, or with dry_run would do: flag names per outcome, and segment names under segments."""
 
@@ -95,4 +109,7 @@ class ImportPlan(BaseModel):
     unmapped: list[Unmapped] | None = Field(None, description="With format=unleash: what could not be mapped")
     segments: SegmentImportPlan | None = Field(
         None, description="With format=feature-flags: the document's segments (replace also removes the others)"
+    )
+    context_fields: ContextFieldImportPlan | None = Field(
+        None, description="With a document that lists context_fields: their names per outcome"
     )

@@ -1,4 +1,5 @@
-"""What an import would do to the flags and segments there are: which it creates, updates, leaves and removes."""
+"""What an import would do to the flags, segments and described context fields there are: which it creates, updates,
+leaves and removes."""
 
 from __future__ import annotations
 
@@ -6,8 +7,14 @@ from dataclasses import dataclass, field
 from typing import Any, Literal
 
 from ..flags.rules import FLAG_CONTENT_FIELDS
-from ..storage import FlagWrite, SegmentWrite, utcnow
-from .document import EXPORTED_SEGMENT_FIELDS, exported_flag, exported_segment
+from ..storage import ContextFieldWrite, FlagWrite, SegmentWrite, utcnow
+from .document import (
+    EXPORTED_CONTEXT_FIELD_FIELDS,
+    EXPORTED_SEGMENT_FIELDS,
+    exported_context_field,
+    exported_flag,
+    exported_segment,
+)
 
 Mode = Literal["upsert", "replace"]
 
@@ -34,6 +41,13 @@ class SegmentPlan(_Names):
 
 
 @dataclass
+class ContextFieldPlan(_Names):
+    """The described context fields each list holds, and the writes that carry them out."""
+
+    writes: list[ContextFieldWrite] = field(default_factory=list)
+
+
+@dataclass
 class Plan(_Names):
     """The names each list holds, and the writes that carry the plan out."""
 
@@ -41,11 +55,17 @@ class Plan(_Names):
     unmapped: list[dict[str, str]] | None = None
     # None where the source has no segments of its own (an Unleash export inlines them into rules).
     segments: SegmentPlan | None = None
+    # None where the document says nothing of context fields: they are left as they are.
+    context_fields: ContextFieldPlan | None = None
 
     @property
     def changes(self) -> int:
-        """How many documents the plan writes, flags and segments together."""
-        return len(self.writes) + (len(self.segments.writes) if self.segments else 0)
+        """How many documents the plan writes, flags, segments and context fields together."""
+        return (
+            len(self.writes)
+            + (len(self.segments.writes) if self.segments else 0)
+            + (len(self.context_fields.writes) if self.context_fields else 0)
+        )
 
     def answer(self) -> dict[str, Any]:
         """Return the plan as the API answers it."""
@@ -54,6 +74,8 @@ class Plan(_Names):
             answer["unmapped"] = self.unmapped
         if self.segments is not None:
             answer["segments"] = self.segments.answer()
+        if self.context_fields is not None:
+            answer["context_fields"] = self.context_fields.answer()
         return answer
 
 
@@ -117,4 +139,30 @@ def plan_segments(current: list[dict[str, Any]], wanted: list[dict[str, Any]], m
             if segment["name"] not in names:
                 plan.removed.append(segment["name"])
                 plan.writes.append(SegmentWrite("delete", current=segment))
+    return plan
+
+
+def plan_context_fields(current: list[dict[str, Any]], wanted: list[dict[str, Any]], mode: Mode) -> ContextFieldPlan:
+    """Compare the described context fields with the document's (matched by name) and plan the writes."""
+    plan = ContextFieldPlan()
+    by_name = {described["name"]: described for described in current}
+    for content in wanted:
+        existing = by_name.get(content["name"])
+        if existing is None:
+            plan.created.append(content["name"])
+            plan.writes.append(ContextFieldWrite("create", dict(content)))
+            continue
+        was = exported_context_field(existing)
+        changes = {key: content[key] for key in EXPORTED_CONTEXT_FIELD_FIELDS if was[key] != content[key]}
+        if not changes:
+            plan.unchanged.append(content["name"])
+            continue
+        plan.updated.append(content["name"])
+        plan.writes.append(ContextFieldWrite("update", changes, existing))
+    if mode == "replace":
+        names = {content["name"] for content in wanted}
+        for described in current:
+            if described["name"] not in names:
+                plan.removed.append(described["name"])
+                plan.writes.append(ContextFieldWrite("delete", current=described))
     return plan

@@ -12,14 +12,23 @@ from flask import Flask
 from ..audit import actions
 from ..cache import current_snapshot, flag_cache
 from ..change_requests.guard import refuse_unapproved
-from ..errors import ApiError, FlagArchived, FlagNotFound, TooManyFlags, TooManySegments, ValidationFailed
+from ..errors import (
+    ApiError,
+    FlagArchived,
+    FlagNotFound,
+    TooManyContextFields,
+    TooManyFlags,
+    TooManySegments,
+    ValidationFailed,
+)
 from ..extensions import get_metrics, get_store
 from ..flags import reach
 from ..flags.rules import flag_changes
 from ..segments.service import serving_environments
 from ..storage import BatchWritten, FlagWrite
+from ..storage.context_attributes import MAX_DESCRIBED
 from .document import FORMAT, Contents, export_document, validated_document
-from .plan import Mode, Plan, make_plan, plan_segments
+from .plan import Mode, Plan, make_plan, plan_context_fields, plan_segments
 from .references import check_references, refuse_removing_used, resulting
 from .unleash import mapped
 
@@ -39,9 +48,9 @@ class UnmappedParts(ApiError):
 
 
 def export(app: Flask) -> dict[str, Any]:
-    """Return every flag, archived ones too, and every segment as one feature-flags/v1 document."""
+    """Return every flag, archived ones too, every segment and every described context field as one document."""
     store = get_store(app)
-    return export_document(store.find_all_flags(), store.find_all_segments())
+    return export_document(store.find_all_flags(), store.find_all_segments(), store.context_fields())
 
 
 def plan_contents(app: Flask, contents: Contents, mode: Mode, current: list[dict[str, Any]] | None = None) -> Plan:
@@ -67,6 +76,21 @@ def plan_contents(app: Flask, contents: Contents, mode: Mode, current: list[dict
     plan = make_plan(current, contents.flags, mode)
     plan.segments = plan_segments(segments, contents.segments, mode)
     refuse_removing_used(plan.segments.removed, result)
+    if contents.context_fields is not None:
+        plan.context_fields = _plan_context_fields(store.context_fields(), contents.context_fields, mode)
+    return plan
+
+
+def _plan_context_fields(current: list[dict[str, Any]], wanted: list[dict[str, Any]], mode: Mode) -> Any:
+    plan = plan_context_fields(current, wanted, mode)
+    left = len(current) + len(plan.created) - len(plan.removed)
+    if left > MAX_DESCRIBED:
+        raise TooManyContextFields(
+            f"The import would leave {left:,} described context fields; at most {MAX_DESCRIBED} are described.",
+            details=[
+                {"field": "context_fields", "message": "too many context fields", "type": "too_many_context_fields"}
+            ],
+        )
     return plan
 
 
@@ -104,7 +128,12 @@ def apply_plan(
         )
     segment_writes = plan.segments.writes if plan.segments else []
     written = store.write_flags(
-        plan.writes, actor, request_id, summary=summary if plan.changes else None, segment_writes=segment_writes
+        plan.writes,
+        actor,
+        request_id,
+        summary=summary if plan.changes else None,
+        segment_writes=segment_writes,
+        context_field_writes=plan.context_fields.writes if plan.context_fields else [],
     )
     flag_cache(app).written_many(
         written.flags, written.deleted_ids, written.revision, written.segments, written.deleted_segment_ids
@@ -154,6 +183,11 @@ def import_document(
             **(
                 {"segments": {key: len(names) for key, names in plan.segments.answer().items()}}
                 if plan.segments
+                else {}
+            ),
+            **(
+                {"context_fields": {key: len(names) for key, names in plan.context_fields.answer().items()}}
+                if plan.context_fields
                 else {}
             ),
         },

@@ -195,7 +195,8 @@ function updateSummary(event, environmentLabel) {
 function importSummary(after = {}) {
   const counts = (of) => `${of.created ?? 0} created, ${of.updated ?? 0} updated, ${of.removed ?? 0} removed`;
   const segments = after.segments ? `; segments ${counts(after.segments)}` : "";
-  return `Imported a ${after.format || ""} document (${after.mode || "upsert"}): flags ${counts(after)}${segments}`;
+  const fields = after.context_fields ? `; context fields ${counts(after.context_fields)}` : "";
+  return `Imported a ${after.format || ""} document (${after.mode || "upsert"}): flags ${counts(after)}${segments}${fields}`;
 }
 
 function summary(event, environmentLabel) {

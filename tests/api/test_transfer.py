@@ -20,6 +20,7 @@ SPLIT = {"staging": {"rules": [{"when": [{"attribute": "plan", "op": "in", "valu
 SEGMENT = {"name": "pro", "description": "", "conditions": [{"attribute": "plan", "op": "in", "values": ["pro"]}]}
 USING_PRO = {"production": {"rules": [{"when": [{"segment": "pro"}], "serve": "on"}], "serve": "off"}}
 NO_SEGMENTS = {"created": [], "updated": [], "unchanged": [], "removed": []}
+PLAN_FIELD = {"name": "plan", "description": "The customer's plan", "type": "string", "values": ["free", "pro"]}
 
 
 def create(client, name, **fields):
@@ -235,8 +236,13 @@ def test_export_import__into_an_empty_instance__identical_bytes(client, make_app
     assert client.post("/segments", json={**SEGMENT, "name": "aaa-unused", "description": "d"}).status_code == 201
     create(client, "delta", targeting=USING_PRO)
     create(client, "epsilon", targeting=requiring("delta"))
+    # and described context fields, one changed since
+    assert client.post("/context-fields", json=PLAN_FIELD).status_code == 201
+    assert client.post("/context-fields", json={"name": "country", "type": "string"}).status_code == 201
+    assert client.patch("/context-fields/country", json={"values": ["DE", "FR"]}).status_code == 200
     exported = client.get("/export").data
     assert [segment["name"] for segment in json.loads(exported)["segments"]] == ["aaa-unused", "pro"]
+    assert [field["name"] for field in json.loads(exported)["context_fields"]] == ["country", "plan"]
 
     # When it is imported into an empty instance and exported from there
     other = make_app(mongo_db=f"{config.mongo_db}_copy")
@@ -252,6 +258,7 @@ def test_export_import__into_an_empty_instance__identical_bytes(client, make_app
     assert imported.status_code == 200, imported.json
     assert imported.json["created"] == ["alpha", "beta", "delta", "epsilon", "gamma"]
     assert imported.json["segments"]["created"] == ["aaa-unused", "pro"]
+    assert imported.json["context_fields"]["created"] == ["country", "plan"]
     assert again == exported
 
 
@@ -392,6 +399,129 @@ def test_import__replace__removes_segments_the_document_lacks(client):
     assert response.json["segments"] == {"created": [], "updated": [], "unchanged": ["pro"], "removed": ["gone"]}
     assert client.get("/segments/gone").status_code == 404
     assert client.get("/audit?action=segment.deleted").json["events"][0]["segment_name"] == "gone"
+
+
+def test_export__context_fields__by_name_without_ids_versions_or_times(client):
+    client.post("/context-fields", json={"name": "zone", "type": "number"})
+    client.post("/context-fields", json=PLAN_FIELD)
+
+    response = client.get("/export")
+
+    assert response.json["context_fields"] == [
+        PLAN_FIELD, {"name": "zone", "description": "", "type": "number", "values": []}
+    ]  # fmt: skip
+
+
+def test_import__context_fields__created_updated_unchanged_audited_and_listed(client):
+    # Given a described field as the document has it and one the document changes
+    client.post("/context-fields", json=PLAN_FIELD)
+    client.post("/context-fields", json={"name": "country", "description": "ISO code"})
+    changed = {"name": "country", "description": "ISO 3166 code", "type": "string", "values": ["DE"]}
+    new = {"name": "app-version", "type": "semver"}
+    body = {**document(), "context_fields": [PLAN_FIELD, changed, new]}
+
+    # When
+    dry = client.post("/import?dry_run=true", json=body)
+    response = client.post("/import", json=body)
+
+    # Then the plan names them, each change is audited, and the API lists them as the document has them
+    plan = {"created": ["app-version"], "updated": ["country"], "unchanged": ["plan"], "removed": []}
+    assert dry.json["context_fields"] == plan
+    assert response.status_code == 200, response.json
+    assert response.json["context_fields"] == plan
+    fields = {field["name"]: field for field in client.get("/context-fields").json["fields"]}
+    assert fields["country"]["description"] == "ISO 3166 code" and fields["country"]["values"] == ["DE"]
+    assert fields["country"]["version"] == 2
+    assert fields["app-version"]["type"] == "semver" and fields["app-version"]["version"] == 1
+    events = client.get("/audit?limit=10").json["events"]
+    by_action = {event["action"]: event for event in reversed(events)}  # the newest of each
+    assert by_action["context_field.updated"]["context_field_name"] == "country"
+    assert by_action["context_field.updated"]["before"] == {"description": "ISO code", "values": []}
+    assert by_action["context_field.created"]["context_field_name"] == "app-version"
+    assert by_action["flags.imported"]["after"]["context_fields"] == {
+        "created": 1, "updated": 1, "unchanged": 1, "removed": 0
+    }  # fmt: skip
+
+
+def test_import__replace__removes_context_fields_only_when_the_document_lists_them(client):
+    client.post("/context-fields", json=PLAN_FIELD)
+    client.post("/context-fields", json={"name": "gone"})
+
+    # A document from before context fields were exported says nothing of them: they stay
+    untouched = client.post("/import?mode=replace", json=document())
+    kept = [field["name"] for field in client.get("/context-fields").json["fields"]]
+    replaced = client.post("/import?mode=replace", json={**document(), "context_fields": [PLAN_FIELD]})
+
+    assert untouched.status_code == 200 and "context_fields" not in untouched.json
+    assert kept == ["gone", "plan"]
+    assert replaced.status_code == 200, replaced.json
+    assert replaced.json["context_fields"]["removed"] == ["gone"]
+    assert [field["name"] for field in client.get("/context-fields").json["fields"]] == ["plan"]
+    assert client.get("/audit?action=context_field.deleted").json["events"][0]["context_field_name"] == "gone"
+
+
+@pytest.mark.parametrize(
+    ("fields", "field"),
+    [
+        ([{"name": "plan", "type": "colour"}], "context_fields.0.type"),
+        ([{"name": "plan"}, {"name": "plan"}], "context_fields.1.name"),
+        ([{"name": "has space"}], "context_fields.0.name"),
+        ([{"name": "plan", "values": ["a", "a"]}], "context_fields.0.values"),
+        ([{"name": "plan", "surprise": 1}], "context_fields.0.surprise"),
+        ("plan", "context_fields"),
+        ([{"name": f"f{index}"} for index in range(501)], "context_fields"),
+    ],
+)
+def test_import__bad_context_field__400_naming_the_path_and_nothing_written(client, fields, field):
+    before = state(client)
+    body = {**document({"name": "would-be-created"}), "context_fields": fields}
+
+    response = client.post("/import", json=body)
+
+    assert response.status_code == 400, response.json
+    assert response.json["details"][0]["field"] == field
+    assert state(client) == before
+    assert client.get("/context-fields").json["fields"] == []
+
+
+@pytest.mark.parametrize("transactions", [False, True], ids=["journalled", "transaction"])
+def test_import__failing_at_its_last_context_field__flags_segments_and_fields_unchanged(
+    app, client, monkeypatch, transactions
+):
+    # Given a flag, a segment and a described field the document changes, and a database that fails on the last
+    # write of the batch (context fields are written last)
+    create(client, "a")
+    client.post("/segments", json=SEGMENT)
+    client.post("/context-fields", json=PLAN_FIELD)
+    store = app.extensions["feature_flags.store"]
+    store._supports_transactions = transactions
+    failing = FailingStep(5)
+    if transactions:
+        original = store._apply
+
+        def apply(step, session):
+            failing(step)
+            return original(step, session)
+
+        monkeypatch.setattr(store, "_apply", apply)
+    else:
+        monkeypatch.setattr(store, "_step_hook", failing)
+    before = state(client)
+    described = store.context_fields()
+    body = {
+        **with_segments(document({"name": "a", "description": "x"}, {"name": "b"}), {**SEGMENT, "description": "y"}),
+        "context_fields": [{**PLAN_FIELD, "values": ["free"]}, {"name": "country"}],
+    }
+
+    # When
+    response = client.post("/import", json=body)
+
+    # Then
+    assert response.status_code == 503
+    assert failing.seen == 5
+    assert state(client) == before
+    assert store.context_fields() == described
+    assert store.db.flag_batches.count_documents({}) == 0
 
 
 def test_import__replace_removing_a_segment_a_kept_flag_names__409_and_nothing_written(client):

@@ -88,11 +88,13 @@ export class FlagIndex {
     if (q && !this.searchable) return null;
     if ((state && !STATES.has(state)) || (stale && !STALE.has(stale))) return null;
     const needle = q.toLowerCase();
+    // Several tags narrow the list to flags carrying every one, as the API's repeated tag does.
+    const tags = [tag ?? []].flat();
     const wantStale = stale === undefined ? null : stale === "true";
     const positions = [];
     for (let position = 0; position < this.flags.length; position += 1) {
       const flag = this.flags[position];
-      if (tag && !flag.tags.includes(tag)) continue;
+      if (tags.length && !tags.every((one) => flag.tags.includes(one))) continue;
       if (type && flag.type !== type) continue;
       if (state && Boolean(flag.environments[environment]) !== (state === "on")) continue;
       if (wantStale !== null && flag.stale !== wantStale) continue;

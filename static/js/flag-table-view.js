@@ -32,10 +32,13 @@ export function createFlagsView({ api, table, session, messages, defaultEnvironm
     empty: document.getElementById("empty-state"),
     previous: document.getElementById("page-previous"),
     next: document.getElementById("page-next"),
+    chosenTags: document.getElementById("filter-tags-chosen"),
   };
   view.controls.q = view.search;
   const state = {
     flags: [],
+    // The tags the list is narrowed to, each a flag must carry; the tag select adds one at a time.
+    tags: [],
     loaded: false,
     etags: new Map(),
     offline: false,
@@ -67,14 +70,39 @@ export function createFlagsView({ api, table, session, messages, defaultEnvironm
     return session.environments.includes(defaultEnvironment) ? defaultEnvironment : session.environments[0];
   }
 
+  /** The view's filters as the API names them; tag, when given, is a list. */
   function filters() {
     const values = {};
     for (const name of FILTERS) {
+      if (name === "tag") {
+        if (state.tags.length) values.tag = [...state.tags];
+        continue;
+      }
       const control = view.controls[name];
       const value = control.type === "checkbox" ? (control.checked ? "true" : "") : control.value.trim();
       if (value) values[name] = value;
     }
     return values;
+  }
+
+  /** Show the chosen tags as chips that take themselves off, and offer the others in the select. */
+  function showChosenTags() {
+    const select = view.controls.tag;
+    select.options[0].textContent = state.tags.length ? "Add a tag" : "Any tag";
+    for (const option of [...select.options].slice(1)) option.hidden = state.tags.includes(option.value);
+    view.chosenTags.replaceChildren(
+      ...state.tags.map((tag) => {
+        const remove = el("button", { type: "button", className: "tag-remove", text: "×" });
+        remove.setAttribute("aria-label", `Remove tag ${tag}`);
+        remove.addEventListener("click", () => {
+          state.tags = state.tags.filter((one) => one !== tag);
+          applyFilters(true);
+          select.focus();
+        });
+        return el("li", { className: "tag chosen-tag" }, el("span", { text: tag }), remove);
+      }),
+    );
+    view.chosenTags.hidden = state.tags.length === 0;
   }
 
   /** Open the view for the session just begun, as the address names it. */
@@ -88,17 +116,17 @@ export function createFlagsView({ api, table, session, messages, defaultEnvironm
 
   /** Take the view the address names (a link, back or forward), and show it. */
   function followUrl(params) {
+    state.tags = [...new Set([params.tag ?? []].flat())];
+    view.controls.tag.value = "";
+    showChosenTags();
     for (const name of [...FILTERS, "env"]) {
+      if (name === "tag") continue;
       const control = view.controls[name];
       const value = params[name] || "";
       // The address holds the search trimmed: while typing "new " the box keeps its space (and its caret).
       if (name === "q" && control.value.trim() === value) continue;
       if (control.type === "checkbox") control.checked = value === "true";
       else {
-        if (control.tagName === "SELECT" && value && ![...control.options].some((o) => o.value === value)) {
-          // A tag not (yet) among the options: keep the link's choice rather than drop it.
-          control.append(el("option", { value, text: value }));
-        }
         control.value = value;
       }
     }
@@ -121,12 +149,21 @@ export function createFlagsView({ api, table, session, messages, defaultEnvironm
 
   view.search.addEventListener("input", () => applyFilters(false));
   form.addEventListener("change", (event) => {
+    if (event.target === view.controls.tag) {
+      const tag = view.controls.tag.value;
+      view.controls.tag.value = "";
+      if (!tag || state.tags.includes(tag)) return;
+      state.tags = [...state.tags, tag];
+    }
     if (event.target !== view.search) applyFilters(true);
   });
   form.addEventListener("submit", (event) => event.preventDefault());
 
   function query(extra) {
-    const params = new URLSearchParams({ environment: environment(), ...filters(), ...extra });
+    const params = new URLSearchParams({ environment: environment() });
+    for (const [name, value] of Object.entries({ ...filters(), ...extra })) {
+      for (const one of [value].flat()) params.append(name, one);
+    }
     return `/flags?${params}`;
   }
 
@@ -288,15 +325,12 @@ export function createFlagsView({ api, table, session, messages, defaultEnvironm
     try {
       const answer = await api.request("GET", "/tags");
       const select = view.controls.tag;
-      const chosen = select.value;
       select.replaceChildren(
         select.options[0],
         ...answer.data.map(({ tag, flags }) => el("option", { value: tag, text: `${tag} (${flags})` })),
       );
-      if (chosen && ![...select.options].some((o) => o.value === chosen)) {
-        select.append(el("option", { value: chosen, text: chosen }));
-      }
-      select.value = chosen;
+      select.value = "";
+      showChosenTags();
     } catch (error) {
       // Without the tags the other filters still work; a revoked token ends the session as anywhere else.
       if (error instanceof ApiError) session.handleAuthFailure(error);

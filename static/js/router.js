@@ -4,17 +4,35 @@
 
 const DEFAULT_PAGE = "flags";
 
+// Parameters an address may repeat (?tag=a&tag=b), as the API's list takes them: each is always a list. Any other
+// is a string, the last one given, so no screen meets a list it does not expect.
+const REPEATABLE = new Set(["tag"]);
+
+/** The address's parameters: strings, and a list for each repeatable one. */
+export function paramsFromUrl() {
+  /** @type {Record<string, string | string[]>} */
+  const params = {};
+  const query = new URLSearchParams(window.location.search);
+  for (const name of new Set(query.keys())) {
+    const values = query.getAll(name);
+    params[name] = REPEATABLE.has(name) ? values.filter(Boolean) : values.at(-1);
+  }
+  return params;
+}
+
 /** The screen the address names. */
 export function pageFromUrl() {
   return new URLSearchParams(window.location.search).get("page") || DEFAULT_PAGE;
 }
 
-/** The address of a screen with its parameters (empty ones left out). */
+/** The address of a screen with its parameters (empty ones left out; a list is the parameter repeated). */
 export function pageHref(page, params = {}) {
   const query = new URLSearchParams();
   if (page !== DEFAULT_PAGE) query.set("page", page);
-  for (const [name, value] of Object.entries(params)) {
-    if (value !== undefined && value !== null && value !== "") query.set(name, String(value));
+  for (const [name, given] of Object.entries(params)) {
+    for (const value of Array.isArray(given) ? given : [given]) {
+      if (value !== undefined && value !== null && value !== "") query.append(name, String(value));
+    }
   }
   const text = query.toString();
   return `${window.location.pathname}${text ? `?${text}` : ""}`;
@@ -60,7 +78,7 @@ export function createRouter({ nav }) {
     if (!state.session) return;
     let name = pageFromUrl();
     if (!allowed(name)) name = DEFAULT_PAGE;
-    const params = Object.fromEntries(new URLSearchParams(window.location.search));
+    const params = paramsFromUrl();
     if (state.current && state.current !== name) {
       const leaving = screens.get(state.current);
       leaving.section.hidden = true;

@@ -319,8 +319,50 @@ def test_table_at_1280__long_changed_by_and_tags__nothing_cut_off_and_tag_chips_
     # When: a tag chip is followed
     page.get_by_role("row", name="wide-row-1").get_by_role("link", name="Flags tagged wave-1").click()
 
-    # Then: only that tag's flag is listed
-    expect(page.locator("#filter-tag")).to_have_value("wave-1")
+    # Then: only that tag's flag is listed, the tag shown as chosen
+    expect(page.locator("#filter-tags-chosen li span")).to_have_text(["wave-1"])
+    expect(page.locator("#flag-rows > tr")).to_have_count(1)
+
+
+def test_several_tags__each_narrows_the_list_as_the_api_does_and_each_comes_off(page, live_server, api):
+    # Given: flags carrying two tags, one of them, or the other
+    api.create("both-tags")
+    api.create("payments-only")
+    api.create("backend-only")
+    api.update("both-tags", tags=["payments", "backend"])
+    api.update("payments-only", tags=["payments"])
+    api.update("backend-only", tags=["backend"])
+    sign_in(page, live_server)
+    expect(page.locator("#flag-rows > tr")).to_have_count(3)
+
+    # When: two tags are chosen, one after the other
+    page.get_by_label("Tag", exact=True).select_option("payments")
+    expect(page.locator("#flag-rows > tr")).to_have_count(2)
+    page.get_by_label("Tag", exact=True).select_option("backend")
+
+    # Then: only the flag carrying both is listed, as the API answers the same two tags, and the address holds both
+    expect(page.locator("#flag-rows > tr")).to_have_count(1)
+    expect(page.locator("#flag-rows a.flag-name")).to_have_text(["both-tags"])
+    response = api.session.get(f"{live_server}/flags", params=[("tag", "payments"), ("tag", "backend")])
+    assert [flag["name"] for flag in response.json()] == ["both-tags"]
+    assert "tag=payments&tag=backend" in page.url
+    expect(page.locator("#filter-tags-chosen li span")).to_have_text(["payments", "backend"])
+    expect(page.get_by_text("1 of 3 flags match")).to_be_visible()
+
+    # When: the page is opened again from its address
+    page.goto(page.url)
+
+    # Then: both tags are still chosen
+    expect(page.locator("#filter-tags-chosen li")).to_have_count(2)
+    expect(page.locator("#flag-rows > tr")).to_have_count(1)
+
+    # When: one tag is taken off
+    page.get_by_role("button", name="Remove tag payments").click()
+
+    # Then: the flags carrying the other are listed, and going back restores both
+    expect(page.locator("#flag-rows a.flag-name")).to_have_text(["backend-only", "both-tags"])
+    assert "tag=payments" not in page.url
+    page.go_back()
     expect(page.locator("#flag-rows > tr")).to_have_count(1)
 
 

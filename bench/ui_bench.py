@@ -50,6 +50,26 @@ WORDS = [
     "invoices",
 ]
 
+# Runs in the page: follow a flag's link in the table and time it to the frame after the flag page's overview (its
+# heading, and one line per environment saying what it serves) is on screen.
+OPEN_FLAG_PAGE = """async (name) => {
+  const link = [...document.querySelectorAll("#flag-rows a.flag-name")].find((a) => a.textContent === name);
+  const frame = () => new Promise((resolve) => requestAnimationFrame(() => setTimeout(resolve, 0)));
+  const environments = document.querySelectorAll("#flag-filters select[name=env] option").length;
+  const ready = () =>
+    !document.getElementById("flag-view").hidden &&
+    !document.getElementById("flag-body").hidden &&
+    document.getElementById("flag-heading").textContent.includes(name) &&
+    document.querySelectorAll("#flag-serving li").length >= environments;
+  const started = performance.now();
+  link.click();
+  const deadline = started + 10000;
+  while (!ready() && performance.now() < deadline) await new Promise((resolve) => requestAnimationFrame(resolve));
+  await frame();
+  if (!ready()) throw new Error(`the page of ${name} did not show its overview within 10 s`);
+  return performance.now() - started;
+}"""
+
 # Runs in the page: type one key through a real input event and time it to the frame after the table shows the
 # answer on screen (`ff-render`: from the page's index of every flag, or else the API's answer), then to the frame
 # after every row of the page is filled (`ff-render-done`: the rows below the window follow the first frame).
@@ -233,14 +253,12 @@ def main() -> int:
                 )
                 update_ms.append((time.perf_counter() - changed) * 1000)
 
-                # Opening a flag's page from the table, to its heading and details on screen.
-                opened = time.perf_counter()
-                page.get_by_role("link", name="flag-0001", exact=True).click()
-                page.wait_for_function(
-                    "() => !document.getElementById('flag-view').hidden"
-                    " && document.getElementById('flag-heading').textContent.includes('flag-0001')"
-                )
-                open_ms.append((time.perf_counter() - opened) * 1000)
+                # Opening a flag's page from the table, to its overview on screen: timed in the page, from the
+                # click to the frame after every environment's line is written.
+                open_ms.append(page.evaluate(OPEN_FLAG_PAGE, "flag-0001"))
+                page.go_back()
+                page.locator("#flag-rows > tr").first.wait_for()
+                open_ms.append(page.evaluate(OPEN_FLAG_PAGE, "flag-0002"))
                 context.close()
             browser.close()
     finally:
@@ -264,7 +282,7 @@ def main() -> int:
     print(f"  keystroke to filtered frame     {summary(key_to_frame_ms)}   target p95 < 50 ms")
     print(f"  keystroke to every row filled   {summary(key_to_all_rows_ms)}   (rows below the window, a frame later)")
     print(f"  streamed change to table        {summary(update_ms)}")
-    print(f"  opening a flag's page           {summary(open_ms)}")
+    print(f"  opening a flag's page: overview {summary(open_ms)}   target < 300 ms")
     return 0
 
 

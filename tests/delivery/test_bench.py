@@ -11,7 +11,7 @@ from pathlib import Path
 import pytest
 
 from tests.delivery.test_delivery import nginx_binary
-from tests.support import require_tool
+from tests.support import CHROMIUM, require_tool
 
 ROOT = Path(__file__).resolve().parents[2]
 SCENARIOS = {
@@ -104,3 +104,25 @@ def test_bench_stream__short_pass__both_kinds_of_stream_hear_every_toggle(tmp_pa
     assert "missed deliveries 0" in finished.stdout, finished.stdout
     for kind in ("ofrep", "unleash"):
         assert f"{kind} delivery latency from sending the toggle (40 deliveries)" in finished.stdout, finished.stdout
+
+
+def test_bench_ui__short_pass__every_figure_measured_opening_a_flag_page_included():
+    # Given: Chromium, which the UI bench drives
+    require_tool(CHROMIUM)
+
+    # When: the UI bench runs small, as `make bench-ui` runs it
+    finished = subprocess.run(
+        [sys.executable, "-m", "bench.ui_bench", "--flags", "200", "--runs", "1"],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
+
+    # Then: every figure was measured, the flag page's overview among them
+    assert finished.returncode == 0, finished.stdout[-3000:] + finished.stderr[-3000:]
+    lines = {line.split("median")[0].strip(): line for line in finished.stdout.splitlines() if "median" in line}
+    for figure in ("first paint: sign-in to table", "keystroke to filtered frame", "opening a flag's page: overview"):
+        assert figure in lines, finished.stdout
+    opened = lines["opening a flag's page: overview"].split("median")[1].split("ms")[0]
+    assert 0 < float(opened) < 10_000, finished.stdout

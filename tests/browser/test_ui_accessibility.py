@@ -10,11 +10,13 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
+import requests
 from playwright.sync_api import Page, expect
 
 from feature_flags import PROJECT_ROOT
 from tests.browser.test_ui_browser import sign_in
-from tests.support import npm_installed
+from tests.people.persons import SSO_SETTINGS, person, session_for
+from tests.support import auth, npm_installed, serving
 
 pytestmark = pytest.mark.browser
 
@@ -86,5 +88,45 @@ def test_every_screen__both_widths__no_wcag_a_or_aa_violation(browser, live_serv
         finally:
             context.close()
 
+    assert {screen: violations for screen, violations in found.items() if violations} == {}
+    assert watch.problems == []
+
+
+def test_change_requests_and_people__both_themes_and_widths__no_wcag_a_or_aa_violation(
+    browser, make_app, watch, axe_script
+):
+    # Given: single sign-on, production under approval, a pending request with its comment, and three people
+    app = make_app(**SSO_SETTINGS, approvals=("production",))
+    with serving(app) as base:
+        created = requests.post(f"{base}/flags", json={"name": "checkout"}, headers=auth(), timeout=10)
+        assert created.status_code == 201, created.text
+        admin, _ = session_for(app, "ada@example.com", "admin")
+        session_for(app, "bob@example.com", "viewer")
+        alice = person(app, "alice@example.com", "editor")
+        body = {"flag": "checkout", "changes": {"environments": {"production": True}}, "comment": "Launch day"}
+        assert alice.post("/change-requests", json=body).status_code == 201
+        found: dict[str, list[str]] = {}
+
+        for theme in ("light", "dark"):
+            for width, height in [(1280, 800), (360, 740)]:
+                context = browser.new_context(
+                    color_scheme=theme, viewport={"width": width, "height": height}, bypass_csp=True
+                )
+                context.on("page", watch.attach)
+                context.add_cookies([{"name": "ff_session", "value": admin, "url": base}])
+                page = context.new_page()
+                try:
+                    # When: each screen is drawn with what it lists
+                    page.goto(f"{base}/?page=change-requests")
+                    expect(page.get_by_role("heading", name="Change requests", level=1)).to_be_visible()
+                    expect(page.locator("#change-requests-list li")).to_have_count(1)
+                    found[f"change requests, {theme}, {width}px"] = axe_violations(page, axe_script)
+                    page.goto(f"{base}/?page=people")
+                    expect(page.locator("#people-status")).to_have_text("3 people.")
+                    found[f"people, {theme}, {width}px"] = axe_violations(page, axe_script)
+                finally:
+                    context.close()
+
+    # Then
     assert {screen: violations for screen, violations in found.items() if violations} == {}
     assert watch.problems == []

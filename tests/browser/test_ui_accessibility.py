@@ -14,7 +14,7 @@ import requests
 from playwright.sync_api import Page, expect
 
 from feature_flags import PROJECT_ROOT
-from tests.browser.test_ui_browser import sign_in
+from tests.browser.test_ui_browser import SCREENSHOTS, sign_in
 from tests.people.persons import SSO_SETTINGS, person, session_for
 from tests.support import auth, npm_installed, serving
 
@@ -115,15 +115,22 @@ def test_change_requests_and_people__both_themes_and_widths__no_wcag_a_or_aa_vio
                 context.on("page", watch.attach)
                 context.add_cookies([{"name": "ff_session", "value": admin, "url": base}])
                 page = context.new_page()
+                suffix = theme if width > 400 else f"{theme}-{width}px"
                 try:
                     # When: each screen is drawn with what it lists
                     page.goto(f"{base}/?page=change-requests")
                     expect(page.get_by_role("heading", name="Change requests", level=1)).to_be_visible()
                     expect(page.locator("#change-requests-list li")).to_have_count(1)
                     found[f"change requests, {theme}, {width}px"] = axe_violations(page, axe_script)
+                    scrolls = page.evaluate("document.documentElement.scrollWidth > window.innerWidth")
+                    found[f"change requests, {theme}, {width}px"] += ["scrolls sideways"] if scrolls else []
+                    page.screenshot(path=SCREENSHOTS / f"change-requests-{suffix}.png", full_page=True)
                     page.goto(f"{base}/?page=people")
                     expect(page.locator("#people-status")).to_have_text("3 people.")
                     found[f"people, {theme}, {width}px"] = axe_violations(page, axe_script)
+                    scrolls = page.evaluate("document.documentElement.scrollWidth > window.innerWidth")
+                    found[f"people, {theme}, {width}px"] += ["scrolls sideways"] if scrolls else []
+                    page.screenshot(path=SCREENSHOTS / f"people-{suffix}.png", full_page=True)
                 finally:
                     context.close()
 

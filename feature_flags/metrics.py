@@ -30,6 +30,11 @@ UNMATCHED_RULE = "unmatched"
 # Prometheus sees readiness failing (deploy/prometheus/alerts.yaml).
 UNCOUNTED_PATHS = frozenset({"/metrics", "/healthz"})
 UNCOUNTED_PREFIX = "/static/"
+# The closed sets of the service's own labels. Each of their series exists from the start, at 0, so a rate over one
+# is defined before its first event; the metrics reference lists them from the registry.
+FLAG_CHANGE_ACTIONS = ("created", "updated", "toggled", "archived", "revived", "deleted", "scheduled")
+AUTH_FAILURE_REASONS = ("missing", "unknown", "session", "throttled")
+WEBHOOK_OUTCOMES = ("delivered", "retried", "failed")
 
 
 @dataclass
@@ -153,16 +158,22 @@ def init_app(app: Flask) -> None:
         ["environment"],
         registry=registry,
     )
+    auth_failures = Counter(
+        "feature_flags_auth_failures",
+        "Requests refused for a missing or unknown token",
+        ["reason"],
+        registry=registry,
+    )
+    flag_changes = Counter("feature_flags_flag_changes", "Flag changes by action", ["action"], registry=registry)
+    for reason in AUTH_FAILURE_REASONS:
+        auth_failures.labels(reason)
+    for action in FLAG_CHANGE_ACTIONS:
+        flag_changes.labels(action)
     app.extensions[METRICS_KEY] = Metrics(
         exporter=exporter,
         requests=requests,
-        auth_failures=Counter(
-            "feature_flags_auth_failures",
-            "Requests refused for a missing or unknown token",
-            ["reason"],
-            registry=registry,
-        ),
-        flag_changes=Counter("feature_flags_flag_changes", "Flag changes by action", ["action"], registry=registry),
+        auth_failures=auth_failures,
+        flag_changes=flag_changes,
         database_errors=Counter(
             "feature_flags_database_errors",
             "Requests that failed because the database was unavailable",
@@ -173,7 +184,7 @@ def init_app(app: Flask) -> None:
             for environment in config.environments
             for reason in REASONS
         },
-        webhook_deliveries={outcome: deliveries.labels(outcome) for outcome in ("delivered", "retried", "failed")},
+        webhook_deliveries={outcome: deliveries.labels(outcome) for outcome in WEBHOOK_OUTCOMES},
         # Summed over the live workers; a dead worker's streams went with it.
         streams_open=Gauge(
             "feature_flags_event_streams_open",

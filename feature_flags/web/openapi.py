@@ -23,6 +23,9 @@ ERROR_DESCRIPTIONS = {
     503: "The database is unavailable; retry",
 }
 
+# A converter-qualified or plain argument of a route's rule, e.g. <flag_id> or <int:n>.
+PATH_ARGUMENT = re.compile(r"<(?:[^:>]+:)?([^>]+)>")
+
 bp = Blueprint("openapi", __name__)
 
 
@@ -156,13 +159,15 @@ def build_document(app: Flask) -> dict[str, Any]:
         meta = getattr(view, "openapi", None)
         if meta is None:
             continue
-        path = re.sub(r"<(?:[^:>]+:)?([^>]+)>", r"{\1}", rule.rule)
+        path = PATH_ARGUMENT.sub(r"{\1}", rule.rule)
+        # In the order the path names them: rule.arguments is a set, whose order changes from one process to the next.
+        arguments = PATH_ARGUMENT.findall(rule.rule)
         for method in sorted((rule.methods or set()) - {"HEAD", "OPTIONS"}):
             operation: dict[str, Any] = {"summary": meta["summary"], "operationId": rule.endpoint.replace(".", "_")}
             if meta["description"]:
                 operation["description"] = meta["description"]
             parameters = [
-                {"name": arg, "in": "path", "required": True, "schema": {"type": "string"}} for arg in rule.arguments
+                {"name": arg, "in": "path", "required": True, "schema": {"type": "string"}} for arg in arguments
             ]
             parameters += [
                 {

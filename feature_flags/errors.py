@@ -211,10 +211,14 @@ class InUse(ApiError):
 
 
 class SegmentInUse(InUse):
+    """Refused because flags' rules name the segment (deleting it, or an import without it); details name them."""
+
     code = "segment_in_use"
 
 
 class FlagRequired(InUse):
+    """Refused because other flags require this one as a prerequisite; details name them."""
+
     code = "flag_required"
 
 

@@ -23,9 +23,15 @@ def init_app(app: Flask) -> None:
     group = AppGroup("tokens", help="Create, list and revoke API tokens.")
 
     @group.command("create")
-    @click.option("--name", required=True)
-    @click.option("--role", type=click.Choice(ROLES), required=True)
-    @click.option("--environment", default=None)
+    @click.option("--name", required=True, help=TokenCreate.model_fields["name"].description)
+    @click.option(
+        "--role",
+        type=click.Choice(ROLES),
+        required=True,
+        help="admin: everything; editor: changes flags, segments and schedules; client: reads and evaluates one "
+        "environment's flags; server: also the rules Unleash's server SDKs download.",
+    )
+    @click.option("--environment", default=None, help=TokenCreate.model_fields["environment"].description)
     def create_command(name: str, role: str, environment: str | None) -> None:
         """Create a token and print its secret once."""
         config = current_app.config["FF"]

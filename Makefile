@@ -10,7 +10,7 @@ STAMP := $(VENV)/.installed
 IMAGE_VENV ?= .venv-image
 IMAGE_STAMP := $(IMAGE_VENV)/.installed
 
-.PHONY: run test lint format bench bench-stream bench-ui clean install screenshots k8s-rules
+.PHONY: run test lint format bench bench-stream bench-ui clean install screenshots k8s-rules docs
 
 install: $(STAMP)
 
@@ -44,7 +44,11 @@ TEST_WORKERS ?= 2
 test: lint $(IMAGE_STAMP)
 	FF_IMAGE_VENV=$(IMAGE_VENV) $(BIN)/python -m pytest -n $(TEST_WORKERS) --dist loadfile
 
-## Refresh the README's screenshots of the admin UI (the browser tests take them)
+## Serve the documentation site on http://127.0.0.1:8000
+docs: $(STAMP)
+	$(BIN)/python -m mkdocs serve
+
+## Refresh the documentation's screenshots of the admin UI (the browser tests take them)
 screenshots: $(STAMP)
 	UPDATE_SCREENSHOTS=1 $(BIN)/python -m pytest tests/browser -k "screens or both_themes"
 

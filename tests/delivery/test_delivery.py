@@ -1,7 +1,7 @@
 """Delivery files checked without a Docker engine: the Dockerfile, compose file, workflows and nginx.conf.
 
 Each is linted by the tool made for it (hadolint, the Compose and GitHub workflow JSON schemas, actionlint,
-`nginx -t`), and the promises the README makes about them are read back from the files.
+`nginx -t`), and the promises the documentation makes about them are read back from the files.
 """
 
 from __future__ import annotations
@@ -212,8 +212,8 @@ def test_workflows__actionlint__no_findings():
     assert result.returncode == 0, result.stdout + result.stderr
 
 
-def test_workflows__the_three_expected__present():
-    assert [path.name for path in WORKFLOWS] == ["cd.yaml", "ci.yaml", "s3-frontend-sync.yaml"]
+def test_workflows__the_four_expected__present():
+    assert [path.name for path in WORKFLOWS] == ["cd.yaml", "ci.yaml", "docs.yaml", "s3-frontend-sync.yaml"]
 
 
 @pytest.mark.parametrize("workflow", WORKFLOWS, ids=lambda path: path.name)
@@ -259,7 +259,7 @@ def test_cd__branches_versions_registries__as_documented():
     assert "ghcr.io/${{ github.repository }}" in meta["images"]
     assert "type=raw,value=latest,enable=${{ github.ref == 'refs/heads/main' }}" in meta["tags"]
     assert "cache-from" in steps["Build and push"]["with"]
-    # The UI image, for Kubernetes: GHCR only, same tags as the API image (the README names both).
+    # The UI image, for Kubernetes: GHCR only, same tags as the API image (the Kubernetes page names both).
     web_meta = steps["Web image names and tags"]["with"]
     assert web_meta["images"].strip() == "ghcr.io/${{ github.repository }}-web" and web_meta["tags"] == meta["tags"]
     web_build = steps["Build and push the web image"]["with"]
@@ -267,6 +267,17 @@ def test_cd__branches_versions_registries__as_documented():
     assert web_build["tags"] == "${{ steps.web-meta.outputs.tags }}"
     assert jobs["release"]["if"] == "github.ref == 'refs/heads/main'"
     assert jobs["release"]["permissions"] == {"contents": "write"}
+
+
+def test_docs_workflow__strict_build_published_to_pages_on_main():
+    document = load_yaml(ROOT / ".github/workflows/docs.yaml")
+    assert document[True]["push"]["branches"] == ["main"]
+    build, publish = document["jobs"]["build"], document["jobs"]["publish"]
+    assert "python -m mkdocs build --strict --site-dir build/site" in [step.get("run") for step in build["steps"]]
+    assert build["permissions"] == {"contents": "read", "pages": "read"}
+    assert publish["permissions"] == {"pages": "write", "id-token": "write"} and publish["needs"] == "build"
+    used = [step["uses"].split("@")[0] for job in (build, publish) for step in job["steps"] if "uses" in step]
+    assert {"actions/configure-pages", "actions/upload-pages-artifact", "actions/deploy-pages"} <= set(used)
 
 
 def test_s3_frontend_sync__exports_syncs_with_delete_and_invalidates():
@@ -302,30 +313,29 @@ def test_nginx_conf__body_limit_and_csp__match_the_app():
     assert f'~^text/html "{CONTENT_SECURITY_POLICY}";' in text
 
 
-# --- README -------------------------------------------------------------------------------------------------------
+# --- Documentation ------------------------------------------------------------------------------------------------
 
 
-def readme_section(heading: str) -> str:
-    """Return the README's text under a level-2 heading, up to the next one."""
-    text = (ROOT / "README.md").read_text()
-    start = text.index(f"## {heading}\n")
-    end = text.find("\n## ", start + 1)
-    return text[start : end if end != -1 else None]
+def docs_page(path: str) -> str:
+    """Return the text of a documentation page, by its path under docs/."""
+    return (ROOT / "docs" / path).read_text()
 
 
-def test_readme__secrets_and_variables_table__matches_the_workflows():
+def test_docs__secrets_and_variables_table__matches_the_workflows():
     used = set()
     for workflow in WORKFLOWS:
         used |= set(re.findall(r"\$\{\{\s*(?:secrets|vars)\.([A-Z0-9_]+)", workflow.read_text()))
     documented = set(
-        re.findall(r"^\| `([A-Z0-9_]+)` \| (?:secret|variable|automatic)", readme_section("Deployment"), re.M)
+        re.findall(
+            r"^\| `([A-Z0-9_]+)` \| (?:secret|variable|automatic)", docs_page("how-to/continuous-delivery.md"), re.M
+        )
     )
     assert used == documented
 
 
-def test_readme__gunicorn_table__matches_gunicorn_conf():
+def test_docs__gunicorn_table__matches_gunicorn_conf():
     settings = dict(re.findall(r'_int\("([A-Z_]+)", (\d+)\)', (ROOT / "gunicorn.conf.py").read_text()))
-    section = readme_section("Docker and compose")
+    section = docs_page("how-to/docker-compose.md")
     for name, default in settings.items():
         if name == "PORT":
             continue
@@ -333,7 +343,7 @@ def test_readme__gunicorn_table__matches_gunicorn_conf():
         assert row is not None, f"{name} is not documented"
         names = re.findall(r"`([A-Z_]+)`", row.split("|")[1])
         defaults = re.findall(r"`([^`]+)`", row.split("|")[2])
-        assert defaults[names.index(name)] == default, f"{name}: README says {defaults}, gunicorn.conf.py {default}"
+        assert defaults[names.index(name)] == default, f"{name}: the docs say {defaults}, gunicorn.conf.py {default}"
 
 
 def run_version_step(repo: Path, branch: str) -> tuple[int, dict[str, str]]:

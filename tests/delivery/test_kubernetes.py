@@ -22,7 +22,7 @@ import pytest
 import yaml
 
 from feature_flags.config import MAX_BODY_BYTES
-from tests.delivery.test_delivery import DOCKERFILE, NGINX_CONF, dockerfile_stages, load_yaml, readme_section
+from tests.delivery.test_delivery import DOCKERFILE, NGINX_CONF, dockerfile_stages, docs_page, load_yaml
 from tests.support import require_tool
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -404,29 +404,29 @@ def test_argocd_application__points_at_the_production_overlay_and_its_namespace(
     assert spec["syncPolicy"]["automated"] == {"prune": True, "selfHeal": True}
 
 
-# --- Images and README --------------------------------------------------------------------------------------------
+# --- Images and docs ----------------------------------------------------------------------------------------------
 
 
 @pytest.mark.parametrize("overlay", OVERLAYS)
-def test_images__the_names_cd_pushes_and_the_readme_states(overlay: str):
+def test_images__the_names_cd_pushes_and_the_docs_state(overlay: str):
     documents = rendered(overlay)
     used = {container["image"].rsplit(":", 1)[0]
             for doc in documents if doc["kind"] == "Deployment"
             for container in doc["spec"]["template"]["spec"]["containers"]}  # fmt: skip
     assert used == set(IMAGES.values())
-    section = readme_section("Deploy to Kubernetes")
+    section = docs_page("how-to/kubernetes.md")
     for image in IMAGES.values():
         assert f"`{image}`" in section
     owner_and_name = re.search(r"ARG SOURCE=https://github.com/(\S+)", DOCKERFILE.read_text())[1]
     assert IMAGES["api"] == f"ghcr.io/{owner_and_name}"
 
 
-def test_readme__deploy_to_kubernetes__commands_name_files_that_exist():
-    section = readme_section("Deploy to Kubernetes")
+def test_docs__deploy_to_kubernetes__commands_name_files_that_exist():
+    section = docs_page("how-to/kubernetes.md")
     paths = set(re.findall(r"deploy/kubernetes/[\w./-]+", section))
     assert paths, "the section names no manifests"
     for path in paths:
-        assert (ROOT / path.rstrip(".")).exists(), f"README names {path}, which does not exist"
+        assert (ROOT / path.rstrip(".")).exists(), f"the Kubernetes page names {path}, which does not exist"
     for overlay in OVERLAYS:
         assert f"kubectl apply -k deploy/kubernetes/overlays/{overlay}" in section
     assert EVENT_STREAM_PATH in section

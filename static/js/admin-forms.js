@@ -2,7 +2,7 @@
 // confirmation <dialog>, and the page's vocabulary (actions, operators) read from the API's own description.
 
 import { ApiError } from "./api.js";
-import { el, showFieldError } from "./dom.js";
+import { el, find, showFieldError } from "./dom.js";
 
 /**
  * Show each error next to the field whose [data-error-for] names its path (or the nearest enclosing path:
@@ -60,7 +60,7 @@ export function createConfirmDialog(dialog, session) {
   const title = dialog.querySelector("[data-title]");
   const text = dialog.querySelector("[data-text]");
   const error = dialog.querySelector("[data-form-error]");
-  const submit = form.querySelector('[type="submit"]');
+  const submit = find(form, '[type="submit"]', HTMLButtonElement);
   let pending = null;
   let opener = null;
 

@@ -3,7 +3,7 @@
 
 import { ApiError } from "./api.js";
 import { loadVocabulary, showErrors, showRefusal } from "./admin-forms.js";
-import { clear, el } from "./dom.js";
+import { byId, clear, el } from "./dom.js";
 import { eventItem } from "./history-event.js";
 import { pageLink } from "./router.js";
 
@@ -30,14 +30,20 @@ function idAt(iso) {
 
 /** The audit log screen for the router. */
 export function createAuditScreen({ api, session, environmentLabel, router }) {
-  const section = document.getElementById("audit-view");
-  const form = document.getElementById("audit-filters");
-  const inputs = Object.fromEntries(FILTERS.map((name) => [name, document.getElementById(`audit-${name}`)]));
+  const section = byId("audit-view");
+  const form = byId("audit-filters", HTMLFormElement);
+  const inputs = {
+    actor: byId("audit-actor", HTMLInputElement),
+    action: byId("audit-action", HTMLSelectElement),
+    flag: byId("audit-flag", HTMLInputElement),
+    since: byId("audit-since", HTMLInputElement),
+    until: byId("audit-until", HTMLInputElement),
+  };
   const view = {
-    status: document.getElementById("audit-status"),
-    list: document.getElementById("audit-list"),
-    more: document.getElementById("audit-more"),
-    clear: document.getElementById("audit-clear"),
+    status: byId("audit-status"),
+    list: byId("audit-list"),
+    more: byId("audit-more", HTMLButtonElement),
+    clear: byId("audit-clear", HTMLButtonElement),
   };
   // shown: the ids of the events listed, so a change made elsewhere adds its event once, at the top.
   const state = { filters: {}, before: null, loading: 0, imports: new Set(), shown: new Set() };

@@ -3,7 +3,7 @@
 // else's, withdraw their own, rebase one the flag moved past. The service decides; a refusal is shown as it comes.
 
 import { ApiError } from "./api.js";
-import { el } from "./dom.js";
+import { byId, el } from "./dom.js";
 import { changeRequestEvent, eventItem } from "./history-event.js";
 import { pageLink } from "./router.js";
 
@@ -19,12 +19,12 @@ const STATE_WORDS = {
 
 /** The change requests screen for the router. */
 export function createChangeRequestsScreen({ api, session, environmentLabel, router }) {
-  const section = document.getElementById("change-requests-view");
+  const section = byId("change-requests-view");
   const view = {
-    state: document.getElementById("change-requests-state"),
-    status: document.getElementById("change-requests-status"),
-    list: document.getElementById("change-requests-list"),
-    environments: document.getElementById("change-requests-environments"),
+    state: byId("change-requests-state", HTMLSelectElement),
+    status: byId("change-requests-status"),
+    list: byId("change-requests-list"),
+    environments: byId("change-requests-environments"),
   };
   const shown = { state: "open", done: "" };
 

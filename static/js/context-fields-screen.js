@@ -4,7 +4,7 @@
 
 import { ApiError } from "./api.js";
 import { fact, showErrors, showRefusal } from "./admin-forms.js";
-import { el, timeElement } from "./dom.js";
+import { byId, el, timeElement } from "./dom.js";
 
 const TYPE_WORDS = {
   string: "Text",
@@ -23,20 +23,20 @@ function knownValues(text) {
 
 /** The screen for the router. */
 export function createContextFieldsScreen({ api, session, environmentLabel }) {
-  const section = document.getElementById("context-fields-view");
-  const form = document.getElementById("context-field-form");
+  const section = byId("context-fields-view");
+  const form = byId("context-field-form", HTMLFormElement);
   const view = {
-    name: document.getElementById("context-field-name"),
-    seenNames: document.getElementById("context-field-seen-names"),
-    type: document.getElementById("context-field-type"),
-    description: document.getElementById("context-field-description"),
-    values: document.getElementById("context-field-values"),
-    title: document.getElementById("context-field-form-title"),
-    submit: document.getElementById("context-field-submit"),
-    cancel: document.getElementById("context-field-cancel"),
-    status: document.getElementById("context-field-status"),
-    list: document.getElementById("context-field-list"),
-    seen: document.getElementById("context-field-seen-rows"),
+    name: byId("context-field-name", HTMLInputElement),
+    seenNames: byId("context-field-seen-names", HTMLDataListElement),
+    type: byId("context-field-type", HTMLSelectElement),
+    description: byId("context-field-description", HTMLInputElement),
+    values: byId("context-field-values", HTMLInputElement),
+    title: byId("context-field-form-title"),
+    submit: byId("context-field-submit", HTMLButtonElement),
+    cancel: byId("context-field-cancel", HTMLButtonElement),
+    status: byId("context-field-status"),
+    list: byId("context-field-list"),
+    seen: byId("context-field-seen-rows", HTMLTableSectionElement),
   };
   // The field the form changes, or null while it describes a new one.
   let editing = null;

@@ -1,15 +1,15 @@
 // The delete dialog: confirm, delete through the API, and explain a flag changed or deleted elsewhere meanwhile.
 
 import { ApiError } from "./api.js";
-import { closeOnButtons } from "./dom.js";
+import { byId, closeOnButtons, find } from "./dom.js";
 
 /** Wire the delete dialog; open(flag) asks about that flag. */
 export function createDeleteDialog({ api, list, listView, messages, session }) {
   const view = {
-    dialog: document.getElementById("delete-dialog"),
-    form: document.getElementById("delete-form"),
-    title: document.getElementById("delete-title"),
-    error: document.getElementById("delete-error"),
+    dialog: byId("delete-dialog", HTMLDialogElement),
+    form: byId("delete-form", HTMLFormElement),
+    title: byId("delete-title"),
+    error: byId("delete-error"),
   };
   closeOnButtons(view.dialog);
   let deleting = null;
@@ -24,7 +24,7 @@ export function createDeleteDialog({ api, list, listView, messages, session }) {
   view.form.addEventListener("submit", async (event) => {
     event.preventDefault();
     const flag = list.flag(deleting._id) || deleting;
-    const submit = view.form.querySelector('[type="submit"]');
+    const submit = find(view.form, '[type="submit"]', HTMLButtonElement);
     submit.disabled = true;
     const neighbour = list.neighbourOf(flag._id);
     try {

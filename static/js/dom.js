@@ -4,19 +4,53 @@
 /**
  * Create an element: el("button", {type: "button", className: "x", text: "Go"}, child, "text").
  * Strings among the children become text nodes.
+ * @template {keyof HTMLElementTagNameMap} K
+ * @param {K} tag
+ * @param {Record<string, string | number | boolean | null | undefined>} [props] className, text, or attributes
+ * @param {...(Node | string | null | undefined | false)} children
+ * @returns {HTMLElementTagNameMap[K]}
  */
 export function el(tag, props = {}, ...children) {
   const node = document.createElement(tag);
   for (const [key, value] of Object.entries(props)) {
     if (value === undefined || value === null || value === false) continue;
-    if (key === "className") node.className = value;
-    else if (key === "text") node.textContent = value;
+    if (key === "className") node.className = String(value);
+    else if (key === "text") node.textContent = String(value);
     else if (key.toLowerCase().startsWith("on")) throw new Error(`el(): use addEventListener, not ${key}`);
     else node.setAttribute(key, value === true ? "" : String(value));
   }
   for (const child of children) {
     if (child !== undefined && child !== null && child !== false) node.append(child);
   }
+  return node;
+}
+
+/**
+ * The page's element with this id, as the kind the caller works with: byId("token-name", HTMLInputElement).
+ * A missing element or one of another kind throws at once, naming the id, rather than failing later as undefined.
+ * @template {HTMLElement} [T=HTMLElement]
+ * @param {string} id
+ * @param {new (...args: any[]) => T} [type] the element's class; any HTML element when left out
+ * @returns {T}
+ */
+export function byId(id, type) {
+  const node = document.getElementById(id);
+  const kind = type || HTMLElement;
+  if (!(node instanceof kind)) throw new Error(`#${id} is ${node ? `not a ${kind.name}` : "missing from the page"}.`);
+  return /** @type {T} */ (node);
+}
+
+/**
+ * The first element under root that matches selector, as the kind the caller works with; throws as byId does.
+ * @template {HTMLElement} T
+ * @param {ParentNode} root
+ * @param {string} selector
+ * @param {new (...args: any[]) => T} type
+ * @returns {T}
+ */
+export function find(root, selector, type) {
+  const node = root.querySelector(selector);
+  if (!(node instanceof type)) throw new Error(`${selector} is ${node ? `not a ${type.name}` : "missing"}.`);
   return node;
 }
 
@@ -91,5 +125,5 @@ export function keepingFocus(root, draw) {
   const target =
     (spot.id && document.getElementById(spot.id)) ||
     (spot.holder && spot.index >= 0 && document.getElementById(spot.holder)?.querySelectorAll(FOCUSABLE)[spot.index]);
-  target?.focus({ preventScroll: true });
+  if (target instanceof HTMLElement) target.focus({ preventScroll: true });
 }

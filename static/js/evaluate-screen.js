@@ -3,7 +3,7 @@
 // reason in words and the rule that matched (a link to that rule's environment on the flag's page).
 
 import { ApiError } from "./api.js";
-import { el } from "./dom.js";
+import { byId, el } from "./dom.js";
 import { pageLink } from "./router.js";
 
 // Contexts asked for lately, kept in this browser only: the service never records who was evaluated.
@@ -40,18 +40,18 @@ function remember(key, attributes) {
 
 /** The screen for the router. */
 export function createEvaluateScreen({ api, session, environmentLabel, router }) {
-  const section = document.getElementById("evaluate-view");
-  const form = document.getElementById("evaluate-form");
+  const section = byId("evaluate-view");
+  const form = byId("evaluate-form", HTMLFormElement);
   const view = {
-    environment: document.getElementById("evaluate-environment"),
-    key: document.getElementById("evaluate-key"),
-    recent: document.getElementById("evaluate-recent"),
-    attributes: document.getElementById("evaluate-attributes"),
-    attributesError: document.getElementById("evaluate-attributes-error"),
-    error: document.getElementById("evaluate-error"),
-    status: document.getElementById("evaluate-status"),
-    table: document.getElementById("evaluate-results"),
-    rows: document.getElementById("evaluate-rows"),
+    environment: byId("evaluate-environment", HTMLSelectElement),
+    key: byId("evaluate-key", HTMLInputElement),
+    recent: byId("evaluate-recent", HTMLDataListElement),
+    attributes: byId("evaluate-attributes", HTMLTextAreaElement),
+    attributesError: byId("evaluate-attributes-error"),
+    error: byId("evaluate-error"),
+    status: byId("evaluate-status"),
+    table: byId("evaluate-results", HTMLTableElement),
+    rows: byId("evaluate-rows", HTMLTableSectionElement),
   };
 
   function offerRecent() {

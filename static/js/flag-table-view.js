@@ -4,7 +4,7 @@
 // also found at once in the page's index of every flag (flag-index.js), which the API's answer then confirms.
 
 import { ApiError } from "./api.js";
-import { clear, el, showFieldError } from "./dom.js";
+import { byId, clear, el, showFieldError } from "./dom.js";
 import { FlagIndex } from "./flag-index.js";
 
 // Unleash's default is 25: 50 rows fill two screens and still lay out in a frame or two.
@@ -21,18 +21,18 @@ function nextCursor(link) {
 
 /** Show the session's flags in table, filtered as the controls (and so the address) say. */
 export function createFlagsView({ api, table, session, messages, defaultEnvironment, go }) {
-  const form = document.getElementById("flag-filters");
+  const form = byId("flag-filters", HTMLFormElement);
   const view = {
-    search: document.getElementById("search"),
+    search: byId("search", HTMLInputElement),
     controls: Object.fromEntries(
       ["tag", "type", "state", "env", "stale", "sort", "archived"].map((name) => [name, form.elements[name]]),
     ),
-    readOnlyNote: document.getElementById("read-only-note"),
-    count: document.getElementById("flag-count"),
-    empty: document.getElementById("empty-state"),
-    previous: document.getElementById("page-previous"),
-    next: document.getElementById("page-next"),
-    chosenTags: document.getElementById("filter-tags-chosen"),
+    readOnlyNote: byId("read-only-note"),
+    count: byId("flag-count"),
+    empty: byId("empty-state"),
+    previous: byId("page-previous", HTMLButtonElement),
+    next: byId("page-next", HTMLButtonElement),
+    chosenTags: byId("filter-tags-chosen"),
   };
   view.controls.q = view.search;
   const state = {

@@ -28,6 +28,8 @@ export class FlagsTable {
     this.actions = actions;
     this.rows = new Map();
     this.environments = [];
+    /** @type {Map<string, string> | null} the column headings' words, read on first use */
+    this.labels = null;
     this.environment = null;
     this.readOnly = true;
     // One listener for every row's buttons: a page of rows would otherwise cost hundreds of listeners.
@@ -378,7 +380,7 @@ export class FlagsTable {
       else this.body.insertBefore(item, cursor);
     }
     // Moving a row can take focus away from a control inside it; give it back.
-    if (active && active !== document.activeElement && active.isConnected) active.focus();
+    if (active instanceof HTMLElement && active !== document.activeElement && active.isConnected) active.focus();
   }
 
   #openEditor(row) {

@@ -1,17 +1,17 @@
 // The history dialog: a flag's audit trail, newest first, a page at a time (each event drawn by history-event.js).
 
 import { ApiError } from "./api.js";
-import { clear, closeOnButtons } from "./dom.js";
+import { byId, clear, closeOnButtons } from "./dom.js";
 import { eventItem } from "./history-event.js";
 
 /** Wire the history dialog; open(flag) shows that flag's changes. */
 export function createHistoryDialog({ api, environmentLabel, session }) {
   const view = {
-    dialog: document.getElementById("history-dialog"),
-    title: document.getElementById("history-title"),
-    status: document.getElementById("history-status"),
-    list: document.getElementById("history-list"),
-    more: document.getElementById("history-more"),
+    dialog: byId("history-dialog", HTMLDialogElement),
+    title: byId("history-title"),
+    status: byId("history-status"),
+    list: byId("history-list"),
+    more: byId("history-more", HTMLButtonElement),
   };
   closeOnButtons(view.dialog);
   const history = { flag: null, before: null, opener: null };

@@ -4,6 +4,22 @@
 import { el, formatMoment, timeElement } from "./dom.js";
 import { conditionsText, targetingDescription, targetingRows } from "./targeting-text.js";
 
+/**
+ * An audit event as GET /audit and a flag's history answer it; before and after are the subject's states.
+ * @typedef {object} AuditEvent
+ * @property {string} [_id]
+ * @property {string} action one of the API's AuditEvent actions ("flag.updated", "token.created"…)
+ * @property {string} actor
+ * @property {string} [scheduled_by] who scheduled a change the service made at its moment
+ * @property {string} at an ISO 8601 moment
+ * @property {string | null} [environment]
+ * @property {string} [flag_id]
+ * @property {string} [flag_name]
+ * @property {string} [request_id]
+ * @property {Record<string, any> | null} [before]
+ * @property {Record<string, any> | null} [after]
+ */
+
 const FIELD_LABELS = {
   name: "Name",
   description: "Description",
@@ -287,7 +303,11 @@ function userChanges(before, after) {
   return changes.length ? changes.join(", ") : "details changed";
 }
 
-/** A change request read as the event of its creation, as the history shows it: what it changes, by whom, when. */
+/**
+ * A change request read as the event of its creation, as the history shows it: what it changes, by whom, when.
+ * @param {Record<string, any>} request as GET /change-requests answers it
+ * @returns {AuditEvent}
+ */
 export function changeRequestEvent(request) {
   return {
     action: "change_request.created",
@@ -301,6 +321,10 @@ export function changeRequestEvent(request) {
 /**
  * Build the <li> for one audit event; subject (a node or text) names what it is about, for lists of many, and
  * imported says the change was one flag's part of an import (the same request as a flags.imported event).
+ * @param {AuditEvent} event
+ * @param {(environment: string) => string} environmentLabel
+ * @param {{subject?: Node | string | null, imported?: boolean}} [options]
+ * @returns {HTMLLIElement}
  */
 export function eventItem(event, environmentLabel, { subject, imported = false } = {}) {
   const list = el("dl", { className: "event-changes" });

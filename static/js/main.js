@@ -6,6 +6,7 @@ import { createAuditScreen } from "./audit-screen.js";
 import { createChangeRequestsScreen } from "./change-requests-screen.js";
 import { createContextFieldsScreen } from "./context-fields-screen.js";
 import { createDeleteDialog } from "./delete-dialog.js";
+import { byId } from "./dom.js";
 import { createEvaluateScreen } from "./evaluate-screen.js";
 import { createFlagPage } from "./flag-page/flag-page.js";
 import { createFlagUpdates } from "./flag-updates.js";
@@ -37,7 +38,7 @@ const config = {
 const api = new Api(config.apiBase, () => session.token);
 // An environment's name as the table's column heading shows it ("production" -> "Production").
 const environmentLabel = (name) => list.label(name);
-const messages = createMessages(document.getElementById("messages"), { dismissed: () => listView.focusSearch() });
+const messages = createMessages(byId("messages"), { dismissed: () => listView.focusSearch() });
 const session = createSession({
   api,
   environments: config.environments,
@@ -56,7 +57,7 @@ const session = createSession({
     messages.clear();
   },
 });
-const list = new FlagsTable(document.getElementById("flag-rows"), document.getElementById("flag-table-head"), {
+const list = new FlagsTable(byId("flag-rows", HTMLTableSectionElement), byId("flag-table-head"), {
   toggle: (flag, environment) => updates.toggle(flag, environment),
   save: (flag, changes) => updates.save(flag, changes),
   history: (flag) => historyDialog.open(flag),
@@ -85,10 +86,10 @@ const deleteDialog = createDeleteDialog({ api, list, listView, messages, session
 const historyDialog = createHistoryDialog({ api, environmentLabel, session });
 
 // Each screen registers here; the router shows the one the address names (see router.js).
-const router = createRouter({ nav: document.getElementById("page-nav") });
+const router = createRouter({ nav: byId("page-nav") });
 let flagsOpened = false;
 router.register("flags", {
-  section: document.getElementById("flags-view"),
+  section: byId("flags-view"),
   show: (params) => {
     if (flagsOpened) listView.followUrl(params);
     else listView.open(params);

@@ -1,19 +1,19 @@
 // The "New flag" dialog: its form, the API's refusals next to the field they are about, the new flag into the list.
 
 import { ApiError } from "./api.js";
-import { closeOnButtons, showFieldError } from "./dom.js";
+import { byId, closeOnButtons, find, showFieldError } from "./dom.js";
 
 /** Wire the "New flag" button and its dialog; offer(allowed) shows the button to those who may create. */
 export function createNewFlagDialog({ api, list, listView, messages, session }) {
   const view = {
-    opener: document.getElementById("new-flag"),
-    dialog: document.getElementById("create-dialog"),
-    form: document.getElementById("create-form"),
-    name: document.getElementById("create-name"),
-    nameError: document.getElementById("create-name-error"),
-    description: document.getElementById("create-description"),
-    descriptionError: document.getElementById("create-description-error"),
-    error: document.getElementById("create-error"),
+    opener: byId("new-flag", HTMLButtonElement),
+    dialog: byId("create-dialog", HTMLDialogElement),
+    form: byId("create-form", HTMLFormElement),
+    name: byId("create-name", HTMLInputElement),
+    nameError: byId("create-name-error"),
+    description: byId("create-description", HTMLTextAreaElement),
+    descriptionError: byId("create-description-error"),
+    error: byId("create-error"),
   };
   closeOnButtons(view.dialog);
 
@@ -32,7 +32,7 @@ export function createNewFlagDialog({ api, list, listView, messages, session }) 
 
   view.form.addEventListener("submit", async (event) => {
     event.preventDefault();
-    const submit = view.form.querySelector('[type="submit"]');
+    const submit = find(view.form, '[type="submit"]', HTMLButtonElement);
     submit.disabled = true;
     try {
       const answer = await api.createFlag({ name: view.name.value, description: view.description.value });

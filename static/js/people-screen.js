@@ -4,7 +4,7 @@
 
 import { ApiError } from "./api.js";
 import { fact, showRefusal } from "./admin-forms.js";
-import { clear, el, timeElement } from "./dom.js";
+import { byId, clear, el, timeElement } from "./dom.js";
 
 const ROLES = [
   ["viewer", "Viewer: reads everything"],
@@ -16,8 +16,8 @@ const SAME = "";
 
 /** The people screen for the router. */
 export function createPeopleScreen({ api, session, environments, environmentLabel, singleSignOn }) {
-  const section = document.getElementById("people-view");
-  const view = { status: document.getElementById("people-status"), list: document.getElementById("people-list") };
+  const section = byId("people-view");
+  const view = { status: byId("people-status"), list: byId("people-list") };
 
   function choice(id, label, options, value) {
     const control = el("select", { id, name: id });

@@ -129,7 +129,7 @@ export function createRouter({ nav }) {
   }
 
   document.addEventListener("click", (event) => {
-    const link = event.target.closest?.("a[data-route], a[data-page-link]");
+    const link = event.target instanceof Element ? event.target.closest("a[data-route], a[data-page-link]") : null;
     if (!link || event.defaultPrevented || event.button !== 0) return;
     if (event.metaKey || event.ctrlKey || event.shiftKey || event.altKey) return;
     event.preventDefault();

@@ -3,7 +3,7 @@
 
 import { ApiError } from "./api.js";
 import { createConfirmDialog, fact, showErrors, showRefusal } from "./admin-forms.js";
-import { clear, el, timeElement } from "./dom.js";
+import { byId, clear, el, find, timeElement } from "./dom.js";
 
 const NAME_RULE = "Use 1 to 100 letters, digits, spaces, “-”, “_” or “.”, starting with a letter or digit.";
 const ROLE_LABELS = {
@@ -15,26 +15,26 @@ const ROLE_LABELS = {
 
 /** The tokens screen for the router. */
 export function createTokensScreen({ api, session, environmentLabel }) {
-  const section = document.getElementById("tokens-view");
-  const form = document.getElementById("token-form");
+  const section = byId("tokens-view");
+  const form = byId("token-form", HTMLFormElement);
   const view = {
-    name: document.getElementById("token-name"),
-    role: document.getElementById("token-role"),
-    environment: document.getElementById("token-environment"),
-    environmentField: document.getElementById("token-environment-field"),
-    secret: document.getElementById("token-secret"),
-    secretLabel: document.getElementById("token-secret-label"),
-    secretValue: document.getElementById("token-secret-value"),
-    secretStatus: document.getElementById("token-secret-status"),
-    copy: document.getElementById("token-secret-copy"),
-    done: document.getElementById("token-secret-done"),
-    status: document.getElementById("token-status"),
-    list: document.getElementById("token-list"),
-    applicationStatus: document.getElementById("application-status"),
-    applications: document.getElementById("application-list"),
+    name: byId("token-name", HTMLInputElement),
+    role: byId("token-role", HTMLSelectElement),
+    environment: byId("token-environment", HTMLSelectElement),
+    environmentField: byId("token-environment-field"),
+    secret: byId("token-secret"),
+    secretLabel: byId("token-secret-label"),
+    secretValue: byId("token-secret-value", HTMLInputElement),
+    secretStatus: byId("token-secret-status"),
+    copy: byId("token-secret-copy", HTMLButtonElement),
+    done: byId("token-secret-done", HTMLButtonElement),
+    status: byId("token-status"),
+    list: byId("token-list"),
+    applicationStatus: byId("application-status"),
+    applications: byId("application-list"),
   };
-  const everyEnvironment = document.getElementById("token-every-environment");
-  const revokeDialog = createConfirmDialog(document.getElementById("token-revoke-dialog"), session);
+  const everyEnvironment = byId("token-every-environment");
+  const revokeDialog = createConfirmDialog(byId("token-revoke-dialog", HTMLDialogElement), session);
 
   // A client or server token reads one environment; an editor token may be bound to one, or cover every one.
   function followRole() {
@@ -148,7 +148,7 @@ export function createTokensScreen({ api, session, environmentLabel }) {
 
   form.addEventListener("submit", async (event) => {
     event.preventDefault();
-    const submit = form.querySelector('[type="submit"]');
+    const submit = find(form, '[type="submit"]', HTMLButtonElement);
     const role = view.role.value;
     const body = { name: view.name.value.trim(), role };
     if (role !== "admin" && view.environment.value) body.environment = view.environment.value;

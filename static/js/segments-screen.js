@@ -4,26 +4,26 @@
 import { ApiError } from "./api.js";
 import { createConfirmDialog, fact, loadVocabulary, showErrors, showRefusal } from "./admin-forms.js";
 import { createConditionEditor } from "./condition-editor.js";
-import { clear, el, keepingFocus, timeElement } from "./dom.js";
+import { byId, clear, el, keepingFocus, timeElement } from "./dom.js";
 import { conditionsText } from "./targeting-text.js";
 
 /** The segments screen for the router. */
 export function createSegmentsScreen({ api, session }) {
-  const section = document.getElementById("segments-view");
-  const dialog = document.getElementById("segment-dialog");
-  const form = document.getElementById("segment-form");
+  const section = byId("segments-view");
+  const dialog = byId("segment-dialog", HTMLDialogElement);
+  const form = byId("segment-form", HTMLFormElement);
   const view = {
-    opener: document.getElementById("segment-new"),
-    title: document.getElementById("segment-dialog-title"),
-    name: document.getElementById("segment-name"),
-    description: document.getElementById("segment-description"),
-    add: document.getElementById("segment-add-condition"),
-    save: document.getElementById("segment-save"),
-    status: document.getElementById("segment-status"),
-    list: document.getElementById("segment-list"),
+    opener: byId("segment-new", HTMLButtonElement),
+    title: byId("segment-dialog-title"),
+    name: byId("segment-name", HTMLInputElement),
+    description: byId("segment-description", HTMLTextAreaElement),
+    add: byId("segment-add-condition", HTMLButtonElement),
+    save: byId("segment-save", HTMLButtonElement),
+    status: byId("segment-status"),
+    list: byId("segment-list"),
   };
-  const conditions = createConditionEditor(document.getElementById("segment-conditions"), "segment-condition");
-  const deleteDialog = createConfirmDialog(document.getElementById("segment-delete-dialog"), session);
+  const conditions = createConditionEditor(byId("segment-conditions"), "segment-condition");
+  const deleteDialog = createConfirmDialog(byId("segment-delete-dialog", HTMLDialogElement), session);
   const editing = { segment: null, opener: null };
 
   for (const button of dialog.querySelectorAll("[data-close]")) button.addEventListener("click", () => dialog.close());

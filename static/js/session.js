@@ -4,7 +4,7 @@
 // only who it is, their role, and the CSRF token its changes carry.
 
 import { ApiError } from "./api.js";
-import { showFieldError } from "./dom.js";
+import { byId, showFieldError } from "./dom.js";
 
 const TOKEN_KEY = "ff.token";
 const NO_LONGER_ACCEPTED = "Your token is no longer accepted. Sign in again.";
@@ -42,14 +42,14 @@ function storeToken(token) {
  */
 export function createSession({ api, environments, environmentLabel, began, ended, singleSignOn = false }) {
   const view = {
-    signIn: document.getElementById("sign-in-view"),
-    signInForm: document.getElementById("sign-in-form"),
-    tokenInput: document.getElementById("token-input"),
-    signInError: document.getElementById("sign-in-error"),
-    signInButton: document.getElementById("sign-in-button"),
-    screens: document.getElementById("screens"),
-    who: document.getElementById("who"),
-    signOut: document.getElementById("sign-out"),
+    signIn: byId("sign-in-view"),
+    signInForm: byId("sign-in-form", HTMLFormElement),
+    tokenInput: byId("token-input", HTMLInputElement),
+    signInError: byId("sign-in-error"),
+    signInButton: byId("sign-in-button", HTMLButtonElement),
+    screens: byId("screens"),
+    who: byId("who"),
+    signOut: byId("sign-out", HTMLButtonElement),
     ssoError: document.getElementById("sso-error"),
   };
   // person: who signed in through single sign-on (null for a token); canEdit: flags, segments and schedules.
@@ -186,7 +186,7 @@ export function createSession({ api, environments, environmentLabel, began, ende
     session.approvals = new Set();
     storeToken(null);
     ended();
-    for (const dialog of document.querySelectorAll("dialog[open]")) dialog.close();
+    for (const dialog of document.querySelectorAll("dialog")) if (dialog.open) dialog.close();
     showView(false);
     view.tokenInput.value = "";
     view.signInError.textContent = message || "";

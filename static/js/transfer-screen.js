@@ -3,7 +3,7 @@
 
 import { ApiError } from "./api.js";
 import { fact, showErrors, showRefusal } from "./admin-forms.js";
-import { el } from "./dom.js";
+import { byId, el, find } from "./dom.js";
 
 const OUTCOMES = [
   ["created", "Created"],
@@ -18,19 +18,19 @@ function fileName() {
 
 /** The import and export screen for the router. */
 export function createTransferScreen({ api, session }) {
-  const section = document.getElementById("transfer-view");
-  const form = document.getElementById("import-form");
+  const section = byId("transfer-view");
+  const form = byId("import-form", HTMLFormElement);
   const view = {
-    download: document.getElementById("export-download"),
-    exportStatus: document.getElementById("export-status"),
-    file: document.getElementById("import-file"),
-    mode: document.getElementById("import-mode"),
-    plan: document.getElementById("import-plan"),
-    planTitle: document.getElementById("import-plan-title"),
-    planSummary: document.getElementById("import-plan-summary"),
-    planLists: document.getElementById("import-plan-lists"),
-    apply: document.getElementById("import-apply"),
-    applyError: document.getElementById("import-apply-error"),
+    download: byId("export-download", HTMLButtonElement),
+    exportStatus: byId("export-status"),
+    file: byId("import-file", HTMLInputElement),
+    mode: byId("import-mode", HTMLSelectElement),
+    plan: byId("import-plan"),
+    planTitle: byId("import-plan-title"),
+    planSummary: byId("import-plan-summary"),
+    planLists: byId("import-plan-lists"),
+    apply: byId("import-apply", HTMLButtonElement),
+    applyError: byId("import-apply-error"),
   };
   // What the plan shown was made from: applying sends exactly these contents in that mode.
   let planned = null;
@@ -114,7 +114,7 @@ export function createTransferScreen({ api, session }) {
       return;
     }
     const mode = view.mode.value;
-    const submit = form.querySelector('[type="submit"]');
+    const submit = find(form, '[type="submit"]', HTMLButtonElement);
     submit.disabled = true;
     try {
       const query = new URLSearchParams({ mode, dry_run: "true" });

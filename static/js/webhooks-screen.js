@@ -3,7 +3,7 @@
 
 import { ApiError } from "./api.js";
 import { createConfirmDialog, fact, loadVocabulary, showErrors, showRefusal } from "./admin-forms.js";
-import { clear, el, timeElement } from "./dom.js";
+import { byId, clear, el, find, timeElement } from "./dom.js";
 
 // How long the log follows a test delivery before leaving it to the Refresh button.
 const FOLLOW_MS = 20000;
@@ -47,22 +47,22 @@ function deliveryTable(deliveries) {
 
 /** The webhooks screen for the router. */
 export function createWebhooksScreen({ api, session }) {
-  const section = document.getElementById("webhooks-view");
-  const form = document.getElementById("webhook-form");
+  const section = byId("webhooks-view");
+  const form = byId("webhook-form", HTMLFormElement);
   const view = {
-    url: document.getElementById("webhook-url"),
-    areas: document.getElementById("webhook-areas"),
-    actions: document.getElementById("webhook-actions"),
-    format: document.getElementById("webhook-format"),
-    secret: document.getElementById("webhook-secret"),
-    status: document.getElementById("webhook-status"),
-    list: document.getElementById("webhook-list"),
-    title: document.getElementById("webhook-form-title"),
-    submit: document.getElementById("webhook-submit"),
-    cancel: document.getElementById("webhook-cancel-edit"),
-    unsignField: document.getElementById("webhook-unsign-field"),
-    unsign: document.getElementById("webhook-unsign"),
-    secretHint: document.getElementById("webhook-secret-hint"),
+    url: byId("webhook-url", HTMLInputElement),
+    areas: byId("webhook-areas"),
+    actions: byId("webhook-actions"),
+    format: byId("webhook-format", HTMLSelectElement),
+    secret: byId("webhook-secret", HTMLInputElement),
+    status: byId("webhook-status"),
+    list: byId("webhook-list"),
+    title: byId("webhook-form-title"),
+    submit: byId("webhook-submit", HTMLButtonElement),
+    cancel: byId("webhook-cancel-edit", HTMLButtonElement),
+    unsignField: byId("webhook-unsign-field"),
+    unsign: byId("webhook-unsign", HTMLInputElement),
+    secretHint: byId("webhook-secret-hint"),
   };
   const SECRET_HINT = view.secretHint.textContent;
   // The webhook the form edits, or null while it makes a new one.
@@ -86,7 +86,9 @@ export function createWebhooksScreen({ api, session }) {
     // The events' boxes come from the API's vocabulary, which may still be on its way.
     await offering;
     if (editing !== webhook) return;
-    for (const box of form.querySelectorAll('input[type="checkbox"][value]')) {
+    /** @type {NodeListOf<HTMLInputElement>} */
+    const boxes = form.querySelectorAll('input[type="checkbox"][value]');
+    for (const box of boxes) {
       box.checked = webhook.events.includes(box.value);
     }
     // A single action chosen is shown: the list of them is folded away otherwise.
@@ -99,7 +101,7 @@ export function createWebhooksScreen({ api, session }) {
     editForm(null);
     view.status.textContent = was ? `Kept the webhook to ${was.url} as it was.` : "";
   });
-  const deleteDialog = createConfirmDialog(document.getElementById("webhook-delete-dialog"), session);
+  const deleteDialog = createConfirmDialog(byId("webhook-delete-dialog", HTMLDialogElement), session);
   let followTimer = null;
 
   // The boxes are offered once; editing waits for them.
@@ -247,8 +249,10 @@ export function createWebhooksScreen({ api, session }) {
 
   form.addEventListener("submit", async (event) => {
     event.preventDefault();
-    const submit = form.querySelector('[type="submit"]');
-    const events = [...form.querySelectorAll('input[type="checkbox"][value]:checked')].map((box) => box.value);
+    const submit = find(form, '[type="submit"]', HTMLButtonElement);
+    /** @type {NodeListOf<HTMLInputElement>} */
+    const boxes = form.querySelectorAll('input[type="checkbox"][value]:checked');
+    const events = [...boxes].map((box) => box.value);
     const body = { url: view.url.value.trim(), events, format: view.format.value };
     if (view.secret.value) body.secret = view.secret.value;
     else if (editing && view.unsign.checked) body.secret = null;

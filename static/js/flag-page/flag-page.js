@@ -4,7 +4,7 @@
 // at once, except over an unsaved edit: then the person is offered the same choice, before they save.
 
 import { ApiError, flagEtag } from "../api.js";
-import { closeOnButtons, el, keepingFocus, timeElement } from "../dom.js";
+import { byId, closeOnButtons, el, find, keepingFocus, timeElement } from "../dom.js";
 import { createEnvironmentTabs } from "../environment-tabs.js";
 import { pageHref, pageLink } from "../router.js";
 import { servingText } from "../targeting-text.js";
@@ -58,15 +58,14 @@ const STALE_REASONS = {
 // What each form is called when the person is asked whether to leave it unsaved.
 const FORM_NAMES = { "flag-details": "Details", "flag-variants": "Variants", "flag-targeting": "Targeting" };
 
-const $ = (id) => document.getElementById(id);
 const ARCHIVED = "Archived: not served and not listed. Revive it to change it.";
 const CHANGED = "Changed elsewhere; showing the latest.";
 
 /** The flag screen for the router: {section, show(params), hide(), refresh()}. */
 export function createFlagPage({ api, session, environments, environmentLabel, defaultEnvironment, go, pollMs }) {
-  const section = $("flag-view");
-  const status = $("flag-status");
-  const conflict = $("flag-conflict");
+  const section = byId("flag-view");
+  const status = byId("flag-status");
+  const conflict = byId("flag-conflict");
   const state = {
     flag: null,
     name: null,
@@ -76,7 +75,11 @@ export function createFlagPage({ api, session, environments, environmentLabel, d
     timer: null,
     gone: false,
   };
-  const forms = { details: $("flag-details"), variants: $("flag-variants"), targeting: $("flag-targeting") };
+  const forms = {
+    details: byId("flag-details", HTMLFormElement),
+    variants: byId("flag-variants", HTMLFormElement),
+    targeting: byId("flag-targeting", HTMLFormElement),
+  };
   const unsaved = trackUnsavedEdits([forms.details, forms.variants, forms.targeting]);
   // "Saved" beside the button that saved, until the form is edited again.
   for (const form of Object.values(forms)) {
@@ -95,15 +98,15 @@ export function createFlagPage({ api, session, environments, environmentLabel, d
       text: environmentLabel(name),
     }),
   );
-  $("flag-env-tabs").append(...tabButtons);
-  const leaveDialog = $("flag-leave-dialog");
+  byId("flag-env-tabs").append(...tabButtons);
+  const leaveDialog = byId("flag-leave-dialog", HTMLDialogElement);
 
   /** Whether the person may leave what they edited: at once when nothing is unsaved, else as they answer. */
   function mayLeave(which = Object.values(forms)) {
     const edited = which.filter((form) => unsaved.has(form));
     if (!edited.length || state.gone || !state.flag) return Promise.resolve(true);
     const names = edited.map((form) => FORM_NAMES[form.id]).join(" and ");
-    $("flag-leave-what").textContent = `${names} ${edited.length > 1 ? "have" : "has"} changes you have not saved; they will be lost.`;
+    byId("flag-leave-what").textContent = `${names} ${edited.length > 1 ? "have" : "has"} changes you have not saved; they will be lost.`;
     leaveDialog.returnValue = "";
     leaveDialog.showModal();
     return new Promise((resolve) => {
@@ -111,7 +114,7 @@ export function createFlagPage({ api, session, environments, environmentLabel, d
     });
   }
 
-  const tabs = createEnvironmentTabs(tabButtons, $("flag-env-panel"), {
+  const tabs = createEnvironmentTabs(tabButtons, byId("flag-env-panel"), {
     defaultEnvironment,
     // Another environment's tab redraws the targeting editor: an unsaved edit there is the person's to drop.
     mayChange: () => mayLeave([forms.targeting]),
@@ -129,12 +132,12 @@ export function createFlagPage({ api, session, environments, environmentLabel, d
   const changes = followChanges({
     api,
     session,
-    held: () => (state.flag && !state.gone && !$("flag-body").hidden ? state.flag : null),
+    held: () => (state.flag && !state.gone && !byId("flag-body").hidden ? state.flag : null),
     newer: (latest) => changedElsewhere(latest),
     unchanged: () => drawReadings(),
     gone: () => deletedElsewhere(),
   });
-  const schedules = createSchedules($("flag-schedules"), {
+  const schedules = createSchedules(byId("flag-schedules"), {
     api,
     readOnly: false,
     changed: () => changes.refresh(),
@@ -142,17 +145,17 @@ export function createFlagPage({ api, session, environments, environmentLabel, d
     requested: () => pending.refresh(state.flag, state.env),
     targetingNow: () => targetingSettings(),
   });
-  const usage = createUsage($("flag-usage"), { api });
-  const history = createPageHistory($("flag-history"), { api, session, environmentLabel });
-  const pending = createPendingRequests($("flag-requests-card"), $("flag-requests"), { api, session, environmentLabel });
-  const tryIt = createTryIt($("flag-try"), { api });
-  const deleteDialog = $("flag-delete-dialog");
+  const usage = createUsage(byId("flag-usage"), { api });
+  const history = createPageHistory(byId("flag-history"), { api, session, environmentLabel });
+  const pending = createPendingRequests(byId("flag-requests-card"), byId("flag-requests"), { api, session, environmentLabel });
+  const tryIt = createTryIt(byId("flag-try"), { api });
+  const deleteDialog = byId("flag-delete-dialog", HTMLDialogElement);
   closeOnButtons(deleteDialog);
 
   const path = () => `/flags/${encodeURIComponent(state.flag._id)}`;
 
   /** The note for the reviewer typed beside the switch; the request it went with empties it once sent. */
-  const requestComment = () => $("flag-request-comment").value.trim();
+  const requestComment = () => byId("flag-request-comment", HTMLInputElement).value.trim();
 
   // What the page says once a change request is sent: it waits for someone else.
   const REQUESTED = "Change request sent; it applies once someone else approves it";
@@ -175,7 +178,7 @@ export function createFlagPage({ api, session, environments, environmentLabel, d
       if (body && error.status === 409 && error.body.error === "change_request_required") {
         const asked = await write(form, errorNode, () => api.requestChange(state.flag, body, null, requestComment()));
         if (asked) {
-          $("flag-request-comment").value = "";
+          byId("flag-request-comment", HTMLInputElement).value = "";
           status.textContent = `${error.message.split(":")[0]}. ${REQUESTED}.`;
           pending.refresh(state.flag, state.env);
         }
@@ -183,7 +186,7 @@ export function createFlagPage({ api, session, environments, environmentLabel, d
       }
       if (error.status === 412) {
         conflict.hidden = false;
-        $("flag-conflict-keep").focus();
+        byId("flag-conflict-keep", HTMLButtonElement).focus();
         return null;
       }
       const errors = error.fieldErrors();
@@ -202,7 +205,7 @@ export function createFlagPage({ api, session, environments, environmentLabel, d
 
   async function load(name) {
     status.textContent = "Loading…";
-    $("flag-body").hidden = true;
+    byId("flag-body").hidden = true;
     unsaved.clear();
     editable();
     try {
@@ -210,7 +213,7 @@ export function createFlagPage({ api, session, environments, environmentLabel, d
     } catch (error) {
       if (!(error instanceof ApiError)) throw error;
       if (session.handleAuthFailure(error)) return;
-      $("flag-heading").textContent = "Flag";
+      byId("flag-heading").textContent = "Flag";
       status.textContent = error.status === 404 ? `No flag is named “${name}”.` : error.message;
       return;
     }
@@ -220,7 +223,7 @@ export function createFlagPage({ api, session, environments, environmentLabel, d
     );
     state.segments = Array.isArray(segments) ? segments : segments.segments || [];
     status.textContent = "";
-    $("flag-body").hidden = false;
+    byId("flag-body").hidden = false;
     drawAll();
   }
 
@@ -255,7 +258,7 @@ export function createFlagPage({ api, session, environments, environmentLabel, d
   /** The top of the page: archived or not, type, tags, staleness, times, and a line per environment. */
   function drawOverview() {
     const flag = state.flag;
-    const banner = $("flag-archived-banner");
+    const banner = byId("flag-archived-banner");
     banner.hidden = !flag.archived_at;
     banner.replaceChildren();
     if (flag.archived_at) {
@@ -265,7 +268,7 @@ export function createFlagPage({ api, session, environments, environmentLabel, d
         ": nothing serves it and this page is read-only. Revive it (at the top) to change it.",
       );
     }
-    const facts = $("flag-facts");
+    const facts = byId("flag-facts");
     facts.replaceChildren(el("span", { className: "flag-type", text: flag.type }));
     if (flag.tags.length) {
       facts.append(
@@ -307,12 +310,12 @@ export function createFlagPage({ api, session, environments, environmentLabel, d
       if (seen) when.append(timeElement(seen));
       return el("li", { "data-environment": environment }, open, when);
     });
-    $("flag-serving").replaceChildren(...lines);
+    byId("flag-serving").replaceChildren(...lines);
   }
 
   function drawStale() {
     const flag = state.flag;
-    const box = $("flag-stale");
+    const box = byId("flag-stale");
     box.replaceChildren();
     const text = flag.stale
       ? `Stale: ${STALE_REASONS[flag.stale_reason] || "potentially stale"}. Time to remove it from the code and archive it?`
@@ -329,13 +332,13 @@ export function createFlagPage({ api, session, environments, environmentLabel, d
     });
     mark.addEventListener("click", async () => {
       const body = { stale: !marked };
-      const data = await write(section, $("flag-details-error"), () =>
+      const data = await write(section, byId("flag-details-error"), () =>
         api.request("PUT", path(), { body, ifMatch: flagEtag(state.flag) }),
       );
       if (!data) return;
       state.flag = data;
       drawOverview();
-      $("flag-stale-toggle")?.focus();
+      document.getElementById("flag-stale-toggle")?.focus();
       status.textContent = data.stale_reason === "marked" ? "Marked stale." : "Stale mark taken off.";
     });
     box.append(" ", mark);
@@ -345,7 +348,7 @@ export function createFlagPage({ api, session, environments, environmentLabel, d
   function drawAll() {
     const flag = state.flag;
     conflict.hidden = true;
-    $("flag-heading").textContent = flag.name;
+    byId("flag-heading").textContent = flag.name;
     drawOverview();
     drawLifecycle();
     if (!unsaved.has(forms.details)) drawDetails();
@@ -381,9 +384,9 @@ export function createFlagPage({ api, session, environments, environmentLabel, d
       "This flag was deleted elsewhere: nothing here can be saved. ",
       pageLink("flags", { env: state.env }, "Back to the flags"),
     );
-    for (const control of section.querySelectorAll(
-      "#flag-body :is(input, select, textarea, button), #flag-lifecycle button",
-    )) {
+    /** @type {NodeListOf<HTMLInputElement | HTMLSelectElement | HTMLTextAreaElement | HTMLButtonElement>} */
+    const controls = section.querySelectorAll("#flag-body :is(input, select, textarea, button), #flag-lifecycle button");
+    for (const control of controls) {
       if (control.disabled) continue;
       control.disabled = true;
       control.dataset.gone = "";
@@ -393,14 +396,16 @@ export function createFlagPage({ api, session, environments, environmentLabel, d
   /** Turn back on what deletedElsewhere() turned off (another flag is opened). */
   function editable() {
     state.gone = false;
-    for (const control of section.querySelectorAll("[data-gone]")) {
+    /** @type {NodeListOf<HTMLInputElement | HTMLSelectElement | HTMLTextAreaElement | HTMLButtonElement>} */
+    const controls = section.querySelectorAll("[data-gone]");
+    for (const control of controls) {
       control.disabled = false;
       delete control.dataset.gone;
     }
   }
 
   function drawLifecycle() {
-    const box = $("flag-lifecycle");
+    const box = byId("flag-lifecycle");
     box.replaceChildren();
     if (state.flag.archived_at) status.textContent = ARCHIVED;
     if (!session.canEdit) return;
@@ -411,7 +416,7 @@ export function createFlagPage({ api, session, environments, environmentLabel, d
     });
     archive.addEventListener("click", async () => {
       const verb = state.flag.archived_at ? "revive" : "archive";
-      const data = await write(section, $("flag-details-error"), () =>
+      const data = await write(section, byId("flag-details-error"), () =>
         api.request("POST", `${path()}/${verb}`, { ifMatch: flagEtag(state.flag) }),
       );
       if (!data) return;
@@ -423,19 +428,19 @@ export function createFlagPage({ api, session, environments, environmentLabel, d
     });
     const remove = el("button", { type: "button", className: "button danger", text: "Delete" });
     remove.addEventListener("click", () => {
-      $("flag-delete-error").textContent = "";
+      byId("flag-delete-error").textContent = "";
       deleteDialog.showModal();
     });
     box.append(archive, remove);
   }
 
-  $("flag-delete-form").addEventListener("submit", async (event) => {
+  byId("flag-delete-form", HTMLFormElement).addEventListener("submit", async (event) => {
     event.preventDefault();
     try {
       await changes.writing(() => api.request("DELETE", path(), { ifMatch: flagEtag(state.flag) }));
     } catch (error) {
       if (!(error instanceof ApiError)) throw error;
-      $("flag-delete-error").textContent = error.message;
+      byId("flag-delete-error").textContent = error.message;
       return;
     }
     deleteDialog.close();
@@ -451,10 +456,10 @@ export function createFlagPage({ api, session, environments, environmentLabel, d
     const tags = field("Tags (comma-separated)", "tags", el("input", { type: "text", autocomplete: "off" }));
     tags.control.value = flag.tags.join(", ");
     const type = field("Type", "type", select(TYPES, flag.type));
-    $("flag-details-fields").replaceChildren(name.wrap, description.wrap, tags.wrap, type.wrap);
+    byId("flag-details-fields").replaceChildren(name.wrap, description.wrap, tags.wrap, type.wrap);
     state.editors.details = { name, description, tags, type };
     unsaved.saved(forms.details);
-    lock($("flag-details"));
+    lock(byId("flag-details", HTMLFormElement));
   }
 
   function lock(form, off = readOnly()) {
@@ -462,7 +467,7 @@ export function createFlagPage({ api, session, environments, environmentLabel, d
     for (const control of form.querySelectorAll("[data-edit], button[type=submit]")) control.hidden = off;
   }
 
-  $("flag-details").addEventListener("submit", async (event) => {
+  byId("flag-details", HTMLFormElement).addEventListener("submit", async (event) => {
     event.preventDefault();
     const { name, description, tags, type } = state.editors.details;
     const body = {
@@ -475,8 +480,8 @@ export function createFlagPage({ api, session, environments, environmentLabel, d
       type: type.control.value,
     };
     const data = await write(
-      $("flag-details"),
-      $("flag-details-error"),
+      byId("flag-details", HTMLFormElement),
+      byId("flag-details-error"),
       () => api.request("PUT", path(), { body, ifMatch: flagEtag(state.flag) }),
       body,
     );
@@ -485,7 +490,7 @@ export function createFlagPage({ api, session, environments, environmentLabel, d
     state.name = data.name;
     unsaved.saved(forms.details);
     window.history.replaceState(null, "", pageHref("flag", { name: data.name, env: state.env }));
-    $("flag-heading").textContent = data.name;
+    byId("flag-heading").textContent = data.name;
     drawOverview();
     status.textContent = "Details saved.";
     said(forms.details, "Saved.");
@@ -493,23 +498,23 @@ export function createFlagPage({ api, session, environments, environmentLabel, d
 
   function drawVariants() {
     state.editors.variants = createVariantsEditor(state.flag, { readOnly: readOnly() });
-    $("flag-variants-fields").replaceChildren(state.editors.variants.node);
+    byId("flag-variants-fields").replaceChildren(state.editors.variants.node);
     unsaved.saved(forms.variants);
-    lock($("flag-variants"));
+    lock(byId("flag-variants", HTMLFormElement));
   }
 
-  $("flag-variants").addEventListener("submit", async (event) => {
+  byId("flag-variants", HTMLFormElement).addEventListener("submit", async (event) => {
     event.preventDefault();
     const value = state.editors.variants.value();
     if (value.errors) {
-      showErrors($("flag-variants"), value.errors);
+      showErrors(byId("flag-variants", HTMLFormElement), value.errors);
       return;
     }
     const { renames, ...body } = value;
     body.targeting = followVariants(state.flag, body.variants, renames);
     const data = await write(
-      $("flag-variants"),
-      $("flag-variants-error"),
+      byId("flag-variants", HTMLFormElement),
+      byId("flag-variants-error"),
       () => api.request("PUT", path(), { body, ifMatch: flagEtag(state.flag) }),
       body,
     );
@@ -536,33 +541,33 @@ export function createFlagPage({ api, session, environments, environmentLabel, d
     });
     toggle.addEventListener("click", async () => {
       if (session.needsApproval(state.env)) {
-        const asked = await write(section, $("flag-targeting-error"), () =>
+        const asked = await write(section, byId("flag-targeting-error"), () =>
           api.requestChange(state.flag, { environments: { [state.env]: !on } }, null, requestComment()),
         );
         if (asked) {
-          $("flag-request-comment").value = "";
+          byId("flag-request-comment", HTMLInputElement).value = "";
           status.textContent = `${REQUESTED}: switching ${label} ${on ? "off" : "on"}.`;
           pending.refresh(state.flag, state.env);
         }
         return;
       }
-      const data = await write(section, $("flag-targeting-error"), () =>
+      const data = await write(section, byId("flag-targeting-error"), () =>
         api.request("POST", `${path()}/toggle`, { body: { environment: state.env }, ifMatch: flagEtag(state.flag) }),
       );
       if (!data) return;
       state.flag = data;
       drawSwitch();
       drawOverview();
-      $("flag-env-switch").focus();
+      document.getElementById("flag-env-switch").focus();
     });
-    $("flag-switch").replaceChildren(toggle);
-    $("flag-request-note").hidden = !session.needsApproval(state.env) || environmentReadOnly();
+    byId("flag-switch").replaceChildren(toggle);
+    byId("flag-request-note").hidden = !session.needsApproval(state.env) || environmentReadOnly();
     drawLocalEvaluation();
   }
 
   /** Say when Unleash's SDKs cannot evaluate the flag in process here (they are then not sent it), and why. */
   function drawLocalEvaluation() {
-    const note = $("flag-local-evaluation");
+    const note = byId("flag-local-evaluation");
     const here = state.flag.local_evaluation?.[state.env];
     note.hidden = !here || here.available;
     if (note.hidden) return note.replaceChildren();
@@ -606,16 +611,18 @@ export function createFlagPage({ api, session, environments, environmentLabel, d
       className: "hint",
       text: "A percentage split gives each value of this field a stable bucket: the same user stays in the same group. A context without it gets the default answer where a split needs it.",
     });
-    $("flag-stickiness").replaceChildren(sticks.wrap, explain);
+    byId("flag-stickiness").replaceChildren(sticks.wrap, explain);
     offerKnownAttributes(env);
     state.editors.stickiness = sticks.control;
-    $("flag-prerequisites").replaceChildren(state.editors.prerequisites.node);
-    $("flag-rules").replaceChildren(state.editors.rules.node);
-    $("flag-default-serve").replaceChildren(state.editors.serve.node);
+    byId("flag-prerequisites").replaceChildren(state.editors.prerequisites.node);
+    byId("flag-rules").replaceChildren(state.editors.rules.node);
+    byId("flag-default-serve").replaceChildren(state.editors.serve.node);
     unsaved.saved(forms.targeting);
-    $("flag-targeting-error").textContent = "";
-    lock($("flag-targeting"), readOnlyHere);
-    for (const part of section.querySelectorAll("[data-admin]")) part.hidden = readOnlyHere;
+    byId("flag-targeting-error").textContent = "";
+    lock(byId("flag-targeting", HTMLFormElement), readOnlyHere);
+    for (const part of /** @type {NodeListOf<HTMLElement>} */ (section.querySelectorAll("[data-admin]"))) {
+      part.hidden = readOnlyHere;
+    }
     const others = session.environments.filter((name) => name !== env);
     // Where to copy is a choice, not an edit of the flag: a redraw keeps it.
     const chosen = state.editors.copyTo?.value;
@@ -627,7 +634,7 @@ export function createFlagPage({ api, session, environments, environmentLabel, d
         others.includes(chosen) ? chosen : others[0],
       ),
     );
-    $("flag-copy-fields").replaceChildren(
+    byId("flag-copy-fields").replaceChildren(
       el("p", {
         className: "hint",
         text: `Copies ${environmentLabel(env)}'s on/off state and targeting, replacing the other's.`,
@@ -649,7 +656,7 @@ export function createFlagPage({ api, session, environments, environmentLabel, d
   function drawReadings() {
     usage.refresh(state.flag, state.env);
     history.show(state.flag, state.env);
-    section.querySelector(".flag-jumps [data-approvals]").hidden = !session.needsApproval(state.env);
+    find(section, ".flag-jumps [data-approvals]", HTMLElement).hidden = !session.needsApproval(state.env);
     pending.refresh(state.flag, state.env);
     if (!readOnly()) schedules.refresh(state.flag, state.env);
   }
@@ -676,7 +683,7 @@ export function createFlagPage({ api, session, environments, environmentLabel, d
     // Described fields say what they mean; then what applications send, then the standard names.
     const meaning = new Map(described.map((field) => [field.name, field.description]));
     const names = [...new Set([...described.map((field) => field.name), ...seen, ...STANDARD_ATTRIBUTES])];
-    $("flag-known-attributes").replaceChildren(
+    byId("flag-known-attributes", HTMLDataListElement).replaceChildren(
       ...names.map((name) => el("option", { value: name, label: meaning.get(name) ? `${name}: ${meaning.get(name)}` : null })),
     );
   }
@@ -689,25 +696,25 @@ export function createFlagPage({ api, session, environments, environmentLabel, d
     return settings;
   }
 
-  $("flag-targeting").addEventListener("submit", async (event) => {
+  byId("flag-targeting", HTMLFormElement).addEventListener("submit", async (event) => {
     event.preventDefault();
     const settings = targetingSettings();
     const body = { targeting: { [state.env]: settings } };
     const stickiness = state.editors.stickiness.value.trim();
     if (stickiness !== state.flag.stickiness) body.stickiness = stickiness;
     if (session.needsApproval(state.env)) {
-      const asked = await write($("flag-targeting"), $("flag-targeting-error"), () =>
+      const asked = await write(byId("flag-targeting", HTMLFormElement), byId("flag-targeting-error"), () =>
         api.requestChange(state.flag, body, null, requestComment()),
       );
       if (asked) {
-        $("flag-request-comment").value = "";
+        byId("flag-request-comment", HTMLInputElement).value = "";
         status.textContent = `${REQUESTED}: ${environmentLabel(state.env)}'s targeting.`;
         said(forms.targeting, "Change request sent.");
         pending.refresh(state.flag, state.env);
       }
       return;
     }
-    const data = await write($("flag-targeting"), $("flag-targeting-error"), () =>
+    const data = await write(byId("flag-targeting", HTMLFormElement), byId("flag-targeting-error"), () =>
       api.request("PUT", path(), { body, ifMatch: flagEtag(state.flag) }),
     );
     if (!data) return;
@@ -718,10 +725,10 @@ export function createFlagPage({ api, session, environments, environmentLabel, d
     said(forms.targeting, `Saved. ${environmentLabel(state.env)} · ${servingText(data, state.env)}`);
   });
 
-  $("flag-copy").addEventListener("submit", async (event) => {
+  byId("flag-copy", HTMLFormElement).addEventListener("submit", async (event) => {
     event.preventDefault();
     const to = state.editors.copyTo.value;
-    const data = await write($("flag-copy"), $("flag-copy-error"), () =>
+    const data = await write(byId("flag-copy", HTMLFormElement), byId("flag-copy-error"), () =>
       api.request("POST", `${path()}/copy`, { body: { from: state.env, to }, ifMatch: flagEtag(state.flag) }),
     );
     if (!data) return;
@@ -731,14 +738,14 @@ export function createFlagPage({ api, session, environments, environmentLabel, d
 
   // Keeping rebases the edit on the flag as it now is (the next save puts it over the other change); the forms
   // without an edit show the newer flag.
-  $("flag-conflict-keep").addEventListener("click", async () => {
+  byId("flag-conflict-keep", HTMLButtonElement).addEventListener("click", async () => {
     const edited = unsaved.first();
     if (!(await refreshVersion())) return;
     keepingFocus(section, drawAll);
     status.textContent = "Kept your edit over the newer flag: save again to apply it.";
     edited?.querySelector('button[type="submit"]')?.focus();
   });
-  $("flag-conflict-reload").addEventListener("click", async () => {
+  byId("flag-conflict-reload", HTMLButtonElement).addEventListener("click", async () => {
     if (!(await refreshVersion())) return;
     unsaved.clear();
     drawAll();

@@ -52,7 +52,7 @@ export function createPrerequisitesEditor(base, prerequisites, { suggest, readOn
             () => {
               model.splice(i, 1);
               draw();
-              node.querySelector("[data-add-prerequisite]")?.focus();
+              /** @type {HTMLElement | null} */ (node.querySelector("[data-add-prerequisite]"))?.focus();
             },
             { label: `Remove prerequisite ${i + 1}` },
           );
@@ -68,7 +68,7 @@ export function createPrerequisitesEditor(base, prerequisites, { suggest, readOn
       add.dataset.addPrerequisite = "";
       node.append(add);
     }
-    if (focusLast) node.querySelector(".condition:last-child input")?.focus();
+    if (focusLast) /** @type {HTMLInputElement | null} */ (node.querySelector(".condition:last-child input"))?.focus();
   }
 
   draw();

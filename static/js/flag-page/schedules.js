@@ -22,7 +22,16 @@ function described(schedule) {
   return line;
 }
 
-/** The schedules part of the page; refresh(flag, environment) draws it for one flag and environment. */
+/**
+ * The schedules part of the page; refresh(flag, environment) draws it for one flag and environment.
+ * changed(): a schedule came due while shown (the flag changed); needsApproval(environment): whether a change there
+ * goes through a change request, which then carries the moment;
+ * requested(): one was sent; targetingNow(): the Targeting editor's targeting (saved or not), or null.
+ * @param {HTMLElement} root
+ * @param {{api: import("../api.js").Api, readOnly: boolean, changed: () => void,
+ *   needsApproval?: (environment: string) => boolean, requested?: () => void,
+ *   targetingNow?: () => Record<string, any> | null}} options
+ */
 export function createSchedules(
   root,
   { api, readOnly, changed, needsApproval = () => false, requested = () => {}, targetingNow = () => null },

@@ -54,7 +54,9 @@ export function createServeEditor(path, serve, variants, { readOnly = false, lab
     else variant.control.dataset.path = path;
   }
   kind.control.addEventListener("change", showKind);
-  for (const control of node.querySelectorAll("input, select")) control.disabled = readOnly;
+  for (const control of node.querySelectorAll("input, select")) {
+    /** @type {HTMLInputElement | HTMLSelectElement} */ (control).disabled = readOnly;
+  }
   showKind();
   showTotal();
 

@@ -70,14 +70,16 @@ export function createVariantsEditor(flag, { readOnly }) {
               rows.splice(i, 1);
               draw();
               offOptions();
-              node.querySelector("[data-add-variant]")?.focus();
+              /** @type {HTMLElement | null} */ (node.querySelector("[data-add-variant]"))?.focus();
             },
             { label: `Remove variant ${i + 1}` },
           );
       list.append(el("li", { className: "condition" }, name.wrap, value.wrap, remove));
     });
-    for (const control of node.querySelectorAll("input, textarea, select")) control.disabled = readOnly;
-    if (focusLast) list.querySelector(".condition:last-child input")?.focus();
+    for (const control of node.querySelectorAll("input, textarea, select")) {
+      /** @type {HTMLInputElement | HTMLTextAreaElement | HTMLSelectElement} */ (control).disabled = readOnly;
+    }
+    if (focusLast) /** @type {HTMLInputElement | null} */ (list.querySelector(".condition:last-child input"))?.focus();
   }
 
   function offOptions() {

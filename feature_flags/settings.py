@@ -466,9 +466,9 @@ SETTINGS: tuple[Setting, ...] = (
     Setting(
         "PROMETHEUS_MULTIPROC_DIR",
         None,
-        "Set under gunicorn with several workers, so `/metrics` adds them up (the image sets `/tmp/prometheus`); "
-        "emptied when gunicorn starts",
+        "Set under gunicorn with several workers, so `/metrics` adds them up; emptied when gunicorn starts",
         allowed="a folder path the service may write",
+        shown_default="(none; `/tmp/prometheus` in the image)",
         group=GUNICORN,
     ),
 )

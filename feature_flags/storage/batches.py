@@ -10,6 +10,7 @@ between leaves the journal, which recover_flag_batches() rolls back at the next 
 from __future__ import annotations
 
 import contextlib
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import timedelta
 from typing import Any, Literal
@@ -76,6 +77,21 @@ class BatchWritten:
     deleted_segment_ids: list[str] = field(default_factory=list)
 
 
+@dataclass(frozen=True)
+class _Named:
+    """What a batch needs to know of a kind of document known by a unique name: segments, described fields."""
+
+    collection: str
+    noun: str
+    fields: tuple[str, ...]
+    updated: str
+    deleted: str
+    # Whether its events carry the version (a segment's do, as its own writes record them).
+    versioned_events: bool
+    # Makes a new document and its created event from the fields, as the kind's own create does.
+    new: Callable[..., tuple[dict[str, Any], dict[str, Any]]]
+
+
 # A step: the document the write leaves (or deletes), its event, its kind, the stored document, its collection.
 Step = tuple[dict[str, Any], dict[str, Any], str, dict[str, Any] | None, str]
 
@@ -111,9 +127,13 @@ class FlagBatches:
             raw = self._raw_documents(self._flags, writes)
             raw_segments = self._raw_documents(self._segments, segment_writes)
             raw_fields = self._raw_documents(self._context_fields, context_field_writes)
-        steps = [self._segment_step(write, raw_segments, actor, request_id, now) for write in segment_writes]
+        segments = _Named(self._segments.name, "segment", SEGMENT_CONTENT_FIELDS, actions.SEGMENT_UPDATED,
+                          actions.SEGMENT_DELETED, versioned_events=True, new=self._new_segment)  # fmt: skip
+        fields = _Named(self._context_fields.name, "context_field", DESCRIBED_FIELDS, actions.CONTEXT_FIELD_UPDATED,
+                        actions.CONTEXT_FIELD_DELETED, versioned_events=False, new=self._new_context_field)  # fmt: skip
+        steps = [self._named_step(write, raw_segments, actor, request_id, now, segments) for write in segment_writes]
         steps += [self._step(write, raw, actor, request_id, now) for write in writes]
-        steps += [self._context_field_step(write, raw_fields, actor, request_id, now) for write in context_field_writes]
+        steps += [self._named_step(write, raw_fields, actor, request_id, now, fields) for write in context_field_writes]
         events = [step[1] for step in steps]
         if summary is not None:
             events.append(self._event(summary.pop("action"), actor, request_id, **summary))
@@ -175,55 +195,37 @@ class FlagBatches:
             raise VersionConflict(f"A {what} changed while the batch was prepared; nothing was written.")
         return stored
 
-    def _segment_step(
-        self, write: SegmentWrite, raw: dict[str, dict[str, Any]], actor: str, request_id: str | None, now: Any
+    def _named_step(
+        self,
+        write: SegmentWrite | ContextFieldWrite,
+        raw: dict[str, dict[str, Any]],
+        actor: str,
+        request_id: str | None,
+        now: Any,
+        named: _Named,
     ) -> Step:
-        """Return a segment write's step, its event as the segment's own writes record it."""
-        collection = self._segments.name
+        """Return the step of a write to a segment or a described field: documents known by a unique name."""
         if write.kind == "create":
-            document, event = self._new_segment(write.fields, actor, request_id, now)
-            return document, event, "create", None, collection
+            document, event = named.new(write.fields, actor, request_id, now)
+            return document, event, "create", None, named.collection
         current = write.current or {}
-        stored = self._stored(raw, current, "segment")
-        ids = {"segment_id": current["_id"], "segment_name": current["name"]}
+        stored = self._stored(raw, current, named.noun.replace("_", " "))
+        ids = {f"{named.noun}_id": current["_id"], f"{named.noun}_name": current["name"]}
+        version = {"version": current["version"]} if named.versioned_events else {}
         if write.kind == "delete":
-            before = {**{key: current.get(key) for key in SEGMENT_CONTENT_FIELDS}, "version": current["version"]}
-            event = self._event(actions.SEGMENT_DELETED, actor, request_id, **ids, before=before, after=None)
-            return stored, event, "delete", stored, collection
+            before = {**{key: current.get(key) for key in named.fields}, **version}
+            event = self._event(named.deleted, actor, request_id, **ids, before=before, after=None)
+            return stored, event, "delete", stored, named.collection
+        after = {**write.fields, **({"version": stored["version"] + 1} if named.versioned_events else {})}
         event = self._event(
-            actions.SEGMENT_UPDATED,
+            named.updated,
             actor,
             request_id,
             **ids,
             before={key: current.get(key) for key in write.fields},
-            after={**write.fields, "version": stored["version"] + 1},
+            after=after,
         )
-        return self._changed(stored, write.fields, event, actor, now), event, "update", stored, collection
-
-    def _context_field_step(
-        self, write: ContextFieldWrite, raw: dict[str, dict[str, Any]], actor: str, request_id: str | None, now: Any
-    ) -> Step:
-        """Return a described field's step, its event as the field's own writes record it."""
-        collection = self._context_fields.name
-        if write.kind == "create":
-            document, event = self._new_context_field(write.fields, actor, request_id, now)
-            return document, event, "create", None, collection
-        current = write.current or {}
-        stored = self._stored(raw, current, "context field")
-        ids = {"context_field_id": current["_id"], "context_field_name": current["name"]}
-        if write.kind == "delete":
-            before = {key: current.get(key) for key in DESCRIBED_FIELDS}
-            event = self._event(actions.CONTEXT_FIELD_DELETED, actor, request_id, **ids, before=before, after=None)
-            return stored, event, "delete", stored, collection
-        event = self._event(
-            actions.CONTEXT_FIELD_UPDATED,
-            actor,
-            request_id,
-            **ids,
-            before={key: current.get(key) for key in write.fields},
-            after=dict(write.fields),
-        )
-        return self._changed(stored, write.fields, event, actor, now), event, "update", stored, collection
+        return self._changed(stored, write.fields, event, actor, now), event, "update", stored, named.collection
 
     def _step(
         self, write: FlagWrite, raw: dict[str, dict[str, Any]], actor: str, request_id: str | None, now: Any

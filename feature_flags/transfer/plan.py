@@ -8,13 +8,7 @@ from typing import Any, Literal
 
 from ..flags.rules import FLAG_CONTENT_FIELDS
 from ..storage import ContextFieldWrite, FlagWrite, SegmentWrite, utcnow
-from .document import (
-    EXPORTED_CONTEXT_FIELD_FIELDS,
-    EXPORTED_SEGMENT_FIELDS,
-    exported_context_field,
-    exported_flag,
-    exported_segment,
-)
+from .document import EXPORTED_CONTEXT_FIELD_FIELDS, EXPORTED_SEGMENT_FIELDS, exported_flag
 
 Mode = Literal["upsert", "replace"]
 
@@ -116,53 +110,45 @@ def make_plan(current: list[dict[str, Any]], wanted: list[dict[str, Any]], mode:
     return plan
 
 
-def plan_segments(current: list[dict[str, Any]], wanted: list[dict[str, Any]], mode: Mode) -> SegmentPlan:
-    """Compare the segments there are with the document's (matched by name) and plan the writes."""
-    plan = SegmentPlan()
-    by_name = {segment["name"]: segment for segment in current}
+def _plan_by_name(
+    plan: SegmentPlan | ContextFieldPlan,
+    write: type[SegmentWrite] | type[ContextFieldWrite],
+    fields: tuple[str, ...],
+    current: list[dict[str, Any]],
+    wanted: list[dict[str, Any]],
+    mode: Mode,
+) -> None:
+    """Plan the writes that make what there is (matched by name) hold the document's fields."""
+    by_name = {existing["name"]: existing for existing in current}
     for content in wanted:
         existing = by_name.get(content["name"])
         if existing is None:
             plan.created.append(content["name"])
-            plan.writes.append(SegmentWrite("create", dict(content)))
+            plan.writes.append(write("create", dict(content)))
             continue
-        was = exported_segment(existing)
-        changes = {key: content[key] for key in EXPORTED_SEGMENT_FIELDS if was[key] != content[key]}
+        changes = {key: content[key] for key in fields if existing[key] != content[key]}
         if not changes:
             plan.unchanged.append(content["name"])
             continue
         plan.updated.append(content["name"])
-        plan.writes.append(SegmentWrite("update", changes, existing))
+        plan.writes.append(write("update", changes, existing))
     if mode == "replace":
         names = {content["name"] for content in wanted}
-        for segment in current:
-            if segment["name"] not in names:
-                plan.removed.append(segment["name"])
-                plan.writes.append(SegmentWrite("delete", current=segment))
+        for existing in current:
+            if existing["name"] not in names:
+                plan.removed.append(existing["name"])
+                plan.writes.append(write("delete", current=existing))
+
+
+def plan_segments(current: list[dict[str, Any]], wanted: list[dict[str, Any]], mode: Mode) -> SegmentPlan:
+    """Compare the segments there are with the document's (matched by name) and plan the writes."""
+    plan = SegmentPlan()
+    _plan_by_name(plan, SegmentWrite, EXPORTED_SEGMENT_FIELDS, current, wanted, mode)
     return plan
 
 
 def plan_context_fields(current: list[dict[str, Any]], wanted: list[dict[str, Any]], mode: Mode) -> ContextFieldPlan:
     """Compare the described context fields with the document's (matched by name) and plan the writes."""
     plan = ContextFieldPlan()
-    by_name = {described["name"]: described for described in current}
-    for content in wanted:
-        existing = by_name.get(content["name"])
-        if existing is None:
-            plan.created.append(content["name"])
-            plan.writes.append(ContextFieldWrite("create", dict(content)))
-            continue
-        was = exported_context_field(existing)
-        changes = {key: content[key] for key in EXPORTED_CONTEXT_FIELD_FIELDS if was[key] != content[key]}
-        if not changes:
-            plan.unchanged.append(content["name"])
-            continue
-        plan.updated.append(content["name"])
-        plan.writes.append(ContextFieldWrite("update", changes, existing))
-    if mode == "replace":
-        names = {content["name"] for content in wanted}
-        for described in current:
-            if described["name"] not in names:
-                plan.removed.append(described["name"])
-                plan.writes.append(ContextFieldWrite("delete", current=described))
+    _plan_by_name(plan, ContextFieldWrite, EXPORTED_CONTEXT_FIELD_FIELDS, current, wanted, mode)
     return plan

@@ -22,6 +22,7 @@ import pytest
 import yaml
 
 from feature_flags.config import MAX_BODY_BYTES
+from feature_flags.settings import setting
 from tests.delivery.test_delivery import DOCKERFILE, NGINX_CONF, dockerfile_stages, docs_page, load_yaml
 from tests.support import require_tool
 
@@ -261,7 +262,7 @@ def test_api_deployment__grace_period__outlasts_the_pre_stop_pause_and_gunicorns
     documents = rendered(overlay)
     pod = find(documents, "Deployment", API_SERVICE)["spec"]["template"]["spec"]
     settings = config_map(documents)["data"]
-    default = int(re.search(r'_int\("GUNICORN_GRACEFUL_TIMEOUT", (\d+)\)', (ROOT / "gunicorn.conf.py").read_text())[1])
+    default = setting("GUNICORN_GRACEFUL_TIMEOUT").default
     graceful = int(settings.get("GUNICORN_GRACEFUL_TIMEOUT", default))
     pause = pod["containers"][0]["lifecycle"]["preStop"]["sleep"]["seconds"]
     assert pod["terminationGracePeriodSeconds"] > pause + graceful

@@ -13,6 +13,7 @@ import tempfile
 import typing
 from collections.abc import Iterable, Iterator
 from contextlib import contextmanager
+from http import HTTPStatus
 from pathlib import Path
 
 import click
@@ -163,8 +164,12 @@ the port open while workers fail to boot. An empty variable counts as unset.
 """
     ]
     for group, definitions in groups.items():
-        rows = [(f"`{d.name}`", _shown_default(d), _allowed(d), d.description.rstrip(".") + ".") for d in definitions]
-        parts.append(f"## {group}\n\n" + _table(("Variable", "Default", "Allowed", "Meaning"), rows))
+        parts.append(f"## {group}\n")
+        for d in definitions:
+            parts.append(
+                f"### `{d.name}`\n\n{d.description.rstrip('.')}.\n\n"
+                f"**Default:** {_shown_default(d)} · **Allowed:** {_allowed(d)}\n"
+            )
     return "\n".join(parts)
 
 
@@ -272,15 +277,24 @@ def api_errors() -> dict[tuple[str, int], str]:
     return errors
 
 
+def _listed(entries: Iterable[tuple[str, int | None, str]]) -> str:
+    return "".join(f"- `{code}`{f' ({status})' if status else ''}: {meaning}\n" for code, status, meaning in entries)
+
+
 def errors_page() -> str:
     """Return the page of every error code, from the service's error classes and the framework's."""
-    rows = [(f"`{code}`", str(status), meaning) for (code, status), meaning in sorted(api_errors().items())]
-    server_rows = [(f"`{error_code(reason)}`", str(status), meaning) for status, reason, meaning in SERVER_ERRORS]
+    by_status: dict[int, list[tuple[str, int | None, str]]] = {}
+    for (code, status), meaning in sorted(api_errors().items(), key=lambda item: (item[0][1], item[0][0])):
+        by_status.setdefault(status, []).append((code, None, meaning))
+    api = "\n".join(
+        f"### {status} {HTTPStatus(status).phrase}\n\n{_listed(entries)}" for status, entries in by_status.items()
+    )
+    server = _listed((error_code(reason), status, meaning) for status, reason, meaning in SERVER_ERRORS)
     ofrep_codes = [
         *typing.get_args(OfrepFlagNotFound.model_fields["errorCode"].annotation),
         *typing.get_args(OfrepErrorCode),
     ]
-    ofrep_rows = [(f"`{code}`", str(OFREP_ERRORS[code][0]), OFREP_ERRORS[code][1]) for code in ofrep_codes]
+    ofrep = _listed((code, *OFREP_ERRORS[code]) for code in ofrep_codes)
     return f"""# Errors
 
 {GENERATED}
@@ -290,21 +304,21 @@ Every refusal is JSON: `{{"error": "<code>", "message": "<what happened, in word
 does not reach). Programs act on `error` and the HTTP status; the message is for people and may change. A 401
 carries `WWW-Authenticate`; a 429 and a 503 carry `Retry-After`.
 
-## The API
+## The API, by status
 
-{_table(("Code", "Status", "Meaning"), rows)}
+{api}
 ## Refused before the service reads the request
 
 In the image, gunicorn refuses a request it cannot read in the same shape.
 
-{_table(("Code", "Status", "Meaning"), server_rows)}
+{server}
 ## OFREP evaluations
 
 The OFREP endpoints (`/ofrep/v1/...`) answer an evaluation they cannot make as OpenFeature expects:
 `{{"key": "<flag>", "errorCode": "<code>", "errorDetails": "<words>"}}`; in a bulk evaluation, such an entry stands
 for the flag that failed. Authentication and other refusals keep the shape above.
 
-{_table(("errorCode", "Status", "Meaning"), ofrep_rows)}"""
+{ofrep}"""
 
 
 def pages() -> dict[str, str]:

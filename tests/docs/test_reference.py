@@ -93,7 +93,7 @@ def test_settings__each__says_what_it_may_be(setting):
 
 def test_settings__page__lists_every_variable(generated):
     for setting in SETTINGS:
-        assert f"| `{setting.name}` |" in generated["settings.md"]
+        assert f"### `{setting.name}`" in generated["settings.md"]
 
 
 def test_metrics__every_metric_the_code_creates__is_documented(generated):
@@ -153,4 +153,4 @@ def test_errors__every_code_the_code_answers__is_listed(generated):
 
     # Then the page lists each (a parser that found none would pass vacuously)
     assert {"flag_not_found", "internal_error", "invalid_context", "database_not_ready"} <= codes
-    assert [code for code in sorted(codes) if f"| `{code}` |" not in generated["errors.md"]] == []
+    assert [code for code in sorted(codes) if f"- `{code}`" not in generated["errors.md"]] == []

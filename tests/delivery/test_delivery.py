@@ -337,7 +337,7 @@ def test_docs__gunicorn_settings__each_in_the_settings_reference_the_compose_pag
     read = set(re.findall(r'_int\("([A-Z_]+)"', (ROOT / "gunicorn.conf.py").read_text()))
     assert read, "gunicorn.conf.py reads no settings this test can find"
     reference = docs_page("reference/settings.md")
-    assert [name for name in sorted(read) if f"| `{name}`" not in reference] == []
+    assert [name for name in sorted(read) if f"`{name}`" not in reference] == []
     assert "../reference/settings.md#under-gunicorn-the-image" in docs_page("how-to/docker-compose.md")
 
 

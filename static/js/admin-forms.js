@@ -4,12 +4,21 @@
 import { ApiError } from "./api.js";
 import { el, find, showFieldError } from "./dom.js";
 
+/** @import { Api } from "./api.js" */
+/** @import { Session } from "./session.js" */
+
 /**
  * Show each error next to the field whose [data-error-for] names its path (or the nearest enclosing path:
  * "conditions.0.values.1" lands on "conditions.0.values"); what has no field goes to the form's general error.
+ * @param {HTMLFormElement} form
+ * @param {Record<string, string>} errors path to message
+ * @param {string} [general] the form's own message, said before the errors that have no field
+ * @returns {HTMLElement | null} the first control marked invalid
  */
 export function showErrors(form, errors, general = "") {
-  const slots = new Map([...form.querySelectorAll("[data-error-for]")].map((node) => [node.dataset.errorFor, node]));
+  /** @type {NodeListOf<HTMLElement>} */
+  const nodes = form.querySelectorAll("[data-error-for]");
+  const slots = new Map([...nodes].map((node) => [node.dataset.errorFor, node]));
   for (const slot of slots.values()) {
     const input = slot.dataset.input ? form.querySelector(`#${slot.dataset.input}`) : null;
     if (input) showFieldError(input, slot, "");
@@ -25,7 +34,9 @@ export function showErrors(form, errors, general = "") {
       unplaced.push(path === "(body)" ? message : `${path}: ${message}`);
       continue;
     }
-    const input = slot.dataset.input ? form.querySelector(`#${slot.dataset.input}`) : null;
+    const input = slot.dataset.input
+      ? /** @type {HTMLElement | null} */ (form.querySelector(`#${slot.dataset.input}`))
+      : null;
     const text = slot.textContent ? `${slot.textContent} ${message}` : message;
     if (input) showFieldError(input, slot, text);
     else slot.textContent = text;
@@ -39,6 +50,10 @@ export function showErrors(form, errors, general = "") {
 /**
  * Show an API refusal on a form: field errors next to their fields, anything else as the form's error.
  * patterns: field to the words for its pattern, said instead of the schema's regular expression.
+ * @param {HTMLFormElement} form
+ * @param {ApiError} error
+ * @param {Record<string, string>} [patterns]
+ * @returns {HTMLElement | null} the first control marked invalid
  */
 export function showRefusal(form, error, patterns = {}) {
   const fields = error instanceof ApiError ? error.fieldErrors() : {};
@@ -54,6 +69,9 @@ export function showRefusal(form, error, patterns = {}) {
 /**
  * A confirmation <dialog>: ask(title, text, action) opens it; action() runs on confirmation and may throw an
  * ApiError, whose message then stays in the dialog. Focus goes back to the opener when it closes.
+ * @param {HTMLDialogElement} dialog
+ * @param {Session} session
+ * @returns {{ask: (heading: string, body: string, action: () => Promise<unknown>) => void}}
  */
 export function createConfirmDialog(dialog, session) {
   const form = dialog.querySelector("form");
@@ -98,7 +116,11 @@ export function createConfirmDialog(dialog, session) {
 
 let vocabulary = null;
 
-/** The API's closed sets, from its OpenAPI document: audit actions, webhook event patterns, condition operators. */
+/**
+ * The API's closed sets, from its OpenAPI document: audit actions, webhook event patterns, condition operators.
+ * @param {Api} api
+ * @returns {Promise<{actions: string[], eventPatterns: string[], operators: string[]}>}
+ */
 export function loadVocabulary(api) {
   vocabulary =
     vocabulary ||
@@ -117,7 +139,12 @@ export function loadVocabulary(api) {
   return vocabulary;
 }
 
-/** One labelled fact of a list item (<div><dt>label</dt><dd>value…</dd></div>), for a <dl class="facts">. */
+/**
+ * One labelled fact of a list item (<div><dt>label</dt><dd>value…</dd></div>), for a <dl class="facts">.
+ * @param {string} label
+ * @param {...(Node | string | null)} value
+ * @returns {HTMLDivElement}
+ */
 export function fact(label, ...value) {
   return el("div", { className: "fact" }, el("dt", { text: label }), el("dd", {}, ...value));
 }

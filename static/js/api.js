@@ -12,8 +12,13 @@
  * @property {string[]} [tags]
  * @property {Record<string, boolean>} environments whether the flag is on, per environment
  * @property {Record<string, any>} [variants]
- * @property {Record<string, any>} [targeting]
+ * @property {Record<string, any>} [targeting] per environment
+ * @property {string} [off_variant] what a switched-off environment serves
+ * @property {string} [stickiness] the context attribute a percentage split sticks to
  * @property {boolean} [archived]
+ * @property {string} [created_at]
+ * @property {string} [updated_at]
+ * @property {string} [updated_by]
  */
 
 /**

@@ -7,6 +7,10 @@ import { byId, clear, el } from "./dom.js";
 import { eventItem } from "./history-event.js";
 import { pageLink } from "./router.js";
 
+/** @import { Api } from "./api.js" */
+/** @import { Router, Screen } from "./router.js" */
+/** @import { Session } from "./session.js" */
+
 const PAGE_SIZE = 50;
 const FILTERS = ["actor", "action", "flag", "since", "until"];
 
@@ -28,7 +32,11 @@ function idAt(iso) {
   return `${Math.max(0, seconds).toString(16).padStart(8, "0")}0000000000000000`;
 }
 
-/** The audit log screen for the router. */
+/**
+ * The audit log screen for the router.
+ * @param {{api: Api, session: Session, environmentLabel: (name: string) => string, router: Router}} deps
+ * @returns {Screen}
+ */
 export function createAuditScreen({ api, session, environmentLabel, router }) {
   const section = byId("audit-view");
   const form = byId("audit-filters", HTMLFormElement);
@@ -161,6 +169,7 @@ export function createAuditScreen({ api, session, environmentLabel, router }) {
     event.preventDefault();
     const params = {};
     for (const name of ["actor", "action", "flag"]) params[name] = inputs[name].value.trim();
+    /** @type {Record<string, string>} */
     const errors = {};
     for (const name of ["since", "until"]) {
       if (!inputs[name].value) continue;

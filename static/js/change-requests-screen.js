@@ -7,6 +7,10 @@ import { byId, el } from "./dom.js";
 import { changeRequestEvent, eventItem } from "./history-event.js";
 import { pageLink } from "./router.js";
 
+/** @import { Api } from "./api.js" */
+/** @import { Router, Screen } from "./router.js" */
+/** @import { Session } from "./session.js" */
+
 const LIMIT = 100;
 const STATE_WORDS = {
   open: "Waiting for approval",
@@ -17,7 +21,11 @@ const STATE_WORDS = {
   failed: "Failed",
 };
 
-/** The change requests screen for the router. */
+/**
+ * The change requests screen for the router.
+ * @param {{api: Api, session: Session, environmentLabel: (name: string) => string, router: Router}} deps
+ * @returns {Screen}
+ */
 export function createChangeRequestsScreen({ api, session, environmentLabel, router }) {
   const section = byId("change-requests-view");
   const view = {

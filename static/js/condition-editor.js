@@ -4,7 +4,11 @@
 import { el } from "./dom.js";
 import { OPERATOR_LABELS, parseValues } from "./operators.js";
 
-/** The editor over an <ol>: set(conditions), read() and an add() for the "Add condition" button. */
+/**
+ * The editor over an <ol>: set(conditions), read() and an add() for the "Add condition" button.
+ * @param {HTMLElement} list the <ol> the conditions are drawn in
+ * @param {string} idPrefix
+ */
 export function createConditionEditor(list, idPrefix) {
   let operators = Object.keys(OPERATOR_LABELS);
   let made = 0;
@@ -12,10 +16,10 @@ export function createConditionEditor(list, idPrefix) {
   function renumber() {
     [...list.children].forEach((row, index) => {
       const number = index + 1;
-      for (const node of row.querySelectorAll("[data-error-for]")) {
+      for (const node of /** @type {NodeListOf<HTMLElement>} */ (row.querySelectorAll("[data-error-for]"))) {
         node.dataset.errorFor = node.dataset.errorFor.replace(/^conditions\.\d+/, `conditions.${index}`);
       }
-      for (const label of row.querySelectorAll("label[data-part]")) {
+      for (const label of /** @type {NodeListOf<HTMLLabelElement>} */ (row.querySelectorAll("label[data-part]"))) {
         label.textContent = `${label.dataset.part} ${number}`;
       }
       row.querySelector("[data-remove]").setAttribute("aria-label", `Remove condition ${number}`);
@@ -84,7 +88,9 @@ export function createConditionEditor(list, idPrefix) {
     },
     read() {
       return [...list.children].map((item) => {
-        const [attribute, op, values] = item.querySelectorAll("input, select");
+        /** @type {NodeListOf<HTMLInputElement | HTMLSelectElement>} */
+        const controls = item.querySelectorAll("input, select");
+        const [attribute, op, values] = controls;
         return { attribute: attribute.value.trim(), op: op.value, values: parseValues(values.value, op.value) };
       });
     },

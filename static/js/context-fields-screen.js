@@ -6,6 +6,10 @@ import { ApiError } from "./api.js";
 import { fact, showErrors, showRefusal } from "./admin-forms.js";
 import { byId, el, timeElement } from "./dom.js";
 
+/** @import { Api } from "./api.js" */
+/** @import { Screen } from "./router.js" */
+/** @import { Session } from "./session.js" */
+
 const TYPE_WORDS = {
   string: "Text",
   number: "Number",
@@ -21,7 +25,11 @@ function knownValues(text) {
     .filter(Boolean);
 }
 
-/** The screen for the router. */
+/**
+ * The screen for the router.
+ * @param {{api: Api, session: Session, environmentLabel: (name: string) => string}} deps
+ * @returns {Screen}
+ */
 export function createContextFieldsScreen({ api, session, environmentLabel }) {
   const section = byId("context-fields-view");
   const form = byId("context-field-form", HTMLFormElement);

@@ -3,7 +3,16 @@
 import { ApiError } from "./api.js";
 import { byId, closeOnButtons, find } from "./dom.js";
 
-/** Wire the delete dialog; open(flag) asks about that flag. */
+/** @import { Api } from "./api.js" */
+/** @import { FlagsTable } from "./flag-table.js" */
+/** @import { FlagsView } from "./flag-table-view.js" */
+/** @import { Messages } from "./messages.js" */
+/** @import { Session } from "./session.js" */
+
+/**
+ * Wire the delete dialog; open(flag) asks about that flag.
+ * @param {{api: Api, list: FlagsTable, listView: FlagsView, messages: Messages, session: Session}} deps
+ */
 export function createDeleteDialog({ api, list, listView, messages, session }) {
   const view = {
     dialog: byId("delete-dialog", HTMLDialogElement),

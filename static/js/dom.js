@@ -54,7 +54,10 @@ export function find(root, selector, type) {
   return node;
 }
 
-/** Remove every child of a node. */
+/**
+ * Remove every child of a node.
+ * @param {Node & ParentNode} node
+ */
 export function clear(node) {
   node.replaceChildren();
 }
@@ -69,13 +72,23 @@ const dateTime = new Intl.DateTimeFormat(undefined, {
   timeZoneName: "short",
 });
 
-/** A moment (ISO 8601) as every screen shows it, or the text as given when it is not one. */
+/**
+ * A moment (ISO 8601) as every screen shows it, or the text as given when it is not one.
+ * @param {string} iso
+ * @returns {string}
+ */
 export function formatMoment(iso) {
   const moment = new Date(iso);
   return Number.isNaN(moment.getTime()) ? String(iso) : dateTime.format(moment);
 }
 
-/** Show an ISO 8601 moment in a <time> element: readable in the person's locale, the exact UTC moment as tooltip. */
+/**
+ * Show an ISO 8601 moment in a <time> element: readable in the person's locale, the exact UTC moment as tooltip.
+ * @template {HTMLElement} N
+ * @param {N} node
+ * @param {string} iso
+ * @returns {N}
+ */
 export function setTime(node, iso) {
   const moment = new Date(iso);
   if (Number.isNaN(moment.getTime())) {
@@ -89,19 +102,31 @@ export function setTime(node, iso) {
   return node;
 }
 
-/** A new <time> element for an ISO 8601 moment. */
+/**
+ * A new <time> element for an ISO 8601 moment.
+ * @param {string} iso
+ * @returns {HTMLTimeElement}
+ */
 export function timeElement(iso) {
   return setTime(document.createElement("time"), iso);
 }
 
-/** Show a field's error message under it (or none), and mark the field invalid for screen readers while it has one. */
+/**
+ * Show a field's error message under it (or none), and mark the field invalid for screen readers while it has one.
+ * @param {Element} input
+ * @param {Node} errorNode
+ * @param {string} [message]
+ */
 export function showFieldError(input, errorNode, message) {
   errorNode.textContent = message || "";
   if (message) input.setAttribute("aria-invalid", "true");
   else input.removeAttribute("aria-invalid");
 }
 
-/** Close a <dialog> from each of its [data-close] buttons. */
+/**
+ * Close a <dialog> from each of its [data-close] buttons.
+ * @param {HTMLDialogElement} dialog
+ */
 export function closeOnButtons(dialog) {
   for (const button of dialog.querySelectorAll("[data-close]")) {
     button.addEventListener("click", () => dialog.close());
@@ -110,7 +135,11 @@ export function closeOnButtons(dialog) {
 
 const FOCUSABLE = "a[href], button, input, select, textarea, [tabindex]";
 
-/** Run draw(), then put focus back where it was inside root: the control with the same id, else the same place. */
+/**
+ * Run draw(), then put focus back where it was inside root: the control with the same id, else the same place.
+ * @param {Node} root
+ * @param {() => void} draw
+ */
 export function keepingFocus(root, draw) {
   const active = document.activeElement;
   const inside = active && active !== document.body && root.contains(active);

@@ -4,6 +4,10 @@
  * Drive the tabs (role="tab", one per environment) of tabpanel; selected(environment, push) runs on each selection,
  * push saying whether it deserves a new history entry. mayChange(), when given, is asked (and may resolve false)
  * before the person's click or key moves to another tab.
+ * @param {HTMLButtonElement[]} tabs
+ * @param {HTMLElement} tabpanel
+ * @param {{defaultEnvironment: string, selected: (environment: string, push: boolean) => void,
+ *   mayChange?: () => boolean | Promise<boolean>}} options
  */
 export function createEnvironmentTabs(tabs, tabpanel, { defaultEnvironment, selected, mayChange }) {
   let allowed = [];

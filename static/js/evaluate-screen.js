@@ -6,6 +6,10 @@ import { ApiError } from "./api.js";
 import { byId, el } from "./dom.js";
 import { pageLink } from "./router.js";
 
+/** @import { Api } from "./api.js" */
+/** @import { Router, Screen } from "./router.js" */
+/** @import { Session } from "./session.js" */
+
 // Contexts asked for lately, kept in this browser only: the service never records who was evaluated.
 const RECENT_KEY = "feature-flags.recent-contexts";
 const RECENT_KEPT = 10;
@@ -38,7 +42,11 @@ function remember(key, attributes) {
   }
 }
 
-/** The screen for the router. */
+/**
+ * The screen for the router.
+ * @param {{api: Api, session: Session, environmentLabel: (name: string) => string, router: Router}} deps
+ * @returns {Screen}
+ */
 export function createEvaluateScreen({ api, session, environmentLabel, router }) {
   const section = byId("evaluate-view");
   const form = byId("evaluate-form", HTMLFormElement);

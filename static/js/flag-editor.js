@@ -4,9 +4,16 @@
 import { ApiError } from "./api.js";
 import { el, showFieldError } from "./dom.js";
 
+/** @import { Flag } from "./api.js" */
+
 /**
  * Build the editor for flag and focus it. place(form) puts it on the page; save(flag, changes) sends the changes
  * (throwing the API's refusal); latest() is the list's current copy of the flag; closed() runs once it has gone.
+ * @param {Flag} flag
+ * @param {{place: (form: HTMLFormElement) => void,
+ *   save: (flag: Flag, changes: Record<string, any>) => Promise<unknown>, latest: () => Flag | undefined,
+ *   closed: () => void}} parts
+ * @returns {HTMLFormElement}
  */
 export function openFlagEditor(flag, { place, save, latest, closed }) {
   const id = flag._id;

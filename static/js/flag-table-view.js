@@ -7,6 +7,12 @@ import { ApiError } from "./api.js";
 import { byId, clear, el, showFieldError } from "./dom.js";
 import { FlagIndex } from "./flag-index.js";
 
+/** @import { Api } from "./api.js" */
+/** @import { FlagsTable } from "./flag-table.js" */
+/** @import { Messages } from "./messages.js" */
+/** @import { Params } from "./router.js" */
+/** @import { Session } from "./session.js" */
+
 // Unleash's default is 25: 50 rows fill two screens and still lay out in a frame or two.
 export const PAGE_SIZE = 50;
 // The address's names of the filters, each the API's parameter of the same name (env is the API's environment).
@@ -19,7 +25,11 @@ function nextCursor(link) {
   return match ? new URL(match[1], window.location.href).searchParams.get("cursor") : null;
 }
 
-/** Show the session's flags in table, filtered as the controls (and so the address) say. */
+/**
+ * Show the session's flags in table, filtered as the controls (and so the address) say.
+ * @param {{api: Api, table: FlagsTable, session: Session, messages: Messages, defaultEnvironment: string,
+ *   go: (params: Params, options?: {replace?: boolean}) => void}} deps
+ */
 export function createFlagsView({ api, table, session, messages, defaultEnvironment, go }) {
   const form = byId("flag-filters", HTMLFormElement);
   const view = {
@@ -403,3 +413,5 @@ export function createFlagsView({ api, table, session, messages, defaultEnvironm
     focusSearch: () => view.search.focus(),
   };
 }
+
+/** @typedef {ReturnType<typeof createFlagsView>} FlagsView */

@@ -3,7 +3,17 @@
 
 import { ApiError } from "./api.js";
 
-/** What the list's switch and Save do, through the API and into the list view. */
+/** @import { Api } from "./api.js" */
+/** @import { FlagsTable } from "./flag-table.js" */
+/** @import { FlagsView } from "./flag-table-view.js" */
+/** @import { Messages } from "./messages.js" */
+/** @import { Session } from "./session.js" */
+
+/**
+ * What the list's switch and Save do, through the API and into the list view.
+ * @param {{api: Api, list: FlagsTable, listView: FlagsView, messages: Messages,
+ *   environmentLabel: (name: string) => string, session: Session}} deps
+ */
 export function createFlagUpdates({ api, list, listView, messages, environmentLabel, session }) {
   /** Where changes need approval a switch asks for one: the table keeps showing what is served until it applies. */
   async function requestToggle(flag, environment, was) {

@@ -4,7 +4,13 @@ import { ApiError } from "./api.js";
 import { byId, clear, closeOnButtons } from "./dom.js";
 import { eventItem } from "./history-event.js";
 
-/** Wire the history dialog; open(flag) shows that flag's changes. */
+/** @import { Api } from "./api.js" */
+/** @import { Session } from "./session.js" */
+
+/**
+ * Wire the history dialog; open(flag) shows that flag's changes.
+ * @param {{api: Api, environmentLabel: (name: string) => string, session: Session}} deps
+ */
 export function createHistoryDialog({ api, environmentLabel, session }) {
   const view = {
     dialog: byId("history-dialog", HTMLDialogElement),

@@ -3,9 +3,15 @@
 // a ticket that expired (the reconnect is refused) is replaced by asking /changes again. Where the stream cannot be
 // had (an older service, a proxy that buffers it), polling takes over until it can.
 
+/** @import { Api, ApiError } from "./api.js" */
+/** @import { Poller } from "./polling.js" */
+
 const RETRY_MS = [1000, 2000, 5000, 10000, 30000];
 
-/** Follow the service's changes once started; subscribers are called (without arguments) on each one. */
+/**
+ * Follow the service's changes once started; subscribers are called (without arguments) on each one.
+ * @param {{api: Api, poller: Poller, active: () => boolean, authFailed: (error: ApiError) => boolean}} deps
+ */
 export function createLiveUpdates({ api, poller, active, authFailed }) {
   const subscribers = new Set();
   const state = { source: null, failures: 0, timer: null, generation: 0, streaming: false };

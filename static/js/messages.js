@@ -4,7 +4,11 @@ import { clear, el } from "./dom.js";
 
 const NOTICE_MS = 8000;
 
-/** Show messages in container; dismissed() runs after a person dismisses one (to put focus somewhere useful). */
+/**
+ * Show messages in container; dismissed() runs after a person dismisses one (to put focus somewhere useful).
+ * @param {HTMLElement} container
+ * @param {{dismissed: () => void}} options
+ */
 export function createMessages(container, { dismissed }) {
   let timer = null;
 
@@ -27,3 +31,5 @@ export function createMessages(container, { dismissed }) {
 
   return { show, clear: hide };
 }
+
+/** @typedef {ReturnType<typeof createMessages>} Messages */

@@ -3,7 +3,16 @@
 import { ApiError } from "./api.js";
 import { byId, closeOnButtons, find, showFieldError } from "./dom.js";
 
-/** Wire the "New flag" button and its dialog; offer(allowed) shows the button to those who may create. */
+/** @import { Api } from "./api.js" */
+/** @import { FlagsTable } from "./flag-table.js" */
+/** @import { FlagsView } from "./flag-table-view.js" */
+/** @import { Messages } from "./messages.js" */
+/** @import { Session } from "./session.js" */
+
+/**
+ * Wire the "New flag" button and its dialog; offer(allowed) shows the button to those who may create.
+ * @param {{api: Api, list: FlagsTable, listView: FlagsView, messages: Messages, session: Session}} deps
+ */
 export function createNewFlagDialog({ api, list, listView, messages, session }) {
   const view = {
     opener: byId("new-flag", HTMLButtonElement),

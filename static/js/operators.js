@@ -19,7 +19,12 @@ export const OPERATOR_LABELS = {
 
 const NUMBER_OPERATORS = new Set(["lt", "lte", "gt", "gte"]);
 
-/** A condition's values from the text a person typed: comma-separated, numbers for the numeric operators. */
+/**
+ * A condition's values from the text a person typed: comma-separated, numbers for the numeric operators.
+ * @param {string} text
+ * @param {string} op
+ * @returns {Array<string | number>}
+ */
 export function parseValues(text, op) {
   const values = text
     .split(",")

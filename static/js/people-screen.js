@@ -6,6 +6,10 @@ import { ApiError } from "./api.js";
 import { fact, showRefusal } from "./admin-forms.js";
 import { byId, clear, el, timeElement } from "./dom.js";
 
+/** @import { Api } from "./api.js" */
+/** @import { Screen } from "./router.js" */
+/** @import { Session } from "./session.js" */
+
 const ROLES = [
   ["viewer", "Viewer: reads everything"],
   ["editor", "Editor: also changes flags"],
@@ -14,7 +18,12 @@ const ROLES = [
 // Where a person's role in one environment is their role; else viewer or editor there.
 const SAME = "";
 
-/** The people screen for the router. */
+/**
+ * The people screen for the router.
+ * @param {{api: Api, session: Session, environments: string[], environmentLabel: (name: string) => string,
+ *   singleSignOn: boolean}} deps
+ * @returns {Screen}
+ */
 export function createPeopleScreen({ api, session, environments, environmentLabel, singleSignOn }) {
   const section = byId("people-view");
   const view = { status: byId("people-status"), list: byId("people-list") };

@@ -1,7 +1,12 @@
 // Polling for changes made elsewhere: a refresh every interval while active, none while the tab is hidden,
 // and one at once when it is shown again.
 
-/** Call refresh() every intervalMs once started, for as long as active() holds; never two at a time. */
+/**
+ * Call refresh() every intervalMs once started, for as long as active() holds; never two at a time.
+ * @param {() => unknown} refresh
+ * @param {number} intervalMs
+ * @param {() => boolean} active
+ */
 export function createPoller(refresh, intervalMs, active) {
   let timer = null;
   let running = false;
@@ -34,3 +39,5 @@ export function createPoller(refresh, intervalMs, active) {
 
   return { start, stop };
 }
+
+/** @typedef {ReturnType<typeof createPoller>} Poller */

@@ -2,15 +2,41 @@
 // parameters beside it, so every view is a link and the back button works. Query parameters rather than paths:
 // /flags/… is the API's, and a static host (nginx, S3) serves index.html only at the root.
 
+/**
+ * An address's parameters: a string each, but a list for each repeatable one (REPEATABLE), which a screen knows
+ * by name; hence any rather than a union every reader would have to narrow.
+ * @typedef {Record<string, any>} Params
+ */
+
+/**
+ * A screen as the router shows it (see createRouter).
+ * @typedef {object} Screen
+ * @property {HTMLElement} section
+ * @property {(params: Params) => unknown} show
+ * @property {() => void} [hide]
+ * @property {() => unknown} [refresh]
+ * @property {() => boolean | Promise<boolean>} [beforeLeave]
+ * @property {() => boolean} [available]
+ * @property {boolean} [admin]
+ * @property {boolean} [readers]
+ * @property {boolean} [editors]
+ * @property {boolean} [approvals]
+ */
+
+/** @typedef {ReturnType<typeof createRouter>} Router */
+
 const DEFAULT_PAGE = "flags";
 
 // Parameters an address may repeat (?tag=a&tag=b), as the API's list takes them: each is always a list. Any other
 // is a string, the last one given, so no screen meets a list it does not expect.
 const REPEATABLE = new Set(["tag"]);
 
-/** The address's parameters: strings, and a list for each repeatable one. */
+/**
+ * The address's parameters: strings, and a list for each repeatable one.
+ * @returns {Params}
+ */
 export function paramsFromUrl() {
-  /** @type {Record<string, string | string[]>} */
+  /** @type {Params} */
   const params = {};
   const query = new URLSearchParams(window.location.search);
   for (const name of new Set(query.keys())) {
@@ -25,7 +51,12 @@ export function pageFromUrl() {
   return new URLSearchParams(window.location.search).get("page") || DEFAULT_PAGE;
 }
 
-/** The address of a screen with its parameters (empty ones left out; a list is the parameter repeated). */
+/**
+ * The address of a screen with its parameters (empty ones left out; a list is the parameter repeated).
+ * @param {string} page
+ * @param {Record<string, unknown>} [params]
+ * @returns {string}
+ */
 export function pageHref(page, params = {}) {
   const query = new URLSearchParams();
   if (page !== DEFAULT_PAGE) query.set("page", page);
@@ -38,7 +69,13 @@ export function pageHref(page, params = {}) {
   return `${window.location.pathname}${text ? `?${text}` : ""}`;
 }
 
-/** A link to a screen that the router follows without reloading the page. */
+/**
+ * A link to a screen that the router follows without reloading the page.
+ * @param {string} page
+ * @param {Record<string, unknown>} params
+ * @param {string} text
+ * @returns {HTMLAnchorElement}
+ */
 export function pageLink(page, params, text) {
   const link = document.createElement("a");
   link.href = pageHref(page, params);
@@ -55,11 +92,19 @@ export function pageLink(page, params, text) {
  * are offered to admins only, readers' to whoever reads every environment, editors' to whoever edits every one,
  * approvals' to readers of every environment where some need approval; refresh() reads again what the screen shows
  * when something changed elsewhere.
+ * @param {{nav: HTMLElement}} parts the page's navigation, whose [data-page-link] links name screens
  */
 export function createRouter({ nav }) {
+  /** @type {Map<string, Screen>} */
   const screens = new Map();
+  /** @type {NodeListOf<HTMLElement>} */
+  const links = nav.querySelectorAll("[data-page-link]");
   const state = { session: null, current: null };
 
+  /**
+   * @param {string} name the page's name in the address (?page=name)
+   * @param {Screen} screen
+   */
   function register(name, screen) {
     screens.set(name, screen);
     screen.section.hidden = true;
@@ -85,7 +130,7 @@ export function createRouter({ nav }) {
       leaving.hide?.();
     }
     state.current = name;
-    for (const link of nav.querySelectorAll("[data-page-link]")) {
+    for (const link of links) {
       if (link.dataset.pageLink === name) link.setAttribute("aria-current", "page");
       else link.removeAttribute("aria-current");
     }
@@ -105,7 +150,7 @@ export function createRouter({ nav }) {
   /** Begin showing screens for a session (its role, and what it reads and edits). */
   function start(session) {
     state.session = session;
-    for (const link of nav.querySelectorAll("[data-page-link]")) {
+    for (const link of links) {
       link.hidden = !allowed(link.dataset.pageLink);
     }
     show();

@@ -5,6 +5,10 @@ import { ApiError } from "./api.js";
 import { createConfirmDialog, fact, showErrors, showRefusal } from "./admin-forms.js";
 import { byId, clear, el, find, timeElement } from "./dom.js";
 
+/** @import { Api } from "./api.js" */
+/** @import { Screen } from "./router.js" */
+/** @import { Session } from "./session.js" */
+
 const NAME_RULE = "Use 1 to 100 letters, digits, spaces, “-”, “_” or “.”, starting with a letter or digit.";
 const ROLE_LABELS = {
   admin: "Admin",
@@ -13,7 +17,11 @@ const ROLE_LABELS = {
   server: "Server (reads rules, evaluates in process)",
 };
 
-/** The tokens screen for the router. */
+/**
+ * The tokens screen for the router.
+ * @param {{api: Api, session: Session, environmentLabel: (name: string) => string}} deps
+ * @returns {Screen}
+ */
 export function createTokensScreen({ api, session, environmentLabel }) {
   const section = byId("tokens-view");
   const form = byId("token-form", HTMLFormElement);

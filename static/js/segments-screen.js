@@ -7,7 +7,15 @@ import { createConditionEditor } from "./condition-editor.js";
 import { byId, clear, el, keepingFocus, timeElement } from "./dom.js";
 import { conditionsText } from "./targeting-text.js";
 
-/** The segments screen for the router. */
+/** @import { Api } from "./api.js" */
+/** @import { Screen } from "./router.js" */
+/** @import { Session } from "./session.js" */
+
+/**
+ * The segments screen for the router.
+ * @param {{api: Api, session: Session}} deps
+ * @returns {Screen}
+ */
 export function createSegmentsScreen({ api, session }) {
   const section = byId("segments-view");
   const dialog = byId("segment-dialog", HTMLDialogElement);

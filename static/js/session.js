@@ -6,6 +6,9 @@
 import { ApiError } from "./api.js";
 import { byId, showFieldError } from "./dom.js";
 
+/** @import { Api } from "./api.js" */
+/** @typedef {ReturnType<typeof createSession>} Session */
+
 const TOKEN_KEY = "ff.token";
 const NO_LONGER_ACCEPTED = "Your token is no longer accepted. Sign in again.";
 const SESSION_ENDED = "Your session has ended. Sign in again.";
@@ -39,6 +42,8 @@ function storeToken(token) {
 /**
  * The session over the configured environments; began() runs once the flags view is shown after a sign-in,
  * ended() at sign-out, before the sign-in form comes back.
+ * @param {{api: Api, environments: string[], environmentLabel: (name: string) => string, began: () => void,
+ *   ended: () => void, singleSignOn?: boolean}} deps
  */
 export function createSession({ api, environments, environmentLabel, began, ended, singleSignOn = false }) {
   const view = {

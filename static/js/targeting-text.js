@@ -3,6 +3,20 @@
 
 import { OPERATOR_LABELS } from "./operators.js";
 
+/**
+ * A condition of a rule or segment: an attribute compared by op with values, or membership of a segment.
+ * @typedef {{attribute?: string, op?: string, values?: Array<string | number>, segment?: string}} Condition
+ */
+/**
+ * What a rule or an environment serves: a variant's name, a percentage per variant, or Unleash's weights.
+ * @typedef {string | Record<string, number> | {weights: Record<string, number>, stickiness?: string}} Serve
+ */
+/**
+ * One environment's targeting, as the API holds it.
+ * @typedef {{prerequisites?: Array<{flag: string, variants: string[]}>,
+ *   rules?: Array<{when?: Condition[], serve: Serve}>, serve?: Serve, stickiness?: string}} Targeting
+ */
+
 // The editors' words, in sentences, where a moment reads simply "is before" or "is after"; in, not_in and
 // semver_gte get sentences of their own below.
 const OPERATOR_WORDS = { ...OPERATOR_LABELS, before: "is before", after: "is after" };
@@ -14,7 +28,11 @@ function list(values, last = "or") {
   return shown.length < 2 ? shown.join("") : `${shown.slice(0, -1).join(", ")} ${last} ${shown.at(-1)}`;
 }
 
-/** One condition of a rule or segment in words: "plan is one of pro, team", "in segment beta-users". */
+/**
+ * One condition of a rule or segment in words: "plan is one of pro, team", "in segment beta-users".
+ * @param {Condition} condition
+ * @returns {string}
+ */
 export function conditionText(condition) {
   if (condition.segment !== undefined) return `in segment ${condition.segment}`;
   const { attribute, op, values = [] } = condition;
@@ -27,7 +45,11 @@ export function conditionText(condition) {
   return `${attribute} ${OPERATOR_WORDS[op] || op} ${list(values)}`;
 }
 
-/** Conditions that must all hold, in words. */
+/**
+ * Conditions that must all hold, in words.
+ * @param {Condition[] | undefined} conditions
+ * @returns {string}
+ */
 export function conditionsText(conditions) {
   return (conditions || []).map(conditionText).join(" and ") || "(no conditions)";
 }
@@ -39,7 +61,11 @@ function rollout(serve) {
   return names.includes("on") && names.every((name) => name === "on" || name === "off") ? serve.on : null;
 }
 
-/** What a serve gives, in words: "serves on", "serves on 25 %, off 75 %", "serves by weight a 500, b 500". */
+/**
+ * What a serve gives, in words: "serves on", "serves on 25 %, off 75 %", "serves by weight a 500, b 500".
+ * @param {Serve} serve
+ * @returns {string}
+ */
 export function serveText(serve) {
   if (typeof serve === "string") return `serves ${serve}`;
   if (serve?.weights) {
@@ -55,7 +81,11 @@ export function serveText(serve) {
   return "serves (nothing)";
 }
 
-/** A rule in words: "plan is one of pro, team → serves on". */
+/**
+ * A rule in words: "plan is one of pro, team → serves on".
+ * @param {{when?: Condition[], serve: Serve}} rule
+ * @returns {string}
+ */
 export function ruleText(rule) {
   return `${conditionsText(rule.when)} → ${serveText(rule.serve)}`;
 }
@@ -123,7 +153,13 @@ function serveRows(label, was, now) {
   return [[label, serveText(was), serveText(now)]];
 }
 
-/** What changed in one environment's targeting, as [label, before, after] rows; where names the environment. */
+/**
+ * What changed in one environment's targeting, as [label, before, after] rows; where names the environment.
+ * @param {Targeting | undefined} was
+ * @param {Targeting | undefined} now
+ * @param {string} where
+ * @returns {unknown[][]} [label, before, after]
+ */
 export function targetingRows(was, now, where) {
   const a = normal(was);
   const b = normal(now);
@@ -149,7 +185,12 @@ export function targetingRows(was, now, where) {
   return rows;
 }
 
-/** A whole targeting (one a schedule will apply, say) as rows of what it does, each shown as an "after". */
+/**
+ * A whole targeting (one a schedule will apply, say) as rows of what it does, each shown as an "after".
+ * @param {Targeting} targeting
+ * @param {string} where
+ * @returns {unknown[][]} [label, undefined, after]
+ */
 export function targetingDescription(targeting, where) {
   const t = normal(targeting);
   return [
@@ -175,7 +216,13 @@ function targetingText(targeting, stickiness) {
   return parts.join("; ");
 }
 
-/** One environment's answer in words: "on · plan is pro → serves B; everyone else serves on 20 %, off 80 % by userId". */
+/**
+ * One environment's answer in words:
+ * "on · plan is pro → serves B; everyone else serves on 20 %, off 80 % by userId".
+ * @param {import("./api.js").Flag} flag
+ * @param {string} environment
+ * @returns {string}
+ */
 export function servingText(flag, environment) {
   const targeting = flag.targeting[environment];
   if (flag.environments[environment]) return `on · ${targetingText(targeting, flag.stickiness)}`;

@@ -5,6 +5,10 @@ import { ApiError } from "./api.js";
 import { fact, showErrors, showRefusal } from "./admin-forms.js";
 import { byId, el, find } from "./dom.js";
 
+/** @import { Api } from "./api.js" */
+/** @import { Screen } from "./router.js" */
+/** @import { Session } from "./session.js" */
+
 const OUTCOMES = [
   ["created", "Created"],
   ["updated", "Updated"],
@@ -16,7 +20,11 @@ function fileName() {
   return `feature-flags-${new Date().toISOString().slice(0, 10)}.json`;
 }
 
-/** The import and export screen for the router. */
+/**
+ * The import and export screen for the router.
+ * @param {{api: Api, session: Session}} deps
+ * @returns {Screen}
+ */
 export function createTransferScreen({ api, session }) {
   const section = byId("transfer-view");
   const form = byId("import-form", HTMLFormElement);
@@ -63,6 +71,7 @@ export function createTransferScreen({ api, session }) {
 
   /** The API's complaints about the document, placed under the file field with the flag or segment they name. */
   function documentErrors(error, contents) {
+    /** @type {Record<string, string>} */
     const errors = {};
     for (const [number, item] of (error.body.details || []).entries()) {
       if (typeof item?.field !== "string") continue;

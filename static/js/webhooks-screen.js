@@ -5,6 +5,10 @@ import { ApiError } from "./api.js";
 import { createConfirmDialog, fact, loadVocabulary, showErrors, showRefusal } from "./admin-forms.js";
 import { byId, clear, el, find, timeElement } from "./dom.js";
 
+/** @import { Api } from "./api.js" */
+/** @import { Screen } from "./router.js" */
+/** @import { Session } from "./session.js" */
+
 // How long the log follows a test delivery before leaving it to the Refresh button.
 const FOLLOW_MS = 20000;
 const FOLLOW_EVERY_MS = 700;
@@ -45,7 +49,11 @@ function deliveryTable(deliveries) {
   return el("table", { className: "deliveries" }, el("thead", {}, head), el("tbody", {}, ...rows));
 }
 
-/** The webhooks screen for the router. */
+/**
+ * The webhooks screen for the router.
+ * @param {{api: Api, session: Session}} deps
+ * @returns {Screen}
+ */
 export function createWebhooksScreen({ api, session }) {
   const section = byId("webhooks-view");
   const form = byId("webhook-form", HTMLFormElement);

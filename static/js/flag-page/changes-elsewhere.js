@@ -5,9 +5,14 @@
 
 import { ApiError } from "../api.js";
 
+/** @import { Api, Flag } from "../api.js" */
+/** @import { Session } from "../session.js" */
+
 /**
  * Follow the flag held() names (null while none is shown); newer(latest), unchanged() and gone() say what a read
  * found. Returns {refresh(), writing(send), read(etag)}.
+ * @param {{api: Api, session: Session, held: () => Flag | null, newer: (latest: Flag) => void,
+ *   unchanged: () => void, gone: () => void}} deps
  */
 export function followChanges({ api, session, held, newer, unchanged, gone }) {
   const state = { etag: null, reading: false, again: false, writing: 0, writes: 0 };

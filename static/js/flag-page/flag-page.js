@@ -21,6 +21,10 @@ import { trackUnsavedEdits } from "./unsaved-edits.js";
 import { createUsage } from "./usage.js";
 import { createVariantsEditor } from "./variants-editor.js";
 
+/** @import { Api } from "../api.js" */
+/** @import { Router, Screen } from "../router.js" */
+/** @import { Session } from "../session.js" */
+
 /**
  * Each environment's targeting with its serves following renamed variants, and a serve of a removed variant the
  * first variant instead: the API refuses variants that a serve names no longer (an absent targeting serves "on").
@@ -61,7 +65,12 @@ const FORM_NAMES = { "flag-details": "Details", "flag-variants": "Variants", "fl
 const ARCHIVED = "Archived: not served and not listed. Revive it to change it.";
 const CHANGED = "Changed elsewhere; showing the latest.";
 
-/** The flag screen for the router: {section, show(params), hide(), refresh()}. */
+/**
+ * The flag screen for the router: {section, show(params), hide(), refresh()}.
+ * @param {{api: Api, session: Session, environments: string[], environmentLabel: (name: string) => string,
+ *   defaultEnvironment: string, go: Router["go"], pollMs: number}} deps
+ * @returns {Screen}
+ */
 export function createFlagPage({ api, session, environments, environmentLabel, defaultEnvironment, go, pollMs }) {
   const section = byId("flag-view");
   const status = byId("flag-status");
@@ -743,7 +752,7 @@ export function createFlagPage({ api, session, environments, environmentLabel, d
     if (!(await refreshVersion())) return;
     keepingFocus(section, drawAll);
     status.textContent = "Kept your edit over the newer flag: save again to apply it.";
-    edited?.querySelector('button[type="submit"]')?.focus();
+    /** @type {HTMLButtonElement | null} */ (edited?.querySelector('button[type="submit"]'))?.focus();
   });
   byId("flag-conflict-reload", HTMLButtonElement).addEventListener("click", async () => {
     if (!(await refreshVersion())) return;

@@ -6,6 +6,9 @@ import { ApiError } from "../api.js";
 import { el } from "../dom.js";
 import { eventItem } from "../history-event.js";
 
+/** @import { Api } from "../api.js" */
+/** @import { Session } from "../session.js" */
+
 // What each choice keeps: an event's action, and the environments it names.
 const KINDS = {
   all: { label: "Every change", keeps: () => true },
@@ -34,7 +37,11 @@ function touches(event, environment) {
   return named || !(changed.environments || changed.targeting);
 }
 
-/** The history part of the page; show(flag, environment) draws it afresh. */
+/**
+ * The history part of the page; show(flag, environment) draws it afresh.
+ * @param {HTMLElement} root
+ * @param {{api: Api, session: Session, environmentLabel: (name: string) => string}} deps
+ */
 export function createPageHistory(root, { api, session, environmentLabel }) {
   const kind = el("select", { id: "flag-history-kind" });
   for (const [value, { label }] of Object.entries(KINDS)) kind.append(el("option", { value, text: label }));

@@ -6,7 +6,15 @@ import { el, timeElement } from "../dom.js";
 import { changeRequestEvent, eventItem } from "../history-event.js";
 import { pageLink } from "../router.js";
 
-/** The part of the page listing open requests; refresh(flag, environment) draws it, hidden where none can be. */
+/** @import { Api } from "../api.js" */
+/** @import { Session } from "../session.js" */
+
+/**
+ * The part of the page listing open requests; refresh(flag, environment) draws it, hidden where none can be.
+ * @param {HTMLElement} card shown only where requests can be
+ * @param {HTMLElement} root
+ * @param {{api: Api, session: Session, environmentLabel: (name: string) => string}} deps
+ */
 export function createPendingRequests(card, root, { api, session, environmentLabel }) {
   async function refresh(flag, environment) {
     card.hidden = !(session.needsApproval(environment) && session.readsEverything);

@@ -10,6 +10,9 @@ const SUGGESTIONS = 20;
 /**
  * Edit the prerequisites at `${base}.prerequisites`; returns {node, value()} in the API's form.
  * suggest(text) resolves to flag names containing text, offered as the person types.
+ * @param {string} base
+ * @param {Array<{flag: string, variants: Array<string | number>}> | undefined} prerequisites
+ * @param {{suggest: (text: string, limit: number) => Promise<string[]>, readOnly: boolean}} options
  */
 export function createPrerequisitesEditor(base, prerequisites, { suggest, readOnly }) {
   const model = structuredClone(prerequisites || []);

@@ -6,7 +6,12 @@ import { OPERATOR_LABELS, parseValues } from "../operators.js";
 import { button, errorSlot, field, select } from "./fields.js";
 import { createServeEditor } from "./serve-editor.js";
 
-/** Edit the rules at `${base}.rules`; returns {node, value()} with value() the API's list of rules. */
+/**
+ * Edit the rules at `${base}.rules`; returns {node, value()} with value() the API's list of rules.
+ * @param {string} base
+ * @param {Array<Record<string, any>> | undefined} rules
+ * @param {{variants: Record<string, unknown>, segments: Array<{name: string}>, readOnly: boolean}} options
+ */
 export function createRulesEditor(base, rules, { variants, segments, readOnly }) {
   const model = structuredClone(rules || []);
   const node = el("div", { className: "rules" });

@@ -3,9 +3,15 @@
 import { el } from "../dom.js";
 import { errorSlot, field, select } from "./fields.js";
 
+/** @import { Serve } from "../targeting-text.js" */
+
 /**
  * Edit the serve at this API path; returns {node, value()} where value() is the API's form: a variant name or
  * {"variant": percentage, ...}. A weighted split (Unleash's) is kept as it is, not edited here.
+ * @param {string} path
+ * @param {Serve | undefined} serve
+ * @param {Record<string, unknown>} variants
+ * @param {{readOnly?: boolean, label?: string}} [options]
  */
 export function createServeEditor(path, serve, variants, { readOnly = false, label = "Serve" } = {}) {
   const names = Object.keys(variants);
@@ -21,7 +27,7 @@ export function createServeEditor(path, serve, variants, { readOnly = false, lab
   const kind = field(`${label}: what`, `${path}.kind`, select(kinds, isSplit ? "split" : "variant"));
   kind.control.removeAttribute("data-path");
   kind.error.remove();
-  const variant = field(`${label}: variant`, path, select(names, isSplit ? names[0] : serve));
+  const variant = field(`${label}: variant`, path, select(names, isSplit ? names[0] : /** @type {string} */ (serve)));
   const percentages = {};
   const total = el("output", { className: "count", "aria-live": "polite" });
   const splitBox = el("fieldset", { className: "split" }, el("legend", { text: `${label}: percentages` }));

@@ -5,7 +5,13 @@ import { ApiError } from "../api.js";
 import { el } from "../dom.js";
 import { field, showErrors } from "./fields.js";
 
-/** The Try it part; use(flag, environment) points it at a flag and environment. */
+/** @import { Api } from "../api.js" */
+
+/**
+ * The Try it part; use(flag, environment) points it at a flag and environment.
+ * @param {HTMLElement} root
+ * @param {{api: Api}} deps
+ */
 export function createTryIt(root, { api }) {
   const form = el("form", { className: "edit-form", novalidate: true });
   const key = field("targetingKey", "context.targetingKey", el("input", { type: "text", autocomplete: "off" }));

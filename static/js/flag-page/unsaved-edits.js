@@ -2,7 +2,10 @@
 // these as the person left them. Typing, picking and the editors' own buttons (add, remove, move) all count: a rule
 // added and not yet filled in is an edit too.
 
-/** Follow these forms' edits: has(form), first() in the forms' order, saved(form) once drawn or saved, clear(). */
+/**
+ * Follow these forms' edits: has(form), first() in the forms' order, saved(form) once drawn or saved, clear().
+ * @param {HTMLFormElement[]} forms
+ */
 export function trackUnsavedEdits(forms) {
   const edited = new Set();
   for (const form of forms) {
@@ -10,7 +13,7 @@ export function trackUnsavedEdits(forms) {
     form.addEventListener("input", mark);
     form.addEventListener("change", mark);
     form.addEventListener("click", (event) => {
-      if (event.target.closest?.('button[type="button"]')) mark();
+      if (event.target instanceof Element && event.target.closest('button[type="button"]')) mark();
     });
   }
   return {

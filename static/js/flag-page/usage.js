@@ -4,6 +4,8 @@
 import { ApiError } from "../api.js";
 import { el, formatMoment, timeElement } from "../dom.js";
 
+/** @import { Api } from "../api.js" */
+
 // Colours a chart's variants take in turn (app.css, both themes).
 const VARIANT_COLOURS = 6;
 
@@ -70,7 +72,11 @@ function hourly(hours, variants) {
   ];
 }
 
-/** The usage part of the page; refresh(flag, environment) draws it. */
+/**
+ * The usage part of the page; refresh(flag, environment) draws it.
+ * @param {HTMLElement} root
+ * @param {{api: Api}} deps
+ */
 export function createUsage(root, { api }) {
   async function refresh(flag, environment) {
     let data;

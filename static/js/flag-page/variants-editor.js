@@ -4,6 +4,8 @@
 import { el } from "../dom.js";
 import { button, errorSlot, field, select } from "./fields.js";
 
+/** @import { Flag } from "../api.js" */
+
 const TYPES = [
   ["boolean", "Boolean"],
   ["string", "String"],
@@ -23,6 +25,8 @@ function shown(value, type) {
 /**
  * Edit variants and off_variant; returns {node, value()} where value() is {variants, off_variant, renames} (old name
  * to new) or {errors}.
+ * @param {Flag} flag
+ * @param {{readOnly: boolean}} options
  */
 export function createVariantsEditor(flag, { readOnly }) {
   const entries = Object.entries(flag.variants);

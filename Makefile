@@ -10,7 +10,7 @@ STAMP := $(VENV)/.installed
 IMAGE_VENV ?= .venv-image
 IMAGE_STAMP := $(IMAGE_VENV)/.installed
 
-.PHONY: run test lint format bench bench-stream bench-ui clean install screenshots k8s-rules docs
+.PHONY: run test lint format bench bench-stream bench-ui clean install screenshots k8s-rules docs reference
 
 install: $(STAMP)
 
@@ -47,6 +47,10 @@ test: lint $(IMAGE_STAMP)
 ## Serve the documentation site on http://127.0.0.1:8000
 docs: $(STAMP)
 	$(BIN)/python -m mkdocs serve
+
+## Write the reference pages of docs/reference/ from the code (a test fails when one is stale)
+reference: $(STAMP)
+	$(BIN)/python -m docs.reference.generate
 
 ## Refresh the documentation's screenshots of the admin UI (the browser tests take them)
 screenshots: $(STAMP)

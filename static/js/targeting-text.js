@@ -1,7 +1,7 @@
 // Targeting as people read it: a condition, a rule, a serve in words, and what changed between two targetings
 // of one environment as [label, before, after] rows (undefined before: added; undefined after: removed).
 
-import { OPERATOR_LABELS } from "./operators.js";
+import { operatorText, valuesText } from "./operators.js";
 
 /**
  * A condition of a rule or segment: an attribute compared by op with values, or membership of a segment.
@@ -17,16 +17,8 @@ import { OPERATOR_LABELS } from "./operators.js";
  *   rules?: Array<{when?: Condition[], serve: Serve}>, serve?: Serve, stickiness?: string}} Targeting
  */
 
-// The editors' words, in sentences, where a moment reads simply "is before" or "is after"; in, not_in and
-// semver_gte get sentences of their own below.
-const OPERATOR_WORDS = { ...OPERATOR_LABELS, before: "is before", after: "is after" };
 // What an environment without targeting serves (evaluation.DEFAULT_SERVE): "on" to everyone.
 const NO_TARGETING = { prerequisites: [], rules: [], serve: "on" };
-
-function list(values, last = "or") {
-  const shown = values.map(String);
-  return shown.length < 2 ? shown.join("") : `${shown.slice(0, -1).join(", ")} ${last} ${shown.at(-1)}`;
-}
 
 /**
  * One condition of a rule or segment in words: "plan is one of pro, team", "in segment beta-users".
@@ -36,13 +28,7 @@ function list(values, last = "or") {
 export function conditionText(condition) {
   if (condition.segment !== undefined) return `in segment ${condition.segment}`;
   const { attribute, op, values = [] } = condition;
-  if (op === "in")
-    return values.length === 1 ? `${attribute} is ${values[0]}` : `${attribute} is one of ${values.join(", ")}`;
-  if (op === "not_in") {
-    return values.length === 1 ? `${attribute} is not ${values[0]}` : `${attribute} is none of ${values.join(", ")}`;
-  }
-  if (op === "semver_gte") return `${attribute} is version ${values[0]} or later`;
-  return `${attribute} ${OPERATOR_WORDS[op] || op} ${list(values)}`;
+  return `${attribute} ${operatorText(op, values)}`;
 }
 
 /**
@@ -91,7 +77,7 @@ export function ruleText(rule) {
 }
 
 function prerequisiteText(prerequisite) {
-  return `${prerequisite.flag} serves ${list(prerequisite.variants)}`;
+  return `${prerequisite.flag} serves ${valuesText(prerequisite.variants)}`;
 }
 
 function normal(targeting) {

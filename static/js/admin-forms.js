@@ -1,5 +1,6 @@
-// What the admin screens' forms share: the API's refusals placed next to the field their path names, a
-// confirmation <dialog>, and the page's vocabulary (actions, operators) read from the API's own description.
+// What the admin screens share: reading a list into place, sending a form with the API's refusals placed next to
+// the field their path names, a confirmation <dialog>, and the page's vocabulary (actions, operators) read from the
+// API's own description.
 
 import { ApiError } from "./api.js";
 import { el, find, showFieldError } from "./dom.js";
@@ -64,6 +65,43 @@ export function showRefusal(form, error, patterns = {}) {
   const first = showErrors(form, fields, general);
   (first || form.querySelector("[data-form-error]"))?.focus?.();
   return first;
+}
+
+/**
+ * Read what a screen lists and draw it: status says `loading` meanwhile, then the words read() returns once it has
+ * drawn the list; a refusal is said there instead, unless the session takes it (a token no longer accepted).
+ * @param {{status: HTMLElement, session: Session, read: () => Promise<string>, loading?: string}} options
+ */
+export async function loadList({ status, session, read, loading = "" }) {
+  if (loading) status.textContent = loading;
+  try {
+    status.textContent = await read();
+  } catch (error) {
+    if (!(error instanceof ApiError) || session.handleAuthFailure(error)) return;
+    status.textContent = error.message;
+  }
+}
+
+/**
+ * Send what a form holds: its errors cleared and its button off while send() runs. An API refusal is shown beside
+ * the fields its paths name (patterns as for showRefusal), or given to refused(error) where the screen has words of
+ * its own; one the session takes (a token no longer accepted) is left to it.
+ * @param {{form: HTMLFormElement, session: Session, send: () => Promise<unknown>, button?: HTMLButtonElement,
+ *   patterns?: Record<string, string>, refused?: (error: ApiError) => void}} options
+ */
+export async function sendForm({ form, session, send, button, patterns = {}, refused }) {
+  const submit = button || find(form, '[type="submit"]', HTMLButtonElement);
+  submit.disabled = true;
+  showErrors(form, {});
+  try {
+    await send();
+  } catch (error) {
+    if (!(error instanceof ApiError) || session.handleAuthFailure(error)) return;
+    if (refused) refused(error);
+    else showRefusal(form, error, patterns);
+  } finally {
+    submit.disabled = false;
+  }
 }
 
 /**

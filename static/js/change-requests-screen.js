@@ -2,6 +2,7 @@
 // each shown as its history entry will read, with what the caller may do about it: approve or reject someone
 // else's, withdraw their own, rebase one the flag moved past. The service decides; a refusal is shown as it comes.
 
+import { loadList } from "./admin-forms.js";
 import { ApiError } from "./api.js";
 import { byId, el } from "./dom.js";
 import { changeRequestEvent, eventItem } from "./history-event.js";
@@ -117,19 +118,20 @@ export function createChangeRequestsScreen({ api, session, environmentLabel, rou
   }
 
   /** Read the list again (what the person just did stays said, in place of the count, until they move on). */
-  async function load() {
+  function load() {
     const query = new URLSearchParams({ limit: String(LIMIT) });
     if (shown.state) query.set("state", shown.state);
-    try {
-      const { data } = await api.request("GET", `/change-requests?${query}`);
-      const requests = data.change_requests;
-      view.list.replaceChildren(...requests.map(item));
-      const empty = shown.state === "open" ? "No change waits for approval." : "None.";
-      view.status.textContent = shown.done || (requests.length ? `${requests.length} shown.` : empty);
-    } catch (error) {
-      if (!(error instanceof ApiError) || session.handleAuthFailure(error)) return;
-      view.status.textContent = error.message;
-    }
+    return loadList({
+      status: view.status,
+      session,
+      read: async () => {
+        const { data } = await api.request("GET", `/change-requests?${query}`);
+        const requests = data.change_requests;
+        view.list.replaceChildren(...requests.map(item));
+        const empty = shown.state === "open" ? "No change waits for approval." : "None.";
+        return shown.done || (requests.length ? `${requests.length} shown.` : empty);
+      },
+    });
   }
 
   view.state.addEventListener("change", () => {

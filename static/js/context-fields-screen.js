@@ -3,7 +3,7 @@
 // applications actually send in each environment (learned by the service, names only).
 
 import { ApiError } from "./api.js";
-import { fact, showErrors, showRefusal } from "./admin-forms.js";
+import { fact, loadList, sendForm, showErrors } from "./admin-forms.js";
 import { byId, el, timeElement } from "./dom.js";
 
 /** @import { Api } from "./api.js" */
@@ -111,33 +111,32 @@ export function createContextFieldsScreen({ api, session, environmentLabel }) {
     );
   }
 
-  async function load() {
-    view.status.textContent = "Loading context fields…";
-    try {
-      const { data } = await api.request("GET", "/context-fields");
-      view.list.replaceChildren(...data.fields.map(item));
-      view.seen.replaceChildren(
-        ...data.seen.map((entry) =>
-          el(
-            "tr",
-            {},
-            el("th", { scope: "row", text: entry.name }),
-            el("td", { text: environmentLabel(entry.environment) }),
-            el("td", { text: entry.count.toLocaleString() }),
-            el("td", {}, timeElement(entry.last_seen_at)),
+  function load() {
+    return loadList({
+      status: view.status,
+      session,
+      loading: "Loading context fields…",
+      read: async () => {
+        const { data } = await api.request("GET", "/context-fields");
+        view.list.replaceChildren(...data.fields.map(item));
+        view.seen.replaceChildren(
+          ...data.seen.map((entry) =>
+            el(
+              "tr",
+              {},
+              el("th", { scope: "row", text: entry.name }),
+              el("td", { text: environmentLabel(entry.environment) }),
+              el("td", { text: entry.count.toLocaleString() }),
+              el("td", {}, timeElement(entry.last_seen_at)),
+            ),
           ),
-        ),
-      );
-      const described = new Set(data.fields.map((field) => field.name));
-      const undescribed = [...new Set(data.seen.map((entry) => entry.name))].filter((name) => !described.has(name));
-      view.seenNames.replaceChildren(...undescribed.map((name) => el("option", { value: name })));
-      view.status.textContent = data.fields.length
-        ? `${data.fields.length} described.`
-        : "None described yet.";
-    } catch (error) {
-      if (!(error instanceof ApiError) || session.handleAuthFailure(error)) return;
-      view.status.textContent = error.message;
-    }
+        );
+        const described = new Set(data.fields.map((field) => field.name));
+        const undescribed = [...new Set(data.seen.map((entry) => entry.name))].filter((name) => !described.has(name));
+        view.seenNames.replaceChildren(...undescribed.map((name) => el("option", { value: name })));
+        return data.fields.length ? `${data.fields.length} described.` : "None described yet.";
+      },
+    });
   }
 
   form.addEventListener("submit", async (event) => {
@@ -147,28 +146,26 @@ export function createContextFieldsScreen({ api, session, environmentLabel }) {
       description: view.description.value.trim(),
       values: knownValues(view.values.value),
     };
-    showErrors(form, {});
-    view.submit.disabled = true;
-    try {
-      if (editing) {
-        const name = editing.name;
-        await api.request("PATCH", `/context-fields/${encodeURIComponent(name)}`, { body });
-        editForm(null);
+    await sendForm({
+      form,
+      session,
+      button: view.submit,
+      send: async () => {
+        if (editing) {
+          const name = editing.name;
+          await api.request("PATCH", `/context-fields/${encodeURIComponent(name)}`, { body });
+          editForm(null);
+          await load();
+          view.status.textContent = `Saved ${name}.`;
+          return;
+        }
+        body.name = view.name.value.trim();
+        await api.request("POST", "/context-fields", { body });
+        form.reset();
         await load();
-        view.status.textContent = `Saved ${name}.`;
-        return;
-      }
-      body.name = view.name.value.trim();
-      await api.request("POST", "/context-fields", { body });
-      form.reset();
-      await load();
-      view.status.textContent = `Described ${body.name}.`;
-    } catch (error) {
-      if (!(error instanceof ApiError) || session.handleAuthFailure(error)) return;
-      showRefusal(form, error);
-    } finally {
-      view.submit.disabled = false;
-    }
+        view.status.textContent = `Described ${body.name}.`;
+      },
+    });
   });
 
   return {

@@ -3,7 +3,7 @@
 // The service refuses what it must (an admin demoting or deactivating themselves); the refusal is shown as it comes.
 
 import { ApiError } from "./api.js";
-import { fact, showRefusal } from "./admin-forms.js";
+import { fact, loadList, showRefusal } from "./admin-forms.js";
 import { byId, clear, el, timeElement } from "./dom.js";
 
 /** @import { Api } from "./api.js" */
@@ -108,17 +108,18 @@ export function createPeopleScreen({ api, session, environments, environmentLabe
     );
   }
 
-  async function load(done = "") {
-    try {
-      const { data } = await api.request("GET", "/users");
-      clear(view.list);
-      data.forEach((user, index) => view.list.append(item(user, index)));
-      const count = data.length === 1 ? "1 person." : `${data.length} people.`;
-      view.status.textContent = done || (data.length ? count : "Nobody has signed in through single sign-on yet.");
-    } catch (error) {
-      if (!(error instanceof ApiError) || session.handleAuthFailure(error)) return;
-      view.status.textContent = error.message;
-    }
+  function load(done = "") {
+    return loadList({
+      status: view.status,
+      session,
+      read: async () => {
+        const { data } = await api.request("GET", "/users");
+        clear(view.list);
+        data.forEach((user, index) => view.list.append(item(user, index)));
+        const count = data.length === 1 ? "1 person." : `${data.length} people.`;
+        return done || (data.length ? count : "Nobody has signed in through single sign-on yet.");
+      },
+    });
   }
 
   return { section, admin: true, available: () => singleSignOn, show: () => load() };

@@ -1,9 +1,8 @@
 // The SDK tokens screen (?page=tokens): create a token (its secret shown this once), list them, revoke one; and
 // the applications evaluating in process that were heard of lately.
 
-import { ApiError } from "./api.js";
-import { createConfirmDialog, fact, showErrors, showRefusal } from "./admin-forms.js";
-import { byId, clear, el, find, timeElement } from "./dom.js";
+import { createConfirmDialog, fact, loadList, sendForm, showRefusal } from "./admin-forms.js";
+import { byId, clear, el, timeElement } from "./dom.js";
 
 /** @import { Api } from "./api.js" */
 /** @import { Screen } from "./router.js" */
@@ -96,17 +95,18 @@ export function createTokensScreen({ api, session, environmentLabel }) {
     );
   }
 
-  async function load() {
-    view.status.textContent = "Loading tokens…";
-    try {
-      const { data } = await api.request("GET", "/tokens");
-      clear(view.list);
-      for (const token of data) view.list.append(item(token));
-      view.status.textContent = data.length === 1 ? "1 token." : `${data.length} tokens.`;
-    } catch (error) {
-      if (!(error instanceof ApiError) || session.handleAuthFailure(error)) return;
-      view.status.textContent = error.message;
-    }
+  function load() {
+    return loadList({
+      status: view.status,
+      session,
+      loading: "Loading tokens…",
+      read: async () => {
+        const { data } = await api.request("GET", "/tokens");
+        clear(view.list);
+        for (const token of data) view.list.append(item(token));
+        return data.length === 1 ? "1 token." : `${data.length} tokens.`;
+      },
+    });
   }
 
   function application(instance) {
@@ -125,18 +125,19 @@ export function createTokensScreen({ api, session, environmentLabel }) {
     );
   }
 
-  async function loadApplications() {
-    view.applicationStatus.textContent = "Loading applications…";
-    try {
-      const { data } = await api.request("GET", "/applications");
-      view.applications.replaceChildren(...data.map(application));
-      view.applicationStatus.textContent = data.length
-        ? `${data.length} ${data.length === 1 ? "instance" : "instances"}.`
-        : "None yet: an Unleash SDK appears here once it registers with a server token.";
-    } catch (error) {
-      if (!(error instanceof ApiError) || session.handleAuthFailure(error)) return;
-      view.applicationStatus.textContent = error.message;
-    }
+  function loadApplications() {
+    return loadList({
+      status: view.applicationStatus,
+      session,
+      loading: "Loading applications…",
+      read: async () => {
+        const { data } = await api.request("GET", "/applications");
+        view.applications.replaceChildren(...data.map(application));
+        return data.length
+          ? `${data.length} ${data.length === 1 ? "instance" : "instances"}.`
+          : "None yet: an Unleash SDK appears here once it registers with a server token.";
+      },
+    });
   }
 
   function showSecret(created) {
@@ -156,25 +157,24 @@ export function createTokensScreen({ api, session, environmentLabel }) {
 
   form.addEventListener("submit", async (event) => {
     event.preventDefault();
-    const submit = find(form, '[type="submit"]', HTMLButtonElement);
     const role = view.role.value;
     const body = { name: view.name.value.trim(), role };
     if (role !== "admin" && view.environment.value) body.environment = view.environment.value;
-    submit.disabled = true;
-    showErrors(form, {});
-    try {
-      const { data } = await api.request("POST", "/tokens", { body });
-      form.reset();
-      followRole();
-      showSecret(data);
-      await load();
-    } catch (error) {
-      if (!(error instanceof ApiError) || session.handleAuthFailure(error)) return;
-      showRefusal(form, error, { name: NAME_RULE });
-      if (!form.contains(document.activeElement)) view.name.focus();
-    } finally {
-      submit.disabled = false;
-    }
+    await sendForm({
+      form,
+      session,
+      send: async () => {
+        const { data } = await api.request("POST", "/tokens", { body });
+        form.reset();
+        followRole();
+        showSecret(data);
+        await load();
+      },
+      refused: (error) => {
+        showRefusal(form, error, { name: NAME_RULE });
+        if (!form.contains(document.activeElement)) view.name.focus();
+      },
+    });
   });
 
   view.copy.addEventListener("click", async () => {

@@ -2,7 +2,7 @@
 // (the API refuses a segment in use and names the flags: that message is shown as it comes).
 
 import { ApiError } from "./api.js";
-import { createConfirmDialog, fact, loadVocabulary, showErrors, showRefusal } from "./admin-forms.js";
+import { createConfirmDialog, fact, loadVocabulary, sendForm, showErrors, showRefusal } from "./admin-forms.js";
 import { createConditionEditor } from "./condition-editor.js";
 import { byId, clear, el, keepingFocus, timeElement } from "./dom.js";
 import { conditionsText } from "./targeting-text.js";
@@ -10,6 +10,8 @@ import { conditionsText } from "./targeting-text.js";
 /** @import { Api } from "./api.js" */
 /** @import { Screen } from "./router.js" */
 /** @import { Session } from "./session.js" */
+
+const CHANGED_MEANWHILE = "Someone changed this segment meanwhile. Close this form and open it again to see theirs.";
 
 /**
  * The segments screen for the router.
@@ -135,31 +137,25 @@ export function createSegmentsScreen({ api, session }) {
     event.preventDefault();
     const body = { name: view.name.value.trim(), description: view.description.value, conditions: conditions.read() };
     const segment = editing.segment;
-    view.save.disabled = true;
-    showErrors(form, {});
-    try {
-      if (segment) {
-        await api.request("PUT", `/segments/${encodeURIComponent(segment._id)}`, { body, ifMatch: etag(segment) });
-      } else {
-        await api.request("POST", "/segments", { body });
-      }
-      dialog.close();
-      await load();
-      view.status.textContent = `${segment ? "Saved" : "Created"} ${body.name}.`;
-    } catch (error) {
-      if (!(error instanceof ApiError) || session.handleAuthFailure(error)) return;
-      if (error.status === 412) {
-        showErrors(
-          form,
-          {},
-          "Someone changed this segment meanwhile. Close this form and open it again to see theirs.",
-        );
-        return;
-      }
-      showRefusal(form, error);
-    } finally {
-      view.save.disabled = false;
-    }
+    await sendForm({
+      form,
+      session,
+      button: view.save,
+      send: async () => {
+        if (segment) {
+          await api.request("PUT", `/segments/${encodeURIComponent(segment._id)}`, { body, ifMatch: etag(segment) });
+        } else {
+          await api.request("POST", "/segments", { body });
+        }
+        dialog.close();
+        await load();
+        view.status.textContent = `${segment ? "Saved" : "Created"} ${body.name}.`;
+      },
+      refused: (error) => {
+        if (error.status === 412) showErrors(form, {}, CHANGED_MEANWHILE);
+        else showRefusal(form, error);
+      },
+    });
   });
   view.add.addEventListener("click", () => conditions.add());
   view.opener.addEventListener("click", () => open(null));

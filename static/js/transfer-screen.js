@@ -2,8 +2,8 @@
 // header, never a URL) as a Blob; a document uploaded, its dry-run plan shown, then applied as planned.
 
 import { ApiError } from "./api.js";
-import { fact, showErrors, showRefusal } from "./admin-forms.js";
-import { byId, el, find } from "./dom.js";
+import { fact, sendForm, showErrors, showRefusal } from "./admin-forms.js";
+import { byId, el } from "./dom.js";
 
 /** @import { Api } from "./api.js" */
 /** @import { Screen } from "./router.js" */
@@ -123,23 +123,23 @@ export function createTransferScreen({ api, session }) {
       return;
     }
     const mode = view.mode.value;
-    const submit = find(form, '[type="submit"]', HTMLButtonElement);
-    submit.disabled = true;
-    try {
-      const query = new URLSearchParams({ mode, dry_run: "true" });
-      const { data } = await api.request("POST", `/import?${query}`, { body: contents });
-      planned = { contents, mode };
-      showPlan(data, false);
-    } catch (error) {
-      if (!(error instanceof ApiError) || session.handleAuthFailure(error)) return;
-      const errors = documentErrors(error, contents);
-      if (Object.keys(errors).length) {
-        showErrors(form, errors, error.message);
-        view.file.focus();
-      } else showRefusal(form, error);
-    } finally {
-      submit.disabled = false;
-    }
+    await sendForm({
+      form,
+      session,
+      send: async () => {
+        const query = new URLSearchParams({ mode, dry_run: "true" });
+        const { data } = await api.request("POST", `/import?${query}`, { body: contents });
+        planned = { contents, mode };
+        showPlan(data, false);
+      },
+      refused: (error) => {
+        const errors = documentErrors(error, contents);
+        if (Object.keys(errors).length) {
+          showErrors(form, errors, error.message);
+          view.file.focus();
+        } else showRefusal(form, error);
+      },
+    });
   });
 
   view.apply.addEventListener("click", async () => {

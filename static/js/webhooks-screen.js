@@ -2,8 +2,8 @@
 // read a webhook's delivery log (status, attempts, response code, duration), delete one.
 
 import { ApiError } from "./api.js";
-import { createConfirmDialog, fact, loadVocabulary, showErrors, showRefusal } from "./admin-forms.js";
-import { byId, clear, el, find, timeElement } from "./dom.js";
+import { createConfirmDialog, fact, loadList, loadVocabulary, sendForm, showErrors } from "./admin-forms.js";
+import { byId, clear, el, timeElement } from "./dom.js";
 
 /** @import { Api } from "./api.js" */
 /** @import { Screen } from "./router.js" */
@@ -241,49 +241,47 @@ export function createWebhooksScreen({ api, session }) {
     );
   }
 
-  async function load() {
-    view.status.textContent = "Loading webhooks…";
-    try {
-      const { data } = await api.request("GET", "/webhooks");
-      clear(view.list);
-      for (const webhook of data) view.list.append(item(webhook));
-      view.status.textContent =
-        data.length === 0 ? "No webhooks yet." : `${data.length} ${data.length === 1 ? "webhook" : "webhooks"}.`;
-    } catch (error) {
-      if (!(error instanceof ApiError) || session.handleAuthFailure(error)) return;
-      view.status.textContent = error.message;
-    }
+  function load() {
+    return loadList({
+      status: view.status,
+      session,
+      loading: "Loading webhooks…",
+      read: async () => {
+        const { data } = await api.request("GET", "/webhooks");
+        clear(view.list);
+        for (const webhook of data) view.list.append(item(webhook));
+        if (data.length === 0) return "No webhooks yet.";
+        return `${data.length} ${data.length === 1 ? "webhook" : "webhooks"}.`;
+      },
+    });
   }
 
   form.addEventListener("submit", async (event) => {
     event.preventDefault();
-    const submit = find(form, '[type="submit"]', HTMLButtonElement);
     /** @type {NodeListOf<HTMLInputElement>} */
     const boxes = form.querySelectorAll('input[type="checkbox"][value]:checked');
     const events = [...boxes].map((box) => box.value);
     const body = { url: view.url.value.trim(), events, format: view.format.value };
     if (view.secret.value) body.secret = view.secret.value;
     else if (editing && view.unsign.checked) body.secret = null;
-    submit.disabled = true;
-    showErrors(form, {});
-    try {
-      if (editing) {
-        await api.request("PATCH", `/webhooks/${encodeURIComponent(editing.id)}`, { body });
-        editForm(null);
+    await sendForm({
+      form,
+      session,
+      patterns: { url: "Give an http or https address, like https://hooks.example.com/flags." },
+      send: async () => {
+        if (editing) {
+          await api.request("PATCH", `/webhooks/${encodeURIComponent(editing.id)}`, { body });
+          editForm(null);
+          await load();
+          view.status.textContent = `Saved the webhook to ${body.url}.`;
+          return;
+        }
+        await api.request("POST", "/webhooks", { body });
+        form.reset();
         await load();
-        view.status.textContent = `Saved the webhook to ${body.url}.`;
-        return;
-      }
-      await api.request("POST", "/webhooks", { body });
-      form.reset();
-      await load();
-      view.status.textContent = `Created the webhook to ${body.url}.`;
-    } catch (error) {
-      if (!(error instanceof ApiError) || session.handleAuthFailure(error)) return;
-      showRefusal(form, error, { url: "Give an http or https address, like https://hooks.example.com/flags." });
-    } finally {
-      submit.disabled = false;
-    }
+        view.status.textContent = `Created the webhook to ${body.url}.`;
+      },
+    });
   });
 
   return {

@@ -9,22 +9,25 @@ import { el, find, showFieldError } from "./dom.js";
 /** @import { Session } from "./session.js" */
 
 /**
- * Show each error next to the field whose [data-error-for] names its path (or the nearest enclosing path:
- * "conditions.0.values.1" lands on "conditions.0.values"); what has no field goes to the form's general error.
- * @param {HTMLFormElement} form
- * @param {Record<string, string>} errors path to message
- * @param {string} [general] the form's own message, said before the errors that have no field
- * @returns {HTMLElement | null} the first control marked invalid
+ * Put each error ({path: message}) in the [data-error-for] slot of its path, or of the nearest enclosing path
+ * ("conditions.0.values.1" lands on "conditions.0.values"), and mark the control the slot speaks for invalid: the
+ * one its data-input names, else the [data-path] of that path. The errors shown before go first. Every screen
+ * places the API's refusals this way, the admin screens' forms and the flag page's editors alike.
+ * @param {ParentNode} root
+ * @param {Record<string, string>} errors
+ * @returns {{first: HTMLElement | null, unplaced: string[]}} the first control marked, and "path: message" for
+ *   each error with no slot
  */
-export function showErrors(form, errors, general = "") {
+export function placeErrors(root, errors) {
   /** @type {NodeListOf<HTMLElement>} */
-  const nodes = form.querySelectorAll("[data-error-for]");
-  const slots = new Map([...nodes].map((node) => [node.dataset.errorFor, node]));
-  for (const slot of slots.values()) {
-    const input = slot.dataset.input ? form.querySelector(`#${slot.dataset.input}`) : null;
-    if (input) showFieldError(input, slot, "");
-    else slot.textContent = "";
+  const nodes = root.querySelectorAll("[data-error-for]");
+  /** @type {Map<string, HTMLElement>} */
+  const slots = new Map();
+  for (const node of nodes) {
+    node.textContent = "";
+    if (!slots.has(node.dataset.errorFor)) slots.set(node.dataset.errorFor, node);
   }
+  for (const node of root.querySelectorAll("[aria-invalid]")) node.removeAttribute("aria-invalid");
   const unplaced = [];
   let first = null;
   for (const [path, message] of Object.entries(errors)) {
@@ -35,14 +38,29 @@ export function showErrors(form, errors, general = "") {
       unplaced.push(path === "(body)" ? message : `${path}: ${message}`);
       continue;
     }
-    const input = slot.dataset.input
-      ? /** @type {HTMLElement | null} */ (form.querySelector(`#${slot.dataset.input}`))
-      : null;
+    const control = /** @type {HTMLElement | null} */ (
+      root.querySelector(
+        slot.dataset.input ? `#${CSS.escape(slot.dataset.input)}` : `[data-path="${CSS.escape(parts.join("."))}"]`,
+      )
+    );
     const text = slot.textContent ? `${slot.textContent} ${message}` : message;
-    if (input) showFieldError(input, slot, text);
+    if (control) showFieldError(control, slot, text);
     else slot.textContent = text;
-    first = first || input;
+    first ??= control;
   }
+  return { first, unplaced };
+}
+
+/**
+ * Show each error next to the field its path names (placeErrors); what has no field goes to the form's general
+ * error.
+ * @param {HTMLFormElement} form
+ * @param {Record<string, string>} errors path to message
+ * @param {string} [general] the form's own message, said before the errors that have no field
+ * @returns {HTMLElement | null} the first control marked invalid
+ */
+export function showErrors(form, errors, general = "") {
+  const { first, unplaced } = placeErrors(form, errors);
   const generalNode = form.querySelector("[data-form-error]");
   if (generalNode) generalNode.textContent = [general, ...unplaced].filter(Boolean).join(" ");
   return first;

@@ -1,5 +1,6 @@
 // Controls named by the API path of the value they edit, so an error the API reports for a path lands beside them.
 
+import { placeErrors } from "../admin-forms.js";
 import { el } from "../dom.js";
 
 /**
@@ -67,15 +68,6 @@ export function button(text, action, { className = "button small", label } = {})
 }
 
 /**
- * Clear every error shown under root.
- * @param {ParentNode} root
- */
-export function clearErrors(root) {
-  for (const node of root.querySelectorAll("[data-error-for]")) node.textContent = "";
-  for (const node of root.querySelectorAll("[aria-invalid]")) node.removeAttribute("aria-invalid");
-}
-
-/**
  * Show the API's errors ({path: message}) beside the control each path names, or the nearest enclosing one;
  * return the messages that found no place, for a form-level message.
  * @param {ParentNode} root
@@ -83,28 +75,7 @@ export function clearErrors(root) {
  * @returns {string[]}
  */
 export function showErrors(root, errors) {
-  clearErrors(root);
-  const unplaced = [];
-  let first = null;
-  for (const [path, message] of Object.entries(errors)) {
-    let at = path;
-    let slot = null;
-    while (at) {
-      slot = root.querySelector(`[data-error-for="${CSS.escape(at)}"]`);
-      if (slot) break;
-      at = at.includes(".") ? at.slice(0, at.lastIndexOf(".")) : "";
-    }
-    if (!slot) {
-      unplaced.push(`${path}: ${message}`);
-      continue;
-    }
-    slot.textContent = slot.textContent ? `${slot.textContent} ${message}` : message;
-    const control = /** @type {HTMLElement | null} */ (root.querySelector(`[data-path="${CSS.escape(at)}"]`));
-    if (control) {
-      control.setAttribute("aria-invalid", "true");
-      first ??= control;
-    }
-  }
+  const { first, unplaced } = placeErrors(root, errors);
   first?.focus();
   return unplaced;
 }

@@ -628,6 +628,34 @@ def test_unsaved_targeting__leaving_asks_first__staying_keeps_the_edit(page, liv
     assert api.flag("careful-edit").json()["targeting"] == {}
 
 
+def test_unsaved_targeting__closing_the_tab__the_browser_asks_first_and_only_then(page, live_server, api, watch):
+    # Given: an edit to production's targeting, not saved
+    api.create("closing-tab", production=True)
+    open_flag(page, live_server, "closing-tab")
+    page.get_by_role("button", name="Add rule").click()
+    page.locator("#fp-targeting-production-rules-0-when-0-attribute").fill("plan")
+
+    # When: the tab is closed
+    with page.expect_event("dialog") as asked:
+        page.close(run_before_unload=True)
+
+    # Then: the browser asks before leaving (answered "stay" here), and the page and its edit stay
+    assert asked.value.type == "beforeunload"
+    assert not page.is_closed()
+    expect(page.locator("#fp-targeting-production-rules-0-when-0-attribute")).to_have_value("plan")
+    assert [problem for problem in watch.problems if "beforeunload" in problem] != []
+    watch.problems[:] = [problem for problem in watch.problems if "beforeunload" not in problem]
+
+    # When: the same flag's page, with nothing unsaved, is closed
+    other = page.context.new_page()
+    open_flag(other, live_server, "closing-tab")
+    with other.expect_event("close"):
+        other.close(run_before_unload=True)
+
+    # Then: it closes without a question
+    assert watch.problems == []
+
+
 def test_save__said_beside_the_button(page, live_server, api):
     # Given
     api.create("said-here", production=True)

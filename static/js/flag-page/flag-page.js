@@ -123,6 +123,16 @@ export function createFlagPage({ api, session, environments, environmentLabel, d
     });
   }
 
+  // Closing the tab, reloading or typing another address with an unsaved edit: only the browser may ask then, in
+  // its own words; the in-page dialog above covers every way of leaving within the page.
+  window.addEventListener("beforeunload", (event) => {
+    if (section.hidden || state.gone || !state.flag) return;
+    if (!Object.values(forms).some((form) => unsaved.has(form))) return;
+    event.preventDefault();
+    // Chromium before 119 asks only when returnValue is set.
+    event.returnValue = "";
+  });
+
   const tabs = createEnvironmentTabs(tabButtons, byId("flag-env-panel"), {
     defaultEnvironment,
     // Another environment's tab redraws the targeting editor: an unsaved edit there is the person's to drop.

@@ -197,6 +197,8 @@ export function createFlagPage({ api, session, environments, environmentLabel, d
       if (body && error.status === 409 && error.body.error === "change_request_required") {
         const asked = await write(form, errorNode, () => api.requestChange(state.flag, body, null, requestComment()));
         if (asked) {
+          // The request holds the edit now: leaving the page loses nothing.
+          if (Object.values(forms).includes(form)) unsaved.saved(form);
           byId("flag-request-comment", HTMLInputElement).value = "";
           status.textContent = `${error.message.split(":")[0]}. ${REQUESTED}.`;
           pending.refresh(state.flag, state.env);
@@ -726,6 +728,7 @@ export function createFlagPage({ api, session, environments, environmentLabel, d
         api.requestChange(state.flag, body, null, requestComment()),
       );
       if (asked) {
+        unsaved.saved(forms.targeting);
         byId("flag-request-comment", HTMLInputElement).value = "";
         status.textContent = `${REQUESTED}: ${environmentLabel(state.env)}'s targeting.`;
         said(forms.targeting, "Change request sent.");

@@ -37,8 +37,9 @@ $(IMAGE_STAMP): requirements.txt
 run: $(RUN_STAMP)
 	$(BIN)/python app.py
 
-# Test processes: each takes a test file at a time, with its own database server and browser.
-TEST_WORKERS ?= 2
+# Test processes: each takes a test file at a time, with its own database server and browser. Three on two cores:
+# most tests wait on servers, browsers and the database, and a third process cut the suite from 12.5 to 9.5 minutes.
+TEST_WORKERS ?= 3
 
 ## Lint, then run every test
 test: lint $(IMAGE_STAMP)

@@ -219,7 +219,7 @@ class Config:
     schedule_lease_seconds: float = 30.0
     webhooks: bool = True
     webhook_poll_seconds: float = 0.5
-    # Not read from the environment: the delivery promises (README, Webhooks) are stated with these values.
+    # Not read from the environment: the delivery promises of docs/how-to/webhooks.md are stated with these values.
     webhook_lease_seconds: float = 30.0
     webhook_timeout_seconds: float = 5.0
     webhook_retry_window_seconds: float = 24 * 3600.0

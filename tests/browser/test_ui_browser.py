@@ -26,7 +26,7 @@ from tests.support import ADMIN_TOKEN, auth, serving
 
 pytestmark = pytest.mark.browser
 
-# The README's pictures are refreshed only on request (make screenshots); ordinary runs keep theirs out of git.
+# The documentation's screenshots are refreshed only on request (make screenshots); other runs keep theirs out of git.
 SCREENSHOTS = PROJECT_ROOT / ("docs/screenshots" if os.environ.get("UPDATE_SCREENSHOTS") else "build/screenshots")
 # Long enough for two polls of the page (2.5 s apart) and a slow machine.
 SEES_CHANGES_WITHIN_MS = 10_000

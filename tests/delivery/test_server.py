@@ -247,7 +247,7 @@ def test_gunicorn_refusal__malformed_request__json_error(served: GunicornApp, re
     assert_json_error(raw_request(served.port, request_bytes), status)
 
 
-# The README's promise for a database outage: every request answers within this, most with 503.
+# The promise of docs/how-to/production-mongodb.md for an outage: every request answers within this, most 503.
 OUTAGE_BOUND_SECONDS = 2.0
 
 

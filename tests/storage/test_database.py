@@ -237,7 +237,7 @@ print("in transaction", flush=True)
 time.sleep(600)
 """
 
-# A database whose transactions are reaped after this long, as the README asks of production MongoDB.
+# A database whose transactions are reaped after this long, as docs/how-to/production-mongodb.md asks.
 SHORT_TRANSACTION_LIFETIME = """
 import sys, time
 from secantus import SecantusDBServer

@@ -6,6 +6,12 @@ import { openFlagEditor } from "./flag-editor.js";
 import { pageHref } from "./router.js";
 
 const NEVER = "Never";
+// A row's actions, offered in its menu: [action, words, extra class].
+const ROW_ACTIONS = [
+  ["edit", "Edit", ""],
+  ["history", "History", ""],
+  ["delete", "Delete", " danger-text"],
+];
 
 // A row refilled for another flag keeps its elements and changes only what differs: a node replaced, or text set to
 // what it already was, is style and layout work for the frame a keystroke waits on.
@@ -34,6 +40,27 @@ export class FlagsTable {
     this.readOnly = true;
     // One listener for every row's buttons: a page of rows would otherwise cost hundreds of listeners.
     body.addEventListener("click", (event) => this.#clicked(event));
+    // One menu for every row's actions, opened beside the row's Actions button: a row holds one button, not three.
+    this.menu = el(
+      "div",
+      { className: "row-menu", role: "menu", hidden: true },
+      ...ROW_ACTIONS.map(([action, text, extra]) =>
+        el("button", { type: "button", role: "menuitem", tabindex: "-1", className: `row-menu-item${extra}`, "data-menu-action": action, text }),
+      ),
+    );
+    /** @type {{row: any, button: HTMLButtonElement} | null} the row whose menu is open, and its button */
+    this.menuFor = null;
+    body.closest("table")?.after(this.menu);
+    this.menu.addEventListener("click", (event) => this.#menuClicked(event));
+    this.menu.addEventListener("keydown", (event) => this.#menuKey(event));
+    // Focus leaving the menu (Tab, a click elsewhere) closes it, as a menu of a desktop application does.
+    this.menu.addEventListener("focusout", (event) => {
+      if (!(event.relatedTarget instanceof Node && this.menu.contains(event.relatedTarget))) this.#closeMenu(false);
+    });
+    // The menu is fixed to the window: it follows its button when the page scrolls (a scroll into view often lands
+    // just after the click that opened it), and closes once the button is out of sight.
+    window.addEventListener("scroll", () => this.#placeMenu(), { passive: true });
+    window.addEventListener("resize", () => this.#placeMenu());
   }
 
   /** An environment's name as its column heading shows it: "production" -> "Production". */
@@ -54,12 +81,73 @@ export class FlagsTable {
       const environment = button.dataset.environment;
       const editable = this.editable === null || this.editable.has(environment);
       if (!this.readOnly && editable && !row.busy.has(environment)) this.actions.toggle(row.flag, environment);
-    } else if (action === "edit") {
-      this.#openEditor(row);
-    } else if (action === "history") {
-      this.actions.history(row.flag);
-    } else if (action === "delete") {
-      this.actions.remove(row.flag);
+    } else if (action === "menu") {
+      if (this.menuFor?.button === button) this.#closeMenu(true);
+      else this.#openMenu(row, button);
+    }
+  }
+
+  #act(row, action) {
+    if (action === "edit") this.#openEditor(row);
+    else if (action === "history") this.actions.history(row.flag);
+    else if (action === "delete") this.actions.remove(row.flag);
+  }
+
+  #openMenu(row, button) {
+    this.#closeMenu(false);
+    this.menuFor = { row, button };
+    button.setAttribute("aria-expanded", "true");
+    this.menu.setAttribute("aria-label", `Actions for ${row.flag.name}`);
+    this.menu.hidden = false;
+    this.#placeMenu();
+    /** @type {HTMLElement} */ (this.menu.firstElementChild).focus();
+  }
+
+  /** Put the open menu beside its button: its right edge on the button's, above it when there is no room below. */
+  #placeMenu() {
+    if (!this.menuFor) return;
+    const box = this.menuFor.button.getBoundingClientRect();
+    if (box.bottom < 0 || box.top > window.innerHeight || box.height === 0) {
+      this.#closeMenu(false);
+      return;
+    }
+    const height = this.menu.offsetHeight;
+    const below = box.bottom + 4 + height <= window.innerHeight;
+    this.menu.style.top = `${below ? box.bottom + 4 : Math.max(4, box.top - 4 - height)}px`;
+    this.menu.style.left = `${Math.max(4, box.right - this.menu.offsetWidth)}px`;
+  }
+
+  /** Close the open menu; give focus back to its button when asked (Escape, a second click, an action taken). */
+  #closeMenu(refocus) {
+    const open = this.menuFor;
+    if (!open) return;
+    this.menuFor = null;
+    this.menu.hidden = true;
+    open.button.setAttribute("aria-expanded", "false");
+    if (refocus && open.button.isConnected) open.button.focus();
+  }
+
+  #menuClicked(event) {
+    const item = event.target instanceof Element ? event.target.closest("button[data-menu-action]") : null;
+    const open = this.menuFor;
+    if (!item || !open) return;
+    // Focus goes back to the row's button first, so a dialog the action opens returns it there when it closes.
+    this.#closeMenu(true);
+    this.#act(open.row, item.getAttribute("data-menu-action"));
+  }
+
+  #menuKey(event) {
+    const items = /** @type {HTMLElement[]} */ ([...this.menu.querySelectorAll("[role=menuitem]")]);
+    const at = items.indexOf(/** @type {HTMLElement} */ (document.activeElement));
+    const moves = { ArrowDown: at + 1, ArrowUp: at - 1, Home: 0, End: items.length - 1 };
+    if (event.key === "Escape") {
+      event.preventDefault();
+      this.#closeMenu(true);
+    } else if (event.key in moves) {
+      event.preventDefault();
+      items[(moves[event.key] + items.length) % items.length].focus();
+    } else if (event.key === "Tab") {
+      this.#closeMenu(true);
     }
   }
 
@@ -82,6 +170,7 @@ export class FlagsTable {
     }
     this.head.querySelector("[data-column=actions]").hidden = readOnly;
     if (changed) {
+      this.#closeMenu(false);
       this.rows.clear();
       this.body.replaceChildren();
     } else if (linksChanged) {
@@ -211,9 +300,9 @@ export class FlagsTable {
     return true;
   }
 
-  /** Focus the Delete button of a flag, if it is still listed. */
+  /** Focus the Actions button of a flag (where its Delete was chosen), if it is still listed. */
   focusDelete(id) {
-    this.rows.get(id)?.remove.focus();
+    this.rows.get(id)?.more.focus();
   }
 
   /** The id of the row after (or else before) this one, for where focus goes when it leaves. */
@@ -223,8 +312,6 @@ export class FlagsTable {
   }
 
   #build(flag) {
-    const button = (action, text, extra = "") =>
-      el("button", { type: "button", className: `button small${extra}`, "data-action": action, text });
     const nameCell = el("th", { scope: "row", className: "flag-name-cell" });
     const link = el("a", { className: "flag-name", "data-route": "" });
     const description = el("p", { className: "flag-description" });
@@ -264,10 +351,15 @@ export class FlagsTable {
       " ",
       when,
     );
-    const edit = button("edit", "Edit");
-    const history = button("history", "History");
-    const remove = button("delete", "Delete", " danger-text");
-    const buttons = el("div", { className: "flag-actions" }, edit, history, remove);
+    const more = el("button", {
+      type: "button",
+      className: "button small row-menu-button",
+      "data-action": "menu",
+      "aria-haspopup": "menu",
+      "aria-expanded": "false",
+      text: "Actions",
+    });
+    const buttons = el("div", { className: "flag-actions" }, more);
     const actionsCell = el("td", { className: "flag-actions-cell" }, buttons);
     item.append(tags, type, seen, changed, actionsCell);
     const row = {
@@ -290,9 +382,7 @@ export class FlagsTable {
       when,
       actionsCell,
       buttons,
-      edit,
-      history,
-      remove,
+      more,
       editor: null,
     };
     this.#fill(row);
@@ -347,9 +437,7 @@ export class FlagsTable {
     setText(row.actor, flag.updated_by || "unknown");
     setAttribute(row.actor, "title", flag.updated_by || "unknown");
     if (row.when.getAttribute("datetime") !== flag.updated_at || !row.when.textContent) setTime(row.when, flag.updated_at);
-    setAttribute(row.edit, "aria-label", `Edit ${flag.name}`);
-    setAttribute(row.history, "aria-label", `History of ${flag.name}`);
-    setAttribute(row.remove, "aria-label", `Delete ${flag.name}`);
+    setAttribute(row.more, "aria-label", `Actions for ${flag.name}`);
     for (const environment of this.environments) {
       setAttribute(row.switches.get(environment), "aria-label", `Toggle ${flag.name} in ${this.label(environment)}`);
       if (!row.busy.has(environment)) row.shown.delete(environment);
@@ -399,7 +487,7 @@ export class FlagsTable {
         row.editor = null;
         row.text.hidden = false;
         row.buttons.hidden = false;
-        row.edit.focus();
+        row.more.focus();
       },
     });
   }

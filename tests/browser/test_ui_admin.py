@@ -14,6 +14,7 @@ import requests
 from playwright.sync_api import Page, expect
 
 from feature_flags.usage import usage_recorder
+from tests.browser.conftest import row_action
 from tests.browser.test_ui_browser import CONTRAST_FAILURES, NAMELESS_CONTROLS, SCREENSHOTS, sign_in, tab_to
 from tests.support import ADMIN_TOKEN, Receiver, auth, wait_for
 
@@ -208,7 +209,7 @@ def test_history__targeting_change__rules_and_rollout_in_words(page, live_server
     sign_in(page, live_server)
 
     # When
-    page.get_by_role("button", name="History of new-checkout").click()
+    row_action(page, "new-checkout", "History")
 
     # Then: each change is said in words, never as a bare "Edited"
     dialog = page.get_by_role("dialog", name="History of new-checkout")

@@ -21,6 +21,7 @@ import requests
 from playwright.sync_api import Page, expect
 
 from feature_flags import PROJECT_ROOT
+from tests.browser.conftest import row_action
 from tests.people.persons import SSO_SETTINGS, session_for
 from tests.support import ADMIN_TOKEN, auth, serving
 
@@ -129,8 +130,7 @@ def test_sign_in__client_token__read_only_view_of_its_environment(page, live_ser
     expect(switch).to_be_disabled()
     expect(switch).to_have_attribute("aria-checked", "true")
     expect(page.get_by_role("button", name="New flag")).to_be_hidden()
-    expect(page.get_by_role("button", name="Edit dark-mode")).to_be_hidden()
-    expect(page.get_by_role("button", name="Delete dark-mode")).to_be_hidden()
+    expect(page.get_by_role("button", name="Actions for dark-mode")).to_be_hidden()
     assert "staging" not in page.url
 
     # When: a click on the switch anyway
@@ -381,7 +381,7 @@ def test_edit__inline__name_and_description_saved(page, live_server, api):
     sign_in(page, live_server)
 
     # When
-    page.get_by_role("button", name="Edit beta-dashbord").click()
+    row_action(page, "beta-dashbord", "Edit")
     form = page.get_by_role("form", name="Edit beta-dashbord")
     form.get_by_label("Name").fill("beta-dashboard")
     form.get_by_label("Description").fill("The new analytics dashboard")
@@ -396,7 +396,7 @@ def test_edit__inline__name_and_description_saved(page, live_server, api):
         "The new analytics dashboard",
         2,
     )
-    expect(page.get_by_role("button", name="Edit beta-dashboard")).to_be_focused()
+    expect(page.get_by_role("button", name="Actions for beta-dashboard")).to_be_focused()
 
 
 def test_edit__name_taken__error_next_to_field_and_nothing_saved(page, live_server, api):
@@ -406,7 +406,7 @@ def test_edit__name_taken__error_next_to_field_and_nothing_saved(page, live_serv
     sign_in(page, live_server)
 
     # When
-    page.get_by_role("button", name="Edit two").click()
+    row_action(page, "two", "Edit")
     form = page.get_by_role("form", name="Edit two")
     form.get_by_label("Name").fill("one")
     form.get_by_role("button", name="Save").click()
@@ -421,7 +421,7 @@ def test_edit__name_taken__error_next_to_field_and_nothing_saved(page, live_serv
 
     # Then
     expect(form).to_be_hidden()
-    expect(page.get_by_role("button", name="Edit two")).to_be_focused()
+    expect(page.get_by_role("button", name="Actions for two")).to_be_focused()
 
 
 def test_delete__confirmed_in_dialog__flag_gone(page, live_server, api):
@@ -431,7 +431,7 @@ def test_delete__confirmed_in_dialog__flag_gone(page, live_server, api):
     sign_in(page, live_server)
 
     # When: the dialog opens and is dismissed with Cancel
-    page.get_by_role("button", name="Delete old-banner").click()
+    row_action(page, "old-banner", "Delete")
     dialog = page.get_by_role("dialog", name="Delete old-banner?")
     expect(dialog).to_be_visible()
     dialog.get_by_role("button", name="Cancel").click()
@@ -441,7 +441,7 @@ def test_delete__confirmed_in_dialog__flag_gone(page, live_server, api):
     assert api.flag("old-banner").status_code == 200
 
     # When: confirmed
-    page.get_by_role("button", name="Delete old-banner").click()
+    row_action(page, "old-banner", "Delete")
     # The row goes at once; the answer is awaited so the API is read after the delete, not while it is in flight.
     with page.expect_response(lambda response: response.request.method == "DELETE") as deleted:
         dialog.get_by_role("button", name="Delete", exact=True).click()
@@ -462,7 +462,7 @@ def test_history__after_changes__who_what_when_before_and_after(page, live_serve
     sign_in(page, live_server)
 
     # When
-    page.get_by_role("button", name="History of new-checkout").click()
+    row_action(page, "new-checkout", "History")
 
     # Then: newest first
     dialog = page.get_by_role("dialog", name="History of new-checkout")
@@ -483,7 +483,7 @@ def test_history__after_changes__who_what_when_before_and_after(page, live_serve
 
     # Then
     expect(dialog).to_be_hidden()
-    expect(page.get_by_role("button", name="History of new-checkout")).to_be_focused()
+    expect(page.get_by_role("button", name="Actions for new-checkout")).to_be_focused()
 
 
 def test_history__more_than_a_page__older_changes_on_request(page, live_server, api):
@@ -494,7 +494,7 @@ def test_history__more_than_a_page__older_changes_on_request(page, live_server, 
     sign_in(page, live_server)
 
     # When
-    page.get_by_role("button", name="History of busy-flag").click()
+    row_action(page, "busy-flag", "History")
     dialog = page.get_by_role("dialog", name="History of busy-flag")
 
     # Then
@@ -519,10 +519,10 @@ def test_flag_text__html_and_script__shown_as_text_and_inert(page, live_server, 
     page.get_by_role("searchbox").fill("<script>")
     page.get_by_role("searchbox").dispatch_event("input")
     expect(page.locator("#flag-rows > tr")).to_have_count(1)
-    page.get_by_role("button", name="History of hostile").click()
+    row_action(page, "hostile", "History")
     expect(page.get_by_role("dialog").locator("ins").first).to_have_text(HOSTILE + " v2")
     page.keyboard.press("Escape")
-    page.get_by_role("button", name="Edit hostile").click()
+    row_action(page, "hostile", "Edit")
     expect(page.get_by_role("form", name="Edit hostile").get_by_label("Description")).to_have_value(HOSTILE + " v2")
     page.keyboard.press("Escape")
     page.get_by_role("button", name="New flag").click()
@@ -568,15 +568,28 @@ def test_keyboard__only__sign_in_switch_and_dialogs(page, live_server, api):
     assert api.state("beta")["staging"] is False
     assert outline != "none", "keyboard focus is visible"
 
-    # When: a dialog opened from the keyboard, and closed with Escape
-    assert tab_to(page, lambda label: label == "Delete beta")
+    # When: the row's menu opened from the keyboard, and closed with Escape
+    assert tab_to(page, lambda label: label == "Actions for beta")
+    page.keyboard.press("Enter")
+    menu = page.get_by_role("menu", name="Actions for beta")
+    expect(menu.get_by_role("menuitem", name="Edit")).to_be_focused()
+    page.keyboard.press("Escape")
+
+    # Then: it closes, and focus is back on the row's button
+    expect(menu).to_be_hidden()
+    expect(page.get_by_role("button", name="Actions for beta")).to_be_focused()
+
+    # When: a dialog opened from the menu with the keyboard, and closed with Escape
+    page.keyboard.press("Enter")
+    page.keyboard.press("ArrowUp")
+    expect(menu.get_by_role("menuitem", name="Delete")).to_be_focused()
     page.keyboard.press("Enter")
     expect(page.get_by_role("dialog", name="Delete beta?")).to_be_visible()
     page.keyboard.press("Escape")
 
     # Then: closed, nothing deleted, focus back where it was
     expect(page.get_by_role("dialog", name="Delete beta?")).to_be_hidden()
-    expect(page.get_by_role("button", name="Delete beta")).to_be_focused()
+    expect(page.get_by_role("button", name="Actions for beta")).to_be_focused()
     assert api.flag("beta").status_code == 200
 
     # When: a filter chosen from the keyboard
@@ -720,17 +733,17 @@ def test_screens__both_themes__readable_named_fit_360px_and_saved_as_screenshots
                 problems[f"new flag {suffix}"] = page.evaluate(CONTRAST_FAILURES) + page.evaluate(NAMELESS_CONTROLS)
                 page.screenshot(path=SCREENSHOTS / f"new-flag-{suffix}.png")
                 page.keyboard.press("Escape")
-                page.get_by_role("button", name="History of search-v2").click()
+                row_action(page, "search-v2", "History")
                 expect(page.get_by_role("dialog").get_by_role("listitem")).to_have_count(3)
                 problems[f"history {suffix}"] = page.evaluate(CONTRAST_FAILURES) + page.evaluate(NAMELESS_CONTROLS)
                 page.screenshot(path=SCREENSHOTS / f"history-{suffix}.png")
                 page.keyboard.press("Escape")
-                page.get_by_role("button", name="Delete maintenance-banner").click()
+                row_action(page, "maintenance-banner", "Delete")
                 expect(page.get_by_role("dialog", name="Delete maintenance-banner?")).to_be_visible()
                 page.screenshot(path=SCREENSHOTS / f"delete-{suffix}.png")
                 page.keyboard.press("Escape")
             else:
-                page.get_by_role("button", name="Edit new-checkout").click()
+                row_action(page, "new-checkout", "Edit")
                 fits = page.evaluate("document.documentElement.scrollWidth <= window.innerWidth")
                 assert fits, "horizontal scrolling while editing at 360px"
                 problems[f"edit {suffix}"] = page.evaluate(CONTRAST_FAILURES)

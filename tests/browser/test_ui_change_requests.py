@@ -10,6 +10,7 @@ import pytest
 import requests
 from playwright.sync_api import expect
 
+from tests.browser.conftest import row_action
 from tests.people.persons import SSO_SETTINGS, session_for
 from tests.support import auth, serving
 
@@ -49,7 +50,7 @@ def test_change_request__asked_in_the_table_approved_by_another__served_through_
         flag = requests.get(f"{base}/flags/dark-mode", headers=auth(), timeout=10).json()
         assert flag["environments"]["production"] is False
         # And a rename in the table (every environment serves the name) goes the same way
-        page.get_by_role("button", name="Edit dark-mode").click()
+        row_action(page, "dark-mode", "Edit")
         form = page.get_by_role("form", name="Edit dark-mode")
         form.get_by_label("Name").fill("dark-theme")
         form.get_by_role("button", name="Save").click()

@@ -315,6 +315,13 @@ def test_table_at_1280__long_changed_by_and_tags__nothing_cut_off_and_tag_chips_
         box = row.get_by_role("button", name=re.compile("^Actions for ")).bounding_box()
         assert box is not None and box["x"] + box["width"] <= 1280, box
     expect(page.locator(".flag-actor").first).to_have_attribute("title", long_name)
+    # And at 1024 px too, where a shorter description line and the moment on two lines make the room
+    page.set_viewport_size({"width": 1024, "height": 800})
+    assert page.evaluate("document.documentElement.scrollWidth") <= 1024
+    for row in page.locator("#flag-rows > tr").all():
+        box = row.get_by_role("button", name=re.compile("^Actions for ")).bounding_box()
+        assert box is not None and box["x"] + box["width"] <= 1024, box
+    page.set_viewport_size({"width": 1280, "height": 800})
 
     # When: a tag chip is followed
     page.get_by_role("row", name="wide-row-1").get_by_role("link", name="Flags tagged wave-1").click()

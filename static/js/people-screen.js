@@ -2,8 +2,7 @@
 // their roles per environment and whether they may sign in; each person's form saves what changed (PATCH /users).
 // The service refuses what it must (an admin demoting or deactivating themselves); the refusal is shown as it comes.
 
-import { ApiError } from "./api.js";
-import { fact, loadList, showRefusal } from "./admin-forms.js";
+import { fact, loadList, sendForm } from "./admin-forms.js";
 import { byId, clear, el, timeElement } from "./dom.js";
 
 /** @import { Api } from "./api.js" */
@@ -84,13 +83,15 @@ export function createPeopleScreen({ api, session, environments, environmentLabe
         view.status.textContent = `Nothing to save for ${who}.`;
         return;
       }
-      try {
-        await api.request("PATCH", `/users/${encodeURIComponent(user._id)}`, { body: changes });
-        await load(`Saved ${who}.`);
-      } catch (error) {
-        if (!(error instanceof ApiError) || session.handleAuthFailure(error)) return;
-        showRefusal(form, error);
-      }
+      // Save is held while the change is sent, and an earlier refusal's words go, as on the other admin screens.
+      await sendForm({
+        form,
+        session,
+        send: async () => {
+          await api.request("PATCH", `/users/${encodeURIComponent(user._id)}`, { body: changes });
+          await load(`Saved ${who}.`);
+        },
+      });
     });
     return el(
       "li",

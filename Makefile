@@ -37,9 +37,10 @@ $(IMAGE_STAMP): requirements.txt
 run: $(RUN_STAMP)
 	$(BIN)/python app.py
 
-# Test processes: each takes a test file at a time, with its own database server and browser. Three on two cores:
-# most tests wait on servers, browsers and the database, and a third process cut the suite from 12.5 to 9.5 minutes.
-TEST_WORKERS ?= 3
+# Test processes: each takes a test file at a time, with its own database server and browser. TEST_WORKERS=3 takes
+# 9.5 minutes instead of 12.5 on two cores, but loads the machine enough that the short bench pass sees 503s from a
+# slowed embedded database and timing-bound tests wait longer than they allow: two is what CI runs.
+TEST_WORKERS ?= 2
 
 ## Lint, then run every test
 test: lint $(IMAGE_STAMP)

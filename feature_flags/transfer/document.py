@@ -154,6 +154,14 @@ def _unique(contents: list[dict[str, Any]], what: str) -> None:
         seen[content["name"]] = index
 
 
+def _check_list(items: Any, field: str, noun: str, bound: int) -> None:
+    """Refuse a part of the document that is not a list, or is longer than a document may hold."""
+    if not isinstance(items, list):
+        raise _error(field, f"give a list of {noun}", "list_type")
+    if len(items) > bound:
+        raise _error(field, f"a document holds at most {bound:,} {noun}, not {len(items):,}", "too_long")
+
+
 def validated_document(data: Any, environments: tuple[str, ...]) -> Contents:
     """Validate a whole feature-flags/v1 document on its own before anything is written; return its contents."""
     if not isinstance(data, dict):
@@ -165,22 +173,12 @@ def validated_document(data: Any, environments: tuple[str, ...]) -> Contents:
     if data.get("format") != FORMAT:
         raise _error("format", f"give {FORMAT!r}", "unknown_format")
     flags = data.get("flags")
-    if not isinstance(flags, list):
-        raise _error("flags", "give a list of flags", "list_type")
-    if len(flags) > MAX_IMPORT_FLAGS:
-        raise _error("flags", f"a document holds at most {MAX_IMPORT_FLAGS:,} flags, not {len(flags):,}", "too_long")
+    _check_list(flags, "flags", "flags", MAX_IMPORT_FLAGS)
     segments = data.get("segments", [])
-    if not isinstance(segments, list):
-        raise _error("segments", "give a list of segments", "list_type")
-    if len(segments) > MAX_IMPORT_SEGMENTS:
-        message = f"a document holds at most {MAX_IMPORT_SEGMENTS:,} segments, not {len(segments):,}"
-        raise _error("segments", message, "too_long")
+    _check_list(segments, "segments", "segments", MAX_IMPORT_SEGMENTS)
     context_fields = data.get("context_fields")
-    if context_fields is not None and not isinstance(context_fields, list):
-        raise _error("context_fields", "give a list of context fields", "list_type")
-    if context_fields is not None and len(context_fields) > MAX_IMPORT_CONTEXT_FIELDS:
-        message = f"a document holds at most {MAX_IMPORT_CONTEXT_FIELDS:,} context fields, not {len(context_fields):,}"
-        raise _error("context_fields", message, "too_long")
+    if context_fields is not None:
+        _check_list(context_fields, "context_fields", "context fields", MAX_IMPORT_CONTEXT_FIELDS)
     contents = Contents(
         [validated_flag(flag, environments, f"flags.{index}") for index, flag in enumerate(flags)],
         [validated_segment(segment, environments, f"segments.{index}") for index, segment in enumerate(segments)],

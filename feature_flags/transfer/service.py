@@ -28,7 +28,7 @@ from ..segments.service import serving_environments
 from ..storage import BatchWritten, FlagWrite
 from ..storage.context_attributes import MAX_DESCRIBED
 from .document import FORMAT, Contents, export_document, validated_document
-from .plan import Mode, Plan, make_plan, plan_context_fields, plan_segments
+from .plan import ContextFieldPlan, Mode, Plan, make_plan, plan_context_fields, plan_segments
 from .references import check_references, refuse_removing_used, resulting
 from .unleash import mapped
 
@@ -81,7 +81,8 @@ def plan_contents(app: Flask, contents: Contents, mode: Mode, current: list[dict
     return plan
 
 
-def _plan_context_fields(current: list[dict[str, Any]], wanted: list[dict[str, Any]], mode: Mode) -> Any:
+def _plan_context_fields(current: list[dict[str, Any]], wanted: list[dict[str, Any]], mode: Mode) -> ContextFieldPlan:
+    """Plan the described fields' writes; refuse a plan that would leave more than a deployment describes."""
     plan = plan_context_fields(current, wanted, mode)
     left = len(current) + len(plan.created) - len(plan.removed)
     if left > MAX_DESCRIBED:

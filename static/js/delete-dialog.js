@@ -64,8 +64,8 @@ export function createDeleteDialog({ api, list, listView, messages, session }) {
   });
 
   view.dialog.addEventListener("close", () => {
-    // Back to the button that opened it, if the flag is still there.
-    if (deleting) list.focusDelete(deleting._id);
+    // Back to the row's Actions button, whose menu opened it, if the flag is still there.
+    if (deleting) list.focusActions(deleting._id);
   });
 
   return { open };

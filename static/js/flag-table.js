@@ -301,7 +301,7 @@ export class FlagsTable {
   }
 
   /** Focus the Actions button of a flag (where its Delete was chosen), if it is still listed. */
-  focusDelete(id) {
+  focusActions(id) {
     this.rows.get(id)?.more.focus();
   }
 
